@@ -1,0 +1,1 @@
+"""roadchief: the backend of the 路长制 (road-chief system) of refined city management."""

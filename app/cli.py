@@ -1,0 +1,174 @@
+"""The `roadchief` command: database, territory import, demo city, server, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic import command
+from alembic.config import Config
+
+from app.core.config import SettingsError, get_settings
+
+cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+territory_cli = typer.Typer(help="Territory data.", no_args_is_help=True)
+demo_cli = typer.Typer(help="The demo city (金河区).", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(territory_cli, name="territory")
+cli.add_typer(demo_cli, name="demo")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
+
+
+def _alembic_config() -> Config:
+    from app.health.router import ALEMBIC_INI
+
+    return Config(str(ALEMBIC_INI))
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database (DATABASE_URL) up to REVISION."""
+    command.upgrade(_alembic_config(), revision)
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION ('base' empties it)."""
+    command.downgrade(_alembic_config(), revision)
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the database's schema revision."""
+    command.current(_alembic_config(), verbose=False)
+
+
+@territory_cli.command("import")
+def territory_import(
+    layer: Annotated[str, typer.Argument(help="jurisdictions, units, grid_cells, road_segments, assets or workstations")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import one layer from a GeoJSON FeatureCollection: all features or none."""
+    from app.core.database import Database
+    from app.core.errors import Problem
+    from app.territory.importer import Layer, import_layer
+
+    try:
+        layer_enum = Layer(layer)
+    except ValueError:
+        typer.echo(f"unknown layer {layer!r}; one of: {', '.join(layer_enum.value for layer_enum in Layer)}", err=True)
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    database = Database.from_settings(settings)
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        typer.echo(f"{file}: not JSON ({exc})", err=True)
+        raise typer.Exit(1) from None
+    try:
+        with database.sessions() as session:
+            result = import_layer(session, settings, layer_enum, document)
+    except Problem as problem:
+        typer.echo(json.dumps(problem.body(), ensure_ascii=False, indent=2), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    typer.echo(f"{result.layer}: {result.created} created, {result.updated} updated")
+
+
+@demo_cli.command("load")
+def demo_load(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when territory exists.")] = False,
+    scale: Annotated[float, typer.Option(help="Area multiplier; 1 is the shipped city.")] = 1.0,
+) -> None:
+    """Load the demo city into the database (after `roadchief db upgrade`)."""
+    from app.core.database import Database
+    from app.demo.loader import load_demo_city, territory_is_empty
+
+    settings = get_settings()
+    database = Database.from_settings(settings)
+    try:
+        with database.sessions() as session:
+            if if_empty and not territory_is_empty(session):
+                typer.echo("demo city: territory already loaded, nothing to do")
+                return
+            for result in load_demo_city(session, settings, scale=scale):
+                typer.echo(f"demo city: {result.layer}: {result.created} created, {result.updated} updated")
+    finally:
+        database.dispose()
+
+
+@demo_cli.command("generate")
+def demo_generate(
+    out: Annotated[Path, typer.Option(help="Directory for the layer files.")],
+    scale: Annotated[float, typer.Option(help="Area multiplier.")] = 1.0,
+) -> None:
+    """Write the demo city's layers as GeoJSON files."""
+    from app.demo.citygen import write_city
+
+    write_city(out, scale=scale)
+    typer.echo(f"demo city at scale {scale} written to {out}")
+
+
+@cli.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the API with uvicorn and print where to look."""
+    import uvicorn
+
+    settings = get_settings()
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    typer.echo(f"roadchief is starting on {settings.database_url}")
+    typer.echo(f"  interactive API docs: {base}/docs")
+    typer.echo(f"  OpenAPI document:     {base}/openapi.json")
+    typer.echo(f"  try:                  {base}/api/v1/territory/locate?lon=113.5703&lat=34.8068")
+    uvicorn.run("app.main:app_factory", factory=True, host=host, port=port, workers=workers,
+                log_config=None)
+
+
+def openapi_text() -> str:
+    """The OpenAPI document as committed in openapi/openapi.json."""
+    from app.core.config import Settings
+    from app.main import create_app
+
+    settings = Settings(database_url="sqlite:///:memory:")
+    app = create_app(settings)
+    try:
+        return json.dumps(app.openapi(), ensure_ascii=False, indent=2) + "\n"
+    finally:
+        app.state.database.dispose()
+
+
+@cli.command("openapi")
+def openapi(
+    check: Annotated[bool, typer.Option("--check", help="Fail if the committed file differs.")] = False,
+    out: Annotated[Path, typer.Option(help="Where to write.")] = OPENAPI_PATH,
+) -> None:
+    """Write (or check) the OpenAPI document generated from the app."""
+    text = openapi_text()
+    if check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            typer.echo(f"{out} is out of date: run `roadchief openapi`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+def main() -> None:
+    try:
+        cli()
+    except SettingsError as exc:
+        print(f"roadchief: {exc}", file=sys.stderr)
+        sys.exit(2)

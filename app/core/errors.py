@@ -1,0 +1,227 @@
+"""Problem details (RFC 9457): the one place where error bodies are built.
+
+Domain code raises a `Problem` subclass with a stable `code`; the handlers here turn it,
+FastAPI's validation errors and anything unexpected into `application/problem+json`.
+`title` and `detail` are written for Chinese users; `code` is for programs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+#: Every problem type the API can answer with, by code (filled by Problem subclasses).
+PROBLEM_TYPES: dict[str, type[Problem]] = {}
+
+
+class FieldError(BaseModel):
+    """One thing wrong with the input."""
+
+    loc: list[str | int] = Field(description="Where: e.g. ['features', 3, 'geometry'].")
+    code: str = Field(description="Stable machine code of this error.")
+    message: str = Field(description="What is wrong, in Chinese.")
+
+
+class ProblemBody(BaseModel):
+    """RFC 9457 problem details, with the stable `code` and optional field errors."""
+
+    type: str = Field(examples=["/problems/geometry_invalid"])
+    title: str = Field(examples=["几何图形无效"])
+    status: int = Field(examples=[422])
+    detail: str | None = Field(default=None, examples=["第 3 个要素的多边形自相交"])
+    instance: str | None = Field(default=None, examples=["/api/v1/territory/locate"])
+    code: str = Field(examples=["geometry_invalid"])
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    """Base of every expected error; subclasses set `code`, `status` and `title`."""
+
+    code: ClassVar[str] = "problem"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "请求有误"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.code in PROBLEM_TYPES and PROBLEM_TYPES[cls.code] is not cls:
+            raise TypeError(f"problem code {cls.code!r} is defined twice")
+        PROBLEM_TYPES[cls.code] = cls
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = headers
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body = ProblemBody(
+            type=f"/problems/{self.code}",
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            code=self.code,
+            errors=self.errors,
+        ).model_dump(exclude_none=True)
+        body.update(self.extra)
+        return body
+
+
+class NotFound(Problem):
+    code = "not_found"
+    status = 404
+    title = "资源不存在"
+
+
+class MethodNotAllowed(Problem):
+    code = "method_not_allowed"
+    status = 405
+    title = "不支持该请求方法"
+
+
+class ValidationFailed(Problem):
+    code = "validation_failed"
+    status = 422
+    title = "请求参数校验失败"
+
+
+class ServiceUnavailable(Problem):
+    code = "service_unavailable"
+    status = 503
+    title = "服务暂不可用"
+
+
+class InternalError(Problem):
+    code = "internal_error"
+    status = 500
+    title = "服务器内部错误"
+
+
+# Chinese wording of Pydantic's error types (the English message stays in the log).
+_PYDANTIC_MESSAGES = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不允许的字段",
+    "string_type": "应为字符串",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为布尔值",
+    "greater_than": "数值过小",
+    "greater_than_equal": "数值过小",
+    "less_than": "数值过大",
+    "less_than_equal": "数值过大",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "list_type": "应为数组",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "json_invalid": "JSON 格式错误",
+    "value_error": "取值无效",
+    "union_tag_invalid": "类型不正确",
+    "union_tag_not_found": "缺少类型字段",
+    "too_short": "元素过少",
+    "too_long": "元素过多",
+}
+
+
+def field_errors_from_pydantic(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[
+    FieldError
+]:
+    """Pydantic's error list in this API's shape, messages in Chinese."""
+    result = []
+    for err in errors:
+        kind = err.get("type", "value_error")
+        message = _PYDANTIC_MESSAGES.get(kind, "取值无效")
+        ctx = err.get("ctx") or {}
+        if kind == "value_error" and "error" in ctx:
+            message = str(ctx["error"])
+        elif kind in ("literal_error", "enum") and "expected" in ctx:
+            message = f"{message}（可选：{ctx['expected']}）"
+        result.append(
+            FieldError(loc=[*prefix, *err.get("loc", ())], code=kind, message=message)
+        )
+    return result
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        problem.body(instance=request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, request)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problem = ValidationFailed(
+        "请检查标出的字段", errors=field_errors_from_pydantic(exc.errors())
+    )
+    return problem_response(problem, request)
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    problem: Problem
+    if exc.status_code == 404:
+        problem = NotFound("请求的地址不存在")
+    elif exc.status_code == 405:
+        problem = MethodNotAllowed()
+    else:
+        problem = Problem(str(exc.detail))
+        problem.status = exc.status_code  # type: ignore[misc]
+    return problem_response(problem, request)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(InternalError("请稍后重试；如持续出现请联系管理员"), request)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the problems a route may answer with."""
+    by_status: dict[int, list[type[Problem]]] = {}
+    for p in (*problems, ValidationFailed):
+        by_status.setdefault(p.status, []).append(p)
+    return {
+        status: {
+            "model": ProblemBody,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}},
+            "description": "；".join(f"`{p.code}` {p.title}" for p in ps),
+        }
+        for status, ps in sorted(by_status.items())
+    }

@@ -1,0 +1,59 @@
+"""The FastAPI application: routers of each domain, problem handlers, logging."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
+
+from app.core.config import Settings, get_settings
+from app.core.database import Database
+from app.core.errors import install_problem_handlers
+from app.core.logging import configure_logging, log_requests
+from app.health.router import router as health_router
+from app.territory.router import admin_router as territory_admin_router
+from app.territory.router import router as territory_router
+
+API_DESCRIPTION = """
+roadchief: the 路长制 (road-chief system) backend of refined city management.
+
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`;
+`title` and `detail` are in Chinese. All geometry is WGS 84 longitude/latitude.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app; tests pass their own settings and database."""
+    settings = settings or get_settings()
+    owns_database = database is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            app.state.database.dispose()
+
+    app = FastAPI(
+        title="roadchief",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database.from_settings(settings)
+    install_problem_handlers(app)
+    app.middleware("http")(log_requests)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.include_router(health_router)
+    app.include_router(territory_router)
+    app.include_router(territory_admin_router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory app.main:app_factory`."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

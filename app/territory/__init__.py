@@ -1,0 +1,1 @@
+"""Territory (辖区): jurisdictions, grid cells, road segments, units, assets, workstations."""

@@ -1,0 +1,226 @@
+"""Territory schemas: the GeoJSON properties accepted on import and returned on read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.territory.models import (
+    AssetType,
+    ExcellenceGrade,
+    JurisdictionLevel,
+    RoadGrade,
+    UnitKind,
+)
+
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class _Properties(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- import: the properties each layer's features must carry ------------------------------
+
+
+class JurisdictionIn(_Properties):
+    code: Code = Field(examples=["410199001"])
+    name: Name = Field(examples=["文博路街道"])
+    level: JurisdictionLevel
+    parent_code: Code | None = Field(default=None, examples=["410199"])
+
+
+class UnitIn(_Properties):
+    code: Code = Field(examples=["urban-management"])
+    name: Name = Field(examples=["区城管局"])
+    name_en: Name | None = Field(default=None, examples=["District Urban Management Bureau"])
+    kind: UnitKind
+    jurisdiction_code: Code | None = Field(
+        default=None, description="For a street office: the street it governs."
+    )
+
+
+class GridCellIn(_Properties):
+    code: Code = Field(examples=["4101990010010001"])
+    community_code: Code = Field(examples=["410199001001"])
+
+
+class RoadSegmentIn(_Properties):
+    code: Code = Field(examples=["RS-H03-07"])
+    name: Name = Field(examples=["金河路（文博街—兴华街段）"])
+    road_name: Name = Field(examples=["金河路"])
+    grade: RoadGrade
+    excellence: ExcellenceGrade | None = None
+    street_code: Code | None = Field(
+        default=None, description="Street office area; derived from the midpoint if absent."
+    )
+
+
+class AssetIn(_Properties):
+    code: Code = Field(examples=["MH-WAT-000123"])
+    asset_type: AssetType
+    owner_unit_code: Code = Field(examples=["water-company"])
+    name: Name | None = None
+
+
+class WorkstationIn(_Properties):
+    code: Code = Field(examples=["WS-001"])
+    name: Name = Field(examples=["文博路街道第1路长工作站"])
+    street_code: Code = Field(examples=["410199001"])
+    address: Name | None = None
+
+
+class ImportResult(BaseModel):
+    """What an import changed: all features of the file, or none."""
+
+    layer: str = Field(examples=["grid_cells"])
+    created: int = Field(examples=[1260])
+    updated: int = Field(examples=[0])
+
+
+# --- read: what the API returns -----------------------------------------------------------
+
+
+class JurisdictionOut(BaseModel):
+    code: str
+    name: str
+    level: JurisdictionLevel
+    parent_code: str | None
+    path: list[str] = Field(description="Codes from the root down to this jurisdiction.")
+
+
+class UnitOut(BaseModel):
+    code: str
+    name: str
+    name_en: str | None
+    kind: UnitKind
+    jurisdiction_code: str | None
+
+
+class GridCellOut(BaseModel):
+    code: str
+    community_code: str
+    street_code: str | None
+
+
+class RoadSegmentOut(BaseModel):
+    code: str
+    name: str
+    road_name: str
+    grade: RoadGrade
+    excellence: ExcellenceGrade | None
+    length_m: float = Field(description="Length on the WGS 84 ellipsoid, metres.")
+    street_code: str
+
+
+class AssetOut(BaseModel):
+    code: str
+    asset_type: AssetType
+    name: str | None
+    owner_unit_code: str
+    owner_unit_name: str
+
+
+class WorkstationOut(BaseModel):
+    code: str
+    name: str
+    address: str | None
+    street_code: str
+
+
+G = TypeVar("G")
+P = TypeVar("P")
+
+
+class GeoJSONGeometry(BaseModel):
+    """A GeoJSON geometry in WGS 84 longitude/latitude."""
+
+    type: Literal["Point", "LineString", "Polygon", "MultiPolygon"]
+    coordinates: list[Any]
+
+
+class Feature(BaseModel, Generic[P]):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: GeoJSONGeometry
+    properties: P
+
+
+# --- locate --------------------------------------------------------------------------------
+
+
+class PlaceRef(BaseModel):
+    code: str
+    name: str
+    level: JurisdictionLevel
+
+
+class LocatedSegment(BaseModel):
+    code: str
+    name: str
+    road_name: str
+    grade: RoadGrade
+    distance_m: float = Field(description="Shortest distance from the point, metres.")
+
+
+class LocatedAsset(BaseModel):
+    code: str
+    asset_type: AssetType
+    owner_unit_code: str
+    owner_unit_name: str
+    distance_m: float
+
+
+class Location(BaseModel):
+    """Where a point lies: the answer every report and patrol fix is placed with."""
+
+    lon: float
+    lat: float
+    jurisdictions: list[PlaceRef] = Field(description="From the district down to the community.")
+    street: PlaceRef | None
+    community: PlaceRef | None
+    grid_cell_code: str | None
+    road_segment: LocatedSegment | None = Field(
+        description="Nearest segment within `segment_radius_m`, or null."
+    )
+    assets: list[LocatedAsset] = Field(description="Nearest assets within `asset_radius_m`.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lon": 113.5703,
+                    "lat": 34.8068,
+                    "jurisdictions": [
+                        {"code": "410199", "name": "金河区", "level": "district"},
+                        {"code": "410199001", "name": "文博路街道", "level": "street"},
+                        {"code": "410199001001", "name": "文博社区", "level": "community"},
+                    ],
+                    "street": {"code": "410199001", "name": "文博路街道", "level": "street"},
+                    "community": {"code": "410199001001", "name": "文博社区", "level": "community"},
+                    "grid_cell_code": "4101990010010012",
+                    "road_segment": {
+                        "code": "RS-H02-03",
+                        "name": "兴华路（文博街—龙湖街段）",
+                        "road_name": "兴华路",
+                        "grade": "secondary",
+                        "distance_m": 12.4,
+                    },
+                    "assets": [
+                        {
+                            "code": "MH-GAS-000031",
+                            "asset_type": "manhole_cover",
+                            "owner_unit_code": "gas-company",
+                            "owner_unit_name": "金河燃气公司",
+                            "distance_m": 3.2,
+                        }
+                    ],
+                }
+            ]
+        }
+    )

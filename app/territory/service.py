@@ -1,0 +1,336 @@
+"""Territory reads: layers as GeoJSON pages, and `locate` (where is this point?)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from geoalchemy2 import WKTElement
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
+
+from app.core.config import BBox, Settings
+from app.core.database import bbox_intersects
+from app.core.errors import NotFound, Problem
+from app.core.geo import LocalFrame, bbox_around, point_issue
+from app.core.pagination import decode_cursor, encode_cursor
+from app.territory.importer import Layer
+from app.territory.models import (
+    Asset,
+    GridCell,
+    Jurisdiction,
+    JurisdictionLevel,
+    RoadSegment,
+    Unit,
+    Workstation,
+)
+from app.territory.schemas import (
+    AssetOut,
+    GridCellOut,
+    JurisdictionOut,
+    LocatedAsset,
+    LocatedSegment,
+    Location,
+    PlaceRef,
+    RoadSegmentOut,
+    UnitOut,
+    WorkstationOut,
+)
+
+
+class InvalidLocation(Problem):
+    code = "invalid_location"
+    status = 422
+    title = "位置无效"
+
+
+class OutsideServiceArea(Problem):
+    code = "outside_service_area"
+    status = 422
+    title = "位置超出服务范围"
+
+
+class InvalidBBox(Problem):
+    code = "invalid_bbox"
+    status = 400
+    title = "bbox 参数无效"
+
+
+def parse_bbox(raw: str | None) -> BBox | None:
+    """`min_lon,min_lat,max_lon,max_lat` as in OGC API Features, checked."""
+    if raw is None:
+        return None
+    try:
+        values = [float(v) for v in raw.split(",")]
+    except ValueError:
+        raise InvalidBBox("bbox 应为 4 个数字：最小经度,最小纬度,最大经度,最大纬度") from None
+    if len(values) != 4:
+        raise InvalidBBox("bbox 应为 4 个数字：最小经度,最小纬度,最大经度,最大纬度")
+    x1, y1, x2, y2 = values
+    if not (-180 <= x1 <= x2 <= 180 and -90 <= y1 <= y2 <= 90):
+        raise InvalidBBox("bbox 的最小值不能大于最大值，且须在经度 ±180、纬度 ±90 之内")
+    return (x1, y1, x2, y2)
+
+
+# --- layers as GeoJSON pages ---------------------------------------------------------------
+
+_Parent = aliased(Jurisdiction)
+_Street = aliased(Jurisdiction)
+
+
+def _split_path(path: str) -> list[str]:
+    return [c for c in path.split("/") if c]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSpec:
+    """How to read one layer: its query, its filters and its properties."""
+
+    model: Any
+    query: Callable[[], Select[Any]]
+    properties: Callable[[Any], Any]
+    filters: dict[str, Any]
+
+
+READS: dict[Layer, ReadSpec] = {
+    Layer.JURISDICTIONS: ReadSpec(
+        Jurisdiction,
+        lambda: select(Jurisdiction, _Parent.code.label("parent_code")).outerjoin(
+            _Parent, Jurisdiction.parent_id == _Parent.id
+        ),
+        lambda r: JurisdictionOut(code=r.Jurisdiction.code, name=r.Jurisdiction.name,
+                                  level=r.Jurisdiction.level, parent_code=r.parent_code,
+                                  path=_split_path(r.Jurisdiction.path)),
+        {"level": Jurisdiction.level, "parent": _Parent.code},
+    ),
+    Layer.GRID_CELLS: ReadSpec(
+        GridCell,
+        lambda: select(GridCell, _Parent.code.label("community_code"),
+                       _Street.code.label("street_code"))
+        .join(_Parent, GridCell.community_id == _Parent.id)
+        .outerjoin(_Street, _Parent.parent_id == _Street.id),
+        lambda r: GridCellOut(code=r.GridCell.code, community_code=r.community_code,
+                              street_code=r.street_code),
+        {"community": _Parent.code, "street": _Street.code},
+    ),
+    Layer.ROAD_SEGMENTS: ReadSpec(
+        RoadSegment,
+        lambda: select(RoadSegment, _Street.code.label("street_code")).join(
+            _Street, RoadSegment.street_id == _Street.id
+        ),
+        lambda r: RoadSegmentOut(code=r.RoadSegment.code, name=r.RoadSegment.name,
+                                 road_name=r.RoadSegment.road_name, grade=r.RoadSegment.grade,
+                                 excellence=r.RoadSegment.excellence,
+                                 length_m=r.RoadSegment.length_m, street_code=r.street_code),
+        {"street": _Street.code, "grade": RoadSegment.grade,
+         "excellence": RoadSegment.excellence, "road_name": RoadSegment.road_name},
+    ),
+    Layer.ASSETS: ReadSpec(
+        Asset,
+        lambda: select(Asset, Unit.code.label("owner_code"), Unit.name.label("owner_name")).join(
+            Unit, Asset.owner_unit_id == Unit.id
+        ),
+        lambda r: AssetOut(code=r.Asset.code, asset_type=r.Asset.asset_type, name=r.Asset.name,
+                           owner_unit_code=r.owner_code, owner_unit_name=r.owner_name),
+        {"asset_type": Asset.asset_type, "owner": Unit.code},
+    ),
+    Layer.WORKSTATIONS: ReadSpec(
+        Workstation,
+        lambda: select(Workstation, _Street.code.label("street_code")).join(
+            _Street, Workstation.street_id == _Street.id
+        ),
+        lambda r: WorkstationOut(code=r.Workstation.code, name=r.Workstation.name,
+                                 address=r.Workstation.address, street_code=r.street_code),
+        {"street": _Street.code},
+    ),
+}
+
+
+def _feature(spec: ReadSpec, row: Any) -> dict[str, Any]:
+    obj = row[0]
+    return {
+        "type": "Feature",
+        "id": obj.code,
+        "geometry": mapping(to_shape(obj.geom)),
+        "properties": spec.properties(row),
+    }
+
+
+def list_features(
+    session: Session,
+    layer: Layer,
+    *,
+    bbox: BBox | None,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a layer's features in code order, and the cursor of the next page."""
+    spec = READS[layer]
+    query = spec.query()
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(spec.filters[name] == value)
+    if bbox is not None:
+        geom = spec.model.geom
+        query = query.where(bbox_intersects(geom, *bbox), func.ST_Intersects(
+            geom, func.ST_GeomFromText(_envelope_wkt(bbox), 4326)))
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(spec.model.code > str(after))
+    rows = session.execute(query.order_by(spec.model.code).limit(limit + 1)).all()
+    next_cursor = encode_cursor(rows[limit - 1][0].code) if len(rows) > limit else None
+    return [_feature(spec, r) for r in rows[:limit]], next_cursor
+
+
+def _envelope_wkt(bbox: BBox) -> str:
+    x1, y1, x2, y2 = bbox
+    if x1 == x2 or y1 == y2:
+        return f"LINESTRING({x1} {y1}, {x2} {y2})"
+    return f"POLYGON(({x1} {y1}, {x2} {y1}, {x2} {y2}, {x1} {y2}, {x1} {y1}))"
+
+
+def get_feature(session: Session, layer: Layer, code: str) -> dict[str, Any]:
+    spec = READS[layer]
+    row = session.execute(spec.query().where(spec.model.code == code)).first()
+    if row is None:
+        raise NotFound(f"编码为 {code} 的对象不存在")
+    return _feature(spec, row)
+
+
+def _unit_out(unit: Unit, jurisdiction_code: str | None) -> UnitOut:
+    return UnitOut(code=unit.code, name=unit.name, name_en=unit.name_en, kind=unit.kind,
+                   jurisdiction_code=jurisdiction_code)
+
+
+def list_units(
+    session: Session, *, kind: str | None, limit: int, cursor: str | None
+) -> tuple[list[UnitOut], str | None]:
+    query = select(Unit, _Street.code).outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
+    if kind is not None:
+        query = query.where(Unit.kind == kind)
+    after = decode_cursor(cursor)
+    if after is not None:
+        query = query.where(Unit.code > str(after))
+    rows = session.execute(query.order_by(Unit.code).limit(limit + 1)).all()
+    next_cursor = encode_cursor(rows[limit - 1][0].code) if len(rows) > limit else None
+    return [_unit_out(u, j) for u, j in rows[:limit]], next_cursor
+
+
+def get_unit(session: Session, code: str) -> UnitOut:
+    row = session.execute(
+        select(Unit, _Street.code).outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
+        .where(Unit.code == code)
+    ).first()
+    if row is None:
+        raise NotFound(f"编码为 {code} 的单位不存在")
+    return _unit_out(row[0], row[1])
+
+
+# --- locate --------------------------------------------------------------------------------
+
+_DEPTH = {JurisdictionLevel.DISTRICT: 0, JurisdictionLevel.STREET: 1, JurisdictionLevel.COMMUNITY: 2}
+
+
+def _containing_places(session: Session, lon: float, lat: float, point: WKTElement) -> list[PlaceRef]:
+    rows = session.execute(
+        select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level)
+        .where(bbox_intersects(Jurisdiction.geom, lon, lat, lon, lat),
+               func.ST_Intersects(Jurisdiction.geom, point))
+        .order_by(Jurisdiction.code)
+    ).all()
+    # On a shared border a point touches two places of a level: the lower code wins.
+    first: dict[JurisdictionLevel, PlaceRef] = {}
+    for code, name, level in rows:
+        first.setdefault(level, PlaceRef(code=code, name=name, level=level))
+    return sorted(first.values(), key=lambda p: _DEPTH[p.level])
+
+
+def _grid_cell(session: Session, lon: float, lat: float, point: WKTElement) -> str | None:
+    return session.execute(
+        select(GridCell.code)
+        .where(bbox_intersects(GridCell.geom, lon, lat, lon, lat),
+               func.ST_Intersects(GridCell.geom, point))
+        .order_by(GridCell.code)
+        .limit(1)
+    ).scalar()
+
+
+def _nearest(frame: LocalFrame, rows: Sequence[Any], radius_m: float) -> list[tuple[float, Any]]:
+    """(distance, row) within the radius, nearest first, ties by code."""
+    distances = frame.distances_m([to_shape(r.geom) for r in rows])
+    hits = [(round(d, 2), r) for d, r in zip(distances, rows, strict=True) if d <= radius_m]
+    return sorted(hits, key=lambda h: (h[0], h[1].code))
+
+
+def _nearest_segment(session: Session, frame: LocalFrame, radius_m: float) -> LocatedSegment | None:
+    rows = session.execute(
+        select(RoadSegment.code, RoadSegment.name, RoadSegment.road_name, RoadSegment.grade,
+               RoadSegment.geom)
+        .where(bbox_intersects(RoadSegment.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
+    ).all()
+    hits = _nearest(frame, rows, radius_m)
+    if not hits:
+        return None
+    distance, r = hits[0]
+    return LocatedSegment(code=r.code, name=r.name, road_name=r.road_name, grade=r.grade,
+                          distance_m=distance)
+
+
+def _nearest_assets(
+    session: Session, frame: LocalFrame, radius_m: float, limit: int
+) -> list[LocatedAsset]:
+    if limit == 0:
+        return []
+    rows = session.execute(
+        select(Asset.code, Asset.asset_type, Asset.geom, Unit.code.label("owner_code"),
+               Unit.name.label("owner_name"))
+        .join(Unit, Asset.owner_unit_id == Unit.id)
+        .where(bbox_intersects(Asset.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
+    ).all()
+    return [
+        LocatedAsset(code=r.code, asset_type=r.asset_type, owner_unit_code=r.owner_code,
+                     owner_unit_name=r.owner_name, distance_m=d)
+        for d, r in _nearest(frame, rows, radius_m)[:limit]
+    ]
+
+
+def locate(
+    session: Session,
+    settings: Settings,
+    lon: float,
+    lat: float,
+    *,
+    segment_radius_m: float | None = None,
+    asset_radius_m: float | None = None,
+    asset_limit: int | None = None,
+) -> Location:
+    """Jurisdiction path, grid cell, nearest road segment and nearest assets of a point."""
+    issue = point_issue(lon, lat, settings.service_area)
+    if issue is not None:
+        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
+        raise problem(issue.message)
+    point = WKTElement(f"POINT({lon!r} {lat!r})", srid=4326)
+    places = _containing_places(session, lon, lat, point)
+    if not places:
+        raise OutsideServiceArea("该位置不在本系统任何辖区内")
+    by_level = {p.level: p for p in places}
+    frame = LocalFrame(lon, lat)
+    return Location(
+        lon=lon,
+        lat=lat,
+        jurisdictions=places,
+        street=by_level.get(JurisdictionLevel.STREET),
+        community=by_level.get(JurisdictionLevel.COMMUNITY),
+        grid_cell_code=_grid_cell(session, lon, lat, point),
+        road_segment=_nearest_segment(
+            session, frame, segment_radius_m or settings.locate_segment_radius_m
+        ),
+        assets=_nearest_assets(
+            session, frame, asset_radius_m or settings.locate_asset_radius_m,
+            settings.locate_asset_limit if asset_limit is None else asset_limit,
+        ),
+    )
