@@ -26,9 +26,9 @@ OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
 
 
 def _alembic_config() -> Config:
-    from app.health.router import ALEMBIC_INI
+    from app.core.schema import alembic_config
 
-    return Config(str(ALEMBIC_INI))
+    return alembic_config()
 
 
 @db_cli.command("upgrade")
@@ -51,7 +51,12 @@ def db_current() -> None:
 
 @territory_cli.command("import")
 def territory_import(
-    layer: Annotated[str, typer.Argument(help="jurisdictions, units, grid_cells, road_segments, assets or workstations")],
+    layer: Annotated[
+        str,
+        typer.Argument(
+            help="jurisdictions, units, grid_cells, road_segments, assets or workstations"
+        ),
+    ],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Import one layer from a GeoJSON FeatureCollection: all features or none."""
@@ -62,7 +67,10 @@ def territory_import(
     try:
         layer_enum = Layer(layer)
     except ValueError:
-        typer.echo(f"unknown layer {layer!r}; one of: {', '.join(layer_enum.value for layer_enum in Layer)}", err=True)
+        typer.echo(
+            f"unknown layer {layer!r}; one of: {', '.join(item.value for item in Layer)}",
+            err=True,
+        )
         raise typer.Exit(2) from None
     settings = get_settings()
     database = Database.from_settings(settings)
@@ -84,7 +92,9 @@ def territory_import(
 
 @demo_cli.command("load")
 def demo_load(
-    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when territory exists.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when territory exists.")
+    ] = False,
     scale: Annotated[float, typer.Option(help="Area multiplier; 1 is the shipped city.")] = 1.0,
 ) -> None:
     """Load the demo city into the database (after `roadchief db upgrade`)."""
@@ -99,7 +109,9 @@ def demo_load(
                 typer.echo("demo city: territory already loaded, nothing to do")
                 return
             for result in load_demo_city(session, settings, scale=scale):
-                typer.echo(f"demo city: {result.layer}: {result.created} created, {result.updated} updated")
+                typer.echo(
+                    f"demo city: {result.layer}: {result.created} created, {result.updated} updated"
+                )
     finally:
         database.dispose()
 
@@ -131,8 +143,9 @@ def serve(
     typer.echo(f"  interactive API docs: {base}/docs")
     typer.echo(f"  OpenAPI document:     {base}/openapi.json")
     typer.echo(f"  try:                  {base}/api/v1/territory/locate?lon=113.5703&lat=34.8068")
-    uvicorn.run("app.main:app_factory", factory=True, host=host, port=port, workers=workers,
-                log_config=None)
+    uvicorn.run(
+        "app.main:app_factory", factory=True, host=host, port=port, workers=workers, log_config=None
+    )
 
 
 def openapi_text() -> str:
@@ -150,7 +163,9 @@ def openapi_text() -> str:
 
 @cli.command("openapi")
 def openapi(
-    check: Annotated[bool, typer.Option("--check", help="Fail if the committed file differs.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Fail if the committed file differs.")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Where to write.")] = OPENAPI_PATH,
 ) -> None:
     """Write (or check) the OpenAPI document generated from the app."""

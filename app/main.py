@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
-from app.core.logging import configure_logging, log_requests
+from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.health.router import router as health_router
 from app.territory.router import admin_router as territory_admin_router
 from app.territory.router import router as territory_router
@@ -27,6 +27,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app; tests pass their own settings and database."""
     settings = settings or get_settings()
+    configure_structlog()
     owns_database = database is None
 
     @asynccontextmanager

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BBox = tuple[float, float, float, float]
@@ -81,12 +81,13 @@ class Settings(BaseSettings):
             return tuple(float(p) for p in parts)
         return value
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        min_lon, min_lat, max_lon, max_lat = self.service_area
+    @field_validator("service_area")
+    @classmethod
+    def _check_bbox(cls, value: BBox) -> BBox:
+        min_lon, min_lat, max_lon, max_lat = value
         if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
-            raise ValueError("service_area must be a non-empty box inside ±180/±90")
-        return self
+            raise ValueError("must be a non-empty box inside ±180/±90 (min before max)")
+        return value
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -106,6 +107,8 @@ def get_settings() -> Settings:
         lines = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
-            var = "DATABASE_URL" if field.lower() == "database_url" else f"ROADCHIEF_{field.upper()}"
+            var = (
+                "DATABASE_URL" if field.lower() == "database_url" else f"ROADCHIEF_{field.upper()}"
+            )
             lines.append(f"  {var}: {err['msg']}")
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -146,9 +146,9 @@ _PYDANTIC_MESSAGES = {
 }
 
 
-def field_errors_from_pydantic(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[
-    FieldError
-]:
+def field_errors_from_pydantic(
+    errors: Sequence[Any], prefix: Sequence[str | int] = ()
+) -> list[FieldError]:
     """Pydantic's error list in this API's shape, messages in Chinese."""
     result = []
     for err in errors:
@@ -159,9 +159,7 @@ def field_errors_from_pydantic(errors: Sequence[Any], prefix: Sequence[str | int
             message = str(ctx["error"])
         elif kind in ("literal_error", "enum") and "expected" in ctx:
             message = f"{message}（可选：{ctx['expected']}）"
-        result.append(
-            FieldError(loc=[*prefix, *err.get("loc", ())], code=kind, message=message)
-        )
+        result.append(FieldError(loc=[*prefix, *err.get("loc", ())], code=kind, message=message))
     return result
 
 
@@ -181,9 +179,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problem = ValidationFailed(
-        "请检查标出的字段", errors=field_errors_from_pydantic(exc.errors())
-    )
+    problem = ValidationFailed("请检查标出的字段", errors=field_errors_from_pydantic(exc.errors()))
     return problem_response(problem, request)
 
 
@@ -220,7 +216,9 @@ def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any
     return {
         status: {
             "model": ProblemBody,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}},
+            "content": {
+                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}
+            },
             "description": "；".join(f"`{p.code}` {p.title}" for p in ps),
         }
         for status, ps in sorted(by_status.items())

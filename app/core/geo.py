@@ -59,9 +59,7 @@ class LocalFrame:
     def to_metres(self, geom: BaseGeometry) -> BaseGeometry:
         per_lon, per_lat = metres_per_degree(self.lat0)
         lon0, lat0 = self.lon0, self.lat0
-        return shapely.transform(
-            geom, lambda xy: (xy - (lon0, lat0)) * (per_lon, per_lat)
-        )
+        return shapely.transform(geom, lambda xy: (xy - (lon0, lat0)) * (per_lon, per_lat))
 
     def distances_m(self, geoms: Sequence[BaseGeometry]) -> list[float]:
         """Distance in metres from the frame's centre to each geometry."""
@@ -128,7 +126,8 @@ def parse_geometry(
             return None, GeometryIssue("geometry_malformed", "坐标必须是数字对 [经度, 纬度]")
         if not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90):
             return None, GeometryIssue(
-                "coordinates_out_of_range", f"坐标 {pos[0]}, {pos[1]} 超出经度 ±180、纬度 ±90 的范围"
+                "coordinates_out_of_range",
+                f"坐标 {pos[0]}, {pos[1]} 超出经度 ±180、纬度 ±90 的范围",
             )
     try:
         geom = shape(raw)

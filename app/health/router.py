@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.deps import DatabaseDep
 from app.core.errors import ServiceUnavailable, problem_responses
+from app.core.schema import schema_heads
 
 router = APIRouter(tags=["health"])
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
-
-
-def schema_heads() -> set[str]:
-    """The revisions the code expects the database to be at."""
-    return set(ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_heads())
 
 
 class Health(BaseModel):
@@ -56,4 +47,6 @@ def readyz(database: DatabaseDep) -> Readiness:
             f"数据库结构版本 {sorted(current) or '空'} 与程序要求的 {sorted(expected)} 不一致，"
             "请执行 roadchief db upgrade"
         )
-    return Readiness(database=database.engine.dialect.name, schema_revision=",".join(sorted(current)))
+    return Readiness(
+        database=database.engine.dialect.name, schema_revision=",".join(sorted(current))
+    )

@@ -153,11 +153,19 @@ def _resolve_jurisdictions(
         want = _PARENT_LEVEL[p.level]
         if want is None:
             if p.parent_code is not None:
-                problems.add(item.index, ["properties", "parent_code"], "parent_not_allowed",
-                             "区/县级辖区不能有上级辖区")
+                problems.add(
+                    item.index,
+                    ["properties", "parent_code"],
+                    "parent_not_allowed",
+                    "区/县级辖区不能有上级辖区",
+                )
         elif p.parent_code is None:
-            problems.add(item.index, ["properties", "parent_code"], "parent_required",
-                         f"{_LEVEL_NAMES[p.level]}级辖区必须指定上级辖区")
+            problems.add(
+                item.index,
+                ["properties", "parent_code"],
+                "parent_required",
+                f"{_LEVEL_NAMES[p.level]}级辖区必须指定上级辖区",
+            )
         else:
             parent_level, parent_geom = None, None
             if p.parent_code in in_file:
@@ -167,32 +175,55 @@ def _resolve_jurisdictions(
                 parent_level = known[p.parent_code].level
                 parent_geom = known[p.parent_code].geom
             if parent_geom is None:
-                problems.add(item.index, ["properties", "parent_code"], "unknown_reference",
-                             f"上级辖区 {p.parent_code} 不存在")
+                problems.add(
+                    item.index,
+                    ["properties", "parent_code"],
+                    "unknown_reference",
+                    f"上级辖区 {p.parent_code} 不存在",
+                )
             elif parent_level != want:
-                problems.add(item.index, ["properties", "parent_code"], "wrong_parent_level",
-                             f"上级辖区 {p.parent_code} 应为{_LEVEL_NAMES[want]}级")
+                problems.add(
+                    item.index,
+                    ["properties", "parent_code"],
+                    "wrong_parent_level",
+                    f"上级辖区 {p.parent_code} 应为{_LEVEL_NAMES[want]}级",
+                )
             elif not _covers(parent_geom, item.geom):
-                problems.add(item.index, ["geometry"], "outside_parent",
-                             f"辖区范围超出上级辖区 {p.parent_code}")
+                problems.add(
+                    item.index,
+                    ["geometry"],
+                    "outside_parent",
+                    f"辖区范围超出上级辖区 {p.parent_code}",
+                )
         geom = item.geom
         if geom.geom_type == "Polygon":
             geom = shapely.MultiPolygon([geom])
-        rows.append({"code": p.code, "name": p.name, "level": p.level,
-                     "path": "/", "geom": from_shape(geom, srid=4326)})
+        rows.append(
+            {
+                "code": p.code,
+                "name": p.name,
+                "level": p.level,
+                "path": "/",
+                "geom": from_shape(geom, srid=4326),
+            }
+        )
     return rows
 
 
 def _link_jurisdictions(session: Session, items: list[_Item]) -> None:
     """Second pass after the rows exist: parent ids, then every path of the tree."""
-    ids = dict(session.execute(select(Jurisdiction.code, Jurisdiction.id)).tuples().all())
+    ids = dict(session.execute(select(Jurisdiction.code, Jurisdiction.id)).all())
     parents = [
-        {"id": ids[i.props.code], "parent_id": ids[i.props.parent_code] if i.props.parent_code else None}
+        {
+            "id": ids[i.props.code],
+            "parent_id": ids[i.props.parent_code] if i.props.parent_code else None,
+        }
         for i in items
     ]
     session.execute(update(Jurisdiction), parents)
-    tree = session.execute(select(Jurisdiction.id, Jurisdiction.code, Jurisdiction.parent_id,
-                                  Jurisdiction.path)).all()
+    tree = session.execute(
+        select(Jurisdiction.id, Jurisdiction.code, Jurisdiction.parent_id, Jurisdiction.path)
+    ).all()
     by_id = {row.id: row for row in tree}
 
     def path_of(row: Any) -> str:
@@ -208,7 +239,9 @@ def _link_jurisdictions(session: Session, items: list[_Item]) -> None:
         session.execute(update(Jurisdiction), changed)
 
 
-def _resolve_units(session: Session, items: list[_Item], problems: _Problems) -> list[dict[str, Any]]:
+def _resolve_units(
+    session: Session, items: list[_Item], problems: _Problems
+) -> list[dict[str, Any]]:
     streets = _places(session, JurisdictionLevel.STREET)
     rows = []
     for item in items:
@@ -217,15 +250,30 @@ def _resolve_units(session: Session, items: list[_Item], problems: _Problems) ->
         if p.jurisdiction_code is not None:
             place = streets.get(p.jurisdiction_code)
             if place is None:
-                problems.add(item.index, ["properties", "jurisdiction_code"], "unknown_reference",
-                             f"街道/镇级辖区 {p.jurisdiction_code} 不存在")
+                problems.add(
+                    item.index,
+                    ["properties", "jurisdiction_code"],
+                    "unknown_reference",
+                    f"街道/镇级辖区 {p.jurisdiction_code} 不存在",
+                )
             else:
                 jurisdiction_id = place.id
         elif p.kind == UnitKind.STREET_OFFICE:
-            problems.add(item.index, ["properties", "jurisdiction_code"], "jurisdiction_required",
-                         "街道办事处必须指定所辖街道")
-        rows.append({"code": p.code, "name": p.name, "name_en": p.name_en, "kind": p.kind,
-                     "jurisdiction_id": jurisdiction_id})
+            problems.add(
+                item.index,
+                ["properties", "jurisdiction_code"],
+                "jurisdiction_required",
+                "街道办事处必须指定所辖街道",
+            )
+        rows.append(
+            {
+                "code": p.code,
+                "name": p.name,
+                "name_en": p.name_en,
+                "kind": p.kind,
+                "jurisdiction_id": jurisdiction_id,
+            }
+        )
     return rows
 
 
@@ -239,14 +287,23 @@ def _resolve_grid_cells(
         assert item.geom is not None
         place = communities.get(p.community_code)
         if place is None:
-            problems.add(item.index, ["properties", "community_code"], "unknown_reference",
-                         f"社区/村级辖区 {p.community_code} 不存在")
+            problems.add(
+                item.index,
+                ["properties", "community_code"],
+                "unknown_reference",
+                f"社区/村级辖区 {p.community_code} 不存在",
+            )
             continue
         if not _covers(place.geom, item.geom):
-            problems.add(item.index, ["geometry"], "outside_parent",
-                         f"网格超出所属社区 {p.community_code} 的范围")
-        rows.append({"code": p.code, "community_id": place.id,
-                     "geom": from_shape(item.geom, srid=4326)})
+            problems.add(
+                item.index,
+                ["geometry"],
+                "outside_parent",
+                f"网格超出所属社区 {p.community_code} 的范围",
+            )
+        rows.append(
+            {"code": p.code, "community_id": place.id, "geom": from_shape(item.geom, srid=4326)}
+        )
     return rows
 
 
@@ -271,41 +328,70 @@ def _resolve_road_segments(
         if p.street_code is not None:
             street = streets.get(p.street_code)
             if street is None:
-                problems.add(item.index, ["properties", "street_code"], "unknown_reference",
-                             f"街道/镇级辖区 {p.street_code} 不存在")
+                problems.add(
+                    item.index,
+                    ["properties", "street_code"],
+                    "unknown_reference",
+                    f"街道/镇级辖区 {p.street_code} 不存在",
+                )
                 continue
         else:
             # The street that holds the segment's midpoint owns it.
             mid = item.geom.interpolate(0.5, normalized=True)
             hits = sorted(index.query(mid, predicate="intersects")) if index is not None else []
             if not hits:
-                problems.add(item.index, ["properties", "street_code"], "street_not_found",
-                             "路段中点不在任何街道/镇范围内，请指定 street_code")
+                problems.add(
+                    item.index,
+                    ["properties", "street_code"],
+                    "street_not_found",
+                    "路段中点不在任何街道/镇范围内，请指定 street_code",
+                )
                 continue
             street = street_list[hits[0]]
-        rows.append({"code": p.code, "name": p.name, "road_name": p.road_name, "grade": p.grade,
-                     "excellence": p.excellence, "length_m": round(geodesic_length_m(item.geom), 2),
-                     "street_id": street.id, "geom": from_shape(item.geom, srid=4326)})
+        rows.append(
+            {
+                "code": p.code,
+                "name": p.name,
+                "road_name": p.road_name,
+                "grade": p.grade,
+                "excellence": p.excellence,
+                "length_m": round(geodesic_length_m(item.geom), 2),
+                "street_id": street.id,
+                "geom": from_shape(item.geom, srid=4326),
+            }
+        )
     return rows
 
 
-def _resolve_assets(session: Session, items: list[_Item], problems: _Problems) -> list[dict[str, Any]]:
-    units = dict(session.execute(select(Unit.code, Unit.id)).tuples().all())
+def _resolve_assets(
+    session: Session, items: list[_Item], problems: _Problems
+) -> list[dict[str, Any]]:
+    units = dict(session.execute(select(Unit.code, Unit.id)).all())
     area = _service_area(session)
     rows = []
     for item in items:
         p: AssetIn = item.props
         assert item.geom is not None
         if p.owner_unit_code not in units:
-            problems.add(item.index, ["properties", "owner_unit_code"], "unknown_reference",
-                         f"产权单位 {p.owner_unit_code} 不存在")
+            problems.add(
+                item.index,
+                ["properties", "owner_unit_code"],
+                "unknown_reference",
+                f"产权单位 {p.owner_unit_code} 不存在",
+            )
             continue
         if not _in_area(area, item.geom):
             problems.add(item.index, ["geometry"], "outside_service_area", "部件位置超出本区范围")
             continue
-        rows.append({"code": p.code, "asset_type": p.asset_type, "name": p.name,
-                     "owner_unit_id": units[p.owner_unit_code],
-                     "geom": from_shape(item.geom, srid=4326)})
+        rows.append(
+            {
+                "code": p.code,
+                "asset_type": p.asset_type,
+                "name": p.name,
+                "owner_unit_id": units[p.owner_unit_code],
+                "geom": from_shape(item.geom, srid=4326),
+            }
+        )
     return rows
 
 
@@ -319,14 +405,26 @@ def _resolve_workstations(
         assert item.geom is not None
         street = streets.get(p.street_code)
         if street is None:
-            problems.add(item.index, ["properties", "street_code"], "unknown_reference",
-                         f"街道/镇级辖区 {p.street_code} 不存在")
+            problems.add(
+                item.index,
+                ["properties", "street_code"],
+                "unknown_reference",
+                f"街道/镇级辖区 {p.street_code} 不存在",
+            )
             continue
         if not _covers(street.geom, item.geom):
-            problems.add(item.index, ["geometry"], "outside_parent",
-                         f"工作站不在街道 {p.street_code} 范围内")
-        rows.append({"code": p.code, "name": p.name, "address": p.address, "street_id": street.id,
-                     "geom": from_shape(item.geom, srid=4326)})
+            problems.add(
+                item.index, ["geometry"], "outside_parent", f"工作站不在街道 {p.street_code} 范围内"
+            )
+        rows.append(
+            {
+                "code": p.code,
+                "name": p.name,
+                "address": p.address,
+                "street_id": street.id,
+                "geom": from_shape(item.geom, srid=4326),
+            }
+        )
     return rows
 
 
@@ -342,17 +440,26 @@ class LayerSpec:
     sort_key: Callable[[_Item], Any] | None = None
 
 
-_LEVEL_ORDER = {JurisdictionLevel.DISTRICT: 0, JurisdictionLevel.STREET: 1,
-                JurisdictionLevel.COMMUNITY: 2}
+_LEVEL_ORDER = {
+    JurisdictionLevel.DISTRICT: 0,
+    JurisdictionLevel.STREET: 1,
+    JurisdictionLevel.COMMUNITY: 2,
+}
 
 LAYERS: dict[Layer, LayerSpec] = {
-    Layer.JURISDICTIONS: LayerSpec(Jurisdiction, JurisdictionIn, ("Polygon", "MultiPolygon"),
-                                   _resolve_jurisdictions, _link_jurisdictions,
-                                   lambda i: _LEVEL_ORDER[i.props.level]),
+    Layer.JURISDICTIONS: LayerSpec(
+        Jurisdiction,
+        JurisdictionIn,
+        ("Polygon", "MultiPolygon"),
+        _resolve_jurisdictions,
+        _link_jurisdictions,
+        lambda i: _LEVEL_ORDER[i.props.level],
+    ),
     Layer.UNITS: LayerSpec(Unit, UnitIn, (), _resolve_units),
     Layer.GRID_CELLS: LayerSpec(GridCell, GridCellIn, ("Polygon",), _resolve_grid_cells),
-    Layer.ROAD_SEGMENTS: LayerSpec(RoadSegment, RoadSegmentIn, ("LineString",),
-                                   _resolve_road_segments),
+    Layer.ROAD_SEGMENTS: LayerSpec(
+        RoadSegment, RoadSegmentIn, ("LineString",), _resolve_road_segments
+    ),
     Layer.ASSETS: LayerSpec(Asset, AssetIn, ("Point",), _resolve_assets),
     Layer.WORKSTATIONS: LayerSpec(Workstation, WorkstationIn, ("Point",), _resolve_workstations),
 }
@@ -373,7 +480,9 @@ def _features(document: Any) -> list[Any]:
     return features
 
 
-def _parse(spec: LayerSpec, features: list[Any], settings: Settings, problems: _Problems) -> list[_Item]:
+def _parse(
+    spec: LayerSpec, features: list[Any], settings: Settings, problems: _Problems
+) -> list[_Item]:
     items, seen = [], {}
     for index, feature in enumerate(features):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -395,12 +504,21 @@ def _parse(spec: LayerSpec, features: list[Any], settings: Settings, problems: _
             if issue is not None:
                 problems.add(index, ["geometry"], issue.code, issue.message)
         elif raw_geom is not None:
-            problems.add(index, ["geometry"], "geometry_not_allowed", "该图层的要素不带几何图形，geometry 应为 null")
+            problems.add(
+                index,
+                ["geometry"],
+                "geometry_not_allowed",
+                "该图层的要素不带几何图形，geometry 应为 null",
+            )
         if props is None or (spec.geometry_types and geom is None):
             continue
         if props.code in seen:
-            problems.add(index, ["properties", "code"], "duplicate_code",
-                         f"编码 {props.code} 与第 {seen[props.code]} 个要素重复")
+            problems.add(
+                index,
+                ["properties", "code"],
+                "duplicate_code",
+                f"编码 {props.code} 与第 {seen[props.code]} 个要素重复",
+            )
             continue
         seen[props.code] = index
         items.append(_Item(index, props, geom))
@@ -416,10 +534,14 @@ def _upsert(session: Session, model: Any, rows: list[dict[str, Any]]) -> tuple[i
     """Insert new codes, update existing ones; returns (created, updated)."""
     existing: dict[str, int] = {}
     for chunk in _chunks([r["code"] for r in rows]):
-        existing.update(session.execute(select(model.code, model.id).where(model.code.in_(chunk))).tuples().all())
+        existing.update(
+            session.execute(select(model.code, model.id).where(model.code.in_(chunk))).all()
+        )
     now = utcnow()
     new = [r for r in rows if r["code"] not in existing]
-    changed = [{**r, "id": existing[r["code"]], "updated_at": now} for r in rows if r["code"] in existing]
+    changed = [
+        {**r, "id": existing[r["code"]], "updated_at": now} for r in rows if r["code"] in existing
+    ]
     for chunk in _chunks(new):
         session.execute(insert(model), list(chunk))
     for chunk in _chunks(changed):

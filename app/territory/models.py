@@ -41,7 +41,7 @@ class RoadGrade(StrEnum):
 
 
 class ExcellenceGrade(StrEnum):
-    """"千百十" road grade: 优秀 / 卓越 / 极致."""
+    """ "千百十" road grade: 优秀 / 卓越 / 极致."""
 
     EXCELLENT = "excellent"
     OUTSTANDING = "outstanding"

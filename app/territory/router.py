@@ -35,22 +35,34 @@ admin_router = APIRouter(prefix="/api/v1/admin/territory", tags=["admin: territo
 
 BBoxQuery = Annotated[
     str | None,
-    Query(description="min_lon,min_lat,max_lon,max_lat (WGS 84)", examples=["113.56,34.80,113.58,34.82"]),
+    Query(
+        description="min_lon,min_lat,max_lon,max_lat (WGS 84)",
+        examples=["113.56,34.80,113.58,34.82"],
+    ),
 ]
 _READ_ERRORS = problem_responses(service.InvalidBBox)
 
 
-def _page(layer: Layer, session: Any, bbox: str | None, limit: int, cursor: str | None,
-          **filters: Any) -> dict[str, Any]:
+def _page(
+    layer: Layer, session: Any, bbox: str | None, limit: int, cursor: str | None, **filters: Any
+) -> dict[str, Any]:
     features, next_cursor = service.list_features(
         session, layer, bbox=service.parse_bbox(bbox), filters=filters, limit=limit, cursor=cursor
     )
-    return {"features": features, "numberReturned": len(features), "next_cursor": next_cursor,
-            "links": []}
+    return {
+        "features": features,
+        "numberReturned": len(features),
+        "next_cursor": next_cursor,
+        "links": [],
+    }
 
 
-@router.get("/jurisdictions", summary="List jurisdictions (区、街道、社区) as GeoJSON",
-            response_model=FeaturePage[Feature[JurisdictionOut]], responses=_READ_ERRORS)
+@router.get(
+    "/jurisdictions",
+    summary="List jurisdictions (区、街道、社区) as GeoJSON",
+    response_model=FeaturePage[Feature[JurisdictionOut]],
+    responses=_READ_ERRORS,
+)
 def list_jurisdictions(
     session: SessionDep,
     bbox: BBoxQuery = None,
@@ -62,8 +74,12 @@ def list_jurisdictions(
     return _page(Layer.JURISDICTIONS, session, bbox, limit, cursor, level=level, parent=parent)
 
 
-@router.get("/grid-cells", summary="List unit grid cells (万米单元网格) as GeoJSON",
-            response_model=FeaturePage[Feature[GridCellOut]], responses=_READ_ERRORS)
+@router.get(
+    "/grid-cells",
+    summary="List unit grid cells (万米单元网格) as GeoJSON",
+    response_model=FeaturePage[Feature[GridCellOut]],
+    responses=_READ_ERRORS,
+)
 def list_grid_cells(
     session: SessionDep,
     bbox: BBoxQuery = None,
@@ -75,8 +91,12 @@ def list_grid_cells(
     return _page(Layer.GRID_CELLS, session, bbox, limit, cursor, community=community, street=street)
 
 
-@router.get("/road-segments", summary="List road segments (路段) as GeoJSON",
-            response_model=FeaturePage[Feature[RoadSegmentOut]], responses=_READ_ERRORS)
+@router.get(
+    "/road-segments",
+    summary="List road segments (路段) as GeoJSON",
+    response_model=FeaturePage[Feature[RoadSegmentOut]],
+    responses=_READ_ERRORS,
+)
 def list_road_segments(
     session: SessionDep,
     bbox: BBoxQuery = None,
@@ -87,12 +107,25 @@ def list_road_segments(
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    return _page(Layer.ROAD_SEGMENTS, session, bbox, limit, cursor, street=street, grade=grade,
-                 excellence=excellence, road_name=road_name)
+    return _page(
+        Layer.ROAD_SEGMENTS,
+        session,
+        bbox,
+        limit,
+        cursor,
+        street=street,
+        grade=grade,
+        excellence=excellence,
+        road_name=road_name,
+    )
 
 
-@router.get("/assets", summary="List assets (部件) with their owner units as GeoJSON",
-            response_model=FeaturePage[Feature[AssetOut]], responses=_READ_ERRORS)
+@router.get(
+    "/assets",
+    summary="List assets (部件) with their owner units as GeoJSON",
+    response_model=FeaturePage[Feature[AssetOut]],
+    responses=_READ_ERRORS,
+)
 def list_assets(
     session: SessionDep,
     bbox: BBoxQuery = None,
@@ -104,8 +137,12 @@ def list_assets(
     return _page(Layer.ASSETS, session, bbox, limit, cursor, asset_type=asset_type, owner=owner)
 
 
-@router.get("/workstations", summary="List road-chief workstations (路长工作站) as GeoJSON",
-            response_model=FeaturePage[Feature[WorkstationOut]], responses=_READ_ERRORS)
+@router.get(
+    "/workstations",
+    summary="List road-chief workstations (路长工作站) as GeoJSON",
+    response_model=FeaturePage[Feature[WorkstationOut]],
+    responses=_READ_ERRORS,
+)
 def list_workstations(
     session: SessionDep,
     bbox: BBoxQuery = None,
@@ -119,17 +156,32 @@ def list_workstations(
 _ONE = problem_responses(NotFound)
 
 
-@router.get("/jurisdictions/{code}", summary="One jurisdiction", response_model=Feature[JurisdictionOut], responses=_ONE)
+@router.get(
+    "/jurisdictions/{code}",
+    summary="One jurisdiction",
+    response_model=Feature[JurisdictionOut],
+    responses=_ONE,
+)
 def get_jurisdiction(session: SessionDep, code: str) -> dict[str, Any]:
     return service.get_feature(session, Layer.JURISDICTIONS, code)
 
 
-@router.get("/grid-cells/{code}", summary="One grid cell", response_model=Feature[GridCellOut], responses=_ONE)
+@router.get(
+    "/grid-cells/{code}",
+    summary="One grid cell",
+    response_model=Feature[GridCellOut],
+    responses=_ONE,
+)
 def get_grid_cell(session: SessionDep, code: str) -> dict[str, Any]:
     return service.get_feature(session, Layer.GRID_CELLS, code)
 
 
-@router.get("/road-segments/{code}", summary="One road segment", response_model=Feature[RoadSegmentOut], responses=_ONE)
+@router.get(
+    "/road-segments/{code}",
+    summary="One road segment",
+    response_model=Feature[RoadSegmentOut],
+    responses=_ONE,
+)
 def get_road_segment(session: SessionDep, code: str) -> dict[str, Any]:
     return service.get_feature(session, Layer.ROAD_SEGMENTS, code)
 
@@ -139,13 +191,21 @@ def get_asset(session: SessionDep, code: str) -> dict[str, Any]:
     return service.get_feature(session, Layer.ASSETS, code)
 
 
-@router.get("/workstations/{code}", summary="One workstation", response_model=Feature[WorkstationOut], responses=_ONE)
+@router.get(
+    "/workstations/{code}",
+    summary="One workstation",
+    response_model=Feature[WorkstationOut],
+    responses=_ONE,
+)
 def get_workstation(session: SessionDep, code: str) -> dict[str, Any]:
     return service.get_feature(session, Layer.WORKSTATIONS, code)
 
 
-@router.get("/units", summary="List departments and units (职能部门、责任单位、产权单位)",
-            response_model=Page[UnitOut])
+@router.get(
+    "/units",
+    summary="List departments and units (职能部门、责任单位、产权单位)",
+    response_model=Page[UnitOut],
+)
 def list_units(
     session: SessionDep,
     kind: UnitKind | None = None,
@@ -156,7 +216,9 @@ def list_units(
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/units/{code}", summary="One department or unit", response_model=UnitOut, responses=_ONE)
+@router.get(
+    "/units/{code}", summary="One department or unit", response_model=UnitOut, responses=_ONE
+)
 def get_unit(session: SessionDep, code: str) -> UnitOut:
     return service.get_unit(session, code)
 
@@ -172,12 +234,31 @@ def locate(
     settings: SettingsDep,
     lon: Annotated[float, Query(description="Longitude, WGS 84", examples=[113.5703])],
     lat: Annotated[float, Query(description="Latitude, WGS 84", examples=[34.8068])],
-    segment_radius_m: Annotated[float | None, Query(gt=0, le=1000, description="Search radius for the nearest road segment (default from settings)")] = None,
-    asset_radius_m: Annotated[float | None, Query(gt=0, le=1000, description="Search radius for assets (default from settings)")] = None,
-    asset_limit: Annotated[int | None, Query(ge=0, le=50, description="How many assets at most")] = None,
+    segment_radius_m: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=1000,
+            description="Search radius for the nearest road segment (default from settings)",
+        ),
+    ] = None,
+    asset_radius_m: Annotated[
+        float | None,
+        Query(gt=0, le=1000, description="Search radius for assets (default from settings)"),
+    ] = None,
+    asset_limit: Annotated[
+        int | None, Query(ge=0, le=50, description="How many assets at most")
+    ] = None,
 ) -> Location:
-    return service.locate(session, settings, lon, lat, segment_radius_m=segment_radius_m,
-                          asset_radius_m=asset_radius_m, asset_limit=asset_limit)
+    return service.locate(
+        session,
+        settings,
+        lon,
+        lat,
+        segment_radius_m=segment_radius_m,
+        asset_radius_m=asset_radius_m,
+        asset_limit=asset_limit,
+    )
 
 
 _FC_EXAMPLE = {
@@ -186,8 +267,12 @@ _FC_EXAMPLE = {
         {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [113.5703, 34.8068]},
-            "properties": {"code": "MH-GAS-000031", "asset_type": "manhole_cover",
-                           "owner_unit_code": "gas-company", "name": None},
+            "properties": {
+                "code": "MH-GAS-000031",
+                "asset_type": "manhole_cover",
+                "owner_unit_code": "gas-company",
+                "name": None,
+            },
         }
     ],
 }
@@ -203,11 +288,14 @@ def import_territory_layer(
     session: SessionDep,
     settings: SettingsDep,
     layer: Layer,
-    document: Annotated[dict[str, Any], Body(
-        media_type="application/geo+json",
-        description="A GeoJSON FeatureCollection whose properties follow the layer's schema "
-        "(see README, 'Territory import'). Features with an existing code are updated.",
-        examples=[_FC_EXAMPLE],
-    )],
+    document: Annotated[
+        dict[str, Any],
+        Body(
+            media_type="application/geo+json",
+            description="A GeoJSON FeatureCollection whose properties follow the layer's schema "
+            "(see README, 'Territory import'). Features with an existing code are updated.",
+            examples=[_FC_EXAMPLE],
+        ),
+    ],
 ) -> ImportResult:
     return import_layer(session, settings, layer, document)

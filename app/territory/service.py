@@ -101,19 +101,27 @@ READS: dict[Layer, ReadSpec] = {
         lambda: select(Jurisdiction, _Parent.code.label("parent_code")).outerjoin(
             _Parent, Jurisdiction.parent_id == _Parent.id
         ),
-        lambda r: JurisdictionOut(code=r.Jurisdiction.code, name=r.Jurisdiction.name,
-                                  level=r.Jurisdiction.level, parent_code=r.parent_code,
-                                  path=_split_path(r.Jurisdiction.path)),
+        lambda r: JurisdictionOut(
+            code=r.Jurisdiction.code,
+            name=r.Jurisdiction.name,
+            level=r.Jurisdiction.level,
+            parent_code=r.parent_code,
+            path=_split_path(r.Jurisdiction.path),
+        ),
         {"level": Jurisdiction.level, "parent": _Parent.code},
     ),
     Layer.GRID_CELLS: ReadSpec(
         GridCell,
-        lambda: select(GridCell, _Parent.code.label("community_code"),
-                       _Street.code.label("street_code"))
-        .join(_Parent, GridCell.community_id == _Parent.id)
-        .outerjoin(_Street, _Parent.parent_id == _Street.id),
-        lambda r: GridCellOut(code=r.GridCell.code, community_code=r.community_code,
-                              street_code=r.street_code),
+        lambda: (
+            select(
+                GridCell, _Parent.code.label("community_code"), _Street.code.label("street_code")
+            )
+            .join(_Parent, GridCell.community_id == _Parent.id)
+            .outerjoin(_Street, _Parent.parent_id == _Street.id)
+        ),
+        lambda r: GridCellOut(
+            code=r.GridCell.code, community_code=r.community_code, street_code=r.street_code
+        ),
         {"community": _Parent.code, "street": _Street.code},
     ),
     Layer.ROAD_SEGMENTS: ReadSpec(
@@ -121,20 +129,34 @@ READS: dict[Layer, ReadSpec] = {
         lambda: select(RoadSegment, _Street.code.label("street_code")).join(
             _Street, RoadSegment.street_id == _Street.id
         ),
-        lambda r: RoadSegmentOut(code=r.RoadSegment.code, name=r.RoadSegment.name,
-                                 road_name=r.RoadSegment.road_name, grade=r.RoadSegment.grade,
-                                 excellence=r.RoadSegment.excellence,
-                                 length_m=r.RoadSegment.length_m, street_code=r.street_code),
-        {"street": _Street.code, "grade": RoadSegment.grade,
-         "excellence": RoadSegment.excellence, "road_name": RoadSegment.road_name},
+        lambda r: RoadSegmentOut(
+            code=r.RoadSegment.code,
+            name=r.RoadSegment.name,
+            road_name=r.RoadSegment.road_name,
+            grade=r.RoadSegment.grade,
+            excellence=r.RoadSegment.excellence,
+            length_m=r.RoadSegment.length_m,
+            street_code=r.street_code,
+        ),
+        {
+            "street": _Street.code,
+            "grade": RoadSegment.grade,
+            "excellence": RoadSegment.excellence,
+            "road_name": RoadSegment.road_name,
+        },
     ),
     Layer.ASSETS: ReadSpec(
         Asset,
         lambda: select(Asset, Unit.code.label("owner_code"), Unit.name.label("owner_name")).join(
             Unit, Asset.owner_unit_id == Unit.id
         ),
-        lambda r: AssetOut(code=r.Asset.code, asset_type=r.Asset.asset_type, name=r.Asset.name,
-                           owner_unit_code=r.owner_code, owner_unit_name=r.owner_name),
+        lambda r: AssetOut(
+            code=r.Asset.code,
+            asset_type=r.Asset.asset_type,
+            name=r.Asset.name,
+            owner_unit_code=r.owner_code,
+            owner_unit_name=r.owner_name,
+        ),
         {"asset_type": Asset.asset_type, "owner": Unit.code},
     ),
     Layer.WORKSTATIONS: ReadSpec(
@@ -142,8 +164,12 @@ READS: dict[Layer, ReadSpec] = {
         lambda: select(Workstation, _Street.code.label("street_code")).join(
             _Street, Workstation.street_id == _Street.id
         ),
-        lambda r: WorkstationOut(code=r.Workstation.code, name=r.Workstation.name,
-                                 address=r.Workstation.address, street_code=r.street_code),
+        lambda r: WorkstationOut(
+            code=r.Workstation.code,
+            name=r.Workstation.name,
+            address=r.Workstation.address,
+            street_code=r.street_code,
+        ),
         {"street": _Street.code},
     ),
 }
@@ -176,8 +202,10 @@ def list_features(
             query = query.where(spec.filters[name] == value)
     if bbox is not None:
         geom = spec.model.geom
-        query = query.where(bbox_intersects(geom, *bbox), func.ST_Intersects(
-            geom, func.ST_GeomFromText(_envelope_wkt(bbox), 4326)))
+        query = query.where(
+            bbox_intersects(geom, *bbox),
+            func.ST_Intersects(geom, func.ST_GeomFromText(_envelope_wkt(bbox), 4326)),
+        )
     after = decode_cursor(cursor)
     if after is not None:
         query = query.where(spec.model.code > str(after))
@@ -202,8 +230,13 @@ def get_feature(session: Session, layer: Layer, code: str) -> dict[str, Any]:
 
 
 def _unit_out(unit: Unit, jurisdiction_code: str | None) -> UnitOut:
-    return UnitOut(code=unit.code, name=unit.name, name_en=unit.name_en, kind=unit.kind,
-                   jurisdiction_code=jurisdiction_code)
+    return UnitOut(
+        code=unit.code,
+        name=unit.name,
+        name_en=unit.name_en,
+        kind=unit.kind,
+        jurisdiction_code=jurisdiction_code,
+    )
 
 
 def list_units(
@@ -222,7 +255,8 @@ def list_units(
 
 def get_unit(session: Session, code: str) -> UnitOut:
     row = session.execute(
-        select(Unit, _Street.code).outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
+        select(Unit, _Street.code)
+        .outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
         .where(Unit.code == code)
     ).first()
     if row is None:
@@ -232,14 +266,22 @@ def get_unit(session: Session, code: str) -> UnitOut:
 
 # --- locate --------------------------------------------------------------------------------
 
-_DEPTH = {JurisdictionLevel.DISTRICT: 0, JurisdictionLevel.STREET: 1, JurisdictionLevel.COMMUNITY: 2}
+_DEPTH = {
+    JurisdictionLevel.DISTRICT: 0,
+    JurisdictionLevel.STREET: 1,
+    JurisdictionLevel.COMMUNITY: 2,
+}
 
 
-def _containing_places(session: Session, lon: float, lat: float, point: WKTElement) -> list[PlaceRef]:
+def _containing_places(
+    session: Session, lon: float, lat: float, point: WKTElement
+) -> list[PlaceRef]:
     rows = session.execute(
         select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level)
-        .where(bbox_intersects(Jurisdiction.geom, lon, lat, lon, lat),
-               func.ST_Intersects(Jurisdiction.geom, point))
+        .where(
+            bbox_intersects(Jurisdiction.geom, lon, lat, lon, lat),
+            func.ST_Intersects(Jurisdiction.geom, point),
+        )
         .order_by(Jurisdiction.code)
     ).all()
     # On a shared border a point touches two places of a level: the lower code wins.
@@ -252,8 +294,10 @@ def _containing_places(session: Session, lon: float, lat: float, point: WKTEleme
 def _grid_cell(session: Session, lon: float, lat: float, point: WKTElement) -> str | None:
     return session.execute(
         select(GridCell.code)
-        .where(bbox_intersects(GridCell.geom, lon, lat, lon, lat),
-               func.ST_Intersects(GridCell.geom, point))
+        .where(
+            bbox_intersects(GridCell.geom, lon, lat, lon, lat),
+            func.ST_Intersects(GridCell.geom, point),
+        )
         .order_by(GridCell.code)
         .limit(1)
     ).scalar()
@@ -268,16 +312,21 @@ def _nearest(frame: LocalFrame, rows: Sequence[Any], radius_m: float) -> list[tu
 
 def _nearest_segment(session: Session, frame: LocalFrame, radius_m: float) -> LocatedSegment | None:
     rows = session.execute(
-        select(RoadSegment.code, RoadSegment.name, RoadSegment.road_name, RoadSegment.grade,
-               RoadSegment.geom)
-        .where(bbox_intersects(RoadSegment.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
+        select(
+            RoadSegment.code,
+            RoadSegment.name,
+            RoadSegment.road_name,
+            RoadSegment.grade,
+            RoadSegment.geom,
+        ).where(bbox_intersects(RoadSegment.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
     ).all()
     hits = _nearest(frame, rows, radius_m)
     if not hits:
         return None
     distance, r = hits[0]
-    return LocatedSegment(code=r.code, name=r.name, road_name=r.road_name, grade=r.grade,
-                          distance_m=distance)
+    return LocatedSegment(
+        code=r.code, name=r.name, road_name=r.road_name, grade=r.grade, distance_m=distance
+    )
 
 
 def _nearest_assets(
@@ -286,14 +335,24 @@ def _nearest_assets(
     if limit == 0:
         return []
     rows = session.execute(
-        select(Asset.code, Asset.asset_type, Asset.geom, Unit.code.label("owner_code"),
-               Unit.name.label("owner_name"))
+        select(
+            Asset.code,
+            Asset.asset_type,
+            Asset.geom,
+            Unit.code.label("owner_code"),
+            Unit.name.label("owner_name"),
+        )
         .join(Unit, Asset.owner_unit_id == Unit.id)
         .where(bbox_intersects(Asset.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
     ).all()
     return [
-        LocatedAsset(code=r.code, asset_type=r.asset_type, owner_unit_code=r.owner_code,
-                     owner_unit_name=r.owner_name, distance_m=d)
+        LocatedAsset(
+            code=r.code,
+            asset_type=r.asset_type,
+            owner_unit_code=r.owner_code,
+            owner_unit_name=r.owner_name,
+            distance_m=d,
+        )
         for d, r in _nearest(frame, rows, radius_m)[:limit]
     ]
 
@@ -330,7 +389,9 @@ def locate(
             session, frame, segment_radius_m or settings.locate_segment_radius_m
         ),
         assets=_nearest_assets(
-            session, frame, asset_radius_m or settings.locate_asset_radius_m,
+            session,
+            frame,
+            asset_radius_m or settings.locate_asset_radius_m,
             settings.locate_asset_limit if asset_limit is None else asset_limit,
         ),
     )

@@ -1,0 +1,42 @@
+"""Alembic glue shared by migrations/env.py, the CLI, `/readyz` and the tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
+
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+
+# Tables and views the spatial extensions own; never ours to create or drop.
+_SYSTEM_TABLE = re.compile(
+    r"^(spatial_ref_sys.*|geometry_columns.*|geom_cols_ref_sys|views_geometry_columns.*"
+    r"|virts_geometry_columns.*|vector_layers.*|spatialite_history|sql_statements_log"
+    r"|spatialindex|elementarygeometries|knn2?|data_licenses|sqlite_.*|idx_.*"
+    r"|iso_metadata.*|raster_coverages.*|vector_coverages.*|wms_.*|topologies|networks"
+    r"|se_.*|rl2map_.*|stored_.*)$",
+    re.IGNORECASE,
+)
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Autogenerate's filter: our tables, GeoAlchemy2's rules for spatial indexes."""
+    if type_ == "table" and reflected and compare_to is None and _SYSTEM_TABLE.match(name or ""):
+        return False
+    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+
+
+def alembic_config() -> Config:
+    config = Config(str(ALEMBIC_INI))
+    return config
+
+
+def schema_heads() -> set[str]:
+    """The revisions the code expects the database to be at."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())

@@ -1,0 +1,172 @@
+"""Shared fixtures: the demo city on both engines, a client, a transaction per test.
+
+Every test that touches storage runs twice: on SQLite + SpatiaLite and on PostgreSQL +
+PostGIS (the throwaway cluster `scripts/test` starts; its URL comes in
+ROADCHIEF_TEST_POSTGRES_URL). Each engine gets one migrated database with the demo city,
+loaded once; every test runs inside a transaction that is rolled back afterwards, so
+tests see the demo city and never each other.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.database import Database
+from app.core.deps import get_db_session
+from app.core.schema import alembic_config
+from app.demo.loader import load_demo_city
+from app.main import create_app
+
+POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
+ENGINES = [e for e in os.environ.get("ROADCHIEF_TEST_ENGINES", "sqlite,postgis").split(",") if e]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "postgis" in ENGINES and not os.environ.get(POSTGRES_URL_VAR):
+        raise pytest.UsageError(
+            f"{POSTGRES_URL_VAR} is not set. Run the suite with ./scripts/test (it starts a "
+            "throwaway PostgreSQL + PostGIS), or set ROADCHIEF_TEST_ENGINES=sqlite to run "
+            "the SpatiaLite half only."
+        )
+
+
+class DatabaseFactory:
+    """Creates empty databases on one engine and drops them at the end of the run."""
+
+    def __init__(self, engine_name: str, tmp_dir: Path) -> None:
+        self.engine_name = engine_name
+        self.tmp_dir = tmp_dir
+        self._created: list[str] = []
+        self._databases: list[Database] = []
+
+    def new_url(self) -> str:
+        name = f"roadchief_test_{uuid.uuid4().hex[:12]}"
+        if self.engine_name == "sqlite":
+            return f"sqlite:///{self.tmp_dir / (name + '.sqlite3')}"
+        admin = make_url(os.environ[POSTGRES_URL_VAR])
+        with create_engine(admin, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self._created.append(name)
+        return admin.set(database=name).render_as_string(hide_password=False)
+
+    def settings(self, url: str) -> Settings:
+        return Settings(database_url=url, log_format="console", media_dir=self.tmp_dir / "media")
+
+    def database(self, url: str) -> Database:
+        database = Database.from_settings(self.settings(url))
+        self._databases.append(database)
+        return database
+
+    def close(self) -> None:
+        for database in self._databases:
+            database.dispose()
+        if self._created:
+            admin = make_url(os.environ[POSTGRES_URL_VAR])
+            with create_engine(admin, isolation_level="AUTOCOMMIT").connect() as conn:
+                for name in self._created:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def migrate(database: Database, revision: str = "head", *, down: bool = False) -> None:
+    """Run Alembic on `database` through the app's own engine (SpatiaLite loaded)."""
+    config = alembic_config()
+    config.attributes["configure_logger"] = False
+    with database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+_factories: dict[str, DatabaseFactory] = {}
+_demo_databases: dict[str, Database] = {}
+
+
+@pytest.fixture(scope="session")
+def database_factories(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[str], DatabaseFactory]]:
+    def get(engine_name: str) -> DatabaseFactory:
+        if engine_name not in _factories:
+            _factories[engine_name] = DatabaseFactory(
+                engine_name, tmp_path_factory.mktemp(engine_name)
+            )
+        return _factories[engine_name]
+
+    yield get
+    for factory in _factories.values():
+        factory.close()
+
+
+@pytest.fixture(scope="session")
+def demo_database_for(
+    database_factories: Callable[[str], DatabaseFactory],
+) -> Callable[[str], Database]:
+    """The migrated demo-city database of an engine, built on first use."""
+
+    def get(engine_name: str) -> Database:
+        if engine_name not in _demo_databases:
+            factory = database_factories(engine_name)
+            database = factory.database(factory.new_url())
+            migrate(database)
+            with database.sessions() as session:
+                list(load_demo_city(session, factory.settings(str(database.engine.url))))
+            _demo_databases[engine_name] = database
+        return _demo_databases[engine_name]
+
+    return get
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def factory(
+    engine_name: str, database_factories: Callable[[str], DatabaseFactory]
+) -> DatabaseFactory:
+    return database_factories(engine_name)
+
+
+@pytest.fixture(scope="session")
+def demo_database(engine_name: str, demo_database_for: Callable[[str], Database]) -> Database:
+    return demo_database_for(engine_name)
+
+
+@pytest.fixture(scope="session")
+def settings(factory: DatabaseFactory, demo_database: Database) -> Settings:
+    return factory.settings(demo_database.engine.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture
+def session(demo_database: Database) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test.
+
+    Services' commits become savepoint releases, their rollbacks savepoint rollbacks,
+    so "nothing was stored" is checked exactly as in production.
+    """
+    with demo_database.engine.connect() as conn:
+        outer = conn.begin()
+        with Session(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as session:
+            yield session
+        outer.rollback()
+
+
+@pytest.fixture
+def client(settings: Settings, demo_database: Database, session: Session) -> Iterator[TestClient]:
+    app = create_app(settings, demo_database)
+    app.dependency_overrides[get_db_session] = lambda: session
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
