@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from geoalchemy2 import Geometry
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -163,6 +164,9 @@ class bbox_intersects(FunctionElement[bool]):  # noqa: N801 - used like a SQL fu
     type = Boolean()
     inherit_cache = True
     name = "bbox_intersects"
+    # A predicate in itself: without this, SQLite (no native boolean) gets `(...) = 1`,
+    # which hides the `IN (R*Tree lookup)` from the planner and turns it into a full scan.
+    _is_implicitly_boolean = True
 
 
 def _bbox_parts(element: bbox_intersects, compiler: Any, **kw: Any) -> tuple[Any, list[str]]:
@@ -187,3 +191,26 @@ def _bbox_sqlite(element: bbox_intersects, compiler: Any, **kw: Any) -> str:
         f"({pk} IN (SELECT pkid FROM {index} WHERE xmin <= {x2} AND xmax >= {x1}"
         f" AND ymin <= {y2} AND ymax >= {y1}))"
     )
+
+
+class wgs84_point(FunctionElement[Any]):  # noqa: N801 - used like a SQL function
+    """A WGS 84 point made in SQL from two numbers: ``wgs84_point(lon, lat)``.
+
+    Cheaper than parsing WKT for every query, and each engine spells it its own way.
+    """
+
+    type = Geometry("POINT", srid=4326)
+    inherit_cache = True
+    name = "wgs84_point"
+
+
+@compiles(wgs84_point, "postgresql")
+def _point_pg(element: wgs84_point, compiler: Any, **kw: Any) -> str:
+    lon, lat = (compiler.process(c, **kw) for c in element.clauses)
+    return f"ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326)"
+
+
+@compiles(wgs84_point, "sqlite")
+def _point_sqlite(element: wgs84_point, compiler: Any, **kw: Any) -> str:
+    lon, lat = (compiler.process(c, **kw) for c in element.clauses)
+    return f"MakePoint({lon}, {lat}, 4326)"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FeaturePage, Page, PageSize
-from app.territory import service
+from app.territory import locator, service
 from app.territory.importer import GeoJSONMalformed, Layer, TerritoryImportRejected, import_layer
 from app.territory.models import (
     AssetType,
@@ -227,7 +227,7 @@ def get_unit(session: SessionDep, code: str) -> UnitOut:
     "/locate",
     summary="Where is this point: jurisdictions, grid cell, nearest segment and assets",
     response_model=Location,
-    responses=problem_responses(service.OutsideServiceArea, service.InvalidLocation),
+    responses=problem_responses(locator.OutsideServiceArea, locator.InvalidLocation),
 )
 def locate(
     session: SessionDep,
@@ -250,7 +250,7 @@ def locate(
         int | None, Query(ge=0, le=50, description="How many assets at most")
     ] = None,
 ) -> Location:
-    return service.locate(
+    return locator.locate(
         session,
         settings,
         lon,

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from geoalchemy2 import WKTElement
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
-from app.core.config import BBox, Settings
+from app.core.config import BBox
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
-from app.core.geo import LocalFrame, bbox_around, point_issue
 from app.core.pagination import decode_cursor, encode_cursor
 from app.territory.importer import Layer
 from app.territory.models import (
     Asset,
     GridCell,
     Jurisdiction,
-    JurisdictionLevel,
     RoadSegment,
     Unit,
     Workstation,
@@ -31,26 +28,10 @@ from app.territory.schemas import (
     AssetOut,
     GridCellOut,
     JurisdictionOut,
-    LocatedAsset,
-    LocatedSegment,
-    Location,
-    PlaceRef,
     RoadSegmentOut,
     UnitOut,
     WorkstationOut,
 )
-
-
-class InvalidLocation(Problem):
-    code = "invalid_location"
-    status = 422
-    title = "位置无效"
-
-
-class OutsideServiceArea(Problem):
-    code = "outside_service_area"
-    status = 422
-    title = "位置超出服务范围"
 
 
 class InvalidBBox(Problem):
@@ -262,136 +243,3 @@ def get_unit(session: Session, code: str) -> UnitOut:
     if row is None:
         raise NotFound(f"编码为 {code} 的单位不存在")
     return _unit_out(row[0], row[1])
-
-
-# --- locate --------------------------------------------------------------------------------
-
-_DEPTH = {
-    JurisdictionLevel.DISTRICT: 0,
-    JurisdictionLevel.STREET: 1,
-    JurisdictionLevel.COMMUNITY: 2,
-}
-
-
-def _containing_places(
-    session: Session, lon: float, lat: float, point: WKTElement
-) -> list[PlaceRef]:
-    rows = session.execute(
-        select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level)
-        .where(
-            bbox_intersects(Jurisdiction.geom, lon, lat, lon, lat),
-            func.ST_Intersects(Jurisdiction.geom, point),
-        )
-        .order_by(Jurisdiction.code)
-    ).all()
-    # On a shared border a point touches two places of a level: the lower code wins.
-    first: dict[JurisdictionLevel, PlaceRef] = {}
-    for code, name, level in rows:
-        first.setdefault(level, PlaceRef(code=code, name=name, level=level))
-    return sorted(first.values(), key=lambda p: _DEPTH[p.level])
-
-
-def _grid_cell(session: Session, lon: float, lat: float, point: WKTElement) -> str | None:
-    return session.execute(
-        select(GridCell.code)
-        .where(
-            bbox_intersects(GridCell.geom, lon, lat, lon, lat),
-            func.ST_Intersects(GridCell.geom, point),
-        )
-        .order_by(GridCell.code)
-        .limit(1)
-    ).scalar()
-
-
-def _nearest(frame: LocalFrame, rows: Sequence[Any], radius_m: float) -> list[tuple[float, Any]]:
-    """(distance, row) within the radius, nearest first, ties by code."""
-    distances = frame.distances_m([to_shape(r.geom) for r in rows])
-    hits = [(round(d, 2), r) for d, r in zip(distances, rows, strict=True) if d <= radius_m]
-    return sorted(hits, key=lambda h: (h[0], h[1].code))
-
-
-def _nearest_segment(session: Session, frame: LocalFrame, radius_m: float) -> LocatedSegment | None:
-    rows = session.execute(
-        select(
-            RoadSegment.code,
-            RoadSegment.name,
-            RoadSegment.road_name,
-            RoadSegment.grade,
-            RoadSegment.geom,
-        ).where(bbox_intersects(RoadSegment.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
-    ).all()
-    hits = _nearest(frame, rows, radius_m)
-    if not hits:
-        return None
-    distance, r = hits[0]
-    return LocatedSegment(
-        code=r.code, name=r.name, road_name=r.road_name, grade=r.grade, distance_m=distance
-    )
-
-
-def _nearest_assets(
-    session: Session, frame: LocalFrame, radius_m: float, limit: int
-) -> list[LocatedAsset]:
-    if limit == 0:
-        return []
-    rows = session.execute(
-        select(
-            Asset.code,
-            Asset.asset_type,
-            Asset.geom,
-            Unit.code.label("owner_code"),
-            Unit.name.label("owner_name"),
-        )
-        .join(Unit, Asset.owner_unit_id == Unit.id)
-        .where(bbox_intersects(Asset.geom, *bbox_around(frame.lon0, frame.lat0, radius_m)))
-    ).all()
-    return [
-        LocatedAsset(
-            code=r.code,
-            asset_type=r.asset_type,
-            owner_unit_code=r.owner_code,
-            owner_unit_name=r.owner_name,
-            distance_m=d,
-        )
-        for d, r in _nearest(frame, rows, radius_m)[:limit]
-    ]
-
-
-def locate(
-    session: Session,
-    settings: Settings,
-    lon: float,
-    lat: float,
-    *,
-    segment_radius_m: float | None = None,
-    asset_radius_m: float | None = None,
-    asset_limit: int | None = None,
-) -> Location:
-    """Jurisdiction path, grid cell, nearest road segment and nearest assets of a point."""
-    issue = point_issue(lon, lat, settings.service_area)
-    if issue is not None:
-        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
-        raise problem(issue.message)
-    point = WKTElement(f"POINT({lon!r} {lat!r})", srid=4326)
-    places = _containing_places(session, lon, lat, point)
-    if not places:
-        raise OutsideServiceArea("该位置不在本系统任何辖区内")
-    by_level = {p.level: p for p in places}
-    frame = LocalFrame(lon, lat)
-    return Location(
-        lon=lon,
-        lat=lat,
-        jurisdictions=places,
-        street=by_level.get(JurisdictionLevel.STREET),
-        community=by_level.get(JurisdictionLevel.COMMUNITY),
-        grid_cell_code=_grid_cell(session, lon, lat, point),
-        road_segment=_nearest_segment(
-            session, frame, segment_radius_m or settings.locate_segment_radius_m
-        ),
-        assets=_nearest_assets(
-            session,
-            frame,
-            asset_radius_m or settings.locate_asset_radius_m,
-            settings.locate_asset_limit if asset_limit is None else asset_limit,
-        ),
-    )
