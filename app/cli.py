@@ -11,6 +11,7 @@ import typer
 from alembic import command
 from alembic.config import Config
 
+from app.accounts.cli import users_cli
 from app.core.config import SettingsError, get_settings
 
 cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
@@ -20,6 +21,7 @@ demo_cli = typer.Typer(help="The demo city (金河区).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(territory_cli, name="territory")
 cli.add_typer(demo_cli, name="demo")
+cli.add_typer(users_cli, name="users")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
@@ -97,23 +99,38 @@ def demo_load(
     ] = False,
     scale: Annotated[float, typer.Option(help="Area multiplier; 1 is the shipped city.")] = 1.0,
 ) -> None:
-    """Load the demo city into the database (after `roadchief db upgrade`)."""
+    """Load the demo city and its demo users (after `roadchief db upgrade`)."""
     from app.core.database import Database
     from app.demo.loader import load_demo_city, territory_is_empty
+    from app.demo.users import create_demo_users, is_demo_city
 
     settings = get_settings()
     database = Database.from_settings(settings)
     try:
         with database.sessions() as session:
             if if_empty and not territory_is_empty(session):
-                typer.echo("demo city: territory already loaded, nothing to do")
-                return
-            for result in load_demo_city(session, settings, scale=scale):
-                typer.echo(
-                    f"demo city: {result.layer}: {result.created} created, {result.updated} updated"
-                )
+                typer.echo("demo city: territory already loaded")
+            else:
+                for result in load_demo_city(session, settings, scale=scale):
+                    typer.echo(
+                        f"demo city: {result.layer}: {result.created} created, "
+                        f"{result.updated} updated"
+                    )
+            if is_demo_city(session):
+                created = create_demo_users(session, settings)
+                typer.echo(f"demo city: {len(created)} demo users created")
     finally:
         database.dispose()
+
+
+@demo_cli.command("logins")
+def demo_logins(
+    base_url: Annotated[str | None, typer.Option(help="Where the API will listen.")] = None,
+) -> None:
+    """Print the demo users' logins."""
+    from app.demo.users import demo_logins_text
+
+    typer.echo(demo_logins_text(base_url))
 
 
 @demo_cli.command("generate")
@@ -133,6 +150,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    demo_logins: Annotated[bool, typer.Option(help="Also print the demo users' logins.")] = False,
 ) -> None:
     """Run the API with uvicorn and print where to look."""
     import uvicorn
@@ -142,7 +160,10 @@ def serve(
     typer.echo(f"roadchief is starting on {settings.database_url}")
     typer.echo(f"  interactive API docs: {base}/docs")
     typer.echo(f"  OpenAPI document:     {base}/openapi.json")
-    typer.echo(f"  try:                  {base}/api/v1/territory/locate?lon=113.5703&lat=34.8068")
+    if demo_logins:
+        from app.demo.users import demo_logins_text
+
+        typer.echo(demo_logins_text(base))
     uvicorn.run(
         "app.main:app_factory", factory=True, host=host, port=port, workers=workers, log_config=None
     )

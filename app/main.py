@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
+from app.accounts.router import api_keys_router, auth_router, me_router, users_router
+from app.audit.router import router as audit_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
@@ -50,6 +52,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health_router)
     app.include_router(territory_router)
     app.include_router(territory_admin_router)
+    app.include_router(auth_router)
+    app.include_router(me_router)
+    app.include_router(users_router)
+    app.include_router(api_keys_router)
+    app.include_router(audit_router)
     return app
 
 

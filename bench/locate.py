@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
+from app.accounts.access import SYSTEM
 from app.core.geo import LocalFrame
 from app.demo.citygen import generate_city
 from app.territory import locator
@@ -50,7 +51,7 @@ def main() -> None:
 
             def whole(it: Iterator[tuple[float, float]] = it) -> None:
                 lon, lat = next(it)
-                locator.locate(session, settings, lon, lat)
+                locator.locate(session, SYSTEM, settings, lon, lat)
 
             print(f"  locate (whole call)      {timed(whole, args.n).line()}")
             parts = {

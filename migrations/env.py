@@ -12,9 +12,11 @@ from typing import Any
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
-import app.territory.models  # noqa: F401 - registers the tables
+import app.accounts.models  # registers the tables (as do the next two)
+import app.audit.models
+import app.territory.models  # noqa: F401
 from app.core.config import get_settings
-from app.core.database import Base, create_db_engine
+from app.core.database import Base, UTCDateTime, create_db_engine
 from app.core.schema import include_object
 
 config = context.config
@@ -24,13 +26,21 @@ if config.config_file_name and config.attributes.get("configure_logger", True):
 target_metadata = Base.metadata
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Migrations must not import app code: UTCDateTime is stored as a plain timestamp.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    result: str | bool = alembic_helpers.render_item(type_, obj, autogen_context)
+    return result
+
+
 def _configure(connection: Any) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
-        render_item=alembic_helpers.render_item,
+        render_item=_render_item,
         compare_type=True,
     )
 

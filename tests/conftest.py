@@ -21,14 +21,18 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from app.accounts.service import principal_for_user, user_by_username
+from app.accounts.tokens import issue_access_token
 from app.core.config import Settings
-from app.core.database import Database
+from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.core.schema import alembic_config
 from app.demo.loader import load_demo_city
+from app.demo.users import create_demo_users
 from app.main import create_app
 
 POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
+TEST_SECRET_KEY = "test-signing-key-that-is-long-enough-0123456789"
 ENGINES = [e for e in os.environ.get("ROADCHIEF_TEST_ENGINES", "sqlite,postgis").split(",") if e]
 
 
@@ -61,7 +65,15 @@ class DatabaseFactory:
         return admin.set(database=name).render_as_string(hide_password=False)
 
     def settings(self, url: str) -> Settings:
-        return Settings(database_url=url, log_format="console", media_dir=self.tmp_dir / "media")
+        return Settings(
+            database_url=url,
+            log_format="console",
+            media_dir=self.tmp_dir / "media",
+            secret_key=TEST_SECRET_KEY,
+            # The cheapest Argon2 the library accepts: the suite signs in hundreds of times.
+            argon2_time_cost=1,
+            argon2_memory_kib=1024,
+        )
 
     def database(self, url: str) -> Database:
         database = Database.from_settings(self.settings(url))
@@ -118,8 +130,10 @@ def demo_database_for(
             factory = database_factories(engine_name)
             database = factory.database(factory.new_url())
             migrate(database)
+            settings = factory.settings(database.engine.url.render_as_string(hide_password=False))
             with database.sessions() as session:
-                list(load_demo_city(session, factory.settings(str(database.engine.url))))
+                list(load_demo_city(session, settings))
+                create_demo_users(session, settings)
             _demo_databases[engine_name] = database
         return _demo_databases[engine_name]
 
@@ -165,8 +179,33 @@ def session(demo_database: Database) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(settings: Settings, demo_database: Database, session: Session) -> Iterator[TestClient]:
+def anonymous(
+    settings: Settings, demo_database: Database, session: Session
+) -> Iterator[TestClient]:
+    """A client that has not signed in, on the test's session."""
     app = create_app(settings, demo_database)
     app.dependency_overrides[get_db_session] = lambda: session
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def as_user(session: Session, settings: Settings) -> Callable[[str], dict[str, str]]:
+    """Headers of a signed-in user: `client.get(url, headers=as_user("demo-chief-2"))`.
+
+    The access token is issued as sign-in issues it, without the password round trip.
+    """
+
+    def headers(username: str) -> dict[str, str]:
+        user = user_by_username(session, username)
+        token = issue_access_token(principal_for_user(user), utcnow(), settings)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def client(anonymous: TestClient, as_user: Callable[[str], dict[str, str]]) -> TestClient:
+    """Signed in as the demo admin; pass `headers=as_user(...)` to act as someone else."""
+    anonymous.headers.update(as_user("demo-admin"))
+    return anonymous

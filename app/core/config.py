@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BBox = tuple[float, float, float, float]
@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     locate_segment_radius_m: float = Field(default=50.0, gt=0, le=1000)
     locate_asset_radius_m: float = Field(default=30.0, gt=0, le=1000)
     locate_asset_limit: int = Field(default=5, ge=0, le=50)
+
+    secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs access tokens (≥ 32 characters). Unset: a random key is kept in "
+        "secret_key_file, created on first use.",
+    )
+    secret_key_file: Path = Field(default=Path("var/secret_key"))
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    #: A refresh token presented again this soon after its rotation, while its successor
+    #: is still unused, is a phone retrying after a lost answer, not a thief.
+    refresh_retry_seconds: int = Field(default=30, ge=0, le=300)
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=1024, le=1048576)
+    login_free_failures: int = Field(default=3, ge=1, description="Per account, before slowing.")
+    login_lock_failures: int = Field(default=10, ge=2, description="Per account, then locked.")
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_address_lock_failures: int = Field(default=100, ge=2)
+    login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
     @field_validator("log_level", mode="before")
     @classmethod

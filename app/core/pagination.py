@@ -46,6 +46,14 @@ def decode_cursor(cursor: str | None) -> Any:
         raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
 
 
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """A cursor whose key is an integer id (pages ordered by id)."""
+    key = decode_cursor(cursor)
+    if key is not None and (not isinstance(key, int) or isinstance(key, bool)):
+        raise InvalidCursor("请使用上一页返回的 next_cursor")
+    return key
+
+
 class Link(BaseModel):
     href: str
     rel: str

@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import Float, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from app.accounts.access import Permission, Principal
 from app.core.config import Settings
 from app.core.database import bbox_intersects, wgs84_point
 from app.core.errors import Problem
@@ -157,6 +158,7 @@ def nearest_assets(
 
 def locate(
     session: Session,
+    principal: Principal,
     settings: Settings,
     lon: float,
     lat: float,
@@ -165,7 +167,12 @@ def locate(
     asset_radius_m: float | None = None,
     asset_limit: int | None = None,
 ) -> Location:
-    """Jurisdiction path, grid cell, nearest road segment and nearest assets of a point."""
+    """Jurisdiction path, grid cell, nearest road segment and nearest assets of a point.
+
+    Any principal who reads territory may locate any point in the service area: the
+    phone must be able to learn that a point lies outside its user's scope.
+    """
+    principal.require(Permission.TERRITORY_READ)
     issue = point_issue(lon, lat, settings.service_area)
     if issue is not None:
         problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Enum, Float, ForeignKey, String
+from sqlalchemy import Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.database import Base, UTCDateTime, utcnow
-
-
-def _enum(cls: type[StrEnum]) -> Enum:
-    """Enums stored as their string value (no native type: both engines read the same)."""
-    return Enum(
-        cls,
-        native_enum=False,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-    )
+from app.core.database import Base, TimestampMixin, str_enum
 
 
 class JurisdictionLevel(StrEnum):
@@ -68,11 +56,6 @@ class AssetType(StrEnum):
     FIRE_HYDRANT = "fire_hydrant"
 
 
-class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-
-
 class Jurisdiction(TimestampMixin, Base):
     """A node of the jurisdiction tree (辖区): district, street office area or community.
 
@@ -85,7 +68,7 @@ class Jurisdiction(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    level: Mapped[JurisdictionLevel] = mapped_column(_enum(JurisdictionLevel))
+    level: Mapped[JurisdictionLevel] = mapped_column(str_enum(JurisdictionLevel))
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("jurisdictions.id", ondelete="RESTRICT"), index=True
     )
@@ -104,7 +87,7 @@ class Unit(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str | None] = mapped_column(String(200))
-    kind: Mapped[UnitKind] = mapped_column(_enum(UnitKind))
+    kind: Mapped[UnitKind] = mapped_column(str_enum(UnitKind))
     jurisdiction_id: Mapped[int | None] = mapped_column(
         ForeignKey("jurisdictions.id", ondelete="RESTRICT"), index=True
     )
@@ -136,8 +119,8 @@ class RoadSegment(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     road_name: Mapped[str] = mapped_column(String(100))
-    grade: Mapped[RoadGrade] = mapped_column(_enum(RoadGrade))
-    excellence: Mapped[ExcellenceGrade | None] = mapped_column(_enum(ExcellenceGrade))
+    grade: Mapped[RoadGrade] = mapped_column(str_enum(RoadGrade))
+    excellence: Mapped[ExcellenceGrade | None] = mapped_column(str_enum(ExcellenceGrade))
     length_m: Mapped[float] = mapped_column(Float)
     street_id: Mapped[int] = mapped_column(
         ForeignKey("jurisdictions.id", ondelete="RESTRICT"), index=True
@@ -154,7 +137,7 @@ class Asset(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
-    asset_type: Mapped[AssetType] = mapped_column(_enum(AssetType), index=True)
+    asset_type: Mapped[AssetType] = mapped_column(str_enum(AssetType), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     owner_unit_id: Mapped[int] = mapped_column(
         ForeignKey("units.id", ondelete="RESTRICT"), index=True

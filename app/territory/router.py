@@ -6,11 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from app.accounts.access import Principal
+from app.accounts.deps import PrincipalDep
+from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FeaturePage, Page, PageSize
 from app.territory import locator, service
-from app.territory.importer import GeoJSONMalformed, Layer, TerritoryImportRejected, import_layer
+from app.territory.importer import GeoJSONMalformed, Layer, TerritoryImportRejected
 from app.territory.models import (
     AssetType,
     ExcellenceGrade,
@@ -40,14 +43,26 @@ BBoxQuery = Annotated[
         examples=["113.56,34.80,113.58,34.82"],
     ),
 ]
-_READ_ERRORS = problem_responses(service.InvalidBBox)
+_READ_ERRORS = problem_responses(*AUTH_PROBLEMS, service.InvalidBBox)
 
 
 def _page(
-    layer: Layer, session: Any, bbox: str | None, limit: int, cursor: str | None, **filters: Any
+    layer: Layer,
+    session: Any,
+    principal: Principal,
+    bbox: str | None,
+    limit: int,
+    cursor: str | None,
+    **filters: Any,
 ) -> dict[str, Any]:
     features, next_cursor = service.list_features(
-        session, layer, bbox=service.parse_bbox(bbox), filters=filters, limit=limit, cursor=cursor
+        session,
+        principal,
+        layer,
+        bbox=service.parse_bbox(bbox),
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
     )
     return {
         "features": features,
@@ -65,13 +80,16 @@ def _page(
 )
 def list_jurisdictions(
     session: SessionDep,
+    principal: PrincipalDep,
     bbox: BBoxQuery = None,
     level: JurisdictionLevel | None = None,
     parent: Annotated[str | None, Query(description="Parent jurisdiction code")] = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    return _page(Layer.JURISDICTIONS, session, bbox, limit, cursor, level=level, parent=parent)
+    return _page(
+        Layer.JURISDICTIONS, session, principal, bbox, limit, cursor, level=level, parent=parent
+    )
 
 
 @router.get(
@@ -82,13 +100,23 @@ def list_jurisdictions(
 )
 def list_grid_cells(
     session: SessionDep,
+    principal: PrincipalDep,
     bbox: BBoxQuery = None,
     community: Annotated[str | None, Query(description="Community code")] = None,
     street: Annotated[str | None, Query(description="Street office area code")] = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    return _page(Layer.GRID_CELLS, session, bbox, limit, cursor, community=community, street=street)
+    return _page(
+        Layer.GRID_CELLS,
+        session,
+        principal,
+        bbox,
+        limit,
+        cursor,
+        community=community,
+        street=street,
+    )
 
 
 @router.get(
@@ -99,6 +127,7 @@ def list_grid_cells(
 )
 def list_road_segments(
     session: SessionDep,
+    principal: PrincipalDep,
     bbox: BBoxQuery = None,
     street: Annotated[str | None, Query(description="Street office area code")] = None,
     grade: RoadGrade | None = None,
@@ -110,6 +139,7 @@ def list_road_segments(
     return _page(
         Layer.ROAD_SEGMENTS,
         session,
+        principal,
         bbox,
         limit,
         cursor,
@@ -128,13 +158,16 @@ def list_road_segments(
 )
 def list_assets(
     session: SessionDep,
+    principal: PrincipalDep,
     bbox: BBoxQuery = None,
     asset_type: AssetType | None = None,
     owner: Annotated[str | None, Query(description="Owner unit code")] = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    return _page(Layer.ASSETS, session, bbox, limit, cursor, asset_type=asset_type, owner=owner)
+    return _page(
+        Layer.ASSETS, session, principal, bbox, limit, cursor, asset_type=asset_type, owner=owner
+    )
 
 
 @router.get(
@@ -145,15 +178,16 @@ def list_assets(
 )
 def list_workstations(
     session: SessionDep,
+    principal: PrincipalDep,
     bbox: BBoxQuery = None,
     street: Annotated[str | None, Query(description="Street office area code")] = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    return _page(Layer.WORKSTATIONS, session, bbox, limit, cursor, street=street)
+    return _page(Layer.WORKSTATIONS, session, principal, bbox, limit, cursor, street=street)
 
 
-_ONE = problem_responses(NotFound)
+_ONE = problem_responses(*AUTH_PROBLEMS, NotFound)
 
 
 @router.get(
@@ -162,8 +196,8 @@ _ONE = problem_responses(NotFound)
     response_model=Feature[JurisdictionOut],
     responses=_ONE,
 )
-def get_jurisdiction(session: SessionDep, code: str) -> dict[str, Any]:
-    return service.get_feature(session, Layer.JURISDICTIONS, code)
+def get_jurisdiction(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
+    return service.get_feature(session, principal, Layer.JURISDICTIONS, code)
 
 
 @router.get(
@@ -172,8 +206,8 @@ def get_jurisdiction(session: SessionDep, code: str) -> dict[str, Any]:
     response_model=Feature[GridCellOut],
     responses=_ONE,
 )
-def get_grid_cell(session: SessionDep, code: str) -> dict[str, Any]:
-    return service.get_feature(session, Layer.GRID_CELLS, code)
+def get_grid_cell(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
+    return service.get_feature(session, principal, Layer.GRID_CELLS, code)
 
 
 @router.get(
@@ -182,13 +216,13 @@ def get_grid_cell(session: SessionDep, code: str) -> dict[str, Any]:
     response_model=Feature[RoadSegmentOut],
     responses=_ONE,
 )
-def get_road_segment(session: SessionDep, code: str) -> dict[str, Any]:
-    return service.get_feature(session, Layer.ROAD_SEGMENTS, code)
+def get_road_segment(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
+    return service.get_feature(session, principal, Layer.ROAD_SEGMENTS, code)
 
 
 @router.get("/assets/{code}", summary="One asset", response_model=Feature[AssetOut], responses=_ONE)
-def get_asset(session: SessionDep, code: str) -> dict[str, Any]:
-    return service.get_feature(session, Layer.ASSETS, code)
+def get_asset(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
+    return service.get_feature(session, principal, Layer.ASSETS, code)
 
 
 @router.get(
@@ -197,8 +231,8 @@ def get_asset(session: SessionDep, code: str) -> dict[str, Any]:
     response_model=Feature[WorkstationOut],
     responses=_ONE,
 )
-def get_workstation(session: SessionDep, code: str) -> dict[str, Any]:
-    return service.get_feature(session, Layer.WORKSTATIONS, code)
+def get_workstation(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
+    return service.get_feature(session, principal, Layer.WORKSTATIONS, code)
 
 
 @router.get(
@@ -208,29 +242,35 @@ def get_workstation(session: SessionDep, code: str) -> dict[str, Any]:
 )
 def list_units(
     session: SessionDep,
+    principal: PrincipalDep,
     kind: UnitKind | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Page[UnitOut]:
-    items, next_cursor = service.list_units(session, kind=kind, limit=limit, cursor=cursor)
+    items, next_cursor = service.list_units(
+        session, principal, kind=kind, limit=limit, cursor=cursor
+    )
     return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get(
     "/units/{code}", summary="One department or unit", response_model=UnitOut, responses=_ONE
 )
-def get_unit(session: SessionDep, code: str) -> UnitOut:
-    return service.get_unit(session, code)
+def get_unit(session: SessionDep, principal: PrincipalDep, code: str) -> UnitOut:
+    return service.get_unit(session, principal, code)
 
 
 @router.get(
     "/locate",
     summary="Where is this point: jurisdictions, grid cell, nearest segment and assets",
     response_model=Location,
-    responses=problem_responses(locator.OutsideServiceArea, locator.InvalidLocation),
+    responses=problem_responses(
+        *AUTH_PROBLEMS, locator.OutsideServiceArea, locator.InvalidLocation
+    ),
 )
 def locate(
     session: SessionDep,
+    principal: PrincipalDep,
     settings: SettingsDep,
     lon: Annotated[float, Query(description="Longitude, WGS 84", examples=[113.5703])],
     lat: Annotated[float, Query(description="Latitude, WGS 84", examples=[34.8068])],
@@ -252,6 +292,7 @@ def locate(
 ) -> Location:
     return locator.locate(
         session,
+        principal,
         settings,
         lon,
         lat,
@@ -282,10 +323,11 @@ _FC_EXAMPLE = {
     "/{layer}/import",
     summary="Import a layer from a GeoJSON FeatureCollection (all or nothing)",
     response_model=ImportResult,
-    responses=problem_responses(GeoJSONMalformed, TerritoryImportRejected),
+    responses=problem_responses(*AUTH_PROBLEMS, GeoJSONMalformed, TerritoryImportRejected),
 )
 def import_territory_layer(
     session: SessionDep,
+    principal: PrincipalDep,
     settings: SettingsDep,
     layer: Layer,
     document: Annotated[
@@ -298,4 +340,4 @@ def import_territory_layer(
         ),
     ],
 ) -> ImportResult:
-    return import_layer(session, settings, layer, document)
+    return service.import_territory(session, settings, principal, layer, document)

@@ -8,14 +8,15 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
-from app.core.config import BBox
+from app.accounts.access import Permission, Principal
+from app.core.config import BBox, Settings
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
 from app.core.pagination import decode_cursor, encode_cursor
-from app.territory.importer import Layer
+from app.territory.importer import Layer, import_layer
 from app.territory.models import (
     Asset,
     GridCell,
@@ -27,6 +28,7 @@ from app.territory.models import (
 from app.territory.schemas import (
     AssetOut,
     GridCellOut,
+    ImportResult,
     JurisdictionOut,
     RoadSegmentOut,
     UnitOut,
@@ -74,6 +76,8 @@ class ReadSpec:
     query: Callable[[], Select[Any]]
     properties: Callable[[Any], Any]
     filters: dict[str, Any]
+    #: The jurisdiction path that decides who sees a feature (`None`: decided by place).
+    scope_path: Any
 
 
 READS: dict[Layer, ReadSpec] = {
@@ -90,6 +94,7 @@ READS: dict[Layer, ReadSpec] = {
             path=_split_path(r.Jurisdiction.path),
         ),
         {"level": Jurisdiction.level, "parent": _Parent.code},
+        Jurisdiction.path,
     ),
     Layer.GRID_CELLS: ReadSpec(
         GridCell,
@@ -104,6 +109,7 @@ READS: dict[Layer, ReadSpec] = {
             code=r.GridCell.code, community_code=r.community_code, street_code=r.street_code
         ),
         {"community": _Parent.code, "street": _Street.code},
+        _Parent.path,
     ),
     Layer.ROAD_SEGMENTS: ReadSpec(
         RoadSegment,
@@ -125,6 +131,7 @@ READS: dict[Layer, ReadSpec] = {
             "excellence": RoadSegment.excellence,
             "road_name": RoadSegment.road_name,
         },
+        _Street.path,
     ),
     Layer.ASSETS: ReadSpec(
         Asset,
@@ -139,6 +146,7 @@ READS: dict[Layer, ReadSpec] = {
             owner_unit_name=r.owner_name,
         ),
         {"asset_type": Asset.asset_type, "owner": Unit.code},
+        None,
     ),
     Layer.WORKSTATIONS: ReadSpec(
         Workstation,
@@ -152,8 +160,25 @@ READS: dict[Layer, ReadSpec] = {
             street_code=r.street_code,
         ),
         {"street": _Street.code},
+        _Street.path,
     ),
 }
+
+
+_ScopeRoot = aliased(Jurisdiction)
+
+
+def _visible(spec: ReadSpec, principal: Principal) -> ColumnElement[bool]:
+    """The caller's scope on a layer. Assets belong to no jurisdiction: they are seen
+    where they lie, inside one of the caller's scope roots."""
+    if spec.scope_path is not None:
+        return principal.path_filter(spec.scope_path)
+    if principal.unrestricted:
+        return true()
+    return exists().where(
+        _ScopeRoot.path.in_(principal.scope_paths),
+        func.ST_Intersects(_ScopeRoot.geom, spec.model.geom),
+    )
 
 
 def _feature(spec: ReadSpec, row: Any) -> dict[str, Any]:
@@ -168,6 +193,7 @@ def _feature(spec: ReadSpec, row: Any) -> dict[str, Any]:
 
 def list_features(
     session: Session,
+    principal: Principal,
     layer: Layer,
     *,
     bbox: BBox | None,
@@ -176,8 +202,9 @@ def list_features(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a layer's features in code order, and the cursor of the next page."""
+    principal.require(Permission.TERRITORY_READ)
     spec = READS[layer]
-    query = spec.query()
+    query = spec.query().where(_visible(spec, principal))
     for name, value in filters.items():
         if value is not None:
             query = query.where(spec.filters[name] == value)
@@ -202,9 +229,13 @@ def _envelope_wkt(bbox: BBox) -> str:
     return f"POLYGON(({x1} {y1}, {x2} {y1}, {x2} {y2}, {x1} {y2}, {x1} {y1}))"
 
 
-def get_feature(session: Session, layer: Layer, code: str) -> dict[str, Any]:
+def get_feature(session: Session, principal: Principal, layer: Layer, code: str) -> dict[str, Any]:
+    """One feature; 404 also when it lies outside the caller's scope."""
+    principal.require(Permission.TERRITORY_READ)
     spec = READS[layer]
-    row = session.execute(spec.query().where(spec.model.code == code)).first()
+    row = session.execute(
+        spec.query().where(spec.model.code == code, _visible(spec, principal))
+    ).first()
     if row is None:
         raise NotFound(f"编码为 {code} 的对象不存在")
     return _feature(spec, row)
@@ -221,9 +252,15 @@ def _unit_out(unit: Unit, jurisdiction_code: str | None) -> UnitOut:
 
 
 def list_units(
-    session: Session, *, kind: str | None, limit: int, cursor: str | None
+    session: Session, principal: Principal, *, kind: str | None, limit: int, cursor: str | None
 ) -> tuple[list[UnitOut], str | None]:
-    query = select(Unit, _Street.code).outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
+    """Departments and units; district-wide ones for all, street offices by scope."""
+    principal.require(Permission.TERRITORY_READ)
+    query = (
+        select(Unit, _Street.code)
+        .outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
+        .where(principal.path_filter(_Street.path, nullable=True))
+    )
     if kind is not None:
         query = query.where(Unit.kind == kind)
     after = decode_cursor(cursor)
@@ -234,12 +271,21 @@ def list_units(
     return [_unit_out(u, j) for u, j in rows[:limit]], next_cursor
 
 
-def get_unit(session: Session, code: str) -> UnitOut:
+def get_unit(session: Session, principal: Principal, code: str) -> UnitOut:
+    principal.require(Permission.TERRITORY_READ)
     row = session.execute(
         select(Unit, _Street.code)
         .outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
-        .where(Unit.code == code)
+        .where(Unit.code == code, principal.path_filter(_Street.path, nullable=True))
     ).first()
     if row is None:
         raise NotFound(f"编码为 {code} 的单位不存在")
     return _unit_out(row[0], row[1])
+
+
+def import_territory(
+    session: Session, settings: Settings, principal: Principal, layer: Layer, document: Any
+) -> ImportResult:
+    """An admin's import through the API (the CLI calls `import_layer` directly)."""
+    principal.require(Permission.TERRITORY_MANAGE)
+    return import_layer(session, settings, layer, document)

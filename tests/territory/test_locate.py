@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
+from app.accounts.access import SYSTEM
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.geo import metres_per_degree
@@ -147,7 +148,7 @@ def test_spatialite_and_postgis_give_the_same_answers(
         database = demo_database_for(engine)
         with database.sessions() as session:
             answers[engine] = [
-                locate(session, settings, lon, lat, segment_radius_m=60).model_dump()
+                locate(session, SYSTEM, settings, lon, lat, segment_radius_m=60).model_dump()
                 for lon, lat in sample_points()
             ]
     sqlite, postgis = answers["sqlite"], answers["postgis"]

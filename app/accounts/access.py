@@ -1,0 +1,195 @@
+"""Authorization: the one place that knows what a caller may do and see (权限与数据范围).
+
+Every service that lists, reads or changes something takes the caller's `Principal` and
+asks it here: `require` for a permission, `path_filter`/`sees_path` for the scope. Routers
+only obtain the principal; they never decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, false, or_, true
+
+from app.accounts.models import Role
+from app.core.errors import NotFound, Problem
+
+
+class Permission(StrEnum):
+    TERRITORY_READ = "territory:read"
+    TERRITORY_MANAGE = "territory:manage"
+    USERS_READ = "users:read"
+    USERS_MANAGE = "users:manage"
+    API_KEYS_MANAGE = "api_keys:manage"
+    AUDIT_READ = "audit:read"
+
+
+#: What each role may do. Scope (which jurisdictions) is separate and applies on top.
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ROAD_CHIEF: frozenset({Permission.TERRITORY_READ}),
+    Role.PATROLLER: frozenset({Permission.TERRITORY_READ}),
+    Role.SUPERVISOR: frozenset({Permission.TERRITORY_READ}),
+    Role.DISPATCHER: frozenset({Permission.TERRITORY_READ, Permission.USERS_READ}),
+    Role.DEPARTMENT_STAFF: frozenset({Permission.TERRITORY_READ}),
+    Role.ASSESSOR: frozenset({Permission.TERRITORY_READ, Permission.USERS_READ}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+#: The most a read-only principal (an API key) can ever hold.
+READ_PERMISSIONS = frozenset({Permission.TERRITORY_READ, Permission.USERS_READ})
+
+#: Roles whose holders see every jurisdiction whatever their scope rows say.
+UNRESTRICTED_ROLES = frozenset({Role.ADMIN})
+
+
+class NotAuthenticated(Problem):
+    code = "not_authenticated"
+    status = 401
+    title = "未登录或凭据无效"
+
+
+class TokenExpired(Problem):
+    code = "token_expired"
+    status = 401
+    title = "登录已过期"
+
+
+class TokenInvalid(Problem):
+    code = "token_invalid"
+    status = 401
+    title = "令牌无效"
+
+
+class ApiKeyInvalid(Problem):
+    code = "api_key_invalid"
+    status = 401
+    title = "接口密钥无效"
+
+
+class Forbidden(Problem):
+    code = "forbidden"
+    status = 403
+    title = "无权执行此操作"
+
+
+def bearer_challenge(error: str | None = None) -> dict[str, str]:
+    """The WWW-Authenticate header of a 401 (RFC 6750)."""
+    value = 'Bearer realm="roadchief"'
+    if error:
+        value += f', error="{error}"'
+    return {"WWW-Authenticate": value}
+
+
+def ancestors(path: str) -> set[str]:
+    """The proper ancestors of a jurisdiction path: "/a/b/c/" -> {"/a/", "/a/b/"}."""
+    parts = [p for p in path.split("/") if p]
+    return {"/" + "/".join(parts[:i]) + "/" for i in range(1, len(parts))}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a signed-in user or an API key, with roles and scope.
+
+    `SYSTEM` is the service itself (the CLI, the demo loader, benchmarks).
+    """
+
+    kind: Literal["user", "api_key", "system"]
+    id: int
+    name: str
+    roles: frozenset[Role] = frozenset()
+    #: Jurisdiction paths ("/410199/410199001/"), each the root of a visible subtree.
+    scope_paths: tuple[str, ...] = ()
+    chief_level: int | None = None
+    unit_code: str | None = None
+    read_only: bool = False
+    permissions: frozenset[Permission] = field(init=False)
+
+    def __post_init__(self) -> None:
+        granted: set[Permission] = set()
+        for role in self.roles:
+            granted |= ROLE_PERMISSIONS[role]
+        if self.read_only:
+            granted = (granted or set(READ_PERMISSIONS)) & READ_PERMISSIONS
+        object.__setattr__(self, "permissions", frozenset(granted))
+
+    @property
+    def user_id(self) -> int | None:
+        return self.id if self.kind == "user" else None
+
+    @property
+    def api_key_id(self) -> int | None:
+        return self.id if self.kind == "api_key" else None
+
+    @property
+    def unrestricted(self) -> bool:
+        """Sees every jurisdiction (admins)."""
+        return bool(self.roles & UNRESTRICTED_ROLES)
+
+    def has(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: Permission) -> None:
+        """Raise 403 unless the principal holds the permission."""
+        if permission not in self.permissions:
+            raise Forbidden(f"当前账号没有“{permission.value}”权限", permission=permission.value)
+
+    def has_role(self, *roles: Role) -> bool:
+        return bool(self.roles & set(roles))
+
+    # --- scope ---------------------------------------------------------------------------
+
+    def sees_path(self, path: str | None) -> bool:
+        """Whether a thing attached to the jurisdiction at `path` is visible.
+
+        Visible: anything inside a scope root, and the scope roots' ancestors (a street's
+        chief sees the district outline and the district's departments). `None` means
+        attached to no jurisdiction (district-wide): visible to everyone.
+        """
+        if path is None or self.unrestricted:
+            return True
+        return any(path.startswith(root) for root in self.scope_paths) or path in self._ancestors()
+
+    def path_filter(self, column: Any, *, nullable: bool = False) -> ColumnElement[bool]:
+        """The SQL form of `sees_path` on a column holding jurisdiction paths."""
+        if self.unrestricted:
+            return true()
+        clauses: list[ColumnElement[bool]] = [
+            column.startswith(root, autoescape=True) for root in self.scope_paths
+        ]
+        if up := self._ancestors():
+            clauses.append(column.in_(sorted(up)))
+        if nullable:
+            clauses.append(column.is_(None))
+        return or_(*clauses) if clauses else false()
+
+    def _ancestors(self) -> set[str]:
+        up: set[str] = set()
+        for root in self.scope_paths:
+            up |= ancestors(root)
+        return up
+
+    def require_path(self, path: str | None, what: str = "对象") -> None:
+        """404 for anything outside the scope: its existence must not leak."""
+        if not self.sees_path(path):
+            raise NotFound(f"{what}不存在")
+
+    def within_scope(self, paths: Iterable[str]) -> bool:
+        """Whether every one of `paths` lies inside a scope root (for granting scope)."""
+        return self.unrestricted or all(
+            any(p.startswith(root) for root in self.scope_paths) for p in paths
+        )
+
+    def require_unit(self, unit_code: str) -> None:
+        """403 unless the caller is staff of `unit_code` (or an admin)."""
+        if self.unrestricted:
+            return
+        if self.has_role(Role.DEPARTMENT_STAFF) and self.unit_code == unit_code:
+            return
+        raise Forbidden("只能处理本部门（单位）的工作", unit=unit_code)
+
+
+#: The service acting by itself: sees and may do everything; audited as no one.
+SYSTEM = Principal(kind="system", id=0, name="system", roles=frozenset({Role.ADMIN}))

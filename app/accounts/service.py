@@ -1,0 +1,629 @@
+"""Accounts: users and their scope, road chiefs' segments, `/me`.
+
+Every function that reads or changes accounts takes the caller's `Principal` and asks
+`app.accounts.access` whether it may. Each public function that changes state commits
+its own work (with the audit event describing it) or raises before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.models import (
+    ApiKey,
+    ApiKeyJurisdiction,
+    RefreshToken,
+    Role,
+    SegmentChief,
+    User,
+    UserJurisdiction,
+    UserRole,
+)
+from app.accounts.passwords import check_password_strength, hash_password
+from app.accounts.schemas import (
+    ChiefSegment,
+    JurisdictionRef,
+    MeOut,
+    UnitRef,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from app.audit.models import AuditEventType
+from app.audit.service import record
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import FieldError, NotFound, Problem
+from app.core.pagination import decode_id_cursor, encode_cursor
+from app.territory.models import Jurisdiction, RoadSegment, Unit
+
+# --- problems ------------------------------------------------------------------------------
+
+
+class AccountDisabled(Problem):
+    code = "account_disabled"
+    status = 401
+    title = "账号已停用"
+
+
+class UsernameTaken(Problem):
+    code = "username_taken"
+    status = 409
+    title = "用户名已被使用"
+
+
+class UserInvalid(Problem):
+    code = "user_invalid"
+    status = 422
+    title = "用户信息不完整或相互矛盾"
+
+
+class CannotLockOutSelf(Problem):
+    code = "cannot_lock_out_self"
+    status = 409
+    title = "不能停用自己或取消自己的管理员角色"
+
+
+class SegmentsInvalid(Problem):
+    code = "segments_invalid"
+    status = 422
+    title = "路段无法分配"
+
+
+class SegmentsHaveChief(Problem):
+    code = "segments_have_chief"
+    status = 409
+    title = "路段已有同级路长"
+
+
+# --- principals ----------------------------------------------------------------------------
+
+
+def scope_paths(rows: Iterable[UserJurisdiction | ApiKeyJurisdiction]) -> tuple[str, ...]:
+    return tuple(sorted(r.jurisdiction.path for r in rows))
+
+
+def principal_for_user(user: User) -> Principal:
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.username,
+        roles=frozenset(user.roles),
+        scope_paths=scope_paths(user.scope_rows),
+        chief_level=user.chief_level,
+        unit_code=user.unit.code if user.unit else None,
+    )
+
+
+def load_user(session: Session, user_id: int) -> User | None:
+    return session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .options(
+            selectinload(User.role_rows),
+            selectinload(User.scope_rows).selectinload(UserJurisdiction.jurisdiction),
+            selectinload(User.unit),
+        )
+    )
+
+
+def load_user_by_name(session: Session, username: str) -> User | None:
+    user_id = session.scalar(select(User.id).where(User.username == username.strip().lower()))
+    return load_user(session, user_id) if user_id is not None else None
+
+
+def revoke_all_refresh_tokens(session: Session, user_id: int, reason: str, now: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+def set_password(
+    user: User, password: str, settings: Settings, now: datetime, *, must_change: bool
+) -> None:
+    user.password_hash = hash_password(password, settings)
+    user.password_changed_at = now
+    user.password_must_change = must_change
+
+
+def require_user_principal(session: Session, principal: Principal) -> User:
+    if principal.kind != "user":
+        raise Forbidden("接口密钥不能执行此操作")
+    user = load_user(session, principal.id)
+    if user is None or not user.is_active:
+        raise AccountDisabled("该账号已停用或不存在")
+    return user
+
+
+# --- /me -----------------------------------------------------------------------------------
+
+
+def jurisdiction_refs(
+    rows: Iterable[UserJurisdiction | ApiKeyJurisdiction],
+) -> list[JurisdictionRef]:
+    return sorted(
+        (
+            JurisdictionRef(
+                code=r.jurisdiction.code, name=r.jurisdiction.name, level=r.jurisdiction.level
+            )
+            for r in rows
+        ),
+        key=lambda j: j.code,
+    )
+
+
+def _chief_segments(session: Session, user_id: int) -> list[ChiefSegment]:
+    rows = session.execute(
+        select(RoadSegment, SegmentChief.level, Jurisdiction.code)
+        .join(SegmentChief, SegmentChief.segment_id == RoadSegment.id)
+        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
+        .where(SegmentChief.user_id == user_id)
+        .order_by(RoadSegment.code)
+    ).all()
+    return [
+        ChiefSegment(
+            code=s.code,
+            name=s.name,
+            road_name=s.road_name,
+            grade=s.grade,
+            street_code=street,
+            level=level,
+        )
+        for s, level, street in rows
+    ]
+
+
+def me(session: Session, principal: Principal) -> MeOut:
+    """Who the caller is, what they may do, where, and (road chiefs) their segments."""
+    permissions = sorted(principal.permissions)
+    if principal.kind == "api_key":
+        key = session.scalar(
+            select(ApiKey)
+            .where(ApiKey.id == principal.id)
+            .options(selectinload(ApiKey.scope_rows).selectinload(ApiKeyJurisdiction.jurisdiction))
+        )
+        if key is None:
+            raise NotFound("接口密钥不存在")
+        return MeOut(
+            kind="api_key",
+            id=key.id,
+            username=key.name,
+            display_name=key.name,
+            roles=[],
+            permissions=permissions,
+            chief_level=None,
+            unit=None,
+            jurisdictions=jurisdiction_refs(key.scope_rows),
+            unrestricted=False,
+            segments=[],
+            password_must_change=False,
+        )
+    user = require_user_principal(session, principal)
+    return MeOut(
+        kind="user",
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        roles=user.roles,
+        permissions=permissions,
+        chief_level=user.chief_level,
+        unit=UnitRef(code=user.unit.code, name=user.unit.name) if user.unit else None,
+        jurisdictions=jurisdiction_refs(user.scope_rows),
+        unrestricted=principal.unrestricted,
+        segments=_chief_segments(session, user.id) if user.chief_level else [],
+        password_must_change=user.password_must_change,
+    )
+
+
+# --- users (admin) -------------------------------------------------------------------------
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        phone=user.phone,
+        roles=user.roles,
+        chief_level=user.chief_level,
+        unit=UnitRef(code=user.unit.code, name=user.unit.name) if user.unit else None,
+        jurisdictions=jurisdiction_refs(user.scope_rows),
+        is_active=user.is_active,
+        password_must_change=user.password_must_change,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+def jurisdictions_by_code(
+    session: Session, codes: Sequence[str], field: str
+) -> tuple[list[Jurisdiction], list[FieldError]]:
+    found = {
+        j.code: j for j in session.scalars(select(Jurisdiction).where(Jurisdiction.code.in_(codes)))
+    }
+    errors = [
+        FieldError(loc=[field, i], code="unknown_jurisdiction", message=f"辖区 {code} 不存在")
+        for i, code in enumerate(codes)
+        if code not in found
+    ]
+    return [found[c] for c in dict.fromkeys(codes) if c in found], errors
+
+
+@dataclass
+class _Account:
+    """The fields that must agree with each other, after a create or an update."""
+
+    roles: set[Role]
+    chief_level: int | None
+    unit: Unit | None
+    jurisdictions: list[Jurisdiction]
+
+
+def _account_errors(account: _Account) -> list[FieldError]:
+    def err(field: str, code: str, message: str) -> FieldError:
+        return FieldError(loc=[field], code=code, message=message)
+
+    errors = []
+    chief = Role.ROAD_CHIEF in account.roles
+    if chief and account.chief_level is None:
+        errors.append(err("chief_level", "chief_level_required", "路长须指定级别（1、2 或 3）"))
+    if not chief and account.chief_level is not None:
+        errors.append(err("chief_level", "chief_level_not_allowed", "只有路长有级别"))
+    staff = Role.DEPARTMENT_STAFF in account.roles
+    if staff and account.unit is None:
+        errors.append(err("unit_code", "unit_required", "部门人员须指定所属部门或单位"))
+    if not staff and account.unit is not None:
+        errors.append(err("unit_code", "unit_not_allowed", "只有部门人员属于某个部门或单位"))
+    if Role.ADMIN not in account.roles and not account.jurisdictions:
+        errors.append(
+            err(
+                "jurisdiction_codes", "scope_required", "除管理员外，须指定至少一个辖区作为数据范围"
+            )
+        )
+    return errors
+
+
+def _unit_by_code(session: Session, code: str | None) -> tuple[Unit | None, list[FieldError]]:
+    if code is None:
+        return None, []
+    unit = session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        return None, [
+            FieldError(loc=["unit_code"], code="unknown_unit", message=f"单位 {code} 不存在")
+        ]
+    return unit, []
+
+
+def create_user(
+    session: Session, settings: Settings, principal: Principal | None, data: UserCreate
+) -> UserOut:
+    """Create an account (admins; `principal=None` is the CLI acting as the system)."""
+    if principal is not None:
+        principal.require(Permission.USERS_MANAGE)
+    username = data.username.lower()
+    if session.scalar(select(exists().where(User.username == username))):
+        raise UsernameTaken(f"用户名 {username} 已被使用")
+    jurisdictions, errors = jurisdictions_by_code(
+        session, data.jurisdiction_codes, "jurisdiction_codes"
+    )
+    unit, unit_errors = _unit_by_code(session, data.unit_code)
+    account = _Account(set(data.roles), data.chief_level, unit, jurisdictions)
+    errors += unit_errors + _account_errors(account)
+    if errors:
+        raise UserInvalid("请检查标出的字段", errors=errors)
+    check_password_strength(data.password, username)
+    now = utcnow()
+    user = User(
+        username=username,
+        display_name=data.display_name,
+        phone=data.phone,
+        password_hash=hash_password(data.password, settings),
+        password_changed_at=now,
+        chief_level=data.chief_level,
+        unit=unit,
+        role_rows=[UserRole(role=r) for r in sorted(account.roles)],
+        scope_rows=[UserJurisdiction(jurisdiction=j) for j in jurisdictions],
+    )
+    session.add(user)
+    session.flush()
+    record(
+        session,
+        AuditEventType.USER_CREATED,
+        actor=principal,
+        subject_user_id=user.id,
+        roles=sorted(account.roles),
+        scope=sorted(j.code for j in jurisdictions),
+        via="api" if principal else "cli",
+    )
+    session.commit()
+    return user_out(user)
+
+
+def _visible_user(session: Session, principal: Principal, user_id: int) -> User:
+    """The user, if the caller may see them; 404 otherwise (existence must not leak)."""
+    user = load_user(session, user_id)
+    if user is None or not _sees_user(principal, user):
+        raise NotFound("用户不存在")
+    return user
+
+
+def _sees_user(principal: Principal, user: User) -> bool:
+    if principal.unrestricted:
+        return True
+    if Role.ADMIN in user.roles:
+        return False
+    return any(principal.sees_path(r.jurisdiction.path) for r in user.scope_rows)
+
+
+def user_by_username(session: Session, username: str) -> User:
+    user = load_user_by_name(session, username)
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    return user
+
+
+def get_user(session: Session, principal: Principal, user_id: int) -> UserOut:
+    principal.require(Permission.USERS_READ)
+    return user_out(_visible_user(session, principal, user_id))
+
+
+def list_users(
+    session: Session,
+    principal: Principal,
+    *,
+    role: Role | None,
+    active: bool | None,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[UserOut], str | None]:
+    principal.require(Permission.USERS_READ)
+    query = select(User).options(
+        selectinload(User.role_rows),
+        selectinload(User.scope_rows).selectinload(UserJurisdiction.jurisdiction),
+        selectinload(User.unit),
+    )
+    if not principal.unrestricted:
+        query = query.where(
+            exists()
+            .where(UserJurisdiction.user_id == User.id)
+            .where(UserJurisdiction.jurisdiction_id == Jurisdiction.id)
+            .where(principal.path_filter(Jurisdiction.path)),
+            ~exists().where(UserRole.user_id == User.id, UserRole.role == Role.ADMIN),
+        )
+    if role is not None:
+        query = query.where(exists().where(UserRole.user_id == User.id, UserRole.role == role))
+    if active is not None:
+        query = query.where(User.is_active == active)
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.where(User.username.like(like) | User.display_name.like(like))
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(User.id > after)
+    users = session.scalars(query.order_by(User.id).limit(limit + 1)).all()
+    next_cursor = encode_cursor(users[limit - 1].id) if len(users) > limit else None
+    return [user_out(u) for u in users[:limit]], next_cursor
+
+
+def update_user(
+    session: Session,
+    settings: Settings,
+    principal: Principal | None,
+    user_id: int,
+    data: UserUpdate,
+) -> UserOut:
+    """Change profile, roles, scope or status. Disabling revokes every refresh token;
+    changing roles or scope is audited with the before and after."""
+    if principal is not None:
+        principal.require(Permission.USERS_MANAGE)
+    user = load_user(session, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    sent = data.model_fields_set
+    errors: list[FieldError] = []
+    roles = set(data.roles) if "roles" in sent and data.roles is not None else set(user.roles)
+    chief_level = data.chief_level if "chief_level" in sent else user.chief_level
+    unit = user.unit
+    if "unit_code" in sent:
+        unit, unit_errors = _unit_by_code(session, data.unit_code)
+        errors += unit_errors
+    jurisdictions = [r.jurisdiction for r in user.scope_rows]
+    if "jurisdiction_codes" in sent and data.jurisdiction_codes is not None:
+        jurisdictions, j_errors = jurisdictions_by_code(
+            session, data.jurisdiction_codes, "jurisdiction_codes"
+        )
+        errors += j_errors
+    errors += _account_errors(_Account(roles, chief_level, unit, jurisdictions))
+    if errors:
+        raise UserInvalid("请检查标出的字段", errors=errors)
+    locks_out = data.is_active is False or (Role.ADMIN in user.roles and Role.ADMIN not in roles)
+    if principal is not None and principal.user_id == user.id and locks_out:
+        raise CannotLockOutSelf("请由另一位管理员操作，以免无人可以管理系统")
+
+    now = utcnow()
+    if "display_name" in sent and data.display_name is not None:
+        user.display_name = data.display_name
+    if "phone" in sent:
+        user.phone = data.phone
+    before_roles, before_level = sorted(user.roles), user.chief_level
+    before_unit = user.unit.code if user.unit else None
+    if (
+        set(before_roles) != roles
+        or before_level != chief_level
+        or before_unit != (unit.code if unit else None)
+    ):
+        user.role_rows = [UserRole(role=r) for r in sorted(roles)]
+        user.chief_level = chief_level
+        user.unit = unit
+        if chief_level != before_level:
+            # Segments were owned at the old level; an admin links them again.
+            session.execute(SegmentChief.__table__.delete().where(SegmentChief.user_id == user.id))
+        record(
+            session,
+            AuditEventType.ROLES_CHANGED,
+            actor=principal,
+            subject_user_id=user.id,
+            before={"roles": before_roles, "chief_level": before_level, "unit": before_unit},
+            after={
+                "roles": sorted(roles),
+                "chief_level": chief_level,
+                "unit": unit.code if unit else None,
+            },
+        )
+    before_scope = sorted(r.jurisdiction.code for r in user.scope_rows)
+    after_scope = sorted(j.code for j in jurisdictions)
+    if before_scope != after_scope:
+        user.scope_rows = [
+            UserJurisdiction(jurisdiction_id=j.id, jurisdiction=j) for j in jurisdictions
+        ]
+        record(
+            session,
+            AuditEventType.SCOPE_CHANGED,
+            actor=principal,
+            subject_user_id=user.id,
+            before=before_scope,
+            after=after_scope,
+        )
+    if data.is_active is not None and data.is_active != user.is_active:
+        user.is_active = data.is_active
+        if not data.is_active:
+            revoke_all_refresh_tokens(session, user.id, "disabled", now)
+        record(
+            session,
+            AuditEventType.USER_ENABLED if data.is_active else AuditEventType.USER_DISABLED,
+            actor=principal,
+            subject_user_id=user.id,
+        )
+    session.commit()
+    session.refresh(user)
+    return user_out(load_user(session, user.id) or user)
+
+
+def reset_password(
+    session: Session,
+    settings: Settings,
+    principal: Principal | None,
+    user_id: int,
+    new_password: str,
+) -> None:
+    """An admin sets a new password; the user must change it at next sign-in and every
+    refresh token dies."""
+    if principal is not None:
+        principal.require(Permission.USERS_MANAGE)
+    user = load_user(session, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    check_password_strength(new_password, user.username)
+    now = utcnow()
+    set_password(user, new_password, settings, now, must_change=True)
+    revoke_all_refresh_tokens(session, user.id, "password_reset", now)
+    record(session, AuditEventType.PASSWORD_RESET, actor=principal, subject_user_id=user.id)
+    session.commit()
+
+
+def set_chief_segments(
+    session: Session,
+    principal: Principal | None,
+    user_id: int,
+    segment_codes: Sequence[str],
+    *,
+    reassign: bool = False,
+) -> list[ChiefSegment]:
+    """Make `segment_codes` exactly the segments this road chief owns at their level."""
+    if principal is not None:
+        principal.require(Permission.USERS_MANAGE)
+    user = load_user(session, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    if Role.ROAD_CHIEF not in user.roles or user.chief_level is None:
+        raise SegmentsInvalid("只有路长可以分配路段")
+    level = user.chief_level
+    codes = list(dict.fromkeys(segment_codes))
+    rows = session.execute(
+        select(RoadSegment, Jurisdiction.path)
+        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
+        .where(RoadSegment.code.in_(codes))
+    ).all()
+    found = {s.code: (s, path) for s, path in rows}
+    chief = principal_for_user(user)
+    errors = []
+    for i, code in enumerate(codes):
+        if code not in found:
+            errors.append(
+                FieldError(
+                    loc=["segment_codes", i], code="unknown_segment", message=f"路段 {code} 不存在"
+                )
+            )
+        elif not chief.sees_path(found[code][1]):
+            errors.append(
+                FieldError(
+                    loc=["segment_codes", i],
+                    code="segment_out_of_scope",
+                    message=f"路段 {code} 不在该路长的辖区内",
+                )
+            )
+    if errors:
+        raise SegmentsInvalid("请检查标出的路段", errors=errors)
+    segment_ids = [found[c][0].id for c in codes]
+    taken = session.execute(
+        select(SegmentChief, User.username)
+        .join(User, SegmentChief.user_id == User.id)
+        .where(
+            SegmentChief.segment_id.in_(segment_ids),
+            SegmentChief.level == level,
+            SegmentChief.user_id != user.id,
+        )
+    ).all()
+    if taken and not reassign:
+        by_id = {s.id: s.code for s, _ in found.values()}
+        raise SegmentsHaveChief(
+            "部分路段已有同级路长；确认调整请设置 reassign=true",
+            conflicts=[{"segment_code": by_id[c.segment_id], "chief": name} for c, name in taken],
+        )
+    before = sorted(
+        session.scalars(
+            select(RoadSegment.code)
+            .join(SegmentChief, SegmentChief.segment_id == RoadSegment.id)
+            .where(SegmentChief.user_id == user.id)
+        ).all()
+    )
+    table = SegmentChief.__table__
+    session.execute(table.delete().where(SegmentChief.user_id == user.id))
+    if segment_ids:
+        session.execute(
+            table.delete().where(
+                SegmentChief.segment_id.in_(segment_ids), SegmentChief.level == level
+            )
+        )
+    now = utcnow()
+    session.add_all(
+        SegmentChief(segment_id=sid, level=level, user_id=user.id, assigned_at=now)
+        for sid in segment_ids
+    )
+    record(
+        session,
+        AuditEventType.SEGMENTS_CHANGED,
+        actor=principal,
+        subject_user_id=user.id,
+        level=level,
+        before=before,
+        after=sorted(codes),
+        taken_from=sorted({name for _, name in taken}),
+    )
+    session.commit()
+    return _chief_segments(session, user.id)
+
+
+def get_chief_segments(session: Session, principal: Principal, user_id: int) -> list[ChiefSegment]:
+    principal.require(Permission.USERS_READ)
+    user = _visible_user(session, principal, user_id)
+    return _chief_segments(session, user.id)

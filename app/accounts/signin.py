@@ -1,0 +1,278 @@
+"""Sign-in (登录): the password grant, rotating refresh tokens, logout, password change.
+
+Each function commits its own work with the audit event describing it, or raises
+before anything is written (failed sign-ins are the exception: their count and their
+audit event are the point, so they are committed before the 401).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.accounts import throttle
+from app.accounts.access import Principal
+from app.accounts.models import RefreshToken, User
+from app.accounts.passwords import check_password_strength, verify_password
+from app.accounts.schemas import TokenPair
+from app.accounts.service import (
+    AccountDisabled,
+    load_user,
+    load_user_by_name,
+    principal_for_user,
+    require_user_principal,
+    revoke_all_refresh_tokens,
+    set_password,
+)
+from app.accounts.tokens import issue_access_token, new_refresh_token, sha256_hex
+from app.audit.models import AuditEventType
+from app.audit.service import record
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import Problem
+
+
+class InvalidCredentials(Problem):
+    code = "invalid_credentials"
+    status = 401
+    title = "用户名或密码错误"
+
+
+class RefreshTokenInvalid(Problem):
+    code = "refresh_token_invalid"
+    status = 401
+    title = "刷新令牌无效"
+
+
+class RefreshTokenExpired(Problem):
+    code = "refresh_token_expired"
+    status = 401
+    title = "刷新令牌已过期"
+
+
+class RefreshTokenReused(Problem):
+    code = "refresh_token_reused"
+    status = 401
+    title = "刷新令牌被重复使用"
+
+
+class CurrentPasswordIncorrect(Problem):
+    code = "current_password_incorrect"
+    status = 403
+    title = "当前密码不正确"
+
+
+# --- sign-in and tokens --------------------------------------------------------------------
+
+
+def _issue_pair(
+    session: Session, settings: Settings, user: User, family: str, now: datetime
+) -> tuple[TokenPair, RefreshToken]:
+    token, token_hash = new_refresh_token()
+    lifetime = timedelta(days=settings.refresh_token_days)
+    row = RefreshToken(
+        user_id=user.id,
+        family=family,
+        token_hash=token_hash,
+        issued_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(row)
+    session.flush()
+    pair = TokenPair(
+        access_token=issue_access_token(principal_for_user(user), now, settings),
+        expires_in=settings.access_token_minutes * 60,
+        refresh_token=token,
+        refresh_expires_in=int(lifetime.total_seconds()),
+    )
+    return pair, row
+
+
+def _new_family() -> str:
+    return secrets.token_hex(16)
+
+
+def login(
+    session: Session,
+    settings: Settings,
+    username: str,
+    password: str,
+    client_address: str | None,
+) -> TokenPair:
+    """OAuth2 password grant. Failures are counted (and slowed, then refused) per
+    account name and per client address; every outcome is audited."""
+    now = utcnow()
+    name = username.strip().lower()
+    keys = throttle.throttle_keys(name, client_address)
+    try:
+        throttle.check(session, settings, keys, now)
+    except Problem:
+        record(
+            session,
+            AuditEventType.LOGIN_THROTTLED,
+            username=name,
+            client_address=client_address,
+        )
+        session.commit()
+        raise
+    user = load_user_by_name(session, name)
+    matches, new_hash = verify_password(password, user.password_hash if user else None, settings)
+    if user is None or not matches:
+        throttle.record_failure(session, settings, keys, now)
+        record(
+            session,
+            AuditEventType.LOGIN_FAILED,
+            subject_user_id=user.id if user else None,
+            username=name,
+            client_address=client_address,
+            reason="bad_password" if user else "unknown_user",
+        )
+        session.commit()
+        raise InvalidCredentials(
+            "用户名或密码错误；多次失败后将暂时限制登录", error="invalid_grant"
+        )
+    if not user.is_active:
+        record(
+            session,
+            AuditEventType.LOGIN_FAILED,
+            subject_user_id=user.id,
+            username=name,
+            client_address=client_address,
+            reason="disabled",
+        )
+        session.commit()
+        raise AccountDisabled("该账号已停用，请联系管理员", error="invalid_grant")
+    if new_hash is not None:
+        user.password_hash = new_hash
+    throttle.clear_account(session, name)
+    pair, _ = _issue_pair(session, settings, user, _new_family(), now)
+    record(
+        session,
+        AuditEventType.LOGIN_SUCCEEDED,
+        actor=principal_for_user(user),
+        subject_user_id=user.id,
+        username=name,
+        client_address=client_address,
+    )
+    session.commit()
+    return pair
+
+
+def _revoke_family(session: Session, family: str, reason: str, now: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+def refresh(
+    session: Session, settings: Settings, refresh_token: str, client_address: str | None
+) -> TokenPair:
+    """Exchange a refresh token for a new pair; the old token is spent (rotation).
+
+    A spent token presented again means it was copied: the whole family (every token
+    descended from that sign-in) is revoked. The one exception is a phone retrying
+    within `refresh_retry_seconds` because the answer to its first try was lost: its
+    successor was never used, so it is revoked and replaced instead.
+    """
+    now = utcnow()
+    row = session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == sha256_hex(refresh_token))
+        .with_for_update()
+    )
+    if row is None:
+        raise RefreshTokenInvalid("刷新令牌无效，请重新登录", error="invalid_grant")
+    user = load_user(session, row.user_id)
+    assert user is not None  # the foreign key cascades
+    if row.revoked_at is not None and row.revoked_reason != "reused":
+        raise RefreshTokenInvalid("刷新令牌已失效，请重新登录", error="invalid_grant")
+    if row.used_at is not None or row.revoked_at is not None:
+        successor = session.get(RefreshToken, row.replaced_by_id) if row.replaced_by_id else None
+        retry = (
+            row.revoked_at is None
+            and row.used_at is not None
+            and now - row.used_at <= timedelta(seconds=settings.refresh_retry_seconds)
+            and successor is not None
+            and successor.used_at is None
+            and successor.revoked_at is None
+        )
+        if not retry:
+            _revoke_family(session, row.family, "reused", now)
+            record(
+                session,
+                AuditEventType.REFRESH_TOKEN_REUSED,
+                subject_user_id=user.id,
+                username=user.username,
+                client_address=client_address,
+                family=row.family,
+            )
+            session.commit()
+            raise RefreshTokenReused(
+                "该刷新令牌已使用过，可能已泄露；此登录下的所有令牌已作废，请重新登录",
+                error="invalid_grant",
+            )
+        assert successor is not None
+        successor.revoked_at, successor.revoked_reason = now, "retried"
+    if row.expires_at <= now:
+        raise RefreshTokenExpired("登录已超过有效期，请重新登录", error="invalid_grant")
+    if not user.is_active:
+        raise AccountDisabled("该账号已停用，请联系管理员", error="invalid_grant")
+    pair, new_row = _issue_pair(session, settings, user, row.family, now)
+    row.used_at = row.used_at or now
+    row.replaced_by_id = new_row.id
+    session.commit()
+    return pair
+
+
+def logout(session: Session, refresh_token: str, client_address: str | None) -> None:
+    """Revoke the refresh token's family (this device's sign-in). Unknown tokens: no-op."""
+    now = utcnow()
+    row = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+    )
+    if row is None or row.revoked_at is not None:
+        return
+    _revoke_family(session, row.family, "logout", now)
+    record(
+        session,
+        AuditEventType.LOGOUT,
+        subject_user_id=row.user_id,
+        client_address=client_address,
+        family=row.family,
+    )
+    session.commit()
+
+
+def change_own_password(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    client_address: str | None,
+) -> TokenPair:
+    """Change the caller's password; every refresh token dies, and a new pair is issued
+    so this device stays signed in."""
+    user = require_user_principal(session, principal)
+    matches, _ = verify_password(current_password, user.password_hash, settings)
+    if not matches:
+        raise CurrentPasswordIncorrect("当前密码不正确")
+    check_password_strength(new_password, user.username)
+    now = utcnow()
+    set_password(user, new_password, settings, now, must_change=False)
+    revoke_all_refresh_tokens(session, user.id, "password_changed", now)
+    pair, _ = _issue_pair(session, settings, user, _new_family(), now)
+    record(
+        session,
+        AuditEventType.PASSWORD_CHANGED,
+        actor=principal,
+        subject_user_id=user.id,
+        client_address=client_address,
+    )
+    session.commit()
+    return pair

@@ -1,0 +1,1 @@
+"""The audit log of security events (安全审计日志)."""
