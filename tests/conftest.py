@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -179,12 +180,16 @@ def session(demo_database: Database) -> Iterator[Session]:
 
 
 @pytest.fixture
-def anonymous(
-    settings: Settings, demo_database: Database, session: Session
-) -> Iterator[TestClient]:
-    """A client that has not signed in, on the test's session."""
+def app(settings: Settings, demo_database: Database, session: Session) -> FastAPI:
+    """The app on the test's session."""
     app = create_app(settings, demo_database)
     app.dependency_overrides[get_db_session] = lambda: session
+    return app
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> Iterator[TestClient]:
+    """A client that has not signed in."""
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
@@ -205,7 +210,7 @@ def as_user(session: Session, settings: Settings) -> Callable[[str], dict[str, s
 
 
 @pytest.fixture
-def client(anonymous: TestClient, as_user: Callable[[str], dict[str, str]]) -> TestClient:
+def client(app: FastAPI, as_user: Callable[[str], dict[str, str]]) -> Iterator[TestClient]:
     """Signed in as the demo admin; pass `headers=as_user(...)` to act as someone else."""
-    anonymous.headers.update(as_user("demo-admin"))
-    return anonymous
+    with TestClient(app, raise_server_exceptions=False, headers=as_user("demo-admin")) as client:
+        yield client

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import Forbidden, Permission, Principal
@@ -161,24 +161,23 @@ def jurisdiction_refs(
 
 
 def _chief_segments(session: Session, user_id: int) -> list[ChiefSegment]:
+    # Columns, not entities: a level-2 chief owns hundreds of segments, and their
+    # geometries are not needed here.
     rows = session.execute(
-        select(RoadSegment, SegmentChief.level, Jurisdiction.code)
+        select(
+            RoadSegment.code,
+            RoadSegment.name,
+            RoadSegment.road_name,
+            RoadSegment.grade,
+            Jurisdiction.code.label("street_code"),
+            SegmentChief.level,
+        )
         .join(SegmentChief, SegmentChief.segment_id == RoadSegment.id)
         .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
         .where(SegmentChief.user_id == user_id)
         .order_by(RoadSegment.code)
     ).all()
-    return [
-        ChiefSegment(
-            code=s.code,
-            name=s.name,
-            road_name=s.road_name,
-            grade=s.grade,
-            street_code=street,
-            level=level,
-        )
-        for s, level, street in rows
-    ]
+    return [ChiefSegment.model_validate(row._asdict()) for row in rows]
 
 
 def me(session: Session, principal: Principal) -> MeOut:
@@ -605,10 +604,16 @@ def set_chief_segments(
             )
         )
     now = utcnow()
-    session.add_all(
-        SegmentChief(segment_id=sid, level=level, user_id=user.id, assigned_at=now)
-        for sid in segment_ids
-    )
+    if segment_ids:
+        # Core statements on both sides: the rows replaced above may still sit in the
+        # identity map, and ORM objects with the same keys would clash with them.
+        session.execute(
+            insert(SegmentChief),
+            [
+                {"segment_id": sid, "level": level, "user_id": user.id, "assigned_at": now}
+                for sid in segment_ids
+            ],
+        )
     record(
         session,
         AuditEventType.SEGMENTS_CHANGED,

@@ -189,14 +189,12 @@ def refresh(
         raise RefreshTokenInvalid("刷新令牌无效，请重新登录", error="invalid_grant")
     user = load_user(session, row.user_id)
     assert user is not None  # the foreign key cascades
-    if row.revoked_at is not None and row.revoked_reason != "reused":
+    if row.revoked_at is not None:
         raise RefreshTokenInvalid("刷新令牌已失效，请重新登录", error="invalid_grant")
-    if row.used_at is not None or row.revoked_at is not None:
+    if row.used_at is not None:
         successor = session.get(RefreshToken, row.replaced_by_id) if row.replaced_by_id else None
         retry = (
-            row.revoked_at is None
-            and row.used_at is not None
-            and now - row.used_at <= timedelta(seconds=settings.refresh_retry_seconds)
+            now - row.used_at <= timedelta(seconds=settings.refresh_retry_seconds)
             and successor is not None
             and successor.used_at is None
             and successor.revoked_at is None

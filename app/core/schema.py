@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,12 @@ def alembic_config() -> Config:
     return config
 
 
-def schema_heads() -> set[str]:
-    """The revisions the code expects the database to be at."""
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+def schema_heads() -> frozenset[str]:
+    """The revisions the code expects the database to be at (read once per process:
+    the migration scripts do not change under a running server)."""
+    return _heads()
+
+
+@lru_cache(maxsize=1)
+def _heads() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())

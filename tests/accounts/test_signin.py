@@ -1,0 +1,286 @@
+"""A road chief signs in on the phone, refreshes, signs out; thieves and guessers do not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.models import LoginThrottle, RefreshToken, User
+from app.accounts.service import principal_for_user, user_by_username
+from app.accounts.tokens import issue_access_token
+from app.audit.models import AuditEvent, AuditEventType
+from app.core.config import Settings
+from app.core.database import Database, utcnow
+from app.core.deps import get_db_session
+from app.demo.users import DEMO_PASSWORD
+from app.main import create_app
+
+TOKEN_URL = "/api/v1/auth/token"
+
+
+def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> Any:
+    return client.post(
+        TOKEN_URL, data={"grant_type": "password", "username": username, "password": password}
+    )
+
+
+def refresh(client: TestClient, token: str) -> Any:
+    return client.post(TOKEN_URL, data={"grant_type": "refresh_token", "refresh_token": token})
+
+
+def bearer(pair: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+def events(session: Session, event: AuditEventType) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.event == event)))
+
+
+def test_chief_signs_in_and_the_phone_learns_who_they_are(anonymous: TestClient) -> None:
+    response = sign_in(anonymous, "demo-chief-3")
+    assert response.status_code == 200
+    pair = response.json()
+    assert pair["token_type"] == "bearer"
+    assert pair["expires_in"] == 15 * 60
+    me = anonymous.get("/api/v1/me", headers=bearer(pair)).json()
+    assert me["kind"] == "user"
+    assert me["username"] == "demo-chief-3"
+    assert me["roles"] == ["road_chief"]
+    assert me["chief_level"] == 3
+    assert [j["code"] for j in me["jurisdictions"]] == ["410199001001"]
+    assert me["segments"], "the level-3 chief owns the lanes of 文博社区"
+    assert {s["level"] for s in me["segments"]} == {3}
+    assert {s["street_code"] for s in me["segments"]} == {"410199001"}
+    assert "territory:read" in me["permissions"]
+    assert "users:manage" not in me["permissions"]
+
+
+def test_sign_in_is_audited(anonymous: TestClient, session: Session) -> None:
+    assert sign_in(anonymous, "demo-chief-2").status_code == 200
+    [event] = events(session, AuditEventType.LOGIN_SUCCEEDED)
+    assert event.username == "demo-chief-2"
+    assert event.client_address == "testclient"
+
+
+@pytest.mark.parametrize("username", ["demo-chief-2", "nobody-by-this-name"])
+def test_wrong_password_and_unknown_name_get_the_same_answer(
+    anonymous: TestClient, session: Session, username: str
+) -> None:
+    response = sign_in(anonymous, username, "Wrong#password1")
+    assert response.status_code == 401
+    body = response.json()
+    assert body["code"] == "invalid_credentials"
+    assert body["error"] == "invalid_grant"  # what OAuth2 client libraries look for
+    assert response.headers["content-type"] == "application/problem+json"
+    [event] = events(session, AuditEventType.LOGIN_FAILED)
+    assert event.username == username
+
+
+def test_no_token_malformed_token_and_expired_token(
+    anonymous: TestClient, session: Session, settings: Settings
+) -> None:
+    none = anonymous.get("/api/v1/me")
+    assert none.status_code == 401
+    assert none.json()["code"] == "not_authenticated"
+    assert none.headers["www-authenticate"].startswith("Bearer")
+
+    garbage = anonymous.get("/api/v1/me", headers={"Authorization": "Bearer not.a.jwt"})
+    assert garbage.status_code == 401
+    assert garbage.json()["code"] == "token_invalid"
+
+    user = user_by_username(session, "demo-chief-2")
+    long_ago = utcnow() - timedelta(hours=1)
+    expired = issue_access_token(principal_for_user(user), long_ago, settings)
+    response = anonymous.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_expired"  # the app refreshes on this code
+
+    forged_settings = Settings(
+        **{**settings.model_dump(), "secret_key": "another-key-of-enough-length-0123456789"}
+    )
+    forged = issue_access_token(principal_for_user(user), utcnow(), forged_settings)
+    response = anonymous.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
+    assert response.json()["code"] == "token_invalid"
+
+
+def test_refresh_rotates_and_a_replayed_token_kills_the_family(
+    anonymous: TestClient, session: Session
+) -> None:
+    first = sign_in(anonymous, "demo-patroller").json()
+    second = refresh(anonymous, first["refresh_token"])
+    assert second.status_code == 200
+    second = second.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    third = refresh(anonymous, second["refresh_token"]).json()
+
+    # A thief replays the first token long after it was rotated.
+    session.execute(update(RefreshToken).values(used_at=utcnow() - timedelta(minutes=5)))
+    replay = refresh(anonymous, first["refresh_token"])
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "refresh_token_reused"
+    # ... and the legitimate phone's current token died with the family.
+    after = refresh(anonymous, third["refresh_token"])
+    assert after.status_code == 401
+    assert after.json()["code"] == "refresh_token_invalid"
+    assert len(events(session, AuditEventType.REFRESH_TOKEN_REUSED)) == 1
+
+
+def test_a_phone_retrying_a_refresh_whose_answer_was_lost_stays_signed_in(
+    anonymous: TestClient, session: Session
+) -> None:
+    first = sign_in(anonymous, "demo-patroller").json()
+    lost = refresh(anonymous, first["refresh_token"]).json()  # the answer never arrived
+    retry = refresh(anonymous, first["refresh_token"])
+    assert retry.status_code == 200
+    assert refresh(anonymous, retry.json()["refresh_token"]).status_code == 200
+    # The token in the lost answer can never be used.
+    assert refresh(anonymous, lost["refresh_token"]).status_code == 401
+    assert events(session, AuditEventType.REFRESH_TOKEN_REUSED) == []
+
+
+def test_unknown_and_expired_refresh_tokens(anonymous: TestClient, session: Session) -> None:
+    unknown = refresh(anonymous, "made-up")
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "refresh_token_invalid")
+    pair = sign_in(anonymous, "demo-patroller").json()
+    session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    expired = refresh(anonymous, pair["refresh_token"])
+    assert (expired.status_code, expired.json()["code"]) == (401, "refresh_token_expired")
+
+
+def test_logout_ends_this_sign_in_only(anonymous: TestClient, session: Session) -> None:
+    phone = sign_in(anonymous, "demo-chief-2").json()
+    web = sign_in(anonymous, "demo-chief-2").json()
+    response = anonymous.post("/api/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
+    assert response.status_code == 204
+    assert refresh(anonymous, phone["refresh_token"]).status_code == 401
+    assert refresh(anonymous, web["refresh_token"]).status_code == 200
+    assert len(events(session, AuditEventType.LOGOUT)) == 1
+    # Logging out twice, or with a token nobody knows, is not an error.
+    again = anonymous.post("/api/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
+    assert again.status_code == 204
+
+
+def test_changing_my_password_ends_every_other_sign_in(
+    anonymous: TestClient, session: Session
+) -> None:
+    phone = sign_in(anonymous, "demo-chief-2").json()
+    web = sign_in(anonymous, "demo-chief-2").json()
+    wrong = anonymous.post(
+        "/api/v1/me/password",
+        headers=bearer(web),
+        json={"current_password": "nope", "new_password": "Another#Pass99"},
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (403, "current_password_incorrect")
+    weak = anonymous.post(
+        "/api/v1/me/password",
+        headers=bearer(web),
+        json={"current_password": DEMO_PASSWORD, "new_password": "short"},
+    )
+    assert (weak.status_code, weak.json()["code"]) == (422, "weak_password")
+    assert refresh(anonymous, phone["refresh_token"]).status_code == 200  # nothing changed yet
+
+    changed = anonymous.post(
+        "/api/v1/me/password",
+        headers=bearer(web),
+        json={"current_password": DEMO_PASSWORD, "new_password": "Another#Pass99"},
+    )
+    assert changed.status_code == 200
+    assert refresh(anonymous, changed.json()["refresh_token"]).status_code == 200
+    assert refresh(anonymous, web["refresh_token"]).status_code == 401
+    assert sign_in(anonymous, "demo-chief-2").status_code == 401
+    assert sign_in(anonymous, "demo-chief-2", "Another#Pass99").status_code == 200
+    assert len(events(session, AuditEventType.PASSWORD_CHANGED)) == 1
+
+
+def test_unsupported_and_incomplete_grants(anonymous: TestClient) -> None:
+    wrong = anonymous.post(TOKEN_URL, data={"grant_type": "client_credentials"})
+    assert (wrong.status_code, wrong.json()["code"]) == (422, "validation_failed")
+    incomplete = anonymous.post(TOKEN_URL, data={"grant_type": "password", "username": "x"})
+    assert (incomplete.status_code, incomplete.json()["code"]) == (400, "unsupported_grant_type")
+
+
+# --- throttling ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def strict(settings: Settings, demo_database: Database, session: Session) -> Iterator[TestClient]:
+    """A client on settings with small limits: 2 free failures, lock at 4 (address: 3/6)."""
+    strict_settings = settings.model_copy(
+        update={
+            "login_free_failures": 2,
+            "login_lock_failures": 4,
+            "login_address_free_failures": 3,
+            "login_address_lock_failures": 6,
+        }
+    )
+    app = create_app(strict_settings, demo_database)
+    app.dependency_overrides[get_db_session] = lambda: session
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def wait_out_delays(session: Session, seconds: int = 120) -> None:
+    """Pretend the client waited: move every failure back in time."""
+    for row in session.scalars(select(LoginThrottle)):
+        row.last_failure_at -= timedelta(seconds=seconds)
+    session.flush()
+
+
+def test_repeated_failures_are_slowed_then_locked(strict: TestClient, session: Session) -> None:
+    bad = "Wrong#password1"
+    assert sign_in(strict, "demo-chief-2", bad).json()["code"] == "invalid_credentials"
+    assert sign_in(strict, "demo-chief-2", bad).json()["code"] == "invalid_credentials"
+    slowed = sign_in(strict, "demo-chief-2", DEMO_PASSWORD)  # even the right password waits
+    assert slowed.status_code == 429
+    assert slowed.json()["code"] == "login_throttled"
+    assert int(slowed.headers["retry-after"]) >= 1
+    assert slowed.json()["retry_after"] == int(slowed.headers["retry-after"])
+
+    wait_out_delays(session)
+    assert sign_in(strict, "demo-chief-2", bad).status_code == 401
+    wait_out_delays(session)
+    assert sign_in(strict, "demo-chief-2", bad).status_code == 401  # the 4th: locked now
+    wait_out_delays(session)
+    locked = sign_in(strict, "demo-chief-2", DEMO_PASSWORD)
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "login_locked"
+    assert 60 < int(locked.headers["retry-after"]) <= 15 * 60
+    assert events(session, AuditEventType.LOGIN_THROTTLED)
+
+    # The lock runs out; the right password then works and clears the count.
+    for row in session.scalars(select(LoginThrottle)):
+        row.locked_until = utcnow() - timedelta(seconds=1)
+        row.last_failure_at -= timedelta(hours=1)
+    session.flush()
+    assert sign_in(strict, "demo-chief-2", DEMO_PASSWORD).status_code == 200
+    assert (
+        session.scalar(select(LoginThrottle).where(LoginThrottle.key == "account:demo-chief-2"))
+        is None
+    )
+
+
+def test_one_address_guessing_many_names_is_slowed(strict: TestClient, session: Session) -> None:
+    for name in ("guess-a", "guess-b", "guess-c"):
+        assert sign_in(strict, name, "Wrong#password1").status_code == 401
+    # A fourth name from the same address: its own count is zero, the address's is not.
+    response = sign_in(strict, "demo-chief-3", DEMO_PASSWORD)
+    assert (response.status_code, response.json()["code"]) == (429, "login_throttled")
+
+
+def test_disabled_account_cannot_sign_in_and_its_sessions_end(
+    client: TestClient, anonymous: TestClient, session: Session
+) -> None:
+    pair = sign_in(anonymous, "demo-patroller").json()
+    user_id = user_by_username(session, "demo-patroller").id
+    disabled = client.patch(f"/api/v1/admin/users/{user_id}", json={"is_active": False})
+    assert disabled.status_code == 200
+    assert refresh(anonymous, pair["refresh_token"]).status_code == 401
+    refused = sign_in(anonymous, "demo-patroller")
+    assert (refused.status_code, refused.json()["code"]) == (401, "account_disabled")
+    assert session.get(User, user_id).is_active is False  # type: ignore[union-attr]
