@@ -7,7 +7,6 @@ only obtain the principal; they never decide.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -128,9 +127,6 @@ class Principal:
         """Sees every jurisdiction (admins)."""
         return bool(self.roles & UNRESTRICTED_ROLES)
 
-    def has(self, permission: Permission) -> bool:
-        return permission in self.permissions
-
     def require(self, permission: Permission) -> None:
         """Raise 403 unless the principal holds the permission."""
         if permission not in self.permissions:
@@ -175,12 +171,6 @@ class Principal:
         """404 for anything outside the scope: its existence must not leak."""
         if not self.sees_path(path):
             raise NotFound(f"{what}不存在")
-
-    def within_scope(self, paths: Iterable[str]) -> bool:
-        """Whether every one of `paths` lies inside a scope root (for granting scope)."""
-        return self.unrestricted or all(
-            any(p.startswith(root) for root in self.scope_paths) for p in paths
-        )
 
     def require_unit(self, unit_code: str) -> None:
         """403 unless the caller is staff of `unit_code` (or an admin)."""

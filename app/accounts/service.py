@@ -118,10 +118,20 @@ def load_user_by_name(session: Session, username: str) -> User | None:
     return load_user(session, user_id) if user_id is not None else None
 
 
-def revoke_all_refresh_tokens(session: Session, user_id: int, reason: str, now: datetime) -> None:
+def revoke_refresh_tokens(
+    session: Session,
+    reason: str,
+    now: datetime,
+    *,
+    user_id: int | None = None,
+    family: str | None = None,
+) -> None:
+    """Revoke the live refresh tokens of one sign-in (`family`) or of every sign-in of a
+    user (`user_id`)."""
+    which = RefreshToken.family == family if family is not None else RefreshToken.user_id == user_id
     session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .where(which, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
 
@@ -495,7 +505,7 @@ def update_user(
     if data.is_active is not None and data.is_active != user.is_active:
         user.is_active = data.is_active
         if not data.is_active:
-            revoke_all_refresh_tokens(session, user.id, "disabled", now)
+            revoke_refresh_tokens(session, "disabled", now, user_id=user.id)
         record(
             session,
             AuditEventType.USER_ENABLED if data.is_active else AuditEventType.USER_DISABLED,
@@ -524,7 +534,7 @@ def reset_password(
     check_password_strength(new_password, user.username)
     now = utcnow()
     set_password(user, new_password, settings, now, must_change=True)
-    revoke_all_refresh_tokens(session, user.id, "password_reset", now)
+    revoke_refresh_tokens(session, "password_reset", now, user_id=user.id)
     record(session, AuditEventType.PASSWORD_RESET, actor=principal, subject_user_id=user.id)
     session.commit()
 

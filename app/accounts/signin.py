@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts import throttle
@@ -24,7 +24,7 @@ from app.accounts.service import (
     load_user_by_name,
     principal_for_user,
     require_user_principal,
-    revoke_all_refresh_tokens,
+    revoke_refresh_tokens,
     set_password,
 )
 from app.accounts.tokens import issue_access_token, new_refresh_token, sha256_hex
@@ -161,14 +161,6 @@ def login(
     return pair
 
 
-def _revoke_family(session: Session, family: str, reason: str, now: datetime) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
-
-
 def refresh(
     session: Session, settings: Settings, refresh_token: str, client_address: str | None
 ) -> TokenPair:
@@ -200,7 +192,7 @@ def refresh(
             and successor.revoked_at is None
         )
         if not retry:
-            _revoke_family(session, row.family, "reused", now)
+            revoke_refresh_tokens(session, "reused", now, family=row.family)
             record(
                 session,
                 AuditEventType.REFRESH_TOKEN_REUSED,
@@ -235,7 +227,7 @@ def logout(session: Session, refresh_token: str, client_address: str | None) -> 
     )
     if row is None or row.revoked_at is not None:
         return
-    _revoke_family(session, row.family, "logout", now)
+    revoke_refresh_tokens(session, "logout", now, family=row.family)
     record(
         session,
         AuditEventType.LOGOUT,
@@ -263,7 +255,7 @@ def change_own_password(
     check_password_strength(new_password, user.username)
     now = utcnow()
     set_password(user, new_password, settings, now, must_change=False)
-    revoke_all_refresh_tokens(session, user.id, "password_changed", now)
+    revoke_refresh_tokens(session, "password_changed", now, user_id=user.id)
     pair, _ = _issue_pair(session, settings, user, _new_family(), now)
     record(
         session,
