@@ -513,8 +513,7 @@ def update_user(
             subject_user_id=user.id,
         )
     session.commit()
-    session.refresh(user)
-    return user_out(load_user(session, user.id) or user)
+    return user_out(user)  # expire_on_commit=False: the loaded state is current
 
 
 def reset_password(
