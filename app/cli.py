@@ -13,6 +13,7 @@ from alembic.config import Config
 
 from app.accounts.cli import users_cli
 from app.core.config import SettingsError, get_settings
+from app.routing.cli import routing_cli
 
 cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
@@ -22,6 +23,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(territory_cli, name="territory")
 cli.add_typer(demo_cli, name="demo")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(routing_cli, name="routing")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
@@ -99,10 +101,12 @@ def demo_load(
     ] = False,
     scale: Annotated[float, typer.Option(help="Area multiplier; 1 is the shipped city.")] = 1.0,
 ) -> None:
-    """Load the demo city and its demo users (after `roadchief db upgrade`)."""
+    """Load the demo city, its demo users and the shipped routing tables (after `db upgrade`)."""
+    from app.accounts.access import SYSTEM
     from app.core.database import Database
     from app.demo.loader import load_demo_city, territory_is_empty
     from app.demo.users import create_demo_users, is_demo_city
+    from app.routing.shipped import load_shipped_routing
 
     settings = get_settings()
     database = Database.from_settings(settings)
@@ -119,6 +123,8 @@ def demo_load(
             if is_demo_city(session):
                 created = create_demo_users(session, settings)
                 typer.echo(f"demo city: {len(created)} demo users created")
+            for line in load_shipped_routing(session, SYSTEM):
+                typer.echo(f"routing: {line}")
     finally:
         database.dispose()
 

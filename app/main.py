@@ -15,8 +15,11 @@ from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.health.router import router as health_router
+from app.routing.router import admin_router as routing_admin_router
+from app.routing.router import router as routing_router
 from app.territory.router import admin_router as territory_admin_router
 from app.territory.router import router as territory_router
+from app.whistles.router import router as whistles_router
 
 API_DESCRIPTION = """
 roadchief: the 路长制 (road-chief system) backend of refined city management.
@@ -57,6 +60,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(users_router)
     app.include_router(api_keys_router)
     app.include_router(audit_router)
+    app.include_router(routing_router)
+    app.include_router(routing_admin_router)
+    app.include_router(whistles_router)
     return app
 
 

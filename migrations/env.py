@@ -14,7 +14,10 @@ from geoalchemy2 import alembic_helpers
 
 import app.accounts.models  # registers the tables (as do the next two)
 import app.audit.models
-import app.territory.models  # noqa: F401
+import app.core.idempotency
+import app.routing.models
+import app.territory.models
+import app.whistles.models  # noqa: F401
 from app.core.config import get_settings
 from app.core.database import Base, UTCDateTime, create_db_engine
 from app.core.schema import include_object

@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from app.accounts.access import SYSTEM
 from app.accounts.service import principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
 from app.core.config import Settings
@@ -31,6 +32,7 @@ from app.core.schema import alembic_config
 from app.demo.loader import load_demo_city
 from app.demo.users import create_demo_users
 from app.main import create_app
+from app.routing.shipped import load_shipped_routing
 
 POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
 TEST_SECRET_KEY = "test-signing-key-that-is-long-enough-0123456789"
@@ -135,6 +137,7 @@ def demo_database_for(
             with database.sessions() as session:
                 list(load_demo_city(session, settings))
                 create_demo_users(session, settings)
+                load_shipped_routing(session, SYSTEM)
             _demo_databases[engine_name] = database
         return _demo_databases[engine_name]
 

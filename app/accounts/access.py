@@ -24,21 +24,29 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"
     API_KEYS_MANAGE = "api_keys:manage"
     AUDIT_READ = "audit:read"
+    ROUTING_READ = "routing:read"
+    ROUTING_MANAGE = "routing:manage"
+    WHISTLES_READ = "whistles:read"
+    WHISTLES_BLOW = "whistles:blow"
+    WHISTLES_REPORT_IN = "whistles:report_in"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
+_READ_ALL = frozenset(
+    {Permission.TERRITORY_READ, Permission.ROUTING_READ, Permission.WHISTLES_READ}
+)
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ROAD_CHIEF: frozenset({Permission.TERRITORY_READ}),
-    Role.PATROLLER: frozenset({Permission.TERRITORY_READ}),
-    Role.SUPERVISOR: frozenset({Permission.TERRITORY_READ}),
-    Role.DISPATCHER: frozenset({Permission.TERRITORY_READ, Permission.USERS_READ}),
-    Role.DEPARTMENT_STAFF: frozenset({Permission.TERRITORY_READ}),
-    Role.ASSESSOR: frozenset({Permission.TERRITORY_READ, Permission.USERS_READ}),
+    Role.ROAD_CHIEF: _READ_ALL | {Permission.WHISTLES_BLOW},
+    Role.PATROLLER: _READ_ALL,
+    Role.SUPERVISOR: _READ_ALL,
+    Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ},
+    Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN},
+    Role.ASSESSOR: _READ_ALL | {Permission.USERS_READ},
     Role.ADMIN: frozenset(Permission),
 }
 
 #: The most a read-only principal (an API key) can ever hold.
-READ_PERMISSIONS = frozenset({Permission.TERRITORY_READ, Permission.USERS_READ})
+READ_PERMISSIONS = _READ_ALL | {Permission.USERS_READ}
 
 #: Roles whose holders see every jurisdiction whatever their scope rows say.
 UNRESTRICTED_ROLES = frozenset({Role.ADMIN})
@@ -117,6 +125,11 @@ class Principal:
     @property
     def user_id(self) -> int | None:
         return self.id if self.kind == "user" else None
+
+    @property
+    def ref(self) -> str:
+        """Who this is, as one string ("user:12"): keys per-caller records."""
+        return f"{self.kind}:{self.id}"
 
     @property
     def api_key_id(self) -> int | None:

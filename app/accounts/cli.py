@@ -5,24 +5,18 @@ The CLI acts as the system itself: no principal, audited with `via: cli`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate, UserUpdate
-from app.core.config import Settings, get_settings
-from app.core.errors import Problem
+from app.core.clitools import run_service
 
 users_cli = typer.Typer(
     help="User accounts (the first admin, roles, scope, segments).", no_args_is_help=True
 )
-
-T = TypeVar("T")
 
 PasswordOption = Annotated[
     str,
@@ -40,29 +34,6 @@ ScopeOption = Annotated[
 ]
 
 
-@contextmanager
-def _session() -> Iterator[tuple[Session, Settings]]:
-    from app.core.database import Database
-
-    settings = get_settings()
-    database = Database.from_settings(settings)
-    try:
-        with database.sessions() as session:
-            yield session, settings
-    finally:
-        database.dispose()
-
-
-def _run(action: Callable[[Session, Settings], T]) -> T:
-    """Run a service call; a problem becomes its JSON body on stderr and exit 1."""
-    with _session() as (session, settings):
-        try:
-            return action(session, settings)
-        except Problem as problem:
-            typer.echo(json.dumps(problem.body(), ensure_ascii=False, indent=2), err=True)
-            raise typer.Exit(1) from None
-
-
 def _user_id(session: Session, username: str) -> int:
     from app.accounts.service import user_by_username
 
@@ -78,7 +49,7 @@ def create_admin(
     """Create an administrator (how the first admin comes to exist)."""
     from app.accounts.service import create_user
 
-    user = _run(
+    user = run_service(
         lambda s, st: create_user(
             s,
             st,
@@ -117,14 +88,14 @@ def create(
         unit_code=unit,
         jurisdiction_codes=jurisdiction or [],
     )
-    user = _run(lambda s, st: create_user(s, st, None, data))
+    user = run_service(lambda s, st: create_user(s, st, None, data))
     typer.echo(f"created {user.username} (id {user.id}): {', '.join(user.roles)}")
 
 
 def _update(username: str, data: UserUpdate) -> None:
     from app.accounts.service import update_user
 
-    user = _run(lambda s, st: update_user(s, st, None, _user_id(s, username), data))
+    user = run_service(lambda s, st: update_user(s, st, None, _user_id(s, username), data))
     scope = ", ".join(j.code for j in user.jurisdictions) or "all"
     typer.echo(
         f"{user.username}: roles {', '.join(user.roles)}; scope {scope}; "
@@ -168,7 +139,7 @@ def reset_password(username: str, password: PasswordOption) -> None:
     """Set a new password; the user must change it at next sign-in."""
     from app.accounts.service import reset_password as reset
 
-    _run(lambda s, st: reset(s, st, None, _user_id(s, username), password))
+    run_service(lambda s, st: reset(s, st, None, _user_id(s, username), password))
     typer.echo(f"{username}: password reset; every sign-in of this account has ended")
 
 
@@ -181,7 +152,7 @@ def link_segments(
     """Set the road segments a road chief owns at their level."""
     from app.accounts.service import set_chief_segments
 
-    segments = _run(
+    segments = run_service(
         lambda s, st: set_chief_segments(s, None, _user_id(s, username), codes, reassign=reassign)
     )
     typer.echo(f"{username}: {len(segments)} segments")
@@ -195,7 +166,7 @@ def list_users() -> None:
 
     cursor = None
     while True:
-        users, cursor = _run(
+        users, cursor = run_service(
             lambda s, st, after=cursor: list_all(
                 s, SYSTEM, role=None, active=None, q=None, limit=500, cursor=after
             )

@@ -28,6 +28,9 @@ class AuditEventType(StrEnum):
     SEGMENTS_CHANGED = "segments_changed"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    TAXONOMY_IMPORTED = "taxonomy_imported"
+    RULE_SET_UPLOADED = "rule_set_uploaded"
+    RULE_SET_ACTIVATED = "rule_set_activated"
 
 
 class AuditEvent(Base):

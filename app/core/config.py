@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     locate_segment_radius_m: float = Field(default=50.0, gt=0, le=1000)
     locate_asset_radius_m: float = Field(default=30.0, gt=0, le=1000)
     locate_asset_limit: int = Field(default=5, ge=0, le=50)
+    routing_asset_max_distance_m: float = Field(
+        default=200.0,
+        gt=0,
+        le=5000,
+        description="An asset named in a report must lie this close to the reported point.",
+    )
+    whistle_report_in_minutes: int = Field(
+        default=30, ge=5, le=24 * 60, description="Default time to report in on a whistle."
+    )
+    whistle_report_in_radius_m: float = Field(
+        default=150.0, gt=0, le=2000, description="A report-in must be this close to the place."
+    )
+    whistle_place_max_distance_m: float = Field(
+        default=100.0,
+        gt=0,
+        le=1000,
+        description="A whistle's place must be this close to the chief's road segment.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,

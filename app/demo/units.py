@@ -2,8 +2,10 @@
 
 The functional departments are every 牵头单位 (lead unit) and 责任单位 (responsible unit)
 named in the Huiji district plan (seed 000). Their Chinese names are kept exactly as in the
-plan, 惠济 included, because routing tables are written against those names. Street offices
-(街道办事处) are not listed here: the city generator adds one per generated street.
+plan, 惠济 included, because routing tables are written against those names. Three more come
+from the Dengfeng city plan (seed 001), named as there, so that its routing table can be
+activated in the demo city too. Street offices (街道办事处) are not listed here: the city
+generator adds one per generated street.
 """
 
 from __future__ import annotations
@@ -125,6 +127,10 @@ FUNCTIONAL_DEPARTMENTS: Final[tuple[Unit, ...]] = (
     _department("trade-union", "区工会", "District Federation of Trade Unions"),
     _department("youth-league", "团区委", "District Committee of the Communist Youth League"),
     _department("womens-federation", "区妇联", "District Women's Federation"),
+    # Named in the Dengfeng plan only (its other units map onto the ones above).
+    _department("public-security", "市公安局", "Municipal Public Security Bureau"),
+    _department("water-resources", "市水利局", "Municipal Water Resources Bureau"),
+    _department("forestry", "市林业局", "Municipal Forestry Bureau"),
 )
 
 UTILITIES: Final[tuple[Unit, ...]] = (

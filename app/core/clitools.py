@@ -1,0 +1,39 @@
+"""What every `roadchief` sub-command shares: a session, and problems printed as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings, get_settings
+from app.core.errors import Problem
+
+T = TypeVar("T")
+
+
+@contextmanager
+def service_session() -> Iterator[tuple[Session, Settings]]:
+    from app.core.database import Database
+
+    settings = get_settings()
+    database = Database.from_settings(settings)
+    try:
+        with database.sessions() as session:
+            yield session, settings
+    finally:
+        database.dispose()
+
+
+def run_service(action: Callable[[Session, Settings], T]) -> T:
+    """Run a service call; a problem becomes its JSON body on stderr and exit 1."""
+    with service_session() as (session, settings):
+        try:
+            return action(session, settings)
+        except Problem as problem:
+            typer.echo(json.dumps(problem.body(), ensure_ascii=False, indent=2), err=True)
+            raise typer.Exit(1) from None

@@ -1,0 +1,365 @@
+"""Whistles: who may blow one and where, who must report in, and the record of who came."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import Point
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from app.accounts.access import Permission, Principal
+from app.accounts.models import Role, SegmentChief, User
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import NotFound, Problem
+from app.core.geo import LocalFrame, point_issue
+from app.core.idempotency import run_idempotent
+from app.core.pagination import decode_id_cursor, encode_cursor
+from app.routing.schemas import UnitBrief
+from app.routing.service import routing_context
+from app.routing.taxonomy import require_leaf
+from app.territory.locator import InvalidLocation, OutsideServiceArea, containing_places
+from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
+from app.territory.schemas import PlaceRef
+from app.whistles.models import Whistle, WhistleSummons
+from app.whistles.schemas import (
+    PersonRef,
+    ReportInCreate,
+    SummonsOut,
+    SummonsStatus,
+    WhistleCreate,
+    WhistleOut,
+)
+
+
+class NotYourSegment(Problem):
+    code = "not_your_segment"
+    status = 403
+    title = "只能在自己负责的路段吹哨"
+
+
+class PlaceOffSegment(Problem):
+    code = "place_off_segment"
+    status = 422
+    title = "吹哨位置不在该路段上"
+
+
+class UnknownUnit(Problem):
+    code = "unknown_unit"
+    status = 422
+    title = "单位不存在"
+
+
+class UnitNotSummonable(Problem):
+    code = "unit_not_summonable"
+    status = 422
+    title = "该单位不能被召集"
+
+
+class NotSummoned(Problem):
+    code = "not_summoned"
+    status = 403
+    title = "本单位未被此次吹哨召集"
+
+
+class AlreadyReportedIn(Problem):
+    code = "already_reported_in"
+    status = 409
+    title = "本单位已报到"
+
+
+class TooFarFromPlace(Problem):
+    code = "too_far_from_place"
+    status = 422
+    title = "报到位置离吹哨地点太远"
+
+
+def _check_point(settings: Settings, lon: float, lat: float) -> None:
+    issue = point_issue(lon, lat, settings.service_area)
+    if issue is not None:
+        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
+        raise problem(issue.message)
+
+
+def _own_segment(session: Session, principal: Principal, segment_code: str) -> RoadSegment:
+    """The segment, if the caller is one of its road chiefs (any level)."""
+    segment = session.scalar(
+        select(RoadSegment).where(
+            RoadSegment.code == segment_code,
+            exists().where(
+                SegmentChief.segment_id == RoadSegment.id,
+                SegmentChief.user_id == principal.user_id,
+            ),
+        )
+    )
+    if segment is None:
+        raise NotYourSegment(f"您不是路段“{segment_code}”的路长", segment_code=segment_code)
+    return segment
+
+
+def _summoned_units(session: Session, codes: list[str]) -> list[Unit]:
+    wanted = list(dict.fromkeys(codes))
+    units = {u.code: u for u in session.scalars(select(Unit).where(Unit.code.in_(wanted)))}
+    missing = [c for c in wanted if c not in units]
+    if missing:
+        raise UnknownUnit(f"单位不存在：{'、'.join(missing)}", unit_codes=missing)
+    centres = [c for c in wanted if units[c].kind == UnitKind.COMMAND_CENTRE]
+    if centres:
+        raise UnitNotSummonable(
+            "指挥中心负责调度，不能被吹哨召集；请召集职能部门、属地或产权单位", unit_codes=centres
+        )
+    return [units[c] for c in wanted]
+
+
+def blow_whistle(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    body: WhistleCreate,
+    idempotency_key: str | None,
+) -> Any:
+    """Record a whistle and summon its units; a retried request answers with the first."""
+    principal.require(Permission.WHISTLES_BLOW)
+
+    def create() -> WhistleOut:
+        _check_point(settings, body.lon, body.lat)
+        places = containing_places(session, body.lon, body.lat)
+        if not places:
+            raise OutsideServiceArea("该位置不在本系统任何辖区内")
+        segment = _own_segment(session, principal, body.segment_code)
+        frame = LocalFrame(body.lon, body.lat)
+        distance = frame.distances_m([to_shape(segment.geom)])[0]
+        if distance > settings.whistle_place_max_distance_m:
+            raise PlaceOffSegment(
+                f"吹哨位置距路段“{segment.name}” {distance:.0f} 米，超过 "
+                f"{settings.whistle_place_max_distance_m:.0f} 米",
+                distance_m=round(distance, 2),
+            )
+        require_leaf(routing_context(session).taxonomy, body.category_code)
+        units = _summoned_units(session, body.unit_codes)
+        path = session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == places[-1].code))
+        now = utcnow()
+        minutes = body.report_in_minutes or settings.whistle_report_in_minutes
+        whistle = Whistle(
+            blown_at=now,
+            blown_by_user_id=principal.user_id,
+            segment_id=segment.id,
+            jurisdiction_path=path,
+            geom=from_shape(Point(body.lon, body.lat), srid=4326),
+            category_code=body.category_code,
+            description=body.description,
+            report_in_due_at=now + timedelta(minutes=minutes),
+            summonses=[WhistleSummons(unit_id=u.id) for u in units],
+        )
+        session.add(whistle)
+        session.flush()
+        return _out(session, settings, whistle, now)
+
+    return run_idempotent(session, principal.ref, "whistles.create", idempotency_key, body, create)
+
+
+def _visible(principal: Principal) -> Any:
+    """Whistles the caller may read: inside their scope, or summoning their unit."""
+    clauses = [principal.path_filter(Whistle.jurisdiction_path)]
+    if principal.has_role(Role.DEPARTMENT_STAFF) and principal.unit_code:
+        clauses.append(
+            exists().where(
+                WhistleSummons.whistle_id == Whistle.id,
+                WhistleSummons.unit_id == Unit.id,
+                Unit.code == principal.unit_code,
+            )
+        )
+    return or_(*clauses)
+
+
+def _load(session: Session, principal: Principal, whistle_id: int) -> Whistle:
+    principal.require(Permission.WHISTLES_READ)
+    whistle = session.scalar(
+        select(Whistle)
+        .where(Whistle.id == whistle_id, _visible(principal))
+        .options(selectinload(Whistle.summonses))
+    )
+    if whistle is None:
+        raise NotFound("吹哨记录不存在")
+    return whistle
+
+
+def status_of(summons: WhistleSummons, due_at: datetime, now: datetime) -> SummonsStatus:
+    """待报到 until the deadline, 未报到 after it; a report-in is on time or late."""
+    if summons.reported_at is None:
+        return SummonsStatus.WAITING if now <= due_at else SummonsStatus.MISSED
+    return SummonsStatus.ON_TIME if summons.reported_at <= due_at else SummonsStatus.LATE
+
+
+def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) -> WhistleOut:
+    zone = settings.zone
+    user_ids = {whistle.blown_by_user_id} | {
+        s.reported_by_user_id for s in whistle.summonses if s.reported_by_user_id
+    }
+    people = {
+        uid: PersonRef(user_id=uid, display_name=name)
+        for uid, name in session.execute(
+            select(User.id, User.display_name).where(User.id.in_(user_ids))
+        )
+    }
+    units = {
+        u.id: UnitBrief(code=u.code, name=u.name, kind=u.kind)
+        for u in session.scalars(
+            select(Unit).where(Unit.id.in_([s.unit_id for s in whistle.summonses]))
+        )
+    }
+    segment = session.get(RoadSegment, whistle.segment_id)
+    assert segment is not None
+    street = session.get(Jurisdiction, segment.street_id)
+    category = routing_context(session).taxonomy.get(whistle.category_code)
+    point = to_shape(whistle.geom)
+    summonses = []
+    for s in whistle.summonses:
+        status = status_of(s, whistle.report_in_due_at, now)
+        summonses.append(
+            SummonsOut(
+                unit=units[s.unit_id],
+                status=status,
+                reported_at=s.reported_at.astimezone(zone) if s.reported_at else None,
+                reported_by=people.get(s.reported_by_user_id) if s.reported_by_user_id else None,
+                minutes_to_report=round((s.reported_at - whistle.blown_at).total_seconds() / 60, 1)
+                if s.reported_at
+                else None,
+                distance_m=s.report_distance_m,
+                note=s.report_note,
+            )
+        )
+    counts = Counter(s.status for s in summonses)
+    return WhistleOut(
+        id=whistle.id,
+        blown_at=whistle.blown_at.astimezone(zone),
+        blown_by=people[whistle.blown_by_user_id],
+        segment_code=segment.code,
+        segment_name=segment.name,
+        street=PlaceRef(code=street.code, name=street.name, level=JurisdictionLevel.STREET)
+        if street
+        else None,
+        lon=point.x,
+        lat=point.y,
+        category_code=whistle.category_code,
+        category_name=category.name if category else whistle.category_code,
+        description=whistle.description,
+        report_in_due_at=whistle.report_in_due_at.astimezone(zone),
+        summonses=summonses,
+        counts={status: counts.get(status, 0) for status in SummonsStatus},
+    )
+
+
+def get_whistle(
+    session: Session, principal: Principal, settings: Settings, whistle_id: int
+) -> WhistleOut:
+    return _out(session, settings, _load(session, principal, whistle_id), utcnow())
+
+
+def list_whistles(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    *,
+    unit_code: str | None,
+    segment_code: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[WhistleOut], str | None]:
+    """Newest first, within the caller's sight; filter by a summoned unit or a segment."""
+    principal.require(Permission.WHISTLES_READ)
+    query = select(Whistle).where(_visible(principal)).options(selectinload(Whistle.summonses))
+    if unit_code is not None:
+        query = query.where(
+            exists().where(
+                WhistleSummons.whistle_id == Whistle.id,
+                WhistleSummons.unit_id == Unit.id,
+                Unit.code == unit_code,
+            )
+        )
+    if segment_code is not None:
+        query = query.join(RoadSegment, Whistle.segment_id == RoadSegment.id).where(
+            RoadSegment.code == segment_code
+        )
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(Whistle.id < after)
+    rows = list(session.scalars(query.order_by(Whistle.id.desc()).limit(limit + 1)))
+    now = utcnow()
+    page = [_out(session, settings, w, now) for w in rows[:limit]]
+    return page, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+
+
+def _already_reported(summons: WhistleSummons, settings: Settings) -> AlreadyReportedIn:
+    assert summons.reported_at is not None
+    return AlreadyReportedIn(
+        f"已于 {summons.reported_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 报到"
+    )
+
+
+def report_in(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    whistle_id: int,
+    body: ReportInCreate,
+    idempotency_key: str | None,
+) -> Any:
+    """A summoned unit reports in on site (报到): near the place, once; late is recorded."""
+    principal.require(Permission.WHISTLES_REPORT_IN)
+    unit_code = body.unit_code or principal.unit_code
+    if unit_code is None:
+        raise UnknownUnit("请指明报到的单位（unit_code）")
+    principal.require_unit(unit_code)
+
+    def create() -> WhistleOut:
+        _check_point(settings, body.lon, body.lat)
+        whistle = _load(session, principal, whistle_id)
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == unit_code))
+        summons = next((s for s in whistle.summonses if s.unit_id == unit_id), None)
+        if summons is None:
+            raise NotSummoned(f"此次吹哨没有召集“{unit_code}”", unit_code=unit_code)
+        if summons.reported_at is not None:
+            raise _already_reported(summons, settings)
+        place = to_shape(whistle.geom)
+        distance = round(
+            LocalFrame(place.x, place.y).distances_m([Point(body.lon, body.lat)])[0], 2
+        )
+        if distance > settings.whistle_report_in_radius_m:
+            raise TooFarFromPlace(
+                f"您距吹哨地点 {distance:.0f} 米，须在 "
+                f"{settings.whistle_report_in_radius_m:.0f} 米以内报到",
+                distance_m=distance,
+            )
+        now = utcnow()
+        # Conditional on "not yet reported": of two staff reporting in at once, one wins.
+        claimed = session.execute(
+            update(WhistleSummons)
+            .where(WhistleSummons.id == summons.id, WhistleSummons.reported_at.is_(None))
+            .values(
+                reported_at=now,
+                reported_by_user_id=principal.user_id,
+                report_geom=from_shape(Point(body.lon, body.lat), srid=4326),
+                report_accuracy_m=body.accuracy_m,
+                report_distance_m=distance,
+                report_note=body.note,
+            )
+        )
+        session.refresh(summons)
+        if claimed.rowcount != 1:
+            raise _already_reported(summons, settings)
+        return _out(session, settings, whistle, now)
+
+    return run_idempotent(
+        session,
+        principal.ref,
+        f"whistles.{whistle_id}.report_in",
+        idempotency_key,
+        body,
+        create,
+        status_code=200,
+    )

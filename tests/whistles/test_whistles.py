@@ -1,0 +1,240 @@
+"""路长吹哨、部门报到: a road chief summons departments; who came, when, and who did not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role
+from app.accounts.schemas import UserCreate
+from app.accounts.service import create_user
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.idempotency import IdempotencyRecord
+from app.whistles.models import Whistle, WhistleSummons
+from tests.places import Spot, on_segment
+
+WHISTLES = "/api/v1/whistles"
+Headers = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+def spot(session: Session) -> Spot:
+    """A place on one of demo-chief-3's lanes."""
+    return on_segment(session, chief="demo-chief-3")
+
+
+@pytest.fixture
+def staff(session: Session, settings: Settings) -> Callable[[str], str]:
+    """Creates a department staff account of a unit; returns its username."""
+
+    def make(unit_code: str) -> str:
+        username = f"staff-{unit_code}"
+        create_user(
+            session,
+            settings,
+            None,
+            UserCreate(
+                username=username,
+                display_name=f"{unit_code} 值班员",
+                password="Staff@2026-long",
+                roles=[Role.DEPARTMENT_STAFF],
+                unit_code=unit_code,
+                jurisdiction_codes=["410199"],
+            ),
+        )
+        return username
+
+    return make
+
+
+def whistle_body(spot: Spot, **more: Any) -> dict[str, Any]:
+    return {
+        "segment_code": spot.segment_code,
+        "lon": spot.lon,
+        "lat": spot.lat,
+        "category_code": "roads.waterlogging",
+        "description": "路口积水没过脚踝，需城管、交警到场处置",
+        "unit_codes": ["urban-management", "traffic-police-5"],
+        **more,
+    }
+
+
+def blow(client: TestClient, as_user: Headers, spot: Spot, **more: Any) -> dict[str, Any]:
+    response = client.post(
+        WHISTLES, json=whistle_body(spot, **more), headers=as_user("demo-chief-3")
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def report_in(
+    client: TestClient, who: dict[str, str], whistle_id: int, lon: float, lat: float, **more: Any
+) -> Any:
+    return client.post(
+        f"{WHISTLES}/{whistle_id}/report-in", json={"lon": lon, "lat": lat, **more}, headers=who
+    )
+
+
+def statuses(whistle: dict[str, Any]) -> dict[str, str]:
+    return {s["unit"]["code"]: s["status"] for s in whistle["summonses"]}
+
+
+def test_chief_whistles_and_departments_report_in_on_site(
+    client: TestClient, as_user: Headers, spot: Spot, staff: Callable[[str], str]
+) -> None:
+    whistle = blow(client, as_user, spot, report_in_minutes=20)
+
+    assert whistle["segment_code"] == spot.segment_code
+    assert whistle["blown_by"]["display_name"] == "三级路长（文博社区）"
+    assert whistle["category_name"] == "道路积水、雨污水管网破损"
+    assert statuses(whistle) == {"urban-management": "waiting", "traffic-police-5": "waiting"}
+    assert whistle["blown_at"].endswith("+08:00")
+    due = whistle["report_in_due_at"]
+    assert due > whistle["blown_at"]
+
+    lon, lat = spot.moved(40)
+    came = report_in(client, as_user("demo-staff"), whistle["id"], lon, lat, note="已到场")
+    assert came.status_code == 200, came.text
+    record = next(s for s in came.json()["summonses"] if s["unit"]["code"] == "urban-management")
+    assert record["status"] == "on_time"
+    assert record["reported_by"]["display_name"] == "区城管局工作人员"
+    assert 35 < record["distance_m"] < 45
+    assert record["note"] == "已到场"
+    assert came.json()["counts"] == {"waiting": 1, "on_time": 1, "late": 0, "missed": 0}
+
+    twice = report_in(client, as_user("demo-staff"), whistle["id"], lon, lat)
+    assert (twice.status_code, twice.json()["code"]) == (409, "already_reported_in")
+
+    # The staff list shows the whistles that summon their unit.
+    police = as_user(staff("traffic-police-5"))
+    listed = client.get(WHISTLES, headers=police).json()["items"]
+    assert [w["id"] for w in listed] == [whistle["id"]]
+
+
+def test_the_record_shows_who_did_not_come_and_who_came_late(
+    client: TestClient, as_user: Headers, spot: Spot, session: Session, staff: Callable[[str], str]
+) -> None:
+    whistle = blow(client, as_user, spot)
+    report_in(client, as_user("demo-staff"), whistle["id"], spot.lon, spot.lat)
+    # Half an hour and more passes.
+    session.execute(
+        update(Whistle)
+        .where(Whistle.id == whistle["id"])
+        .values(report_in_due_at=utcnow() - timedelta(minutes=1))
+    )
+    session.execute(
+        update(WhistleSummons)
+        .where(WhistleSummons.whistle_id == whistle["id"], WhistleSummons.reported_at.isnot(None))
+        .values(reported_at=utcnow() - timedelta(minutes=5))
+    )
+    session.commit()
+    session.expire_all()
+
+    now = client.get(f"{WHISTLES}/{whistle['id']}").json()
+    assert statuses(now) == {"urban-management": "on_time", "traffic-police-5": "missed"}
+
+    late = report_in(client, as_user(staff("traffic-police-5")), whistle["id"], spot.lon, spot.lat)
+    assert late.status_code == 200
+    assert statuses(late.json()) == {"urban-management": "on_time", "traffic-police-5": "late"}
+    assert late.json()["counts"]["late"] == 1
+
+
+def test_a_retried_whistle_is_one_whistle(
+    client: TestClient, as_user: Headers, spot: Spot, session: Session
+) -> None:
+    headers = {**as_user("demo-chief-3"), "Idempotency-Key": "b8e0c7d2-whistle-0001"}
+    first = client.post(WHISTLES, json=whistle_body(spot), headers=headers)
+    retry = client.post(WHISTLES, json=whistle_body(spot), headers=headers)
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    count = session.scalar(select(func.count()).select_from(Whistle))
+    assert count == 1
+
+    changed = client.post(
+        WHISTLES, json=whistle_body(spot, description="另一件事"), headers=headers
+    )
+    assert (changed.status_code, changed.json()["code"]) == (422, "idempotency_key_reused")
+    assert session.scalar(select(func.count()).select_from(Whistle)) == 1
+    assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
+
+
+def test_who_may_blow_where(
+    client: TestClient, as_user: Headers, spot: Spot, session: Session
+) -> None:
+    elsewhere = on_segment(session, chief="demo-chief-1")
+    cases = [
+        ("demo-patroller", whistle_body(spot), 403, "forbidden"),
+        ("demo-staff", whistle_body(spot), 403, "forbidden"),
+        ("demo-chief-3", whistle_body(elsewhere), 403, "not_your_segment"),
+        ("demo-chief-3", whistle_body(spot, lon=spot.moved(500)[0]), 422, "place_off_segment"),
+        ("demo-chief-3", whistle_body(spot, unit_codes=["sewer-ghosts"]), 422, "unknown_unit"),
+        (
+            "demo-chief-3",
+            whistle_body(spot, unit_codes=["command-centre"]),
+            422,
+            "unit_not_summonable",
+        ),
+        ("demo-chief-3", whistle_body(spot, unit_codes=[]), 422, "validation_failed"),
+        ("demo-chief-3", whistle_body(spot, category_code="roads"), 422, "category_is_group"),
+        ("demo-chief-3", whistle_body(spot, category_code="roads.x"), 422, "unknown_category"),
+        ("demo-chief-3", whistle_body(spot, lon=121.47, lat=31.23), 422, "outside_service_area"),
+        ("demo-chief-3", whistle_body(spot, report_in_minutes=1), 422, "validation_failed"),
+    ]
+    for who, body, status, problem in cases:
+        response = client.post(WHISTLES, json=body, headers=as_user(who))
+        assert (response.status_code, response.json()["code"]) == (status, problem), (who, body)
+    assert session.scalar(select(func.count()).select_from(Whistle)) == 0
+
+
+def test_only_the_summoned_units_own_staff_report_in_and_only_near_the_place(
+    client: TestClient, as_user: Headers, spot: Spot, staff: Callable[[str], str]
+) -> None:
+    whistle = blow(client, as_user, spot)
+    wid = whistle["id"]
+    me = as_user("demo-staff")
+
+    other_unit = report_in(client, me, wid, spot.lon, spot.lat, unit_code="traffic-police-5")
+    assert (other_unit.status_code, other_unit.json()["code"]) == (403, "forbidden")
+    far = report_in(client, me, wid, *spot.moved(400))
+    assert (far.status_code, far.json()["code"]) == (422, "too_far_from_place")
+    assert far.json()["distance_m"] > 350
+    health = report_in(client, as_user(staff("health")), wid, spot.lon, spot.lat)
+    assert (health.status_code, health.json()["code"]) == (403, "not_summoned")
+    chief = report_in(client, as_user("demo-chief-3"), wid, spot.lon, spot.lat)
+    assert (chief.status_code, chief.json()["code"]) == (403, "forbidden")
+    missing = report_in(client, me, 999_999, spot.lon, spot.lat)
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+    assert statuses(client.get(f"{WHISTLES}/{wid}").json())["urban-management"] == "waiting"
+
+
+def test_whistles_are_seen_within_scope(
+    client: TestClient, as_user: Headers, spot: Spot, session: Session
+) -> None:
+    whistle = blow(client, as_user, spot)
+    url = f"{WHISTLES}/{whistle['id']}"
+
+    for who in ("demo-chief-2", "demo-supervisor", "demo-assessor", "demo-dispatcher"):
+        assert client.get(url, headers=as_user(who)).status_code == 200, who
+    # demo-chief-1's scope is the district, so they see it too; a chief of another
+    # street would not: move the whistle out of sight of demo-chief-2's street.
+    session.execute(
+        update(Whistle)
+        .where(Whistle.id == whistle["id"])
+        .values(jurisdiction_path="/410199/410199002/")
+    )
+    session.commit()
+    hidden = client.get(url, headers=as_user("demo-chief-2"))
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "not_found")
+    assert client.get(WHISTLES, headers=as_user("demo-chief-2")).json()["items"] == []
