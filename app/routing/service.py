@@ -14,7 +14,7 @@ from typing import Any
 import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import Row, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
@@ -22,7 +22,7 @@ from app.accounts.models import SegmentChief, User
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
-from app.core.geo import LocalFrame, point_issue
+from app.core.geo import LocalFrame
 from app.routing.models import Category, DecisionBasis, RoutingDecision, RuleSet, RuleSetStatus
 from app.routing.rule_sets import check_document
 from app.routing.rules import CategoryNode, CompiledRuleSet, assign, category_lineage
@@ -38,13 +38,7 @@ from app.routing.schemas import (
     UnitBrief,
 )
 from app.routing.taxonomy import load_taxonomy, require_leaf
-from app.territory.locator import (
-    InvalidLocation,
-    OutsideServiceArea,
-    containing_places,
-    grid_cell_code,
-    nearest_segment,
-)
+from app.territory.locator import grid_cell_code, nearest_segment, place_point
 from app.territory.models import (
     Asset,
     Jurisdiction,
@@ -118,19 +112,15 @@ class RoutingContext:
 
 
 def _stamp_query() -> Any:
-    active = select(RuleSet.id).where(RuleSet.status == RuleSetStatus.ACTIVE).scalar_subquery()
-    # count and max(updated_at) of each table: creation, change and deletion all show.
+    active = select(RuleSet.id, RuleSet.document_sha256).where(
+        RuleSet.status == RuleSetStatus.ACTIVE
+    )
+    # Rows of these tables are created and updated, never deleted (old cases keep them),
+    # so the latest updated_at of each shows every change.
     return select(
         active.with_only_columns(RuleSet.id).scalar_subquery(),
         active.with_only_columns(RuleSet.document_sha256).scalar_subquery(),
-        *(
-            f
-            for model in (Category, Unit, Jurisdiction)
-            for f in (
-                select(func.count()).select_from(model).scalar_subquery(),
-                select(func.max(model.updated_at)).scalar_subquery(),
-            )
-        ),
+        *(select(func.max(m.updated_at)).scalar_subquery() for m in (Category, Unit, Jurisdiction)),
     )
 
 
@@ -140,7 +130,7 @@ _contexts: dict[tuple[str, tuple[Any, ...]], RoutingContext] = {}
 
 def routing_context(session: Session) -> RoutingContext:
     """The current context, rebuilt only when the stamp says something changed."""
-    stamp = tuple(session.execute(_STAMP).one())
+    stamp = tuple(session.connection().execute(_STAMP).one())
     key = (str(session.get_bind().engine.url), stamp)
     context = _contexts.get(key)
     if context is None:
@@ -175,31 +165,31 @@ def routing_context(session: Session) -> RoutingContext:
 # --- facts -----------------------------------------------------------------------------------
 
 
+_CHIEFS = (
+    select(SegmentChief.level, User.id, User.display_name)
+    .join(User, SegmentChief.user_id == User.id)
+    .join(RoadSegment, SegmentChief.segment_id == RoadSegment.id)
+    .where(RoadSegment.code == bindparam("code"), User.is_active)
+    .order_by(SegmentChief.level)
+)
+
+_ASSET = (
+    select(Asset.code, Asset.asset_type, Unit.code, func.ST_AsBinary(Asset.geom, type_=None))
+    .join(Unit, Asset.owner_unit_id == Unit.id)
+    .where(Asset.code == bindparam("code"))
+)
+
+
 def segment_chiefs(session: Session, segment_code: str) -> list[ChiefBrief]:
     """The road chiefs of a segment, level 1 first (active accounts only)."""
-    rows = session.execute(
-        select(SegmentChief.level, User.id, User.display_name)
-        .join(User, SegmentChief.user_id == User.id)
-        .join(RoadSegment, SegmentChief.segment_id == RoadSegment.id)
-        .where(RoadSegment.code == segment_code, User.is_active)
-        .order_by(SegmentChief.level)
-    ).all()
+    rows = session.connection().execute(_CHIEFS, {"code": segment_code}).all()
     return [ChiefBrief(level=lv, user_id=uid, display_name=name) for lv, uid, name in rows]
 
 
 def _asset_fact(
     session: Session, settings: Settings, frame: LocalFrame, asset_code: str
 ) -> AssetFact:
-    row: Row[Any] | None = session.execute(
-        select(
-            Asset.code,
-            Asset.asset_type,
-            Unit.code,
-            func.ST_AsBinary(Asset.geom, type_=None),
-        )
-        .join(Unit, Asset.owner_unit_id == Unit.id)
-        .where(Asset.code == asset_code)
-    ).one_or_none()
+    row = session.connection().execute(_ASSET, {"code": asset_code}).one_or_none()
     if row is None:
         raise UnknownAsset(f"部件“{asset_code}”不存在", asset_code=asset_code)
     code, asset_type, owner_code, wkb = row
@@ -226,13 +216,7 @@ def gather_facts(
     asset_code: str | None,
 ) -> RoutingFacts:
     """Everything a decision looks at: the territory look-ups (块) of the point."""
-    issue = point_issue(lon, lat, settings.service_area)
-    if issue is not None:
-        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
-        raise problem(issue.message)
-    places = {p.level: p for p in containing_places(session, lon, lat)}
-    if not places:
-        raise OutsideServiceArea("该位置不在本系统任何辖区内")
+    places = {p.level: p for p in place_point(session, settings, lon, lat)}
     frame = LocalFrame(lon, lat)
     located = nearest_segment(session, frame, settings.locate_segment_radius_m)
     segment = (

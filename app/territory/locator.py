@@ -120,6 +120,24 @@ def containing_places(session: Session, lon: float, lat: float) -> list[PlaceRef
     return sorted(first.values(), key=lambda p: _DEPTH[p.level])
 
 
+def check_coordinates(settings: Settings, lon: float, lat: float) -> None:
+    """422 unless (lon, lat) is a WGS 84 coordinate inside the service area's box."""
+    issue = point_issue(lon, lat, settings.service_area)
+    if issue is not None:
+        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
+        raise problem(issue.message)
+
+
+def place_point(session: Session, settings: Settings, lon: float, lat: float) -> list[PlaceRef]:
+    """The jurisdictions holding a reported point, district first, or the 422 saying why
+    the point cannot be taken (not a coordinate, outside every jurisdiction)."""
+    check_coordinates(settings, lon, lat)
+    places = containing_places(session, lon, lat)
+    if not places:
+        raise OutsideServiceArea("该位置不在本系统任何辖区内")
+    return places
+
+
 def grid_cell_code(session: Session, lon: float, lat: float) -> str | None:
     """The unit grid cell (单元网格) holding the point."""
     return session.connection().execute(_GRID_CELL, _point_params(lon, lat)).scalar()
@@ -173,13 +191,7 @@ def locate(
     phone must be able to learn that a point lies outside its user's scope.
     """
     principal.require(Permission.TERRITORY_READ)
-    issue = point_issue(lon, lat, settings.service_area)
-    if issue is not None:
-        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
-        raise problem(issue.message)
-    places = containing_places(session, lon, lat)
-    if not places:
-        raise OutsideServiceArea("该位置不在本系统任何辖区内")
+    places = place_point(session, settings, lon, lat)
     by_level = {p.level: p for p in places}
     frame = LocalFrame(lon, lat)
     return Location(

@@ -16,13 +16,13 @@ from app.accounts.models import Role, SegmentChief, User
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
-from app.core.geo import LocalFrame, point_issue
+from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
 from app.routing.taxonomy import require_leaf
-from app.territory.locator import InvalidLocation, OutsideServiceArea, containing_places
+from app.territory.locator import check_coordinates, place_point
 from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
 from app.territory.schemas import PlaceRef
 from app.whistles.models import Whistle, WhistleSummons
@@ -78,13 +78,6 @@ class TooFarFromPlace(Problem):
     title = "报到位置离吹哨地点太远"
 
 
-def _check_point(settings: Settings, lon: float, lat: float) -> None:
-    issue = point_issue(lon, lat, settings.service_area)
-    if issue is not None:
-        problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
-        raise problem(issue.message)
-
-
 def _own_segment(session: Session, principal: Principal, segment_code: str) -> RoadSegment:
     """The segment, if the caller is one of its road chiefs (any level)."""
     segment = session.scalar(
@@ -126,10 +119,7 @@ def blow_whistle(
     principal.require(Permission.WHISTLES_BLOW)
 
     def create() -> WhistleOut:
-        _check_point(settings, body.lon, body.lat)
-        places = containing_places(session, body.lon, body.lat)
-        if not places:
-            raise OutsideServiceArea("该位置不在本系统任何辖区内")
+        places = place_point(session, settings, body.lon, body.lat)
         segment = _own_segment(session, principal, body.segment_code)
         frame = LocalFrame(body.lon, body.lat)
         distance = frame.distances_m([to_shape(segment.geom)])[0]
@@ -162,17 +152,20 @@ def blow_whistle(
     return run_idempotent(session, principal.ref, "whistles.create", idempotency_key, body, create)
 
 
+def _summons(unit_code: str) -> Any:
+    """SQL: the whistle summons the unit `unit_code`."""
+    return exists().where(
+        WhistleSummons.whistle_id == Whistle.id,
+        WhistleSummons.unit_id == Unit.id,
+        Unit.code == unit_code,
+    )
+
+
 def _visible(principal: Principal) -> Any:
     """Whistles the caller may read: inside their scope, or summoning their unit."""
     clauses = [principal.path_filter(Whistle.jurisdiction_path)]
     if principal.has_role(Role.DEPARTMENT_STAFF) and principal.unit_code:
-        clauses.append(
-            exists().where(
-                WhistleSummons.whistle_id == Whistle.id,
-                WhistleSummons.unit_id == Unit.id,
-                Unit.code == principal.unit_code,
-            )
-        )
+        clauses.append(_summons(principal.unit_code))
     return or_(*clauses)
 
 
@@ -274,13 +267,7 @@ def list_whistles(
     principal.require(Permission.WHISTLES_READ)
     query = select(Whistle).where(_visible(principal)).options(selectinload(Whistle.summonses))
     if unit_code is not None:
-        query = query.where(
-            exists().where(
-                WhistleSummons.whistle_id == Whistle.id,
-                WhistleSummons.unit_id == Unit.id,
-                Unit.code == unit_code,
-            )
-        )
+        query = query.where(_summons(unit_code))
     if segment_code is not None:
         query = query.join(RoadSegment, Whistle.segment_id == RoadSegment.id).where(
             RoadSegment.code == segment_code
@@ -317,7 +304,8 @@ def report_in(
     principal.require_unit(unit_code)
 
     def create() -> WhistleOut:
-        _check_point(settings, body.lon, body.lat)
+        # Near the place is what counts, even just across the district's border.
+        check_coordinates(settings, body.lon, body.lat)
         whistle = _load(session, principal, whistle_id)
         unit_id = session.scalar(select(Unit.id).where(Unit.code == unit_code))
         summons = next((s for s in whistle.summonses if s.unit_id == unit_id), None)
