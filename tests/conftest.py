@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import SYSTEM
 from app.accounts.service import principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.core.schema import alembic_config
@@ -217,3 +217,17 @@ def client(app: FastAPI, as_user: Callable[[str], dict[str, str]]) -> Iterator[T
     """Signed in as the demo admin; pass `headers=as_user(...)` to act as someone else."""
     with TestClient(app, raise_server_exceptions=False, headers=as_user("demo-admin")) as client:
         yield client
+
+
+@pytest.fixture
+def empty_database(factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A migrated, empty database that the CLI reaches through DATABASE_URL."""
+    url = factory.new_url()
+    database = factory.database(url)
+    migrate(database)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ROADCHIEF_ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("ROADCHIEF_ARGON2_MEMORY_KIB", "1024")
+    get_settings.cache_clear()
+    yield database
+    get_settings.cache_clear()

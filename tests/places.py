@@ -25,14 +25,22 @@ class Spot:
 
 
 def on_segment(
-    session: Session, *, grade: RoadGrade | None = None, chief: str | None = None, skip: int = 0
+    session: Session,
+    *,
+    grade: RoadGrade | None = None,
+    chief: str | None = None,
+    street: str | None = None,
+    skip: int = 0,
 ) -> Spot:
-    """The midpoint of a demo segment of `grade`, optionally one `chief` is road chief of."""
+    """The midpoint of a demo segment: of `grade`, of which `chief` is a road chief, in
+    `street` (all optional)."""
     query = select(RoadSegment, Jurisdiction.code).join(
         Jurisdiction, RoadSegment.street_id == Jurisdiction.id
     )
     if grade is not None:
         query = query.where(RoadSegment.grade == grade)
+    if street is not None:
+        query = query.where(Jurisdiction.code == street)
     if chief is not None:
         query = (
             query.join(SegmentChief, SegmentChief.segment_id == RoadSegment.id)

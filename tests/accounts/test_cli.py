@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -14,21 +12,6 @@ from app.accounts.signin import login
 from app.audit.models import AuditEvent, AuditEventType
 from app.cli import cli
 from app.core.config import get_settings
-from tests.conftest import DatabaseFactory, migrate
-
-
-@pytest.fixture
-def empty_database(factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A migrated database with nothing in it, which the CLI reaches through DATABASE_URL."""
-    url = factory.new_url()
-    database = factory.database(url)
-    migrate(database)
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("ROADCHIEF_ARGON2_TIME_COST", "1")
-    monkeypatch.setenv("ROADCHIEF_ARGON2_MEMORY_KIB", "1024")
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 def test_first_admin_is_created_by_the_cli_and_can_sign_in(empty_database: Any) -> None:
