@@ -13,6 +13,7 @@ from alembic.config import Config
 
 from app.accounts.cli import users_cli
 from app.core.config import SettingsError, get_settings
+from app.media.cli import media_cli
 from app.routing.cli import routing_cli
 
 cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
@@ -24,6 +25,7 @@ cli.add_typer(territory_cli, name="territory")
 cli.add_typer(demo_cli, name="demo")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(routing_cli, name="routing")
+cli.add_typer(media_cli, name="media")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"

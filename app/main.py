@@ -15,6 +15,9 @@ from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.health.router import router as health_router
+from app.media.router import router as media_router
+from app.reports.router import cases_router
+from app.reports.router import router as reports_router
 from app.routing.router import admin_router as routing_admin_router
 from app.routing.router import router as routing_router
 from app.territory.router import admin_router as territory_admin_router
@@ -63,6 +66,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(routing_router)
     app.include_router(routing_admin_router)
     app.include_router(whistles_router)
+    app.include_router(media_router)
+    app.include_router(reports_router)
+    app.include_router(cases_router)
     return app
 
 

@@ -14,7 +14,11 @@ from geoalchemy2 import alembic_helpers
 
 import app.accounts.models  # registers the tables (as do the next two)
 import app.audit.models
+import app.calendar.models
+import app.cases.models
 import app.core.idempotency
+import app.media.models
+import app.reports.models
 import app.routing.models
 import app.territory.models
 import app.whistles.models  # noqa: F401

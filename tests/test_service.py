@@ -114,7 +114,7 @@ def test_every_operation_is_documented() -> None:
             assert success, f"{method.upper()} {path} documents no success response"
             if success[0] == "204":
                 continue  # nothing to type
-            ok = operation["responses"][success[0]]
-            assert "schema" in ok.get("content", {}).get("application/json", {}), (
-                f"{method.upper()} {path} has no typed response"
-            )
+            content = operation["responses"][success[0]].get("content", {})
+            assert content, f"{method.upper()} {path} has no typed response"
+            for media_type, body in content.items():
+                assert "schema" in body, f"{method.upper()} {path} {media_type} has no schema"

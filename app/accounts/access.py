@@ -29,19 +29,28 @@ class Permission(StrEnum):
     WHISTLES_READ = "whistles:read"
     WHISTLES_BLOW = "whistles:blow"
     WHISTLES_REPORT_IN = "whistles:report_in"
+    PHOTOS_UPLOAD = "photos:upload"
+    REPORTS_SUBMIT = "reports:submit"
+    CASES_READ = "cases:read"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
 _READ_ALL = frozenset(
-    {Permission.TERRITORY_READ, Permission.ROUTING_READ, Permission.WHISTLES_READ}
+    {
+        Permission.TERRITORY_READ,
+        Permission.ROUTING_READ,
+        Permission.WHISTLES_READ,
+        Permission.CASES_READ,
+    }
 )
+_REPORT = frozenset({Permission.PHOTOS_UPLOAD, Permission.REPORTS_SUBMIT})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ROAD_CHIEF: _READ_ALL | {Permission.WHISTLES_BLOW},
-    Role.PATROLLER: _READ_ALL,
-    Role.SUPERVISOR: _READ_ALL,
+    Role.ROAD_CHIEF: _READ_ALL | _REPORT | {Permission.WHISTLES_BLOW},
+    Role.PATROLLER: _READ_ALL | _REPORT,
+    Role.SUPERVISOR: _READ_ALL | _REPORT,
     Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ},
-    Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN},
-    Role.ASSESSOR: _READ_ALL | {Permission.USERS_READ},
+    Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN, Permission.PHOTOS_UPLOAD},
+    Role.ASSESSOR: _READ_ALL | {Permission.USERS_READ, Permission.PHOTOS_UPLOAD},
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -7,6 +7,7 @@ engine; only `app.core.database` looks at which one it is.
 from __future__ import annotations
 
 import zoneinfo
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,6 +55,41 @@ class Settings(BaseSettings):
         gt=0,
         le=5000,
         description="An asset named in a report must lie this close to the reported point.",
+    )
+    working_hours: str = Field(
+        default="08:30-12:00,13:30-17:30",
+        description="Working periods of a working day, local time: deadlines count these.",
+    )
+    photo_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    photo_max_pixels: int = Field(
+        default=50_000_000, ge=10_000, le=200_000_000, description="Decompression-bomb limit."
+    )
+    photo_display_px: int = Field(default=1600, ge=320, le=4096)
+    photo_thumbnail_px: int = Field(default=320, ge=64, le=1024)
+    photo_far_m: float = Field(
+        default=300.0,
+        gt=0,
+        description="A photo taken further than this from the point is flagged.",
+    )
+    photo_old_hours: float = Field(
+        default=24.0, gt=0, description="A photo taken this long before the report is flagged."
+    )
+    photo_orphan_hours: float = Field(
+        default=24.0, gt=0, description="Uploaded photos no report uses are removed after this."
+    )
+    report_max_photos: int = Field(default=9, ge=1, le=30)
+    report_max_accuracy_m: float = Field(
+        default=500.0, gt=0, description="A fix less accurate than this is refused."
+    )
+    device_clock_skew_minutes: int = Field(
+        default=10, ge=0, le=24 * 60, description="How far a device's clock may run ahead."
+    )
+    duplicate_radius_m: float = Field(
+        default=30.0,
+        gt=0,
+        le=1000,
+        description="An open case of the same category this close "
+        "to a new report is the same problem.",
     )
     whistle_report_in_minutes: int = Field(
         default=30, ge=5, le=24 * 60, description="Default time to report in on a whistle."
@@ -127,9 +163,30 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty box inside ±180/±90 (min before max)")
         return value
 
+    @field_validator("working_hours")
+    @classmethod
+    def _periods(cls, value: str) -> str:
+        try:
+            periods = parse_periods(value)
+        except ValueError as exc:
+            raise ValueError("expected 'HH:MM-HH:MM,HH:MM-HH:MM'") from exc
+        flat = [t for period in periods for t in period]
+        if flat != sorted(flat) or any(a == b for a, b in periods):
+            raise ValueError("periods must be non-empty, in order and not overlapping")
+        return value
+
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+
+def parse_periods(text: str) -> tuple[tuple[time, time], ...]:
+    """'08:30-12:00,13:30-17:30' → ((08:30, 12:00), (13:30, 17:30))."""
+    periods = []
+    for part in text.split(","):
+        a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
+        periods.append((a, b))
+    return tuple(periods)
 
 
 class SettingsError(RuntimeError):

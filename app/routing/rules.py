@@ -25,7 +25,7 @@ from app.territory.models import RoadGrade
 
 @dataclass(frozen=True, slots=True)
 class CategoryNode:
-    """What routing needs to know of a category."""
+    """What routing and intake need to know of a category."""
 
     code: str
     name: str
@@ -34,6 +34,10 @@ class CategoryNode:
     depth: int
     asset_types: frozenset[str] = frozenset()
     active: bool = True
+    default_urgency: str = "normal"
+    photo_required: bool = False
+    #: {urgency: {"sign_for": h, "handle": h, "verify": h}}, working hours.
+    time_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 Taxonomy = Mapping[str, CategoryNode]

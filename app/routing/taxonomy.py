@@ -186,10 +186,13 @@ def load_taxonomy(session: Session) -> dict[str, CategoryNode]:
             Category.is_group,
             Category.asset_types,
             Category.active,
+            Category.default_urgency,
+            Category.photo_required,
+            Category.time_limits,
         )
     ).all()
     nodes: dict[str, CategoryNode] = {}
-    for code, name, path, is_group, asset_types, active in rows:
+    for code, name, path, is_group, asset_types, active, urgency, photo, limits in rows:
         lineage = [p for p in path.split("/") if p]
         nodes[code] = CategoryNode(
             code=code,
@@ -199,6 +202,9 @@ def load_taxonomy(session: Session) -> dict[str, CategoryNode]:
             depth=len(lineage),
             asset_types=frozenset(asset_types or ()),
             active=active,
+            default_urgency=urgency.value,
+            photo_required=photo,
+            time_limits=limits,
         )
     return nodes
 

@@ -251,7 +251,13 @@ def test_api_key_reads_its_subtree_and_nothing_else(
     assert stored.last_used_at is not None
     me = anonymous.get("/api/v1/me", headers=machine).json()
     assert me["kind"] == "api_key"
-    assert me["permissions"] == ["routing:read", "territory:read", "users:read", "whistles:read"]
+    assert me["permissions"] == [
+        "cases:read",
+        "routing:read",
+        "territory:read",
+        "users:read",
+        "whistles:read",
+    ]
 
     write = anonymous.post(
         "/api/v1/admin/territory/assets/import",

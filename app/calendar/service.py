@@ -1,0 +1,87 @@
+"""Deadlines counted in working hours (工作时) on China's official calendar.
+
+Working days are Monday to Friday, minus the public holidays and plus the make-up working
+days (调休) the State Council publishes each year, as kept by the `chinesecalendar`
+package; an admin's `CalendarDay` rows override single dates (and cover years the package
+does not know yet). Working hours are the deployment's periods of each working day, in its
+time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.calendar.models import CalendarDay
+from app.core.config import Settings, parse_periods
+
+
+def official_workday(day: date) -> bool:
+    """China's official answer; plain Monday to Friday for years it does not cover."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    zone: ZoneInfo
+    #: The working periods of a working day, in local time, in order.
+    periods: tuple[tuple[time, time], ...]
+    overrides: Mapping[date, bool] = field(default_factory=dict)
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        return official_workday(day)
+
+    def _day_periods(self, day: date) -> list[tuple[datetime, datetime]]:
+        if not self.is_workday(day):
+            return []
+        return [
+            (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
+            for a, b in self.periods
+        ]
+
+    def add_working_hours(self, start: datetime, hours: float) -> datetime:
+        """The moment `hours` working hours after `start` (aware; returned in UTC)."""
+        remaining = timedelta(hours=hours)
+        local = start.astimezone(self.zone)
+        day = local.date()
+        for _ in range(3660):  # ten years of days: a safe bound for any time limit
+            for a, b in self._day_periods(day):
+                begin = max(a, local)
+                if begin >= b:
+                    continue
+                if begin + remaining <= b:
+                    return (begin + remaining).astimezone(ZoneInfo("UTC"))
+                remaining -= b - begin
+            day += timedelta(days=1)
+        raise ValueError("no working hours within ten years: check the calendar")
+
+    def working_hours_between(self, start: datetime, end: datetime) -> float:
+        """Working hours from `start` to `end` (negative if `end` comes first)."""
+        if end < start:
+            return -self.working_hours_between(end, start)
+        a_local, b_local = start.astimezone(self.zone), end.astimezone(self.zone)
+        total = timedelta()
+        day = a_local.date()
+        while day <= b_local.date():
+            for a, b in self._day_periods(day):
+                lo, hi = max(a, a_local), min(b, b_local)
+                if hi > lo:
+                    total += hi - lo
+            day += timedelta(days=1)
+        return total.total_seconds() / 3600
+
+
+def working_calendar(session: Session, settings: Settings) -> WorkingCalendar:
+    overrides = dict(session.execute(select(CalendarDay.day, CalendarDay.is_workday)).all())
+    return WorkingCalendar(settings.zone, parse_periods(settings.working_hours), overrides)

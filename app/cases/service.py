@@ -1,0 +1,102 @@
+"""Cases: numbering, finding open cases near a point, the history."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+import shapely
+from geoalchemy2.shape import to_shape
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Permission, Principal
+from app.accounts.models import User
+from app.cases.models import FINISHED_STATUSES, Case, CaseEvent
+from app.cases.schemas import CaseEventOut, NearbyCase
+from app.core.config import Settings
+from app.core.database import bbox_intersects
+from app.core.geo import LocalFrame, bbox_around
+
+
+def assign_number(case: Case, zone: tzinfo) -> None:
+    """案件编号: the local date of the report and the case's serial (after flush)."""
+    case.number = f"{case.reported_at.astimezone(zone):%Y%m%d}{case.id:06d}"
+
+
+def open_cases_near(
+    session: Session, category_code: str, lon: float, lat: float, radius_m: float
+) -> list[tuple[float, Case]]:
+    """Unfinished cases of the category within `radius_m`, nearest first."""
+    box = bbox_around(lon, lat, radius_m)
+    rows = session.execute(
+        select(Case, func.ST_AsBinary(Case.geom, type_=None)).where(
+            Case.category_code == category_code,
+            Case.status.not_in(FINISHED_STATUSES),
+            bbox_intersects(Case.geom, *box),
+        )
+    ).all()
+    if not rows:
+        return []
+    distances = LocalFrame(lon, lat).distances_m(shapely.from_wkb([bytes(w) for _, w in rows]))
+    hits = [(round(d, 2), c) for d, (c, _) in zip(distances, rows, strict=True) if d <= radius_m]
+    return sorted(hits, key=lambda h: (h[0], h[1].id))
+
+
+def nearby_cases(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    category_code: str,
+    lon: float,
+    lat: float,
+    radius_m: float,
+    thumbnails: dict[int, str],
+) -> list[NearbyCase]:
+    """What a reporter should look at before submitting: maybe it is already reported.
+
+    Any reporter sees open cases near where they stand, even outside their scope: two
+    teams must not report the same pothole twice.
+    """
+    principal.require(Permission.CASES_READ)
+    zone = settings.zone
+    return [
+        NearbyCase(
+            number=case.number or "",
+            status=case.status,
+            category_code=case.category_code,
+            urgency=case.urgency,
+            description=case.description,
+            reported_at=case.reported_at.astimezone(zone),
+            report_count=case.report_count,
+            distance_m=distance,
+            thumbnail_url=thumbnails.get(case.id),
+        )
+        for distance, case in open_cases_near(session, category_code, lon, lat, radius_m)
+    ]
+
+
+def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
+    rows = session.execute(
+        select(CaseEvent, User.display_name)
+        .outerjoin(User, CaseEvent.actor_user_id == User.id)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.id)
+    ).all()
+    out = []
+    for event, name in rows:
+        point = to_shape(event.geom) if event.geom is not None else None
+        out.append(
+            CaseEventOut(
+                occurred_at=event.occurred_at.astimezone(zone),
+                kind=event.kind,
+                actor=name,
+                actor_role=event.actor_role,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                note=event.note,
+                photo_ids=event.photo_ids,
+                lon=point.x if point else None,
+                lat=point.y if point else None,
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Photos: upload, verification and derived sizes with Pillow, content-addressed storage."""

@@ -1,0 +1,177 @@
+"""What Pillow does to an uploaded photo: check it, orient it, read its EXIF, derive sizes.
+
+Order matters: the decompression-bomb limit is checked from the header before any pixel is
+decoded; EXIF orientation is applied before anything is derived (a portrait shot must
+never come out sideways); derived images are encoded fresh, so they carry no EXIF and no
+location. JPEGs are decoded at reduced scale (`draft`) when the derived sizes allow it,
+which is most of the cost of a 12-megapixel phone photo.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+from app.core.errors import Problem
+
+register_heif_opener()
+
+#: Pillow format names accepted, and the extension each original is stored under.
+FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+
+
+class PhotoUnsupported(Problem):
+    code = "photo_format_unsupported"
+    status = 415
+    title = "不支持的图片格式（请上传 JPEG、PNG、WebP 或 HEIC 照片）"
+
+
+class PhotoCorrupt(Problem):
+    code = "photo_corrupt"
+    status = 422
+    title = "照片已损坏或不完整"
+
+
+class PhotoTooLarge(Problem):
+    code = "photo_too_large"
+    status = 413
+    title = "照片文件过大"
+
+
+class PhotoTooManyPixels(Problem):
+    code = "photo_too_many_pixels"
+    status = 422
+    title = "照片像素过多"
+
+
+@dataclass(frozen=True)
+class Derived:
+    path: Path
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PhotoFacts:
+    format: str
+    width: int
+    height: int
+    taken_at: datetime | None
+    lon: float | None
+    lat: float | None
+    display: Derived
+    thumbnail: Derived
+
+
+def _rational(value: object) -> float:
+    return float(value)  # type: ignore[arg-type]
+
+
+def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    try:
+        lat_ref, lat = gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude]
+        lon_ref, lon = gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude]
+        lat_deg = sum(_rational(v) / 60**i for i, v in enumerate(lat))
+        lon_deg = sum(_rational(v) / 60**i for i, v in enumerate(lon))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None, None
+    if str(lat_ref).upper().startswith("S"):
+        lat_deg = -lat_deg
+    if str(lon_ref).upper().startswith("W"):
+        lon_deg = -lon_deg
+    if not (-180 <= lon_deg <= 180 and -90 <= lat_deg <= 90) or (lon_deg == 0 and lat_deg == 0):
+        return None, None
+    return lon_deg, lat_deg
+
+
+def _taken_at(exif: Image.Exif, zone: tzinfo) -> datetime | None:
+    """Capture time: EXIF DateTimeOriginal, in its offset if given, else the local zone."""
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    raw = ifd.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+    if not raw:
+        return None
+    try:
+        # EXIF keeps no zone: it is attached below.
+        naive = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")  # noqa: DTZ007
+    except ValueError:
+        return None
+    offset = ifd.get(ExifTags.Base.OffsetTimeOriginal)
+    if offset:
+        try:
+            sign = -1 if str(offset).startswith("-") else 1
+            hours, minutes = str(offset).lstrip("+-").split(":")
+            zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+        except ValueError:
+            pass
+    return naive.replace(tzinfo=zone)
+
+
+def _derive(image: Image.Image, size: int, path: Path) -> Derived:
+    copy = image.copy()
+    copy.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if copy.mode not in ("RGB", "L"):
+        copy = copy.convert("RGB")
+    copy.save(path, "JPEG", quality=85, optimize=False)  # no exif= → no metadata
+    return Derived(path, copy.width, copy.height)
+
+
+def process_photo(
+    source: Path,
+    workdir: Path,
+    *,
+    max_pixels: int,
+    display_px: int,
+    thumbnail_px: int,
+    zone: tzinfo,
+) -> PhotoFacts:
+    """Check and derive one photo file; derived JPEGs are written into `workdir`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise PhotoUnsupported() from None
+    except OSError as exc:
+        raise PhotoCorrupt(str(exc)) from None
+    with image:
+        if image.format not in FORMATS:
+            raise PhotoUnsupported(f"收到的是 {image.format} 格式")
+        if image.width * image.height > max_pixels:
+            raise PhotoTooManyPixels(
+                f"{image.width}×{image.height} 超过 {max_pixels:,} 像素的上限",
+                width=image.width,
+                height=image.height,
+            )
+        exif = image.getexif()
+        taken_at = _taken_at(exif, zone)
+        lon, lat = _gps(exif)
+        # The size as seen once rotated: orientations 5 to 8 turn the picture a quarter.
+        rotated = exif.get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+        full = (image.height, image.width) if rotated else (image.width, image.height)
+        image_format = image.format
+        if image.format == "JPEG":
+            # Decode at 1/2, 1/4 or 1/8 scale when even that exceeds the display size.
+            image.draft("RGB", (display_px, display_px))
+        try:
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise PhotoCorrupt("图片数据不完整或已损坏") from exc
+        display = _derive(oriented, display_px, workdir / "display.jpg")
+        thumbnail = _derive(oriented, thumbnail_px, workdir / "thumb.jpg")
+    return PhotoFacts(
+        format=str(image_format),
+        width=full[0],
+        height=full[1],
+        taken_at=taken_at,
+        lon=lon,
+        lat=lat,
+        display=display,
+        thumbnail=thumbnail,
+    )

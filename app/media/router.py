@@ -1,0 +1,95 @@
+"""Photos: upload one (the first step of a two-step report), fetch its sizes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile, status
+from fastapi.responses import FileResponse, Response
+
+from app.accounts.access import Permission
+from app.accounts.deps import PrincipalDep
+from app.accounts.router import AUTH_PROBLEMS
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import NotFound, problem_responses
+from app.media import images, service
+from app.media.schemas import PhotoOut
+
+router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
+
+PHOTO_PROBLEMS = (
+    images.PhotoUnsupported,
+    images.PhotoCorrupt,
+    images.PhotoTooLarge,
+    images.PhotoTooManyPixels,
+)
+
+
+def refuse_oversize_body(request: Request, limit: int) -> None:
+    """413 before reading a body that its Content-Length already says is too big."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise images.PhotoTooLarge(f"请求体 {int(length):,} 字节，超过上限 {limit:,} 字节")
+
+
+@router.post(
+    "",
+    summary="Upload one photo; use its id in a report (uploads no report uses are removed)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PhotoOut,
+    responses=problem_responses(*AUTH_PROBLEMS, *PHOTO_PROBLEMS),
+)
+def upload_photo(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC.")],
+) -> PhotoOut:
+    """The same bytes uploaded twice are one photo (the answer is the same id)."""
+    principal.require(Permission.PHOTOS_UPLOAD)
+    refuse_oversize_body(request, settings.photo_max_bytes + 64 * 1024)
+    return service.upload_photo(session, settings, principal, file.file)
+
+
+@router.get(
+    "/{photo_id}",
+    summary="A photo's facts: format, size, EXIF time and place, links to its sizes",
+    response_model=PhotoOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def get_photo(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: int
+) -> PhotoOut:
+    return service.photo_out(service.visible_photo(session, principal, photo_id), settings)
+
+
+@router.get(
+    "/{photo_id}/{variant}",
+    summary="The photo itself: original (with EXIF), display or thumbnail (no metadata)",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {
+                f"image/{kind}": {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("jpeg", "png", "webp", "heif")
+            },
+            "description": "The image: display and thumbnail are always JPEG.",
+        },
+        **problem_responses(*AUTH_PROBLEMS, NotFound),
+    },
+)
+def get_photo_file(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    photo_id: int,
+    variant: service.Variant,
+) -> Response:
+    """Only for the uploader and users who may see a report or case using the photo."""
+    path, media_type, etag = service.photo_file(session, settings, principal, photo_id, variant)
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={"ETag": f'"{etag}"', "Cache-Control": "private, max-age=31536000, immutable"},
+    )

@@ -1,0 +1,267 @@
+"""Photo intake and delivery: stream to disk, check with Pillow, store content-addressed.
+
+A photo is stored in three steps that can each fail: stage (stream the upload to a
+temporary file while hashing it, within the byte limit), process (Pillow), store (files
+renamed into place, a `Photo` row added to the caller's transaction). `PendingFiles`
+remembers the files written, so a caller whose transaction fails removes them again:
+nothing is left behind by a refused request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Principal
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import NotFound
+from app.media.images import FORMATS, PhotoTooLarge, process_photo
+from app.media.models import Photo, PhotoUse
+from app.media.schemas import PhotoOut
+from app.media.storage import LocalMediaStorage, content_key
+
+Variant = Literal["original", "display", "thumbnail"]
+CHUNK = 1024 * 1024
+
+
+def media_storage(settings: Settings) -> LocalMediaStorage:
+    return LocalMediaStorage(settings.media_dir)
+
+
+@dataclass(frozen=True)
+class StagedUpload:
+    """An upload streamed to a temporary file, with its hash."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+def stage_upload(stream: BinaryIO, storage: LocalMediaStorage, max_bytes: int) -> StagedUpload:
+    """Copy `stream` to a temporary file in chunks (never whole in memory), hashing it."""
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=storage.temp_dir(), delete=False) as out:
+        path = Path(out.name)
+        try:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PhotoTooLarge(
+                        f"单张照片不能超过 {max_bytes // (1024 * 1024)} MB",
+                        max_bytes=max_bytes,
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        except BaseException:
+            out.close()
+            path.unlink(missing_ok=True)
+            raise
+    return StagedUpload(path, digest.hexdigest(), size)
+
+
+def discard(staged: Iterable[StagedUpload]) -> None:
+    for s in staged:
+        s.path.unlink(missing_ok=True)
+
+
+@dataclass
+class PendingFiles:
+    """Files written for a transaction that has not committed yet."""
+
+    storage: LocalMediaStorage
+    keys: list[str] = field(default_factory=list)
+
+    def put(self, key: str, source: Path) -> None:
+        if self.storage.put_file(key, source):
+            self.keys.append(key)
+
+    def undo(self, session: Session) -> None:
+        """After a rollback: remove the files written, unless a committed row (another
+        request storing the same bytes meanwhile) now refers to them."""
+        if not self.keys:
+            return
+        used = set()
+        for column in (Photo.original_key, Photo.display_key, Photo.thumbnail_key):
+            used |= set(session.scalars(select(column).where(column.in_(self.keys))))
+        for key in self.keys:
+            if key not in used:
+                self.storage.delete(key)
+        self.keys.clear()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def store_photo(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    staged: StagedUpload,
+    pending: PendingFiles,
+) -> Photo:
+    """The `Photo` of these bytes: the existing one, or a new one checked and derived.
+
+    The staged file is consumed either way. The row is added to the session; the caller
+    commits, or rolls back and calls `pending.undo`.
+    """
+    existing = session.scalar(select(Photo).where(Photo.sha256 == staged.sha256))
+    if existing is not None and pending.storage.exists(existing.original_key):
+        staged.path.unlink(missing_ok=True)
+        return existing
+    workdir = Path(tempfile.mkdtemp(dir=pending.storage.temp_dir()))
+    try:
+        facts = process_photo(
+            staged.path,
+            workdir,
+            max_pixels=settings.photo_max_pixels,
+            display_px=settings.photo_display_px,
+            thumbnail_px=settings.photo_thumbnail_px,
+            zone=settings.zone,
+        )
+        original_key = content_key(staged.sha256, FORMATS[facts.format])
+        display_key = content_key(_sha256_of(facts.display.path), "jpg")
+        thumbnail_key = content_key(_sha256_of(facts.thumbnail.path), "jpg")
+        pending.put(original_key, staged.path)
+        pending.put(display_key, facts.display.path)
+        pending.put(thumbnail_key, facts.thumbnail.path)
+    finally:
+        staged.path.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    photo = existing or Photo(sha256=staged.sha256)
+    photo.format = facts.format
+    photo.byte_size = staged.size
+    photo.width, photo.height = facts.width, facts.height
+    photo.original_key, photo.display_key, photo.thumbnail_key = (
+        original_key,
+        display_key,
+        thumbnail_key,
+    )
+    photo.taken_at = facts.taken_at
+    photo.exif_lon, photo.exif_lat = facts.lon, facts.lat
+    photo.uploaded_by_user_id = principal.user_id
+    session.add(photo)
+    session.flush()
+    return photo
+
+
+def upload_photo(
+    session: Session, settings: Settings, principal: Principal, stream: BinaryIO
+) -> PhotoOut:
+    """The first step of the two-step flow: one photo, stored now, used by a report later."""
+    storage = media_storage(settings)
+    staged = stage_upload(stream, storage, settings.photo_max_bytes)
+    pending = PendingFiles(storage)
+    try:
+        photo = store_photo(session, settings, principal, staged, pending)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        pending.undo(session)
+        raise
+    return photo_out(photo, settings)
+
+
+def use_photo(session: Session, photo: Photo, used_by: str, jurisdiction_path: str) -> None:
+    """Record that `used_by` (in `jurisdiction_path`) uses the photo as evidence."""
+    session.add(PhotoUse(photo_id=photo.id, used_by=used_by, jurisdiction_path=jurisdiction_path))
+
+
+def photo_out(photo: Photo, settings: Settings) -> PhotoOut:
+    base = f"/api/v1/photos/{photo.id}"
+    return PhotoOut(
+        id=photo.id,
+        sha256=photo.sha256,
+        format=photo.format,
+        byte_size=photo.byte_size,
+        width=photo.width,
+        height=photo.height,
+        taken_at=photo.taken_at.astimezone(settings.zone) if photo.taken_at else None,
+        exif_lon=photo.exif_lon,
+        exif_lat=photo.exif_lat,
+        original_url=f"{base}/original",
+        display_url=f"{base}/display",
+        thumbnail_url=f"{base}/thumbnail",
+    )
+
+
+def visible_photo(session: Session, principal: Principal, photo_id: int) -> Photo:
+    """The photo, if the caller uploaded it or may see something that uses it; else 404."""
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        raise NotFound("照片不存在")
+    if principal.user_id is not None and photo.uploaded_by_user_id == principal.user_id:
+        return photo
+    seen = session.scalar(
+        select(
+            exists().where(
+                PhotoUse.photo_id == photo_id, principal.path_filter(PhotoUse.jurisdiction_path)
+            )
+        )
+    )
+    if not seen:
+        raise NotFound("照片不存在")
+    return photo
+
+
+def photo_file(
+    session: Session, settings: Settings, principal: Principal, photo_id: int, variant: Variant
+) -> tuple[Path, str, str]:
+    """(file, media type, ETag) of one variant of a photo the caller may see."""
+    photo = visible_photo(session, principal, photo_id)
+    key = {
+        "original": photo.original_key,
+        "display": photo.display_key,
+        "thumbnail": photo.thumbnail_key,
+    }[variant]
+    path = media_storage(settings).local_path(key)
+    if path is None or not path.exists():
+        raise NotFound("照片文件缺失")
+    media_type = (
+        f"image/{'jpeg' if photo.format == 'JPEG' else photo.format.lower()}"
+        if variant == "original"
+        else "image/jpeg"
+    )
+    return path, media_type, key.rsplit("/", 1)[-1].split(".")[0]
+
+
+def sweep_orphans(session: Session, settings: Settings) -> int:
+    """Delete photos no report or case uses, uploaded longer ago than the grace period,
+    with their files. Returns how many were removed."""
+    cutoff = utcnow() - timedelta(hours=settings.photo_orphan_hours)
+    orphans = list(
+        session.scalars(
+            select(Photo).where(
+                Photo.uploaded_at < cutoff,
+                ~exists().where(PhotoUse.photo_id == Photo.id),
+            )
+        )
+    )
+    keys = [k for p in orphans for k in (p.original_key, p.display_key, p.thumbnail_key)]
+    if not orphans:
+        return 0
+    session.execute(delete(Photo).where(Photo.id.in_([p.id for p in orphans])))
+    session.commit()
+    storage = media_storage(settings)
+    still_used = set()
+    for column in (Photo.original_key, Photo.display_key, Photo.thumbnail_key):
+        still_used |= set(session.scalars(select(column).where(or_(column.in_(keys)))))
+    for key in keys:
+        if key not in still_used:
+            storage.delete(key)
+    return len(orphans)

@@ -1,0 +1,198 @@
+"""Reports from the phone: submit (JSON or multipart), resend a queue, list my own."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from pydantic import ValidationError
+
+from app.accounts.deps import PrincipalDep
+from app.accounts.router import AUTH_PROBLEMS
+from app.cases.schemas import NearbyCase
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import (
+    NotFound,
+    ValidationFailed,
+    field_errors_from_pydantic,
+    problem_responses,
+)
+from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.media.router import PHOTO_PROBLEMS, refuse_oversize_body
+from app.media.service import StagedUpload, discard, media_storage, stage_upload
+from app.reports import service
+from app.reports.models import CoordinateSystem
+from app.reports.schemas import (
+    BatchIn,
+    BatchOut,
+    ReportDetail,
+    ReportIn,
+    ReportReceipt,
+    ReportSummary,
+)
+from app.routing.router import ROUTE_PROBLEMS
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+cases_router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+REPORT_PROBLEMS = (
+    *AUTH_PROBLEMS,
+    *ROUTE_PROBLEMS,
+    *PHOTO_PROBLEMS,
+    service.DeviceTimeInFuture,
+    service.LocationTooInaccurate,
+    service.TooManyPhotos,
+    service.PhotoRequired,
+    service.AfterPhotoRequired,
+    service.UnknownPhoto,
+    service.DuplicateCaseInvalid,
+    IdempotencyKeyReused,
+)
+
+
+@router.post(
+    "",
+    summary="Submit a report whose photos were uploaded first (two-step flow)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportReceipt,
+    responses=problem_responses(*REPORT_PROBLEMS),
+)
+def submit_report(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: ReportIn,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    """Upload each photo with `POST /api/v1/photos`, then send their ids here. Send an
+    `Idempotency-Key` (a fresh UUID per report) and resend it on retries: a retry gets the
+    first answer (`Idempotent-Replayed: true`), never a second report. A report of an open
+    case's problem nearby joins that case (`duplicate: true`)."""
+    return service.submit_report(
+        session, settings, principal, body, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/multipart",
+    summary="Submit a report with its photos in one multipart/form-data request",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportReceipt,
+    responses=problem_responses(*REPORT_PROBLEMS),
+)
+def submit_report_multipart(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    report: Annotated[str, Form(description="The report as JSON (the body of `POST /reports`).")],
+    photos: Annotated[list[UploadFile], File(description="Photos of the problem.")] = [],  # noqa: B006
+    after_photos: Annotated[
+        list[UploadFile], File(description="Photos after fixing it on the spot.")
+    ] = [],  # noqa: B006
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    """Photos are streamed to disk as they arrive, then checked one by one."""
+    refuse_oversize_body(
+        request, settings.photo_max_bytes * settings.report_max_photos + 1024 * 1024
+    )
+    try:
+        body = ReportIn.model_validate_json(report)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "report 字段有误", errors=field_errors_from_pydantic(exc.errors(), ("report",))
+        ) from None
+    storage = media_storage(settings)
+    staged: list[StagedUpload] = []
+    try:
+        before = [stage_upload(f.file, storage, settings.photo_max_bytes) for f in photos]
+        staged += before
+        after = [stage_upload(f.file, storage, settings.photo_max_bytes) for f in after_photos]
+        staged += after
+    except BaseException:
+        discard(staged)
+        raise
+    return service.submit_report(
+        session,
+        settings,
+        principal,
+        body,
+        staged_before=before,
+        staged_after=after,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post(
+    "/batch",
+    summary="Send the offline queue: each report with its own key, answered one by one",
+    response_model=BatchOut,
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def submit_batch(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: BatchIn
+) -> BatchOut:
+    """Upload the photos first. Safe to resend whole: items already taken answer 200 with
+    their first receipt, new ones 201, bad ones their problem."""
+    return service.submit_batch(session, settings, principal, body)
+
+
+@router.get(
+    "/mine",
+    summary="My reports, newest first, with their cases' status",
+    response_model=Page[ReportSummary],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def my_reports(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[ReportSummary]:
+    items, next_cursor = service.my_reports(
+        session, settings, principal, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{report_id}",
+    summary="One report with its photos, evidence flags and its case's history",
+    response_model=ReportDetail,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def get_report(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, report_id: int
+) -> ReportDetail:
+    return service.get_report(session, settings, principal, report_id)
+
+
+@cases_router.get(
+    "/nearby",
+    summary="Open cases of a category near a point: is it already reported?",
+    response_model=list[NearbyCase],
+    responses=problem_responses(*AUTH_PROBLEMS, *ROUTE_PROBLEMS),
+)
+def nearby_cases(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    category_code: str,
+    lon: float,
+    lat: float,
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84,
+    radius_m: Annotated[float | None, Query(gt=0, le=500)] = None,
+) -> list[NearbyCase]:
+    """Ask before submitting; pass the chosen case's number as `duplicate_of`."""
+    return service.nearby_open_cases(
+        session,
+        settings,
+        principal,
+        category_code=category_code,
+        lon=lon,
+        lat=lat,
+        coordinate_system=coordinate_system,
+        radius_m=radius_m,
+    )

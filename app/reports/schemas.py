@@ -1,0 +1,153 @@
+"""Report schemas: what the phone sends and what it gets back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.cases.models import CaseStatus
+from app.cases.schemas import CaseEventOut
+from app.core.errors import ProblemBody
+from app.media.schemas import PhotoOut
+from app.reports.models import CoordinateSystem, PhotoRole
+from app.routing.models import Urgency
+from app.routing.schemas import CategoryCode, ChiefBrief, UnitBrief
+from app.territory.schemas import Code, PlaceRef
+
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
+
+
+class PhotoRef(BaseModel):
+    """A photo uploaded beforehand (`POST /api/v1/photos`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    photo_id: int
+    role: PhotoRole = PhotoRole.BEFORE
+
+
+class ReportIn(BaseModel):
+    """A problem as the phone reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category_code: CategoryCode = Field(examples=["roads.manhole"])
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(examples=["人行道上窨井盖破损，有塌陷危险"])
+    lon: float = Field(examples=[113.6268])
+    lat: float = Field(examples=[34.8104])
+    coordinate_system: CoordinateSystem = Field(
+        default=CoordinateSystem.WGS84,
+        description="`gcj02` for points from Amap, Tencent or WeChat maps: converted, and "
+        "both are kept.",
+    )
+    accuracy_m: float | None = Field(default=None, ge=0, description="GPS accuracy, metres.")
+    asset_code: Code | None = Field(default=None, examples=["MH-GAS-000001"])
+    urgency: Urgency | None = Field(default=None, description="The category's default if absent.")
+    device_time: AwareDatetime = Field(
+        description="When the phone made the report (offline reports are sent later).",
+        examples=["2026-11-23T09:30:00+08:00"],
+    )
+    photos: list[PhotoRef] = Field(default_factory=list, max_length=30)
+    fixed_on_spot: bool = Field(
+        default=False,
+        description="能改则改: already fixed (needs an `after` photo); goes to verification.",
+    )
+    duplicate_of: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None,
+        description="A case number from `GET /api/v1/cases/nearby`: this report joins it.",
+    )
+
+
+class ReportPhotoOut(BaseModel):
+    role: PhotoRole
+    photo: PhotoOut
+    exif_distance_m: float | None = Field(description="EXIF position to the reported point.")
+    exif_age_hours: float | None = Field(description="EXIF capture time to the report.")
+    taken_far_away: bool
+    taken_long_before: bool
+
+
+class SegmentBrief(BaseModel):
+    code: str
+    name: str
+    distance_m: float
+    chiefs: list[ChiefBrief]
+
+
+class ReportReceipt(BaseModel):
+    """What the phone is told: the case, who it went to, and the deadline."""
+
+    report_id: int
+    received_at: datetime
+    case_number: str
+    case_status: CaseStatus
+    duplicate: bool = Field(description="Joined an open case of the same problem (并案).")
+    fixed_on_spot: bool
+    lon: float = Field(description="WGS 84.")
+    lat: float
+    street: PlaceRef | None
+    community: PlaceRef | None
+    grid_cell_code: str | None
+    segment: SegmentBrief | None
+    lead_units: list[UnitBrief]
+    cooperating_units: list[UnitBrief]
+    territorial_unit: UnitBrief | None
+    due_at: datetime | None = Field(description="Handling deadline (处置时限), working hours.")
+    photos: list[ReportPhotoOut]
+
+
+class ReportSummary(BaseModel):
+    report_id: int
+    received_at: datetime
+    category_code: str
+    description: str
+    case_number: str
+    case_status: CaseStatus
+    duplicate: bool
+    fixed_on_spot: bool
+    thumbnail_url: str | None
+
+
+class ReportDetail(ReportReceipt):
+    category_code: str
+    description: str
+    urgency: Urgency
+    device_time: datetime
+    coordinate_system: CoordinateSystem
+    input_lon: float
+    input_lat: float
+    accuracy_m: float | None
+    asset_code: str | None
+    history: list[CaseEventOut]
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: IdempotencyKey = Field(description="The key the phone gave this report.")
+    report: ReportIn
+
+
+class BatchIn(BaseModel):
+    """A queue of reports made offline, each with its own key: safe to resend whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BatchItem] = Field(min_length=1, max_length=100)
+
+
+class BatchItemResult(BaseModel):
+    idempotency_key: str
+    status: int = Field(description="201 created, 200 replayed, or the problem's status.")
+    receipt: ReportReceipt | None = None
+    problem: ProblemBody | None = None
+
+
+class BatchOut(BaseModel):
+    items: list[BatchItemResult]

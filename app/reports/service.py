@@ -1,0 +1,622 @@
+"""Report intake: check, place, route, store with photos, answer the phone. All or nothing.
+
+A report is one transaction: its photos' rows, the report, the case it opens (with the
+routing decision) or joins, the history event and the idempotency record commit together;
+if anything fails, the transaction rolls back and the photo files written for it are
+removed (`PendingFiles.undo`). A retry with the same `Idempotency-Key` gets the first
+answer back instead of a second report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from geoalchemy2.shape import from_shape, to_shape
+from pydantic import BaseModel
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Permission, Principal
+from app.calendar.service import working_calendar
+from app.cases.models import (
+    FINISHED_STATUSES,
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseSource,
+    CaseStatus,
+)
+from app.cases.schemas import NearbyCase
+from app.cases.service import assign_number, history, nearby_cases, open_cases_near
+from app.core.config import Settings
+from app.core.coords import gcj02_to_wgs84
+from app.core.database import utcnow
+from app.core.errors import NotFound, Problem, ProblemBody
+from app.core.geo import LocalFrame
+from app.core.idempotency import run_idempotent
+from app.core.pagination import decode_id_cursor, encode_cursor
+from app.media.models import Photo
+from app.media.service import (
+    PendingFiles,
+    StagedUpload,
+    discard,
+    media_storage,
+    photo_out,
+    store_photo,
+    use_photo,
+    visible_photo,
+)
+from app.reports.models import CoordinateSystem, PhotoRole, Report, ReportPhoto
+from app.reports.schemas import (
+    BatchIn,
+    BatchItemResult,
+    BatchOut,
+    ReportDetail,
+    ReportIn,
+    ReportPhotoOut,
+    ReportReceipt,
+    ReportSummary,
+    SegmentBrief,
+)
+from app.routing.models import RoutingDecision, Urgency
+from app.routing.schemas import RoutingDecisionOut
+from app.routing.service import decide_on_facts, decision_out, gather_facts, record_decision
+from app.routing.service import routing_context as current_routing
+from app.routing.taxonomy import require_leaf
+from app.territory.locator import check_coordinates
+
+
+class DeviceTimeInFuture(Problem):
+    code = "device_time_in_future"
+    status = 422
+    title = "设备时间晚于服务器时间：请校准手机时间"
+
+
+class LocationTooInaccurate(Problem):
+    code = "location_too_inaccurate"
+    status = 422
+    title = "定位精度太差：请到开阔处重新定位"
+
+
+class TooManyPhotos(Problem):
+    code = "too_many_photos"
+    status = 422
+    title = "照片数量超过上限"
+
+
+class PhotoRequired(Problem):
+    code = "photo_required"
+    status = 422
+    title = "该类问题须附现场照片"
+
+
+class AfterPhotoRequired(Problem):
+    code = "after_photo_required"
+    status = 422
+    title = "当场整改须附整改后照片"
+
+
+class UnknownPhoto(Problem):
+    code = "unknown_photo"
+    status = 422
+    title = "照片不存在或无权使用"
+
+
+class DuplicateCaseInvalid(Problem):
+    code = "duplicate_case_invalid"
+    status = 422
+    title = "所选的重复案件不存在、已结案或类别不同"
+
+
+class ReportFingerprint(BaseModel):
+    """What makes two requests "the same report": the body and the photos' bytes."""
+
+    report: ReportIn
+    before: list[str]
+    after: list[str]
+
+
+def submit_report(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: ReportIn,
+    *,
+    staged_before: Sequence[StagedUpload] = (),
+    staged_after: Sequence[StagedUpload] = (),
+    idempotency_key: str | None = None,
+) -> ReportReceipt | JSONResponse:
+    """Take one report (JSON with photo ids, or multipart with the photos themselves)."""
+    principal.require(Permission.REPORTS_SUBMIT)
+    pending = PendingFiles(media_storage(settings))
+    fingerprint = ReportFingerprint(
+        report=body,
+        before=[s.sha256 for s in staged_before],
+        after=[s.sha256 for s in staged_after],
+    )
+    try:
+        result = run_idempotent(
+            session,
+            principal.ref,
+            "reports.create",
+            idempotency_key,
+            fingerprint,
+            lambda: _create(
+                session, settings, principal, body, staged_before, staged_after, pending
+            ),
+        )
+    except BaseException:
+        session.rollback()
+        pending.undo(session)
+        raise
+    finally:
+        discard([*staged_before, *staged_after])
+    assert isinstance(result, ReportReceipt | JSONResponse)
+    return result
+
+
+def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: datetime) -> None:
+    if body.device_time > now + timedelta(minutes=settings.device_clock_skew_minutes):
+        raise DeviceTimeInFuture(
+            f"设备时间 {body.device_time.astimezone(settings.zone):%Y-%m-%d %H:%M} 晚于现在",
+            device_time=body.device_time.isoformat(),
+        )
+    if body.accuracy_m is not None and body.accuracy_m > settings.report_max_accuracy_m:
+        raise LocationTooInaccurate(
+            f"定位误差 {body.accuracy_m:.0f} 米，须不超过 {settings.report_max_accuracy_m:.0f} 米"
+        )
+    if photo_count > settings.report_max_photos:
+        raise TooManyPhotos(
+            f"一次最多 {settings.report_max_photos} 张照片，收到 {photo_count} 张",
+            max_photos=settings.report_max_photos,
+        )
+    check_coordinates(settings, body.lon, body.lat)
+
+
+def _referenced_photos(
+    session: Session, principal: Principal, refs: Sequence[Any]
+) -> list[tuple[Photo, PhotoRole]]:
+    out = []
+    for i, ref in enumerate(refs):
+        try:
+            out.append((visible_photo(session, principal, ref.photo_id), ref.role))
+        except NotFound:
+            raise UnknownPhoto(
+                f"第 {i + 1} 张照片（id {ref.photo_id}）不存在或不是您上传的",
+                photo_id=ref.photo_id,
+            ) from None
+    return out
+
+
+def _create(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: ReportIn,
+    staged_before: Sequence[StagedUpload],
+    staged_after: Sequence[StagedUpload],
+    pending: PendingFiles,
+) -> ReportReceipt:
+    now = utcnow()
+    _check_input(settings, body, len(body.photos) + len(staged_before) + len(staged_after), now)
+    lon, lat = (
+        gcj02_to_wgs84(body.lon, body.lat)
+        if body.coordinate_system is CoordinateSystem.GCJ02
+        else (body.lon, body.lat)
+    )
+    routing = current_routing(session)
+    category = require_leaf(routing.taxonomy, body.category_code)
+    roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(staged_before)
+    roles += [PhotoRole.AFTER] * len(staged_after)
+    if category.photo_required and PhotoRole.BEFORE not in roles:
+        raise PhotoRequired(f"“{category.name}”须至少附一张现场照片")
+    if body.fixed_on_spot and PhotoRole.AFTER not in roles:
+        raise AfterPhotoRequired()
+    # Placing and routing also refuse a point outside every jurisdiction, a bad asset.
+    facts = gather_facts(session, settings, routing, category, lon, lat, body.asset_code)
+    decision = decide_on_facts(session, routing, facts, settings.zone)
+    photos = _referenced_photos(session, principal, body.photos)
+    for staged, role in [(s, PhotoRole.BEFORE) for s in staged_before] + [
+        (s, PhotoRole.AFTER) for s in staged_after
+    ]:
+        photos.append((store_photo(session, settings, principal, staged, pending), role))
+
+    urgency = body.urgency or Urgency(category.default_urgency)
+    case = _joined_case(session, settings, body, category.code, lon, lat)
+    point = from_shape(Point(lon, lat), srid=4326)
+    if case is None:
+        case = _open_case(
+            session, settings, principal, body, decision.out, decision.jurisdiction_path,
+            urgency, point, now, category.time_limits,
+        )  # fmt: skip
+        case.routing_decision_id = record_decision(session, principal, decision).id
+    else:
+        case.report_count += 1
+        case.version += 1
+    report = Report(
+        reporter_user_id=principal.user_id,
+        case_id=case.id,
+        is_duplicate=case.report_count > 1,
+        fixed_on_spot=body.fixed_on_spot,
+        category_code=category.code,
+        urgency=urgency,
+        description=body.description,
+        coordinate_system=body.coordinate_system,
+        input_lon=body.lon,
+        input_lat=body.lat,
+        geom=point,
+        accuracy_m=body.accuracy_m,
+        asset_code=body.asset_code,
+        device_time=body.device_time,
+        received_at=now,
+        jurisdiction_path=decision.jurisdiction_path,
+    )
+    session.add(report)
+    session.flush()
+    photo_rows = _attach_photos(session, settings, report, photos, lon, lat)
+    _record_events(session, principal, case, report, photo_rows, point)
+    session.flush()
+    return _receipt(session, settings, report, case, photo_rows)
+
+
+def _joined_case(
+    session: Session, settings: Settings, body: ReportIn, category_code: str, lon: float, lat: float
+) -> Case | None:
+    """The open case this report is a duplicate of: chosen by the reporter, or the
+    nearest open one of the category within the duplicate radius."""
+    if body.duplicate_of is not None:
+        case = session.scalar(select(Case).where(Case.number == body.duplicate_of))
+        if case is None or case.status in FINISHED_STATUSES or case.category_code != category_code:
+            raise DuplicateCaseInvalid(
+                f"案件“{body.duplicate_of}”不存在、已结束或不是“{category_code}”类问题"
+            )
+        return case
+    if body.fixed_on_spot:
+        return None  # fixed already: its own case goes straight to verification
+    near = open_cases_near(session, category_code, lon, lat, settings.duplicate_radius_m)
+    return near[0][1] if near else None
+
+
+def _open_case(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: ReportIn,
+    decision: RoutingDecisionOut,
+    jurisdiction_path: str,
+    urgency: Urgency,
+    point: Any,
+    now: datetime,
+    time_limits: Any,
+) -> Case:
+    calendar = working_calendar(session, settings)
+    limits = time_limits.get(urgency.value) or {}
+    if body.fixed_on_spot:
+        status, hours = CaseStatus.AWAITING_VERIFICATION, limits.get("verify")
+    else:
+        status, hours = CaseStatus.PENDING_REGISTRATION, limits.get("handle")
+    facts = decision.facts
+    case = Case(
+        status=status,
+        source=CaseSource.REPORT,
+        category_code=body.category_code,
+        urgency=urgency,
+        description=body.description,
+        reporter_user_id=principal.user_id,
+        reported_at=now,
+        geom=point,
+        jurisdiction_path=jurisdiction_path,
+        street_code=facts.street.code if facts.street else None,
+        community_code=facts.community.code if facts.community else None,
+        grid_cell_code=facts.grid_cell_code,
+        segment_code=facts.segment.code if facts.segment else None,
+        due_at=calendar.add_working_hours(now, hours) if hours else None,
+        fixed_on_spot=body.fixed_on_spot,
+        report_count=1,
+        version=1,
+    )
+    session.add(case)
+    session.flush()
+    assign_number(case, settings.zone)
+    return case
+
+
+def _attach_photos(
+    session: Session,
+    settings: Settings,
+    report: Report,
+    photos: Sequence[tuple[Photo, PhotoRole]],
+    lon: float,
+    lat: float,
+) -> list[tuple[ReportPhoto, Photo]]:
+    frame = LocalFrame(lon, lat)
+    rows = []
+    seen: set[tuple[int, PhotoRole]] = set()
+    for position, (photo, role) in enumerate(photos):
+        if (photo.id, role) in seen:
+            continue  # the same bytes sent twice are one photo
+        seen.add((photo.id, role))
+        distance = (
+            round(frame.distances_m([Point(photo.exif_lon, photo.exif_lat)])[0], 1)
+            if photo.exif_lon is not None and photo.exif_lat is not None
+            else None
+        )
+        age = (
+            round((report.device_time - photo.taken_at).total_seconds() / 3600, 2)
+            if photo.taken_at is not None
+            else None
+        )
+        row = ReportPhoto(
+            report_id=report.id,
+            photo_id=photo.id,
+            role=role,
+            position=position,
+            exif_distance_m=distance,
+            exif_age_hours=age,
+            taken_far_away=distance is not None and distance > settings.photo_far_m,
+            taken_long_before=age is not None and age > settings.photo_old_hours,
+        )
+        session.add(row)
+        use_photo(session, photo, f"report:{report.id}", report.jurisdiction_path)
+        rows.append((row, photo))
+    return rows
+
+
+def _record_events(
+    session: Session,
+    principal: Principal,
+    case: Case,
+    report: Report,
+    photos: Sequence[tuple[ReportPhoto, Photo]],
+    point: Any,
+) -> None:
+    role = sorted(r.value for r in principal.roles)[0] if principal.roles else None
+    before = [p.id for r, p in photos if r.role is PhotoRole.BEFORE]
+    after = [p.id for r, p in photos if r.role is PhotoRole.AFTER]
+    common = {"actor_user_id": principal.user_id, "actor_role": role, "geom": point}
+    detail = {"report_id": report.id}
+    if report.is_duplicate:
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                kind=CaseEventKind.DUPLICATE_REPORTED,
+                note=report.description,
+                photo_ids=before,
+                detail=detail,
+                **common,
+            )
+        )
+        return
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            kind=CaseEventKind.REPORTED,
+            to_status=CaseStatus.PENDING_REGISTRATION if not report.fixed_on_spot else None,
+            note=report.description,
+            photo_ids=before,
+            detail=detail,
+            **common,
+        )
+    )
+    if report.fixed_on_spot:
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                kind=CaseEventKind.FIXED_ON_SPOT,
+                to_status=CaseStatus.AWAITING_VERIFICATION,
+                photo_ids=after,
+                detail=detail,
+                **common,
+            )
+        )
+
+
+def _decision_of(session: Session, settings: Settings, case: Case) -> RoutingDecisionOut | None:
+    if case.routing_decision_id is None:
+        return None
+    row = session.get(RoutingDecision, case.routing_decision_id)
+    return decision_out(session, settings, row) if row else None
+
+
+def _receipt(
+    session: Session,
+    settings: Settings,
+    report: Report,
+    case: Case,
+    photos: Sequence[tuple[ReportPhoto, Photo]],
+) -> ReportReceipt:
+    zone = settings.zone
+    decision = _decision_of(session, settings, case)
+    facts = decision.facts if decision else None
+    point = to_shape(report.geom)
+    return ReportReceipt(
+        report_id=report.id,
+        received_at=report.received_at.astimezone(zone),
+        case_number=case.number or "",
+        case_status=case.status,
+        duplicate=report.is_duplicate,
+        fixed_on_spot=report.fixed_on_spot,
+        lon=point.x,
+        lat=point.y,
+        street=facts.street if facts else None,
+        community=facts.community if facts else None,
+        grid_cell_code=facts.grid_cell_code if facts else None,
+        segment=SegmentBrief(
+            code=facts.segment.code,
+            name=facts.segment.name,
+            distance_m=facts.segment.distance_m,
+            chiefs=facts.segment.chiefs,
+        )
+        if facts and facts.segment
+        else None,
+        lead_units=decision.lead_units if decision else [],
+        cooperating_units=decision.cooperating_units if decision else [],
+        territorial_unit=decision.territorial_unit if decision else None,
+        due_at=case.due_at.astimezone(zone) if case.due_at else None,
+        photos=[
+            ReportPhotoOut(
+                role=row.role,
+                photo=photo_out(photo, settings),
+                exif_distance_m=row.exif_distance_m,
+                exif_age_hours=row.exif_age_hours,
+                taken_far_away=row.taken_far_away,
+                taken_long_before=row.taken_long_before,
+            )
+            for row, photo in photos
+        ],
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _thumbnails(session: Session, report_ids: Sequence[int]) -> dict[int, str]:
+    """The first photo's thumbnail URL of each report."""
+    rows = session.execute(
+        select(ReportPhoto.report_id, ReportPhoto.photo_id)
+        .where(ReportPhoto.report_id.in_(report_ids))
+        .order_by(ReportPhoto.report_id, ReportPhoto.position)
+    ).all()
+    first: dict[int, str] = {}
+    for report_id, photo_id in rows:
+        first.setdefault(report_id, f"/api/v1/photos/{photo_id}/thumbnail")
+    return first
+
+
+def my_reports(
+    session: Session, settings: Settings, principal: Principal, *, limit: int, cursor: str | None
+) -> tuple[list[ReportSummary], str | None]:
+    """The caller's own reports, newest first, with their cases' status."""
+    principal.require(Permission.REPORTS_SUBMIT)
+    query = (
+        select(Report, Case.number, Case.status)
+        .join(Case, Report.case_id == Case.id)
+        .where(Report.reporter_user_id == principal.user_id)
+    )
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(Report.id < after)
+    rows = session.execute(query.order_by(Report.id.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    thumbs = _thumbnails(session, [r.id for r, _, _ in page])
+    items = [
+        ReportSummary(
+            report_id=report.id,
+            received_at=report.received_at.astimezone(settings.zone),
+            category_code=report.category_code,
+            description=report.description,
+            case_number=number or "",
+            case_status=status,
+            duplicate=report.is_duplicate,
+            fixed_on_spot=report.fixed_on_spot,
+            thumbnail_url=thumbs.get(report.id),
+        )
+        for report, number, status in page
+    ]
+    return items, encode_cursor(page[-1][0].id) if len(rows) > limit else None
+
+
+def get_report(
+    session: Session, settings: Settings, principal: Principal, report_id: int
+) -> ReportDetail:
+    """One report with its photos and its case's history: the reporter's own, or in scope."""
+    principal.require(Permission.CASES_READ)
+    report = session.get(Report, report_id)
+    if report is None or (
+        report.reporter_user_id != principal.user_id
+        and not principal.sees_path(report.jurisdiction_path)
+    ):
+        raise NotFound("上报记录不存在")
+    case = session.get(Case, report.case_id)
+    assert case is not None
+    photos = session.execute(
+        select(ReportPhoto, Photo)
+        .join(Photo, ReportPhoto.photo_id == Photo.id)
+        .where(ReportPhoto.report_id == report.id)
+        .order_by(ReportPhoto.position)
+    ).all()
+    receipt = _receipt(session, settings, report, case, [(r, p) for r, p in photos])
+    return ReportDetail(
+        **receipt.model_dump(),
+        category_code=report.category_code,
+        description=report.description,
+        urgency=report.urgency,
+        device_time=report.device_time.astimezone(settings.zone),
+        coordinate_system=report.coordinate_system,
+        input_lon=report.input_lon,
+        input_lat=report.input_lat,
+        accuracy_m=report.accuracy_m,
+        asset_code=report.asset_code,
+        history=history(session, case.id, settings.zone),
+    )
+
+
+def nearby_open_cases(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    category_code: str,
+    lon: float,
+    lat: float,
+    coordinate_system: CoordinateSystem,
+    radius_m: float | None,
+) -> list[NearbyCase]:
+    """Open cases of the category near the point: "is this already reported?"."""
+    check_coordinates(settings, lon, lat)
+    if coordinate_system is CoordinateSystem.GCJ02:
+        lon, lat = gcj02_to_wgs84(lon, lat)
+    require_leaf(current_routing(session).taxonomy, category_code)
+    radius = radius_m or settings.duplicate_radius_m
+    near = open_cases_near(session, category_code, lon, lat, radius)
+    first_photo = {}
+    if near:
+        rows = session.execute(
+            select(Report.case_id, ReportPhoto.photo_id)
+            .join(ReportPhoto, ReportPhoto.report_id == Report.id)
+            .where(Report.case_id.in_([c.id for _, c in near]))
+            .order_by(Report.id, ReportPhoto.position)
+        ).all()
+        for case_id, photo_id in rows:
+            first_photo.setdefault(case_id, f"/api/v1/photos/{photo_id}/thumbnail")
+    return nearby_cases(session, principal, settings, category_code, lon, lat, radius, first_photo)
+
+
+# --- the offline queue -------------------------------------------------------------------------
+
+
+def submit_batch(
+    session: Session, settings: Settings, principal: Principal, batch: BatchIn
+) -> BatchOut:
+    """Each queued report on its own, with its own key: one bad item refuses only itself,
+    and resending the whole queue creates nothing twice."""
+    principal.require(Permission.REPORTS_SUBMIT)
+    results = []
+    for item in batch.items:
+        try:
+            answer = submit_report(
+                session, settings, principal, item.report, idempotency_key=item.idempotency_key
+            )
+        except Problem as problem:
+            results.append(
+                BatchItemResult(
+                    idempotency_key=item.idempotency_key,
+                    status=problem.status,
+                    problem=ProblemBody.model_validate(problem.body()),
+                )
+            )
+            continue
+        if isinstance(answer, JSONResponse):
+            receipt = ReportReceipt.model_validate_json(answer.body)
+            results.append(
+                BatchItemResult(idempotency_key=item.idempotency_key, status=200, receipt=receipt)
+            )
+        else:
+            results.append(
+                BatchItemResult(idempotency_key=item.idempotency_key, status=201, receipt=answer)
+            )
+    return BatchOut(items=results)
