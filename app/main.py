@@ -14,6 +14,7 @@ from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
+from app.core.memory import tune_malloc
 from app.health.router import router as health_router
 from app.media.router import router as media_router
 from app.reports.router import cases_router
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the app; tests pass their own settings and database."""
     settings = settings or get_settings()
     configure_structlog()
+    tune_malloc()
     owns_database = database is None
 
     @asynccontextmanager

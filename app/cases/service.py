@@ -28,18 +28,27 @@ def open_cases_near(
 ) -> list[tuple[float, Case]]:
     """Unfinished cases of the category within `radius_m`, nearest first."""
     box = bbox_around(lon, lat, radius_m)
-    rows = session.execute(
-        select(Case, func.ST_AsBinary(Case.geom, type_=None)).where(
+    candidates = session.execute(
+        select(Case.id, func.ST_AsBinary(Case.geom, type_=None)).where(
             Case.category_code == category_code,
             Case.status.not_in(FINISHED_STATUSES),
             bbox_intersects(Case.geom, *box),
         )
     ).all()
-    if not rows:
+    if not candidates:  # the usual answer: nothing to load
         return []
-    distances = LocalFrame(lon, lat).distances_m(shapely.from_wkb([bytes(w) for _, w in rows]))
-    hits = [(round(d, 2), c) for d, (c, _) in zip(distances, rows, strict=True) if d <= radius_m]
-    return sorted(hits, key=lambda h: (h[0], h[1].id))
+    distances = LocalFrame(lon, lat).distances_m(
+        shapely.from_wkb([bytes(w) for _, w in candidates])
+    )
+    hits = sorted(
+        (round(d, 2), case_id)
+        for d, (case_id, _) in zip(distances, candidates, strict=True)
+        if d <= radius_m
+    )
+    cases = {
+        c.id: c for c in session.scalars(select(Case).where(Case.id.in_([i for _, i in hits])))
+    }
+    return [(d, cases[i]) for d, i in hits]
 
 
 def nearby_cases(

@@ -6,6 +6,7 @@ engine; only `app.core.database` looks at which one it is.
 
 from __future__ import annotations
 
+import os
 import zoneinfo
 from datetime import time
 from functools import lru_cache
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     photo_max_pixels: int = Field(
         default=50_000_000, ge=10_000, le=200_000_000, description="Decompression-bomb limit."
+    )
+    photo_processing_slots: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        le=64,
+        description="Photos decoded at once per process (default: the CPU count).",
     )
     photo_display_px: int = Field(default=1600, ge=320, le=4096)
     photo_thumbnail_px: int = Field(default=320, ge=64, le=1024)

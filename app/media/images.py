@@ -112,13 +112,11 @@ def _taken_at(exif: Image.Exif, zone: tzinfo) -> datetime | None:
     return naive.replace(tzinfo=zone)
 
 
-def _derive(image: Image.Image, size: int, path: Path) -> Derived:
-    copy = image.copy()
-    copy.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    if copy.mode not in ("RGB", "L"):
-        copy = copy.convert("RGB")
-    copy.save(path, "JPEG", quality=85, optimize=False)  # no exif= → no metadata
-    return Derived(path, copy.width, copy.height)
+def _save_jpeg(image: Image.Image, path: Path) -> Derived:
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    image.save(path, "JPEG", quality=85)  # no exif= → no metadata, no location
+    return Derived(path, image.width, image.height)
 
 
 def process_photo(
@@ -156,15 +154,20 @@ def process_photo(
         full = (image.height, image.width) if rotated else (image.width, image.height)
         image_format = image.format
         if image.format == "JPEG":
-            # Decode at 1/2, 1/4 or 1/8 scale when even that exceeds the display size.
-            image.draft("RGB", (display_px, display_px))
+            # Decode at 1/2, 1/4 or 1/8 scale while that still covers the display size:
+            # most of the time and memory of a 12-megapixel photo is saved here.
+            factor = display_px / max(image.size)
+            image.draft("RGB", (round(image.width * factor), round(image.height * factor)))
         try:
             image.load()
-            oriented = ImageOps.exif_transpose(image)
+            # Turned upright in place: no second full-size copy in memory.
+            ImageOps.exif_transpose(image, in_place=True)
         except (OSError, SyntaxError, ValueError) as exc:
             raise PhotoCorrupt("图片数据不完整或已损坏") from exc
-        display = _derive(oriented, display_px, workdir / "display.jpg")
-        thumbnail = _derive(oriented, thumbnail_px, workdir / "thumb.jpg")
+        image.thumbnail((display_px, display_px), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        display = _save_jpeg(image, workdir / "display.jpg")
+        image.thumbnail((thumbnail_px, thumbnail_px), Image.Resampling.LANCZOS)
+        thumbnail = _save_jpeg(image, workdir / "thumb.jpg")
     return PhotoFacts(
         format=str(image_format),
         width=full[0],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +33,25 @@ from app.media.storage import LocalMediaStorage, content_key
 
 Variant = Literal["original", "display", "thumbnail"]
 CHUNK = 1024 * 1024
+
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def processing_slot(settings: Settings) -> threading.BoundedSemaphore:
+    """At most `photo_processing_slots` photos are decoded at once in this process.
+
+    Decoding is CPU-bound, so more at once than there are cores only adds memory: ten
+    concurrent uploads would hold ten decoded photos. Requests wait here instead.
+    """
+    with _slots_lock:
+        slot = _slots.get(settings.photo_processing_slots)
+        if slot is None:
+            slot = _slots[settings.photo_processing_slots] = threading.BoundedSemaphore(
+                settings.photo_processing_slots
+            )
+        return slot
 
 
 def media_storage(settings: Settings) -> LocalMediaStorage:
@@ -126,14 +146,15 @@ def store_photo(
         return existing
     workdir = Path(tempfile.mkdtemp(dir=pending.storage.temp_dir()))
     try:
-        facts = process_photo(
-            staged.path,
-            workdir,
-            max_pixels=settings.photo_max_pixels,
-            display_px=settings.photo_display_px,
-            thumbnail_px=settings.photo_thumbnail_px,
-            zone=settings.zone,
-        )
+        with processing_slot(settings):
+            facts = process_photo(
+                staged.path,
+                workdir,
+                max_pixels=settings.photo_max_pixels,
+                display_px=settings.photo_display_px,
+                thumbnail_px=settings.photo_thumbnail_px,
+                zone=settings.zone,
+            )
         original_key = content_key(staged.sha256, FORMATS[facts.format])
         display_key = content_key(_sha256_of(facts.display.path), "jpg")
         thumbnail_key = content_key(_sha256_of(facts.thumbnail.path), "jpg")

@@ -260,7 +260,9 @@ def _create(
     photo_rows = _attach_photos(session, settings, report, photos, lon, lat)
     _record_events(session, principal, case, report, photo_rows, point)
     session.flush()
-    return _receipt(session, settings, report, case, photo_rows)
+    # A new case was routed just now; a joined one keeps the decision it was routed by.
+    routed = None if report.is_duplicate else decision.out
+    return _receipt(session, settings, report, case, photo_rows, routed)
 
 
 def _joined_case(
@@ -428,9 +430,10 @@ def _receipt(
     report: Report,
     case: Case,
     photos: Sequence[tuple[ReportPhoto, Photo]],
+    decision: RoutingDecisionOut | None = None,
 ) -> ReportReceipt:
     zone = settings.zone
-    decision = _decision_of(session, settings, case)
+    decision = decision or _decision_of(session, settings, case)
     facts = decision.facts if decision else None
     point = to_shape(report.geom)
     return ReportReceipt(
