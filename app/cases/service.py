@@ -9,7 +9,6 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
 from app.accounts.models import User
 from app.cases.models import FINISHED_STATUSES, Case, CaseEvent
 from app.cases.schemas import CaseEventOut, NearbyCase
@@ -52,21 +51,15 @@ def open_cases_near(
 
 
 def nearby_cases(
-    session: Session,
-    principal: Principal,
     settings: Settings,
-    category_code: str,
-    lon: float,
-    lat: float,
-    radius_m: float,
+    near: list[tuple[float, Case]],
     thumbnails: dict[int, str],
 ) -> list[NearbyCase]:
     """What a reporter should look at before submitting: maybe it is already reported.
 
     Any reporter sees open cases near where they stand, even outside their scope: two
-    teams must not report the same pothole twice.
+    teams must not report the same pothole twice. The caller checked `cases:read`.
     """
-    principal.require(Permission.CASES_READ)
     zone = settings.zone
     return [
         NearbyCase(
@@ -80,7 +73,7 @@ def nearby_cases(
             distance_m=distance,
             thumbnail_url=thumbnails.get(case.id),
         )
-        for distance, case in open_cases_near(session, category_code, lon, lat, radius_m)
+        for distance, case in near
     ]
 
 

@@ -203,8 +203,15 @@ def use_photo(session: Session, photo: Photo, used_by: str, jurisdiction_path: s
     session.add(PhotoUse(photo_id=photo.id, used_by=used_by, jurisdiction_path=jurisdiction_path))
 
 
+def photo_url(photo_id: int, variant: Variant) -> str:
+    return f"/api/v1/photos/{photo_id}/{variant}"
+
+
+def thumbnail_url(photo_id: int) -> str:
+    return photo_url(photo_id, "thumbnail")
+
+
 def photo_out(photo: Photo, settings: Settings) -> PhotoOut:
-    base = f"/api/v1/photos/{photo.id}"
     return PhotoOut(
         id=photo.id,
         sha256=photo.sha256,
@@ -215,9 +222,9 @@ def photo_out(photo: Photo, settings: Settings) -> PhotoOut:
         taken_at=photo.taken_at.astimezone(settings.zone) if photo.taken_at else None,
         exif_lon=photo.exif_lon,
         exif_lat=photo.exif_lat,
-        original_url=f"{base}/original",
-        display_url=f"{base}/display",
-        thumbnail_url=f"{base}/thumbnail",
+        original_url=photo_url(photo.id, "original"),
+        display_url=photo_url(photo.id, "display"),
+        thumbnail_url=thumbnail_url(photo.id),
     )
 
 

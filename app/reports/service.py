@@ -47,6 +47,7 @@ from app.media.service import (
     media_storage,
     photo_out,
     store_photo,
+    thumbnail_url,
     use_photo,
     visible_photo,
 )
@@ -379,42 +380,31 @@ def _record_events(
     role = sorted(r.value for r in principal.roles)[0] if principal.roles else None
     before = [p.id for r, p in photos if r.role is PhotoRole.BEFORE]
     after = [p.id for r, p in photos if r.role is PhotoRole.AFTER]
-    common = {"actor_user_id": principal.user_id, "actor_role": role, "geom": point}
-    detail = {"report_id": report.id}
+
+    def event(
+        kind: CaseEventKind, to: CaseStatus | None, photo_ids: list[int], note: str | None
+    ) -> None:
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                kind=kind,
+                to_status=to,
+                note=note,
+                photo_ids=photo_ids,
+                detail={"report_id": report.id},
+                actor_user_id=principal.user_id,
+                actor_role=role,
+                geom=point,
+            )
+        )
+
     if report.is_duplicate:
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                kind=CaseEventKind.DUPLICATE_REPORTED,
-                note=report.description,
-                photo_ids=before,
-                detail=detail,
-                **common,
-            )
-        )
-        return
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            kind=CaseEventKind.REPORTED,
-            to_status=CaseStatus.PENDING_REGISTRATION if not report.fixed_on_spot else None,
-            note=report.description,
-            photo_ids=before,
-            detail=detail,
-            **common,
-        )
-    )
-    if report.fixed_on_spot:
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                kind=CaseEventKind.FIXED_ON_SPOT,
-                to_status=CaseStatus.AWAITING_VERIFICATION,
-                photo_ids=after,
-                detail=detail,
-                **common,
-            )
-        )
+        event(CaseEventKind.DUPLICATE_REPORTED, None, before, report.description)
+    elif report.fixed_on_spot:
+        event(CaseEventKind.REPORTED, None, before, report.description)
+        event(CaseEventKind.FIXED_ON_SPOT, CaseStatus.AWAITING_VERIFICATION, after, None)
+    else:
+        event(CaseEventKind.REPORTED, CaseStatus.PENDING_REGISTRATION, before, report.description)
 
 
 def _decision_of(session: Session, settings: Settings, case: Case) -> RoutingDecisionOut | None:
@@ -477,16 +467,17 @@ def _receipt(
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _thumbnails(session: Session, report_ids: Sequence[int]) -> dict[int, str]:
-    """The first photo's thumbnail URL of each report."""
+def _first_thumbnails(session: Session, by: Any, ids: Sequence[int]) -> dict[int, str]:
+    """The thumbnail URL of the first photo per `by` (`Report.id` or `Report.case_id`)."""
     rows = session.execute(
-        select(ReportPhoto.report_id, ReportPhoto.photo_id)
-        .where(ReportPhoto.report_id.in_(report_ids))
-        .order_by(ReportPhoto.report_id, ReportPhoto.position)
+        select(by, ReportPhoto.photo_id)
+        .join(ReportPhoto, ReportPhoto.report_id == Report.id)
+        .where(by.in_(ids))
+        .order_by(Report.id, ReportPhoto.position)
     ).all()
     first: dict[int, str] = {}
-    for report_id, photo_id in rows:
-        first.setdefault(report_id, f"/api/v1/photos/{photo_id}/thumbnail")
+    for key, photo_id in rows:
+        first.setdefault(key, thumbnail_url(photo_id))
     return first
 
 
@@ -505,7 +496,7 @@ def my_reports(
         query = query.where(Report.id < after)
     rows = session.execute(query.order_by(Report.id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
-    thumbs = _thumbnails(session, [r.id for r, _, _ in page])
+    thumbs = _first_thumbnails(session, Report.id, [r.id for r, _, _ in page])
     items = [
         ReportSummary(
             report_id=report.id,
@@ -570,23 +561,17 @@ def nearby_open_cases(
     radius_m: float | None,
 ) -> list[NearbyCase]:
     """Open cases of the category near the point: "is this already reported?"."""
+    principal.require(Permission.CASES_READ)
     check_coordinates(settings, lon, lat)
     if coordinate_system is CoordinateSystem.GCJ02:
         lon, lat = gcj02_to_wgs84(lon, lat)
     require_leaf(current_routing(session).taxonomy, category_code)
     radius = radius_m or settings.duplicate_radius_m
     near = open_cases_near(session, category_code, lon, lat, radius)
-    first_photo = {}
-    if near:
-        rows = session.execute(
-            select(Report.case_id, ReportPhoto.photo_id)
-            .join(ReportPhoto, ReportPhoto.report_id == Report.id)
-            .where(Report.case_id.in_([c.id for _, c in near]))
-            .order_by(Report.id, ReportPhoto.position)
-        ).all()
-        for case_id, photo_id in rows:
-            first_photo.setdefault(case_id, f"/api/v1/photos/{photo_id}/thumbnail")
-    return nearby_cases(session, principal, settings, category_code, lon, lat, radius, first_photo)
+    first_photo = (
+        _first_thumbnails(session, Report.case_id, [c.id for _, c in near]) if near else {}
+    )
+    return nearby_cases(settings, near, first_photo)
 
 
 # --- the offline queue -------------------------------------------------------------------------
