@@ -14,7 +14,7 @@ from app.media.schemas import PhotoOut
 from app.reports.models import CoordinateSystem, PhotoRole
 from app.routing.models import Urgency
 from app.routing.schemas import CategoryCode, ChiefBrief, UnitBrief
-from app.territory.schemas import Code, PlaceRef
+from app.territory.schemas import Code, LocatedAsset, PlaceRef
 
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=8, max_length=128, pattern=r"^[\x21-\x7e]+$")
@@ -95,6 +95,7 @@ class ReportReceipt(BaseModel):
     community: PlaceRef | None
     grid_cell_code: str | None
     segment: SegmentBrief | None
+    nearby_assets: list[LocatedAsset]
     lead_units: list[UnitBrief]
     cooperating_units: list[UnitBrief]
     territorial_unit: UnitBrief | None

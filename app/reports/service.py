@@ -446,6 +446,7 @@ def _receipt(
         )
         if facts and facts.segment
         else None,
+        nearby_assets=facts.nearby_assets if facts else [],
         lead_units=decision.lead_units if decision else [],
         cooperating_units=decision.cooperating_units if decision else [],
         territorial_unit=decision.territorial_unit if decision else None,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from app.core.errors import FieldError
 from app.routing.models import DecisionBasis, RuleSetStatus, Urgency
 from app.territory.models import AssetType, RoadGrade, UnitKind
-from app.territory.schemas import Code, PlaceRef
+from app.territory.schemas import Code, LocatedAsset, PlaceRef
 
 CategoryCode = Annotated[
     str,
@@ -272,7 +272,10 @@ class RoutingFacts(BaseModel):
     community: PlaceRef | None
     grid_cell_code: str | None
     segment: SegmentFact | None
-    asset: AssetFact | None
+    asset: AssetFact | None = Field(description="The asset the report names, with its owner.")
+    nearby_assets: list[LocatedAsset] = Field(
+        default_factory=list, description="Assets near the point (部件), nearest first."
+    )
 
 
 class MatchedRule(BaseModel):

@@ -38,7 +38,7 @@ from app.routing.schemas import (
     UnitBrief,
 )
 from app.routing.taxonomy import load_taxonomy, require_leaf
-from app.territory.locator import grid_cell_code, nearest_segment, place_point
+from app.territory.locator import grid_cell_code, nearest_assets, nearest_segment, place_point
 from app.territory.models import (
     Asset,
     Jurisdiction,
@@ -240,6 +240,9 @@ def gather_facts(
         grid_cell_code=grid_cell_code(session, lon, lat),
         segment=segment,
         asset=_asset_fact(session, settings, frame, asset_code) if asset_code else None,
+        nearby_assets=nearest_assets(
+            session, frame, settings.locate_asset_radius_m, settings.locate_asset_limit
+        ),
     )
 
 

@@ -52,6 +52,7 @@ def test_two_step_report_is_placed_routed_and_answered(
     assert received.utcoffset() == due.utcoffset() == SHANGHAI_TIME
     assert due - received >= timedelta(hours=8)
     assert [p["photo"]["id"] for p in receipt["photos"]] == [photo["id"]]
+    assert all(a["distance_m"] <= 30 for a in receipt["nearby_assets"])
 
     # The phone lost the answer and sends again: the same receipt, not a second report.
     again = client.post("/api/v1/reports", json=body, headers={"Idempotency-Key": key})

@@ -157,6 +157,7 @@ def test_a_gas_company_manhole_goes_to_the_gas_company(
     assert cooperating(decision)[0] == "urban-management"
     assert decision["facts"]["asset"]["code"] == code
     assert decision["facts"]["asset"]["owner_unit_code"] == "gas-company"
+    assert decision["facts"]["nearby_assets"][0]["code"] == code  # 0 m away
     assert any("产权单位优先" in line for line in decision["explanation"])
 
     # The same manhole named on a street-vending report does not change who handles it.
