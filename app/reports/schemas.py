@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -132,7 +132,11 @@ class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     idempotency_key: IdempotencyKey = Field(description="The key the phone gave this report.")
-    report: ReportIn
+    report: dict[str, Any] = Field(
+        description="A report as `POST /api/v1/reports` takes it (`ReportIn`). Checked item "
+        "by item: one malformed report is answered with its own problem and does not hold "
+        "up the rest of the queue."
+    )
 
 
 class BatchIn(BaseModel):

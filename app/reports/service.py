@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from geoalchemy2.shape import from_shape, to_shape
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +35,13 @@ from app.cases.service import assign_number, history, nearby_cases, open_cases_n
 from app.core.config import Settings
 from app.core.coords import gcj02_to_wgs84
 from app.core.database import utcnow
-from app.core.errors import NotFound, Problem, ProblemBody
+from app.core.errors import (
+    NotFound,
+    Problem,
+    ProblemBody,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
@@ -587,8 +593,14 @@ def submit_batch(
     results = []
     for item in batch.items:
         try:
+            try:
+                report = ReportIn.model_validate(item.report)
+            except ValidationError as exc:
+                raise ValidationFailed(
+                    "该条上报有误", errors=field_errors_from_pydantic(exc.errors(), ("report",))
+                ) from None
             answer = submit_report(
-                session, settings, principal, item.report, idempotency_key=item.idempotency_key
+                session, settings, principal, report, idempotency_key=item.idempotency_key
             )
         except Problem as problem:
             results.append(

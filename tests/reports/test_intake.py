@@ -248,6 +248,7 @@ def test_the_offline_queue_is_safe_to_resend_whole(
                 "idempotency_key": new_key(),
                 "report": report_body(spot, category_code="roads.nope"),
             },
+            {"idempotency_key": new_key(), "report": {"description": "没有类别和位置"}},
             {
                 "idempotency_key": new_key(),
                 "report": report_body(
@@ -258,13 +259,15 @@ def test_the_offline_queue_is_safe_to_resend_whole(
     }
 
     first = client.post("/api/v1/reports/batch", json=queue).json()["items"]
-    assert [i["status"] for i in first] == [201, 422, 201]
+    assert [i["status"] for i in first] == [201, 422, 422, 201]
     assert first[1]["problem"]["code"] == "unknown_category"
+    assert first[2]["problem"]["code"] == "validation_failed"
+    assert first[2]["problem"]["errors"][0]["loc"][0] == "report"
     before = stored(session, settings)
 
     again = client.post("/api/v1/reports/batch", json=queue).json()["items"]
 
-    assert [i["status"] for i in again] == [200, 422, 200]
+    assert [i["status"] for i in again] == [200, 422, 422, 200]
     assert again[0]["receipt"] == first[0]["receipt"]
     assert stored(session, settings) == before
     detail = client.get(f"/api/v1/reports/{first[0]['receipt']['report_id']}").json()
