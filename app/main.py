@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.audit.router import router as audit_router
+from app.cases.router import router as case_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(whistles_router)
     app.include_router(media_router)
     app.include_router(reports_router)
-    app.include_router(cases_router)
+    app.include_router(cases_router)  # /cases/nearby before /cases/{number}
+    app.include_router(case_router)
     return app
 
 

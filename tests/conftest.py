@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -23,7 +24,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.accounts.access import SYSTEM
-from app.accounts.service import principal_for_user, user_by_username
+from app.accounts.models import Role
+from app.accounts.schemas import UserCreate
+from app.accounts.service import create_user, principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
 from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
@@ -33,6 +36,10 @@ from app.demo.loader import load_demo_city
 from app.demo.users import create_demo_users
 from app.main import create_app
 from app.routing.shipped import load_shipped_routing
+from tests.photos import jpeg
+from tests.places import Spot, on_segment
+
+Headers = Callable[[str], dict[str, str]]
 
 POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
 TEST_SECRET_KEY = "test-signing-key-that-is-long-enough-0123456789"
@@ -231,3 +238,57 @@ def empty_database(factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch) ->
     get_settings.cache_clear()
     yield database
     get_settings.cache_clear()
+
+
+# --- the stories' actors and places ------------------------------------------------------
+
+
+@pytest.fixture
+def spot(session: Session) -> Spot:
+    """A place on one of demo-chief-3's lanes (in 文博社区, 文博路街道)."""
+    return on_segment(session, chief="demo-chief-3")
+
+
+@pytest.fixture
+def phone(anonymous: TestClient, as_user: Headers) -> Callable[[str], TestClient]:
+    """A client signed in as a user, as their phone."""
+
+    def make(username: str = "demo-chief-3") -> TestClient:
+        anonymous.headers.update(as_user(username))
+        return anonymous
+
+    return make
+
+
+@pytest.fixture
+def staff(session: Session, settings: Settings) -> Callable[[str], str]:
+    """Creates a department staff account of a unit; returns its username."""
+
+    def make(unit_code: str) -> str:
+        username = f"staff-{unit_code}"
+        create_user(
+            session,
+            settings,
+            None,
+            UserCreate(
+                username=username,
+                display_name=f"{unit_code} 值班员",
+                password="Staff@2026-long",
+                roles=[Role.DEPARTMENT_STAFF],
+                unit_code=unit_code,
+                jurisdiction_codes=["410199"],
+            ),
+        )
+        return username
+
+    return make
+
+
+@pytest.fixture
+def good_jpeg() -> Callable[..., bytes]:
+    """Distinct phone photos: the media directory outlives each test's rolled-back rows."""
+
+    def make(**exif: Any) -> bytes:
+        return jpeg(seed=uuid.uuid4().int % 65536, **exif)
+
+    return make

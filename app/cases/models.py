@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, TimestampMixin, UTCDateTime, str_enum, utcnow
@@ -15,10 +15,13 @@ from app.routing.models import Urgency
 
 
 class CaseStatus(StrEnum):
-    """Where a case stands in the closed loop (the workflow issue adds the middle)."""
+    """Where a case stands in the closed loop (数字化城管七步闭环)."""
 
     PENDING_REGISTRATION = "pending_registration"  # 待立案: reported, awaiting the centre
-    AWAITING_VERIFICATION = "awaiting_verification"  # 待核查: e.g. fixed on the spot
+    REGISTERED = "registered"  # 已立案: awaiting dispatch
+    DISPATCHED = "dispatched"  # 已派遣: awaiting the lead unit's sign-for
+    IN_PROGRESS = "in_progress"  # 处置中: the lead unit signed for it
+    AWAITING_VERIFICATION = "awaiting_verification"  # 待核查: handled, or fixed on the spot
     CLOSED = "closed"  # 已结案
     REJECTED = "rejected"  # 不予立案
     CANCELLED = "cancelled"  # 已撤销
@@ -65,14 +68,63 @@ class Case(TimestampMixin, Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fixed_on_spot: Mapped[bool] = mapped_column(Boolean, default=False)
     report_count: Mapped[int] = mapped_column(Integer, default=1)
-    #: Optimistic lock: every change raises it.
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Optimistic lock: every change raises it (SQLAlchemy checks it on UPDATE).
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+
+
+class TaskStatus(StrEnum):
+    """One unit's part of a case."""
+
+    PENDING = "pending"  # 待签收
+    SIGNED = "signed"  # 处置中
+    DONE = "done"  # 已反馈
+    RELEASED = "released"  # 已释放 (a cooperating unit no longer needed)
+
+
+class CaseTask(Base):
+    """A unit's task on a case: the lead unit's (牵头) or a cooperating unit's (协办)."""
+
+    __tablename__ = "case_tasks"
+    __table_args__ = (
+        UniqueConstraint("case_id", "unit_id"),
+        Index("ix_case_tasks_unit_id_status_handle_due_at", "unit_id", "status", "handle_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
+    is_lead: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sign_for_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handle_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    signed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class CaseEventKind(StrEnum):
     REPORTED = "reported"  # 上报
     DUPLICATE_REPORTED = "duplicate_reported"  # 重复上报（并案）
     FIXED_ON_SPOT = "fixed_on_spot"  # 当场整改
+    REGISTERED = "registered"  # 立案
+    REJECTED = "rejected"  # 不予立案
+    DISPATCHED = "dispatched"  # 派遣
+    SIGNED_FOR = "signed_for"  # 签收
+    FED_BACK = "fed_back"  # 处置反馈
+    VERIFIED = "verified"  # 核查通过
+    REWORK = "rework"  # 核查不通过，返工
+    RELEASED = "released"  # 释放协办单位
+    URGED = "urged"  # 督办
+    CANCELLED = "cancelled"  # 撤销
 
 
 class CaseEvent(Base):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.cases.models import CaseEventKind, CaseStatus
+from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
 from app.routing.models import Urgency
+from app.routing.schemas import UnitBrief
+from app.territory.schemas import Code
 
 
 class CaseEventOut(BaseModel):
@@ -35,3 +38,84 @@ class NearbyCase(BaseModel):
     report_count: int
     distance_m: float
     thumbnail_url: str | None
+
+
+class ActionIn(BaseModel):
+    """One step on a case. What a step needs is in `GET /api/v1/workflow`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(
+        default=None, description="The case version you saw, unless sent as If-Match."
+    )
+    note: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        | None
+    ) = None
+    photo_ids: list[int] = Field(default_factory=list, max_length=20)
+    lon: float | None = None
+    lat: float | None = None
+    coordinate_system: Literal["wgs84", "gcj02"] = "wgs84"
+    unit_code: Code | None = Field(
+        default=None, description="Task steps: the unit acting (defaults to the caller's)."
+    )
+    units: list[Code] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="Dispatch: the units, lead first, instead of the routing decision's.",
+    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+        default=None,
+        description="Why (reject: invalid / duplicate / out of scope; "
+        "dispatch: why the units differ from the routing).",
+    )
+
+
+class TaskOut(BaseModel):
+    unit: UnitBrief
+    is_lead: bool
+    status: TaskStatus
+    sign_for_due_at: datetime | None
+    handle_due_at: datetime | None
+    remaining_working_hours: float | None = Field(
+        description="Working hours left to the handling deadline (negative: overdue)."
+    )
+    signed_at: datetime | None
+    done_at: datetime | None
+
+
+class CaseOut(BaseModel):
+    number: str
+    version: int = Field(description="Send it back (If-Match) with the next step.")
+    status: CaseStatus
+    category_code: str
+    urgency: Urgency
+    description: str
+    reported_at: datetime
+    due_at: datetime | None = Field(description="Deadline of the current stage.")
+    closed_at: datetime | None
+    lon: float
+    lat: float
+    street_code: str | None
+    community_code: str | None
+    grid_cell_code: str | None
+    segment_code: str | None
+    report_count: int
+    rework_count: int
+    urge_count: int
+    fixed_on_spot: bool
+    tasks: list[TaskOut]
+    history: list[CaseEventOut]
+
+
+class TransitionOut(BaseModel):
+    action: str
+    name_zh: str
+    sources: list[CaseStatus]
+    target: CaseStatus | None = Field(description="Null: the status stays, or the tasks decide.")
+    actors: list[str]
+    roles: list[str]
+    needs_note: bool
+    needs_photos: bool
+    needs_location: bool

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         description="An open case of the same category this close "
         "to a new report is the same problem.",
     )
+    verify_max_distance_m: float = Field(
+        default=200.0, gt=0, le=5000, description="Verification must be done this close."
+    )
     whistle_report_in_minutes: int = Field(
         default=30, ge=5, le=24 * 60, description="Default time to report in on a whistle."
     )

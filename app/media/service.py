@@ -13,7 +13,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Principal
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.errors import NotFound
+from app.core.errors import NotFound, Problem
 from app.media.images import FORMATS, PhotoTooLarge, process_photo
 from app.media.models import Photo, PhotoUse
 from app.media.schemas import PhotoOut
@@ -226,6 +226,25 @@ def photo_out(photo: Photo, settings: Settings) -> PhotoOut:
         display_url=photo_url(photo.id, "display"),
         thumbnail_url=thumbnail_url(photo.id),
     )
+
+
+class UnknownPhoto(Problem):
+    code = "unknown_photo"
+    status = 422
+    title = "照片不存在或无权使用"
+
+
+def usable_photos(session: Session, principal: Principal, photo_ids: Sequence[int]) -> list[Photo]:
+    """Photos the caller may attach as evidence (their own, or ones they may see)."""
+    out = []
+    for i, photo_id in enumerate(photo_ids):
+        try:
+            out.append(visible_photo(session, principal, photo_id))
+        except NotFound:
+            raise UnknownPhoto(
+                f"第 {i + 1} 张照片（id {photo_id}）不存在或不是您上传的", photo_id=photo_id
+            ) from None
+    return out
 
 
 def visible_photo(session: Session, principal: Principal, photo_id: int) -> Photo:

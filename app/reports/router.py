@@ -20,7 +20,13 @@ from app.core.errors import (
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.router import PHOTO_PROBLEMS, refuse_oversize_body
-from app.media.service import StagedUpload, discard, media_storage, stage_upload
+from app.media.service import (
+    StagedUpload,
+    UnknownPhoto,
+    discard,
+    media_storage,
+    stage_upload,
+)
 from app.reports import service
 from app.reports.models import CoordinateSystem
 from app.reports.schemas import (
@@ -45,7 +51,7 @@ REPORT_PROBLEMS = (
     service.TooManyPhotos,
     service.PhotoRequired,
     service.AfterPhotoRequired,
-    service.UnknownPhoto,
+    UnknownPhoto,
     service.DuplicateCaseInvalid,
     IdempotencyKeyReused,
 )

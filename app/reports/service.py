@@ -54,8 +54,8 @@ from app.media.service import (
     photo_out,
     store_photo,
     thumbnail_url,
+    usable_photos,
     use_photo,
-    visible_photo,
 )
 from app.reports.models import CoordinateSystem, PhotoRole, Report, ReportPhoto
 from app.reports.schemas import (
@@ -105,12 +105,6 @@ class AfterPhotoRequired(Problem):
     code = "after_photo_required"
     status = 422
     title = "当场整改须附整改后照片"
-
-
-class UnknownPhoto(Problem):
-    code = "unknown_photo"
-    status = 422
-    title = "照片不存在或无权使用"
 
 
 class DuplicateCaseInvalid(Problem):
@@ -187,16 +181,8 @@ def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: date
 def _referenced_photos(
     session: Session, principal: Principal, refs: Sequence[Any]
 ) -> list[tuple[Photo, PhotoRole]]:
-    out = []
-    for i, ref in enumerate(refs):
-        try:
-            out.append((visible_photo(session, principal, ref.photo_id), ref.role))
-        except NotFound:
-            raise UnknownPhoto(
-                f"第 {i + 1} 张照片（id {ref.photo_id}）不存在或不是您上传的",
-                photo_id=ref.photo_id,
-            ) from None
-    return out
+    photos = usable_photos(session, principal, [r.photo_id for r in refs])
+    return [(photo, ref.role) for photo, ref in zip(photos, refs, strict=True)]
 
 
 def _create(
@@ -242,8 +228,7 @@ def _create(
         )  # fmt: skip
         case.routing_decision_id = record_decision(session, principal, decision).id
     else:
-        case.report_count += 1
-        case.version += 1
+        case.report_count += 1  # the version rises with the update
     report = Report(
         reporter_user_id=principal.user_id,
         case_id=case.id,
@@ -326,7 +311,6 @@ def _open_case(
         due_at=calendar.add_working_hours(now, hours) if hours else None,
         fixed_on_spot=body.fixed_on_spot,
         report_count=1,
-        version=1,
     )
     session.add(case)
     session.flush()

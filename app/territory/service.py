@@ -36,6 +36,12 @@ from app.territory.schemas import (
 )
 
 
+class UnknownUnit(Problem):
+    code = "unknown_unit"
+    status = 422
+    title = "单位不存在"
+
+
 class InvalidBBox(Problem):
     code = "invalid_bbox"
     status = 400

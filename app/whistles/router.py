@@ -14,6 +14,7 @@ from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.routing.taxonomy import CategoryIsGroup, UnknownCategory
 from app.territory.locator import InvalidLocation, OutsideServiceArea
+from app.territory.service import UnknownUnit
 from app.whistles import service
 from app.whistles.schemas import ReportInCreate, WhistleCreate, WhistleOut
 
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/api/v1/whistles", tags=["whistles"])
         *AUTH_PROBLEMS,
         service.NotYourSegment,
         service.PlaceOffSegment,
-        service.UnknownUnit,
+        UnknownUnit,
         service.UnitNotSummonable,
         UnknownCategory,
         CategoryIsGroup,
@@ -99,7 +100,7 @@ def get_whistle(
         service.NotSummoned,
         service.AlreadyReportedIn,
         service.TooFarFromPlace,
-        service.UnknownUnit,
+        UnknownUnit,
         OutsideServiceArea,
         InvalidLocation,
         IdempotencyKeyReused,

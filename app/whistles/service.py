@@ -25,6 +25,7 @@ from app.routing.taxonomy import require_leaf
 from app.territory.locator import check_coordinates, place_point
 from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
 from app.territory.schemas import PlaceRef
+from app.territory.service import UnknownUnit
 from app.whistles.models import Whistle, WhistleSummons
 from app.whistles.schemas import (
     PersonRef,
@@ -46,12 +47,6 @@ class PlaceOffSegment(Problem):
     code = "place_off_segment"
     status = 422
     title = "吹哨位置不在该路段上"
-
-
-class UnknownUnit(Problem):
-    code = "unknown_unit"
-    status = 422
-    title = "单位不存在"
 
 
 class UnitNotSummonable(Problem):

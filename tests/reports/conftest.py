@@ -22,27 +22,9 @@ from app.main import create_app
 from app.media.models import Photo, PhotoUse
 from app.reports.models import Report, ReportPhoto
 from app.routing.models import RoutingDecision
-from tests.photos import jpeg
-from tests.places import Spot, on_segment
+from tests.places import Spot
 
 Headers = Callable[[str], dict[str, str]]
-
-
-@pytest.fixture
-def spot(session: Session) -> Spot:
-    """A place on one of demo-chief-3's lanes (in 文博社区, 文博路街道)."""
-    return on_segment(session, chief="demo-chief-3")
-
-
-@pytest.fixture
-def phone(anonymous: TestClient, as_user: Headers) -> Callable[[str], TestClient]:
-    """A client signed in as a user, as their phone."""
-
-    def make(username: str = "demo-chief-3") -> TestClient:
-        anonymous.headers.update(as_user(username))
-        return anonymous
-
-    return make
 
 
 def report_body(spot: Spot, **more: Any) -> dict[str, Any]:
@@ -61,8 +43,12 @@ def new_key() -> str:
     return str(uuid.uuid4())
 
 
-def upload(client: TestClient, data: bytes, name: str = "p.jpg") -> dict[str, Any]:
-    response = client.post("/api/v1/photos", files={"file": (name, data, "image/jpeg")})
+def upload(
+    client: TestClient, data: bytes, name: str = "p.jpg", headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/photos", files={"file": (name, data, "image/jpeg")}, headers=headers or {}
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -120,13 +106,3 @@ def app_with(
     yield make
     for client in clients:
         client.close()
-
-
-@pytest.fixture
-def good_jpeg() -> Callable[..., bytes]:
-    """Distinct phone photos: the media directory outlives each test's rolled-back rows."""
-
-    def make(**exif: Any) -> bytes:
-        return jpeg(seed=uuid.uuid4().int % 65536, **exif)
-
-    return make

@@ -6,15 +6,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role
-from app.accounts.schemas import UserCreate
-from app.accounts.service import create_user
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.idempotency import IdempotencyRecord
 from app.whistles.models import Whistle, WhistleSummons
@@ -22,36 +17,6 @@ from tests.places import Spot, on_segment
 
 WHISTLES = "/api/v1/whistles"
 Headers = Callable[[str], dict[str, str]]
-
-
-@pytest.fixture
-def spot(session: Session) -> Spot:
-    """A place on one of demo-chief-3's lanes."""
-    return on_segment(session, chief="demo-chief-3")
-
-
-@pytest.fixture
-def staff(session: Session, settings: Settings) -> Callable[[str], str]:
-    """Creates a department staff account of a unit; returns its username."""
-
-    def make(unit_code: str) -> str:
-        username = f"staff-{unit_code}"
-        create_user(
-            session,
-            settings,
-            None,
-            UserCreate(
-                username=username,
-                display_name=f"{unit_code} 值班员",
-                password="Staff@2026-long",
-                roles=[Role.DEPARTMENT_STAFF],
-                unit_code=unit_code,
-                jurisdiction_codes=["410199"],
-            ),
-        )
-        return username
-
-    return make
 
 
 def whistle_body(spot: Spot, **more: Any) -> dict[str, Any]:

@@ -1,0 +1,104 @@
+"""Cases: read one, take a step of the closed loop, read the workflow table."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from app.accounts.deps import PrincipalDep
+from app.accounts.models import Role
+from app.accounts.router import AUTH_PROBLEMS
+from app.cases import actions
+from app.cases.schemas import ActionIn, CaseOut, TransitionOut
+from app.cases.workflow import ACTOR_ROLES, TRANSITIONS, Action
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import NotFound, problem_responses
+from app.media.service import UnknownPhoto
+from app.territory.locator import InvalidLocation, OutsideServiceArea
+from app.territory.service import UnknownUnit
+
+router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+ACTION_PROBLEMS = (
+    *AUTH_PROBLEMS,
+    NotFound,
+    actions.VersionRequired,
+    actions.VersionConflict,
+    actions.TransitionNotAllowed,
+    actions.NoTaskForUnit,
+    actions.NoteRequired,
+    actions.PhotosRequired,
+    actions.LocationRequired,
+    actions.TooFarFromCase,
+    UnknownUnit,
+    OutsideServiceArea,
+    InvalidLocation,
+)
+
+
+@router.get(
+    "/workflow",
+    summary="The closed loop as a table: each step, from which states, by whom, needing what",
+    response_model=list[TransitionOut],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
+    """The same table the service enforces (`app/cases/workflow.py`)."""
+    return [
+        TransitionOut(
+            action=t.action.value,
+            name_zh=t.name_zh,
+            sources=sorted(t.sources),
+            target=t.target,
+            actors=sorted(a.value for a in t.actors),
+            roles=sorted({r.value for a in t.actors for r in ACTOR_ROLES[a]} - {Role.ADMIN.value}),
+            needs_note=t.needs_note,
+            needs_photos=t.needs_photos,
+            needs_location=t.needs_location,
+        )
+        for t in TRANSITIONS
+    ]
+
+
+@router.get(
+    "/cases/{number}",
+    summary="One case: status, version, tasks with deadlines, and its whole history",
+    response_model=CaseOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def get_case(
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    number: str,
+) -> CaseOut:
+    case = actions.get_case(session, settings, principal, number)
+    response.headers["ETag"] = f'"{case.version}"'
+    return case
+
+
+@router.post(
+    "/cases/{number}/actions/{action}",
+    summary="Take one step (立案, 派遣, 签收, 反馈, 核查, 督办, ...) on a case",
+    response_model=CaseOut,
+    responses=problem_responses(*ACTION_PROBLEMS, UnknownPhoto),
+)
+def take_action(
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    number: str,
+    action: Action,
+    body: ActionIn,
+    if_match: Annotated[
+        str | None, Header(description='The version you saw: `"3"` (or `version` in the body).')
+    ] = None,
+) -> CaseOut:
+    """Send the version you saw; a stale one is `409 version_conflict` with the current case
+    in `case`, so two people acting at once cannot both win."""
+    case = actions.perform(session, settings, principal, number, action, body, if_match)
+    response.headers["ETag"] = f'"{case.version}"'
+    return case
