@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from app.accounts.deps import PrincipalDep
 from app.accounts.models import Role
 from app.accounts.router import AUTH_PROBLEMS
-from app.cases import actions
-from app.cases.schemas import ActionIn, CaseOut, TransitionOut
+from app.cases import actions, queues
+from app.cases.models import TaskStatus
+from app.cases.schemas import ActionIn, CaseOut, CaseSummary, TaskQueueItem, TransitionOut
 from app.cases.workflow import ACTOR_ROLES, TRANSITIONS, Action
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
+from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.territory.locator import InvalidLocation, OutsideServiceArea
 from app.territory.service import UnknownUnit
@@ -102,3 +104,75 @@ def take_action(
     case = actions.perform(session, settings, principal, number, action, body, if_match)
     response.headers["ETag"] = f'"{case.version}"'
     return case
+
+
+@router.get(
+    "/tasks",
+    summary="My unit's open tasks, soonest handling deadline first (department staff)",
+    response_model=Page[TaskQueueItem],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def unit_tasks(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    unit: Annotated[str | None, Query(description="Defaults to the caller's unit.")] = None,
+    status: TaskStatus | None = None,
+    category_code: str | None = None,
+    street_code: str | None = None,
+    overdue: bool | None = None,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[TaskQueueItem]:
+    items, next_cursor = queues.unit_tasks(
+        session,
+        settings,
+        principal,
+        unit_code=unit,
+        status=status,
+        category_code=category_code,
+        street_code=street_code,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/queues/dispatch",
+    summary="The command centre's queue: cases to register or dispatch, oldest first",
+    response_model=Page[CaseSummary],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def dispatch_queue(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    stage: Literal["register", "dispatch"] | None = None,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[CaseSummary]:
+    items, next_cursor = queues.dispatch_queue(
+        session, settings, principal, stage=stage, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/queues/verification",
+    summary="Cases awaiting my verification (my reports, my segments; supervisors: my scope)",
+    response_model=Page[CaseSummary],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def verification_queue(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[CaseSummary]:
+    items, next_cursor = queues.verification_queue(
+        session, settings, principal, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)

@@ -119,3 +119,33 @@ class TransitionOut(BaseModel):
     needs_note: bool
     needs_photos: bool
     needs_location: bool
+
+
+class TaskQueueItem(BaseModel):
+    """One open task in a unit's queue (待办任务)."""
+
+    case_number: str
+    case_status: CaseStatus
+    category_code: str
+    urgency: Urgency
+    description: str
+    street_code: str | None
+    is_lead: bool
+    task_status: TaskStatus
+    sign_for_due_at: datetime | None
+    handle_due_at: datetime
+    overdue: bool
+    remaining_working_hours: float = Field(description="Negative once overdue.")
+
+
+class CaseSummary(BaseModel):
+    number: str
+    status: CaseStatus
+    category_code: str
+    urgency: Urgency
+    description: str
+    street_code: str | None
+    segment_code: str | None
+    reported_at: datetime
+    due_at: datetime | None
+    version: int

@@ -1,0 +1,193 @@
+"""Work queues: what each actor must do next (待办).
+
+- department staff: their unit's open tasks, soonest deadline first;
+- the command centre: cases awaiting registration or dispatch, oldest first;
+- road chiefs and supervisors: cases awaiting their verification, oldest first.
+
+Pages are cursors over a stable sort key that ends in the row id, so a page never
+repeats or skips a row when others are written meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.models import Role, SegmentChief
+from app.calendar.service import working_calendar
+from app.cases.models import Case, CaseStatus, CaseTask, TaskStatus
+from app.cases.schemas import CaseSummary, TaskQueueItem
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.pagination import InvalidCursor, decode_cursor, decode_id_cursor, encode_cursor
+from app.territory.models import RoadSegment, Unit
+
+OPEN_TASK = (TaskStatus.PENDING, TaskStatus.SIGNED)
+
+
+def _due_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        due, task_id = key
+        return datetime.fromisoformat(due), int(task_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
+
+
+def unit_tasks(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    unit_code: str | None,
+    status: TaskStatus | None,
+    category_code: str | None,
+    street_code: str | None,
+    overdue: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[TaskQueueItem], str | None]:
+    """A unit's open tasks by handling deadline (department staff: their own unit)."""
+    principal.require(Permission.CASES_READ)
+    code = unit_code or principal.unit_code
+    if code is None:
+        raise Forbidden("请指明单位（unit）")
+    principal.require_unit(code)
+    now = utcnow()
+    query = (
+        select(CaseTask, Case)
+        .join(Case, CaseTask.case_id == Case.id)
+        .join(Unit, CaseTask.unit_id == Unit.id)
+        .where(Unit.code == code, CaseTask.status.in_(OPEN_TASK))
+        # Every dispatched task has a deadline (categories always carry time limits).
+        .where(CaseTask.handle_due_at.isnot(None))
+    )
+    if status is not None:
+        query = query.where(CaseTask.status == status)
+    if category_code is not None:
+        query = query.where(Case.category_code == category_code)
+    if street_code is not None:
+        query = query.where(Case.street_code == street_code)
+    if overdue is not None:
+        query = query.where(
+            CaseTask.handle_due_at < now if overdue else CaseTask.handle_due_at >= now
+        )
+    after = _due_cursor(cursor)
+    if after is not None:
+        due, task_id = after
+        query = query.where(
+            or_(
+                CaseTask.handle_due_at > due,
+                and_(CaseTask.handle_due_at == due, CaseTask.id > task_id),
+            )
+        )
+    rows = session.execute(
+        query.order_by(CaseTask.handle_due_at, CaseTask.id).limit(limit + 1)
+    ).all()
+    calendar = working_calendar(session, settings)
+    zone = settings.zone
+    items = [
+        TaskQueueItem(
+            case_number=case.number or "",
+            case_status=case.status,
+            category_code=case.category_code,
+            urgency=case.urgency,
+            description=case.description,
+            street_code=case.street_code,
+            is_lead=task.is_lead,
+            task_status=task.status,
+            sign_for_due_at=task.sign_for_due_at.astimezone(zone) if task.sign_for_due_at else None,
+            handle_due_at=task.handle_due_at.astimezone(zone),
+            overdue=task.handle_due_at < now,
+            remaining_working_hours=round(
+                calendar.working_hours_between(now, task.handle_due_at), 2
+            ),
+        )
+        for task, case in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        next_cursor = encode_cursor([last.handle_due_at.isoformat(), last.id])
+    return items, next_cursor
+
+
+def _summaries(settings: Settings, cases: list[Case]) -> list[CaseSummary]:
+    zone = settings.zone
+    return [
+        CaseSummary(
+            number=c.number or "",
+            status=c.status,
+            category_code=c.category_code,
+            urgency=c.urgency,
+            description=c.description,
+            street_code=c.street_code,
+            segment_code=c.segment_code,
+            reported_at=c.reported_at.astimezone(zone),
+            due_at=c.due_at.astimezone(zone) if c.due_at else None,
+            version=c.version,
+        )
+        for c in cases
+    ]
+
+
+def _page(
+    session: Session, settings: Settings, query: Any, limit: int, cursor: str | None
+) -> tuple[list[CaseSummary], str | None]:
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(Case.id > after)
+    cases = list(session.scalars(query.order_by(Case.id).limit(limit + 1)))
+    next_cursor = encode_cursor(cases[limit - 1].id) if len(cases) > limit else None
+    return _summaries(settings, cases[:limit]), next_cursor
+
+
+def dispatch_queue(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    stage: Literal["register", "dispatch"] | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[CaseSummary], str | None]:
+    """The command centre's queue: cases to register or to dispatch, oldest first."""
+    principal.require(Permission.CASES_READ)
+    if not principal.has_role(Role.DISPATCHER, Role.ADMIN):
+        raise Forbidden("只有指挥中心可以查看受理派遣队列")
+    statuses = {
+        "register": [CaseStatus.PENDING_REGISTRATION],
+        "dispatch": [CaseStatus.REGISTERED],
+        None: [CaseStatus.PENDING_REGISTRATION, CaseStatus.REGISTERED],
+    }[stage]
+    query = select(Case).where(
+        Case.status.in_(statuses), principal.path_filter(Case.jurisdiction_path)
+    )
+    return _page(session, settings, query, limit, cursor)
+
+
+def verification_queue(
+    session: Session, settings: Settings, principal: Principal, *, limit: int, cursor: str | None
+) -> tuple[list[CaseSummary], str | None]:
+    """Cases awaiting verification that the caller may verify: reported by them, on a
+    segment they are road chief of, or (supervisors) anywhere in their scope."""
+    principal.require(Permission.CASES_READ)
+    mine = [Case.reporter_user_id == principal.user_id]
+    if principal.has_role(Role.SUPERVISOR, Role.ADMIN):
+        mine.append(principal.path_filter(Case.jurisdiction_path))
+    if principal.has_role(Role.ROAD_CHIEF):
+        mine.append(
+            exists().where(
+                SegmentChief.user_id == principal.user_id,
+                SegmentChief.segment_id == RoadSegment.id,
+                RoadSegment.code == Case.segment_code,
+            )
+        )
+    query = select(Case).where(and_(Case.status == CaseStatus.AWAITING_VERIFICATION, or_(*mine)))
+    return _page(session, settings, query, limit, cursor)

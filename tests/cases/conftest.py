@@ -1,0 +1,52 @@
+"""The closed-loop stories' shared actor: one case, acted on by different people."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.places import Spot
+from tests.reports.conftest import multipart, report_body
+
+Headers = Callable[[str], dict[str, str]]
+Jpeg = Callable[..., bytes]
+
+
+class Loop:
+    """Acts on one case as different people, sending the version last seen."""
+
+    def __init__(self, client: TestClient, as_user: Headers, number: str) -> None:
+        self.client, self.as_user, self.number = client, as_user, number
+        self.version = self.read("demo-dispatcher")["version"]
+
+    def read(self, who: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/v1/cases/{self.number}", headers=self.as_user(who))
+        assert response.status_code == 200, response.text
+        assert response.headers["ETag"] == f'"{response.json()["version"]}"'
+        result: dict[str, Any] = response.json()
+        return result
+
+    def act(self, who: str, action: str, **body: Any) -> Any:
+        return self.client.post(
+            f"/api/v1/cases/{self.number}/actions/{action}",
+            json=body,
+            headers={**self.as_user(who), "If-Match": f'"{self.version}"'},
+        )
+
+    def ok(self, who: str, action: str, **body: Any) -> dict[str, Any]:
+        response = self.act(who, action, **body)
+        assert response.status_code == 200, response.text
+        case: dict[str, Any] = response.json()
+        assert case["version"] == self.version + 1
+        self.version = case["version"]
+        return case
+
+
+@pytest.fixture
+def loop(phone: Callable[[str], TestClient], as_user: Headers, spot: Spot, good_jpeg: Jpeg) -> Loop:
+    client = phone("demo-chief-3")
+    receipt = multipart(client, report_body(spot), [good_jpeg()]).json()
+    return Loop(client, as_user, receipt["case_number"])
