@@ -200,16 +200,9 @@ def openapi(
     out: Annotated[Path, typer.Option(help="Where to write.")] = OPENAPI_PATH,
 ) -> None:
     """Write (or check) the OpenAPI document generated from the app."""
-    text = openapi_text()
-    if check:
-        if not out.exists() or out.read_text(encoding="utf-8") != text:
-            typer.echo(f"{out} is out of date: run `roadchief openapi`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{out} is up to date")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    from app.core.clitools import write_generated
+
+    write_generated(out, openapi_text(), check=check, command="roadchief openapi")
 
 
 def main() -> None:

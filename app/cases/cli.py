@@ -18,14 +18,6 @@ def doc(
 ) -> None:
     """Write docs/workflow.md (diagram and table) from the workflow table."""
     from app.cases.workflow import workflow_markdown
+    from app.core.clitools import write_generated
 
-    text = workflow_markdown()
-    if check:
-        if not DOC_PATH.exists() or DOC_PATH.read_text(encoding="utf-8") != text:
-            typer.echo(f"{DOC_PATH} is out of date: run `roadchief workflow doc`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{DOC_PATH} is up to date")
-        return
-    DOC_PATH.parent.mkdir(exist_ok=True)
-    DOC_PATH.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {DOC_PATH}")
+    write_generated(DOC_PATH, workflow_markdown(), check=check, command="roadchief workflow doc")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -37,3 +38,16 @@ def run_service(action: Callable[[Session, Settings], T]) -> T:
         except Problem as problem:
             typer.echo(json.dumps(problem.body(), ensure_ascii=False, indent=2), err=True)
             raise typer.Exit(1) from None
+
+
+def write_generated(path: Path, text: str, *, check: bool, command: str) -> None:
+    """Write a generated file, or (check) exit 1 if the committed one differs."""
+    if check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            typer.echo(f"{path} is out of date: run `{command}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{path} is up to date")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {path}")
