@@ -10,13 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.database import Database
-from app.core.schema import alembic_config
+from app.core.schema import run_migrations
 from app.demo.loader import load_demo_city
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -87,11 +86,7 @@ def demo_city(url: str, scale: float) -> Iterator[tuple[Database, Settings]]:
     if url.startswith("postgresql"):
         _ensure_pg_database(url)
     database = Database.from_settings(settings)
-    config = alembic_config()
-    config.attributes["configure_logger"] = False
-    with database.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    run_migrations(database.engine)
     with database.sessions() as session:
         from app.demo.loader import territory_is_empty
 

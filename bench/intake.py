@@ -51,7 +51,7 @@ from sqlalchemy.engine import make_url
 from app.accounts.access import SYSTEM
 from app.core.config import Settings
 from app.core.database import Database, utcnow
-from app.core.schema import alembic_config
+from app.core.schema import run_migrations
 from app.demo.loader import demo_layers, load_demo_city
 from app.demo.users import DEMO_PASSWORD, create_demo_users
 from app.media.images import process_photo
@@ -124,15 +124,9 @@ def fresh_database(engine: str) -> str:
 
 
 def prepare(url: str, media: Path) -> Settings:
-    from alembic import command
-
     settings = Settings(database_url=url, secret_key=SECRET, media_dir=media)
     database = Database.from_settings(settings)
-    config = alembic_config()
-    config.attributes["configure_logger"] = False
-    with database.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    run_migrations(database.engine)
     with database.sessions() as session:
         list(load_demo_city(session, settings))
         create_demo_users(session, settings)

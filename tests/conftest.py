@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -31,7 +30,7 @@ from app.accounts.tokens import issue_access_token
 from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
-from app.core.schema import alembic_config
+from app.core.schema import run_migrations
 from app.demo.loader import load_demo_city
 from app.demo.users import create_demo_users
 from app.main import create_app
@@ -102,11 +101,7 @@ class DatabaseFactory:
 
 def migrate(database: Database, revision: str = "head", *, down: bool = False) -> None:
     """Run Alembic on `database` through the app's own engine (SpatiaLite loaded)."""
-    config = alembic_config()
-    config.attributes["configure_logger"] = False
-    with database.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
+    run_migrations(database.engine, revision, down=down)
 
 
 _factories: dict[str, DatabaseFactory] = {}

@@ -26,7 +26,7 @@ from app.cases.schemas import ActionIn, CaseOut, TaskOut
 from app.cases.service import history
 from app.cases.workflow import ACTOR_ROLES, BY_ACTION, Action, Actor, Transition
 from app.core.config import Settings
-from app.core.coords import gcj02_to_wgs84
+from app.core.coords import to_wgs84
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -189,17 +189,13 @@ def _check_needs(
     point = None
     if body.lon is not None and body.lat is not None:
         check_coordinates(settings, body.lon, body.lat)
-        lon, lat = (
-            gcj02_to_wgs84(body.lon, body.lat)
-            if body.coordinate_system == "gcj02"
-            else (body.lon, body.lat)
-        )
+        lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
         point = Point(lon, lat)
     if t.needs_location:
         if point is None:
             raise LocationRequired()
         place = to_shape(case.geom)
-        distance = LocalFrame(place.x, place.y).distances_m([point])[0]
+        distance = LocalFrame(place.x, place.y).distance_m(point)
         if distance > settings.verify_max_distance_m:
             raise TooFarFromCase(
                 f"您距案件位置 {distance:.0f} 米，须在 {settings.verify_max_distance_m:.0f} 米以内",
@@ -239,9 +235,10 @@ def perform(
     photos, point = _check_needs(session, settings, principal, case, t, body)
     now = utcnow()
     before = case.status
+    calendar = working_calendar(session, settings)  # one read, for the step and the answer
     # One flush at the end: the case row is updated once, so its version rises by one.
     with session.no_autoflush:
-        detail = _apply(session, settings, case, t, task, body, principal, now)
+        detail = _apply(session, calendar, case, t, task, body, principal, now)
     # Every step updates the case row, even one that only touched a task: so the version
     # rises and a concurrent step on the old version fails.
     case.updated_at = now
@@ -268,7 +265,7 @@ def perform(
     except StaleDataError:
         session.rollback()
         raise VersionConflict("案件刚被他人更新，请刷新后再操作") from None
-    return case_out(session, settings, principal, case)
+    return case_out(session, settings, principal, case, calendar)
 
 
 def _acting_role(principal: Principal, t: Transition) -> str | None:
@@ -287,7 +284,7 @@ def _due(calendar: WorkingCalendar, start: datetime, hours: float | None) -> dat
 
 def _apply(
     session: Session,
-    settings: Settings,
+    calendar: WorkingCalendar,
     case: Case,
     t: Transition,
     task: CaseTask | None,
@@ -298,7 +295,7 @@ def _apply(
     """Change the case (and its tasks) as the step says; returns the event's details."""
     detail: dict[str, Any] = {}
     if t.action is Action.DISPATCH:
-        detail = _dispatch(session, settings, case, body, now)
+        detail = _dispatch(session, calendar, case, body, now)
     elif t.action is Action.SIGN_FOR:
         assert task is not None
         _require_task(task, TaskStatus.PENDING, "签收")
@@ -323,12 +320,10 @@ def _apply(
             task.status = TaskStatus.RELEASED
         if case.status is CaseStatus.IN_PROGRESS and _all_handled(session, case):
             case.status = CaseStatus.AWAITING_VERIFICATION
-            calendar = working_calendar(session, settings)
             case.due_at = _due(calendar, now, _limits(case, session).get("verify"))
         detail = {"unit_id": task.unit_id}
     elif t.action is Action.VERIFY_FAIL:
         case.rework_count += 1
-        calendar = working_calendar(session, settings)
         handle_due = _due(calendar, now, _limits(case, session).get("handle"))
         for other in session.scalars(select(CaseTask).where(CaseTask.case_id == case.id)):
             if other.status is TaskStatus.DONE:
@@ -363,7 +358,7 @@ def _all_handled(session: Session, case: Case) -> bool:
 
 
 def _dispatch(
-    session: Session, settings: Settings, case: Case, body: ActionIn, now: datetime
+    session: Session, calendar: WorkingCalendar, case: Case, body: ActionIn, now: datetime
 ) -> dict[str, Any]:
     """One task per unit: the routing decision's, or the dispatcher's own (with a reason)."""
     decision = (
@@ -380,7 +375,6 @@ def _dispatch(
     if missing:
         raise UnknownUnit(f"单位不存在：{'、'.join(missing)}", unit_codes=missing)
     limits = _limits(case, session)
-    calendar = working_calendar(session, settings)
     sign_due, handle_due = (
         _due(calendar, now, limits.get("sign_for")),
         _due(calendar, now, limits.get("handle")),
@@ -402,9 +396,15 @@ def _dispatch(
     return {"units": codes, "changed_from_routing": bool(body.units) and codes != routed}
 
 
-def case_out(session: Session, settings: Settings, principal: Principal, case: Case) -> CaseOut:
+def case_out(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    case: Case,
+    calendar: WorkingCalendar | None = None,
+) -> CaseOut:
     zone = settings.zone
-    calendar = working_calendar(session, settings)
+    calendar = calendar or working_calendar(session, settings)
     now = utcnow()
     rows = session.execute(
         select(CaseTask, Unit)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
+from app.core.coords import CoordinateSystem
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.territory.schemas import Code
@@ -55,7 +56,7 @@ class ActionIn(BaseModel):
     photo_ids: list[int] = Field(default_factory=list, max_length=20)
     lon: float | None = None
     lat: float | None = None
-    coordinate_system: Literal["wgs84", "gcj02"] = "wgs84"
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
     unit_code: Code | None = Field(
         default=None, description="Task steps: the unit acting (defaults to the caller's)."
     )

@@ -10,6 +10,7 @@ coincide.
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 
 _A = 6378245.0
 _EE = 0.00669342162296594323
@@ -60,3 +61,15 @@ def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
         if abs(dlon) < 1e-9 and abs(dlat) < 1e-9:
             break
     return wlon, wlat
+
+
+class CoordinateSystem(StrEnum):
+    """WGS 84 from GPS, or GCJ-02 (火星坐标) from a Chinese map SDK."""
+
+    WGS84 = "wgs84"
+    GCJ02 = "gcj02"
+
+
+def to_wgs84(lon: float, lat: float, system: CoordinateSystem) -> tuple[float, float]:
+    """A point sent by a phone, in WGS 84 whichever system it came in."""
+    return gcj02_to_wgs84(lon, lat) if system is CoordinateSystem.GCJ02 else (lon, lat)

@@ -57,6 +57,10 @@ class LocalFrame:
     lon0: float
     lat0: float
 
+    def distance_m(self, geom: BaseGeometry) -> float:
+        """Distance in metres from the frame's centre to one geometry."""
+        return self.distances_m([geom])[0]
+
     def distances_m(self, geoms: Sequence[BaseGeometry]) -> list[float]:
         """Distance in metres from the frame's centre to each geometry.
 

@@ -10,6 +10,7 @@ from typing import Any
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from geoalchemy2 import alembic_helpers
+from sqlalchemy import Engine
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
@@ -47,3 +48,14 @@ def schema_heads() -> frozenset[str]:
 @lru_cache(maxsize=1)
 def _heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def run_migrations(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Migrate through `engine` (its connect hooks load SpatiaLite): tests and benchmarks."""
+    from alembic import command
+
+    config = alembic_config()
+    config.attributes["configure_logger"] = False
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)

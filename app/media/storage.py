@@ -70,11 +70,3 @@ class LocalMediaStorage:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
-
-    def keys(self) -> list[str]:
-        """Every stored key (for the orphan sweep and the tests)."""
-        return sorted(
-            str(p.relative_to(self.root))
-            for p in self.root.rglob("*")
-            if p.is_file() and not p.name.startswith(".") and self.tmp not in p.parents
-        )

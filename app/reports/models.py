@@ -9,15 +9,9 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.coords import CoordinateSystem
 from app.core.database import Base, UTCDateTime, str_enum, utcnow
 from app.routing.models import Urgency
-
-
-class CoordinateSystem(StrEnum):
-    """WGS 84 from GPS, or GCJ-02 (火星坐标) from a Chinese map SDK."""
-
-    WGS84 = "wgs84"
-    GCJ02 = "gcj02"
 
 
 class PhotoRole(StrEnum):

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.cases.schemas import NearbyCase
+from app.core.coords import CoordinateSystem
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import (
     NotFound,
@@ -28,7 +29,6 @@ from app.media.service import (
     stage_upload,
 )
 from app.reports import service
-from app.reports.models import CoordinateSystem
 from app.reports.schemas import (
     BatchIn,
     BatchOut,

@@ -9,9 +9,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut
+from app.core.coords import CoordinateSystem
 from app.core.errors import ProblemBody
 from app.media.schemas import PhotoOut
-from app.reports.models import CoordinateSystem, PhotoRole
+from app.reports.models import PhotoRole
 from app.routing.models import Urgency
 from app.routing.schemas import CategoryCode, ChiefBrief, UnitBrief
 from app.territory.schemas import Code, LocatedAsset, PlaceRef

@@ -33,7 +33,7 @@ from app.cases.models import (
 from app.cases.schemas import NearbyCase
 from app.cases.service import assign_number, history, nearby_cases, open_cases_near
 from app.core.config import Settings
-from app.core.coords import gcj02_to_wgs84
+from app.core.coords import CoordinateSystem, to_wgs84
 from app.core.database import utcnow
 from app.core.errors import (
     NotFound,
@@ -57,7 +57,7 @@ from app.media.service import (
     usable_photos,
     use_photo,
 )
-from app.reports.models import CoordinateSystem, PhotoRole, Report, ReportPhoto
+from app.reports.models import PhotoRole, Report, ReportPhoto
 from app.reports.schemas import (
     BatchIn,
     BatchItemResult,
@@ -196,11 +196,7 @@ def _create(
 ) -> ReportReceipt:
     now = utcnow()
     _check_input(settings, body, len(body.photos) + len(staged_before) + len(staged_after), now)
-    lon, lat = (
-        gcj02_to_wgs84(body.lon, body.lat)
-        if body.coordinate_system is CoordinateSystem.GCJ02
-        else (body.lon, body.lat)
-    )
+    lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
     routing = current_routing(session)
     category = require_leaf(routing.taxonomy, body.category_code)
     roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(staged_before)
@@ -334,7 +330,7 @@ def _attach_photos(
             continue  # the same bytes sent twice are one photo
         seen.add((photo.id, role))
         distance = (
-            round(frame.distances_m([Point(photo.exif_lon, photo.exif_lat)])[0], 1)
+            round(frame.distance_m(Point(photo.exif_lon, photo.exif_lat)), 1)
             if photo.exif_lon is not None and photo.exif_lat is not None
             else None
         )
@@ -554,8 +550,7 @@ def nearby_open_cases(
     """Open cases of the category near the point: "is this already reported?"."""
     principal.require(Permission.CASES_READ)
     check_coordinates(settings, lon, lat)
-    if coordinate_system is CoordinateSystem.GCJ02:
-        lon, lat = gcj02_to_wgs84(lon, lat)
+    lon, lat = to_wgs84(lon, lat, coordinate_system)
     require_leaf(current_routing(session).taxonomy, category_code)
     radius = radius_m or settings.duplicate_radius_m
     near = open_cases_near(session, category_code, lon, lat, radius)

@@ -193,7 +193,7 @@ def _asset_fact(
     if row is None:
         raise UnknownAsset(f"部件“{asset_code}”不存在", asset_code=asset_code)
     code, asset_type, owner_code, wkb = row
-    distance = round(frame.distances_m([shapely.from_wkb(bytes(wkb))])[0], 2)
+    distance = round(frame.distance_m(shapely.from_wkb(bytes(wkb))), 2)
     if distance > settings.routing_asset_max_distance_m:
         raise AssetTooFar(
             f"部件“{asset_code}”距上报位置 {distance:.0f} 米，超过 "

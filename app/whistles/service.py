@@ -117,7 +117,7 @@ def blow_whistle(
         places = place_point(session, settings, body.lon, body.lat)
         segment = _own_segment(session, principal, body.segment_code)
         frame = LocalFrame(body.lon, body.lat)
-        distance = frame.distances_m([to_shape(segment.geom)])[0]
+        distance = frame.distance_m(to_shape(segment.geom))
         if distance > settings.whistle_place_max_distance_m:
             raise PlaceOffSegment(
                 f"吹哨位置距路段“{segment.name}” {distance:.0f} 米，超过 "
@@ -309,9 +309,7 @@ def report_in(
         if summons.reported_at is not None:
             raise _already_reported(summons, settings)
         place = to_shape(whistle.geom)
-        distance = round(
-            LocalFrame(place.x, place.y).distances_m([Point(body.lon, body.lat)])[0], 2
-        )
+        distance = round(LocalFrame(place.x, place.y).distance_m(Point(body.lon, body.lat)), 2)
         if distance > settings.whistle_report_in_radius_m:
             raise TooFarFromPlace(
                 f"您距吹哨地点 {distance:.0f} 米，须在 "
