@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.audit.router import router as audit_router
+from app.calendar.router import admin_router as calendar_admin_router
+from app.calendar.router import router as calendar_router
 from app.cases.router import router as case_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database
@@ -17,7 +19,10 @@ from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
 from app.health.router import router as health_router
+from app.jobs import background_jobs
 from app.media.router import router as media_router
+from app.notifications.router import admin_router as webhooks_admin_router
+from app.notifications.router import router as inbox_router
 from app.reports.router import cases_router
 from app.reports.router import router as reports_router
 from app.routing.router import admin_router as routing_admin_router
@@ -43,7 +48,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with background_jobs(app.state.database, app.state.settings):
+            yield
         if owns_database:
             app.state.database.dispose()
 
@@ -73,6 +79,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(reports_router)
     app.include_router(cases_router)  # /cases/nearby before /cases/{number}
     app.include_router(case_router)
+    app.include_router(calendar_router)
+    app.include_router(calendar_admin_router)
+    app.include_router(inbox_router)
+    app.include_router(webhooks_admin_router)
     return app
 
 

@@ -18,6 +18,7 @@ import app.calendar.models
 import app.cases.models
 import app.core.idempotency
 import app.media.models
+import app.notifications.models
 import app.reports.models
 import app.routing.models
 import app.territory.models

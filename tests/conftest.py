@@ -82,6 +82,9 @@ class DatabaseFactory:
             # The cheapest Argon2 the library accepts: the suite signs in hundreds of times.
             argon2_time_cost=1,
             argon2_memory_kib=1024,
+            # The tests run the sweep and webhook delivery themselves, at the times they
+            # choose; a timer in the background would race them.
+            background_interval_seconds=0,
         )
 
     def database(self, url: str) -> Database:

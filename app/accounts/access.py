@@ -32,6 +32,8 @@ class Permission(StrEnum):
     PHOTOS_UPLOAD = "photos:upload"
     REPORTS_SUBMIT = "reports:submit"
     CASES_READ = "cases:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
+    CALENDAR_MANAGE = "calendar:manage"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.

@@ -31,6 +31,9 @@ class AuditEventType(StrEnum):
     TAXONOMY_IMPORTED = "taxonomy_imported"
     RULE_SET_UPLOADED = "rule_set_uploaded"
     RULE_SET_ACTIVATED = "rule_set_activated"
+    CALENDAR_CHANGED = "calendar_changed"
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_DEACTIVATED = "webhook_deactivated"
 
 
 class AuditEvent(Base):

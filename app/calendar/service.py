@@ -15,11 +15,16 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.accounts.access import Permission, Principal
+from app.audit.models import AuditEventType
+from app.audit.service import record
 from app.calendar.models import CalendarDay
+from app.calendar.schemas import CalendarDayOut, CalendarYearIn, CalendarYearOut
 from app.core.config import Settings, parse_periods
+from app.core.errors import Problem
 
 
 def official_workday(day: date) -> bool:
@@ -85,3 +90,89 @@ class WorkingCalendar:
 def working_calendar(session: Session, settings: Settings) -> WorkingCalendar:
     overrides = dict(session.execute(select(CalendarDay.day, CalendarDay.is_workday)).all())
     return WorkingCalendar(settings.zone, parse_periods(settings.working_hours), overrides)
+
+
+class DateOutsideYear(Problem):
+    code = "date_outside_year"
+    status = 422
+    title = "日期不在该年份内"
+
+
+class DuplicateDate(Problem):
+    code = "duplicate_date"
+    status = 422
+    title = "同一日期出现了两次"
+
+
+def has_official_data(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def calendar_year(
+    session: Session, settings: Settings, principal: Principal, year: int
+) -> CalendarYearOut:
+    """Every day of `year`: working or not, and whether an admin's override decides it."""
+    principal.require(Permission.CASES_READ)
+    rows = {
+        row.day: row
+        for row in session.scalars(
+            select(CalendarDay).where(
+                CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)
+            )
+        )
+    }
+    days = []
+    day = date(year, 1, 1)
+    while day.year == year:
+        official = official_workday(day)
+        row = rows.get(day)
+        days.append(
+            CalendarDayOut(
+                date=day,
+                is_workday=row.is_workday if row else official,
+                official_is_workday=official,
+                source="override" if row else "official",
+                note=row.note if row else None,
+            )
+        )
+        day += timedelta(days=1)
+    return CalendarYearOut(
+        year=year,
+        working_hours=[f"{a:%H:%M}-{b:%H:%M}" for a, b in parse_periods(settings.working_hours)],
+        official_data=has_official_data(year),
+        workdays=sum(d.is_workday for d in days),
+        days=days,
+    )
+
+
+def replace_year_overrides(
+    session: Session, settings: Settings, principal: Principal, year: int, body: CalendarYearIn
+) -> CalendarYearOut:
+    """An admin sets the year's exceptions (a local holiday, a declared working day, or a
+    year the official data does not cover yet). Deadlines already set keep their moment;
+    new ones count on the new calendar."""
+    principal.require(Permission.CALENDAR_MANAGE)
+    outside = sorted({d.date.isoformat() for d in body.days if d.date.year != year})
+    if outside:
+        raise DateOutsideYear(f"不属于 {year} 年：{'、'.join(outside)}", dates=outside)
+    seen: set[date] = set()
+    for d in body.days:
+        if d.date in seen:
+            raise DuplicateDate(f"日期 {d.date} 出现了两次", date=d.date.isoformat())
+        seen.add(d.date)
+    session.execute(
+        delete(CalendarDay).where(
+            CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)
+        )
+    )
+    session.add_all(
+        CalendarDay(day=d.date, is_workday=d.is_workday, note=d.note) for d in body.days
+    )
+    record(session, AuditEventType.CALENDAR_CHANGED, actor=principal, year=year,
+           overrides=len(body.days))  # fmt: skip
+    session.commit()
+    return calendar_year(session, settings, principal, year)

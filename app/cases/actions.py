@@ -9,7 +9,9 @@ people acting on the same version only the first wins.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -21,16 +23,26 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import Role, SegmentChief
 from app.calendar.service import WorkingCalendar, working_calendar
-from app.cases.models import Case, CaseEvent, CaseStatus, CaseTask, TaskStatus
+from app.cases.deadlines import next_alarm, set_handle_deadline, shift_for_pause
+from app.cases.models import (
+    ACTIVE_TASK_STATUSES,
+    OPEN_TASK_STATUSES,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseTask,
+    TaskStatus,
+)
 from app.cases.schemas import ActionIn, CaseOut, TaskOut
 from app.cases.service import history
-from app.cases.workflow import ACTOR_ROLES, BY_ACTION, Action, Actor, Transition
+from app.cases.workflow import ACTOR_ROLES, BY_ACTION, Action, Actor, Need, Transition
 from app.core.config import Settings
 from app.core.coords import to_wgs84
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.media.service import usable_photos, use_photo
+from app.notifications.service import notify_case_event
 from app.routing.models import RoutingDecision
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
@@ -85,6 +97,54 @@ class TooFarFromCase(Problem):
     code = "too_far_from_case"
     status = 422
     title = "离案件位置太远，请到现场核查"
+
+
+class UnitRequired(Problem):
+    code = "unit_required"
+    status = 422
+    title = "请指明该操作针对的单位（unit_code）"
+
+
+class DecisionRequired(Problem):
+    code = "decision_required"
+    status = 422
+    title = "请给出决定：同意（approved: true）或不同意（approved: false）"
+
+
+class DeadlineRequired(Problem):
+    code = "deadline_required"
+    status = 422
+    title = "请给出新的期限（new_due_at）"
+
+
+class DeadlineInPast(Problem):
+    code = "deadline_in_past"
+    status = 422
+    title = "新的期限不能早于现在"
+
+
+class DeadlineNotLater(Problem):
+    code = "deadline_not_later"
+    status = 422
+    title = "延期后的期限须晚于当前期限"
+
+
+class ExtensionPending(Problem):
+    code = "extension_pending"
+    status = 409
+    title = "已有延期申请在审批中"
+
+
+class NoExtensionRequest(Problem):
+    code = "no_extension_request"
+    status = 409
+    title = "没有待审批的延期申请"
+
+
+class ReopenWindowPassed(Problem):
+    code = "reopen_window_passed"
+    status = 409
+    title = "已超过可重新打开的期限"
 
 
 def find_case(session: Session, principal: Principal, number: str) -> Case:
@@ -159,18 +219,33 @@ def _check_actor(
     transition: Transition,
     unit_code: str | None,
 ) -> CaseTask | None:
-    """The caller's standing for this step: the task they act on, if a task step."""
+    """The caller's standing for this step, and the task it acts on (a task step)."""
     if not principal.roles & set().union(*(ACTOR_ROLES[a] for a in transition.actors)):
         raise Forbidden(f"“{transition.name_zh}”不是您的角色可以执行的操作")
+    if Actor.VERIFIER in transition.actors and not (
+        principal.roles
+        & set().union(*(ACTOR_ROLES[a] for a in transition.actors - {Actor.VERIFIER}))
+        or _is_verifier(session, principal, case)
+    ):
+        raise Forbidden(f"只有上报人、该路段的路长或监督员可以“{transition.name_zh}”")
+    if transition.task_sources is None:
+        return None
     if Actor.TASK_UNIT_STAFF in transition.actors:
         code = unit_code or principal.unit_code
         if code is None:
             raise UnknownUnit("请指明办理的单位（unit_code）")
         principal.require_unit(code)
-        return _task_of(session, case, code)
-    if Actor.VERIFIER in transition.actors and not _is_verifier(session, principal, case):
-        raise Forbidden("只有上报人、该路段的路长或监督员可以核查")
-    return None
+    else:  # the centre acting on a unit's task
+        code = unit_code
+        if code is None:
+            raise UnitRequired(f"“{transition.name_zh}”须指明单位（unit_code）")
+    task = _task_of(session, case, code)
+    if task.status not in transition.task_sources:
+        raise TransitionNotAllowed(
+            f"该单位的任务为“{task.status.value}”，不能“{transition.name_zh}”",
+            task_status=task.status.value,
+        )
+    return task
 
 
 def _check_needs(
@@ -180,18 +255,27 @@ def _check_needs(
     case: Case,
     t: Transition,
     body: ActionIn,
+    now: datetime,
 ) -> Any:
-    if t.needs_note and not body.note:
+    if Need.NOTE in t.needs and not body.note:
         raise NoteRequired(f"“{t.name_zh}”须填写说明")
-    if t.needs_photos and not body.photo_ids:
+    if Need.PHOTOS in t.needs and not body.photo_ids:
         raise PhotosRequired(f"“{t.name_zh}”须附现场照片")
+    if Need.DECISION in t.needs and body.approved is None:
+        raise DecisionRequired(f"“{t.name_zh}”须给出决定（approved: true 或 false）")
+    if Need.DEADLINE in t.needs and body.new_due_at is None:
+        raise DeadlineRequired(f"“{t.name_zh}”须给出新的期限（new_due_at）")
+    if body.new_due_at is not None and body.new_due_at <= now:
+        raise DeadlineInPast(
+            f"新的期限 {body.new_due_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 已经过去"
+        )
     photos = usable_photos(session, principal, body.photo_ids)
     point = None
     if body.lon is not None and body.lat is not None:
         check_coordinates(settings, body.lon, body.lat)
         lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
         point = Point(lon, lat)
-    if t.needs_location:
+    if Need.ON_SITE in t.needs:
         if point is None:
             raise LocationRequired()
         place = to_shape(case.geom)
@@ -232,35 +316,61 @@ def perform(
             action=action.value,
         )
     task = _check_actor(session, principal, case, t, body.unit_code)
-    photos, point = _check_needs(session, settings, principal, case, t, body)
     now = utcnow()
+    photos, point = _check_needs(session, settings, principal, case, t, body, now)
     before = case.status
     calendar = working_calendar(session, settings)  # one read, for the step and the answer
+    step = Step(
+        session=session,
+        settings=settings,
+        principal=principal,
+        calendar=calendar,
+        case=case,
+        tasks=list(
+            session.scalars(
+                select(CaseTask).where(CaseTask.case_id == case.id).order_by(CaseTask.id)
+            )
+        ),
+        task=task,
+        body=body,
+        now=now,
+    )
     # One flush at the end: the case row is updated once, so its version rises by one.
     with session.no_autoflush:
-        detail = _apply(session, calendar, case, t, task, body, principal, now)
+        detail = HANDLERS.get(action, _nothing_more)(step)
+        if t.fixed_target is not None:
+            case.status = t.fixed_target
+        if case.status not in t.targets | {before}:  # the table is the law, even for the code
+            raise RuntimeError(f"{action.value} moved {before.value} to {case.status.value}")
+        if case.status is CaseStatus.CLOSED:
+            case.closed_at = now
+        settle_deadlines(step)
+    if task is not None:
+        detail.setdefault("unit_id", task.unit_id)
+    if body.reason:
+        detail["reason"] = body.reason
     # Every step updates the case row, even one that only touched a task: so the version
     # rises and a concurrent step on the old version fails.
     case.updated_at = now
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            occurred_at=now,
-            kind=t.event,
-            actor_user_id=principal.user_id,
-            actor_role=_acting_role(principal, t),
-            from_status=before,
-            to_status=case.status if case.status != before else None,
-            note=body.note,
-            photo_ids=[p.id for p in photos],
-            geom=from_shape(point, srid=4326) if point is not None else None,
-            detail=detail,
-        )
+    event = CaseEvent(
+        case_id=case.id,
+        occurred_at=now,
+        kind=t.event,
+        actor_user_id=principal.user_id,
+        actor_role=_acting_role(principal, t),
+        from_status=before,
+        to_status=case.status if case.status != before else None,
+        note=body.note,
+        photo_ids=[p.id for p in photos],
+        geom=from_shape(point, srid=4326) if point is not None else None,
+        detail=detail,
     )
+    session.add(event)
     for photo in photos:
         use_photo(session, photo, f"case:{case.id}", case.jurisdiction_path)
     try:
         session.flush()  # UPDATE ... WHERE version = seen: a concurrent step makes this fail
+        notify_case_event(session, settings, case, event)
         session.commit()
     except StaleDataError:
         session.rollback()
@@ -273,94 +383,213 @@ def _acting_role(principal: Principal, t: Transition) -> str | None:
     return sorted(r.value for r in roles)[0] if roles else None
 
 
-def _limits(case: Case, session: Session) -> dict[str, float]:
-    node = routing_context(session).taxonomy.get(case.category_code)
-    return dict(node.time_limits.get(case.urgency.value, {})) if node else {}
+@dataclass
+class Step:
+    """One step being applied: the case with all its tasks, loaded once."""
 
+    session: Session
+    settings: Settings
+    principal: Principal
+    calendar: WorkingCalendar
+    case: Case
+    tasks: list[CaseTask]
+    task: CaseTask | None
+    body: ActionIn
+    now: datetime
 
-def _due(calendar: WorkingCalendar, start: datetime, hours: float | None) -> datetime | None:
-    return calendar.add_working_hours(start, hours) if hours else None
+    @property
+    def the_task(self) -> CaseTask:
+        assert self.task is not None  # the table says this step acts on a task
+        return self.task
 
+    def limits(self) -> dict[str, float]:
+        node = routing_context(self.session).taxonomy.get(self.case.category_code)
+        return dict(node.time_limits.get(self.case.urgency.value, {})) if node else {}
 
-def _apply(
-    session: Session,
-    calendar: WorkingCalendar,
-    case: Case,
-    t: Transition,
-    task: CaseTask | None,
-    body: ActionIn,
-    principal: Principal,
-    now: datetime,
-) -> dict[str, Any]:
-    """Change the case (and its tasks) as the step says; returns the event's details."""
-    detail: dict[str, Any] = {}
-    if t.action is Action.DISPATCH:
-        detail = _dispatch(session, calendar, case, body, now)
-    elif t.action is Action.SIGN_FOR:
-        assert task is not None
-        _require_task(task, TaskStatus.PENDING, "签收")
-        task.status, task.signed_at, task.signed_by_user_id = (
-            TaskStatus.SIGNED,
-            now,
-            principal.user_id,
+    def due(self, kind: str) -> datetime | None:
+        hours = self.limits().get(kind)
+        return self.calendar.add_working_hours(self.now, hours) if hours else None
+
+    def all_handled(self) -> bool:
+        """The lead's task is done and every cooperating task is done, released or
+        returned; and some unit did the work."""
+        ended = (TaskStatus.DONE, TaskStatus.RELEASED, TaskStatus.RETURNED)
+        return any(t.status is TaskStatus.DONE for t in self.tasks) and all(
+            t.status in ended and not (t.is_lead and t.status is not TaskStatus.DONE)
+            for t in self.tasks
         )
+
+    def to_verification_if_handled(self) -> None:
+        if self.case.status is CaseStatus.IN_PROGRESS and self.all_handled():
+            self.case.status = CaseStatus.AWAITING_VERIFICATION
+            self.case.due_at = self.due("verify")
+
+    def back_to_handling(self) -> None:
+        """Rework or reopen: the units that handled it handle it again, with a new term;
+        with none (fixed on the spot, all returned) it goes back to dispatch."""
+        handle_due = self.due("handle")
+        again = [t for t in self.tasks if t.status is TaskStatus.DONE]
+        for task in again:
+            task.status = TaskStatus.SIGNED
+            if handle_due is not None:
+                set_handle_deadline(task, self.calendar, self.settings, self.now, handle_due)
+        self.case.status = CaseStatus.IN_PROGRESS if again else CaseStatus.REGISTERED
+        self.case.due_at = handle_due if again else None
+
+
+def _nothing_more(step: Step) -> dict[str, Any]:
+    return {}
+
+
+def _sign_for(step: Step) -> dict[str, Any]:
+    task = step.the_task
+    task.status, task.signed_at = TaskStatus.SIGNED, step.now
+    task.signed_by_user_id = step.principal.user_id
+    if task.is_lead:
+        step.case.status = CaseStatus.IN_PROGRESS
+    return {}
+
+
+def _feed_back(step: Step) -> dict[str, Any]:
+    task = step.the_task
+    task.status, task.done_at = TaskStatus.DONE, step.now
+    task.done_by_user_id = step.principal.user_id
+    step.to_verification_if_handled()
+    return {}
+
+
+def _return(step: Step) -> dict[str, Any]:
+    step.the_task.status = TaskStatus.RETURN_REQUESTED
+    return {}
+
+
+def _decide_return(step: Step) -> dict[str, Any]:
+    task = step.the_task
+    if step.body.approved:
+        task.status = TaskStatus.RETURNED
         if task.is_lead:
-            case.status = CaseStatus.IN_PROGRESS
-        detail = {"unit_id": task.unit_id}
-    elif t.action in (Action.FEED_BACK, Action.RELEASE):
-        if t.action is Action.FEED_BACK:
-            assert task is not None
-            _require_task(task, TaskStatus.SIGNED, "反馈")
-            task.status, task.done_at = TaskStatus.DONE, now
-            task.done_by_user_id = principal.user_id
+            # The routing was wrong: the centre dispatches it again (to someone else).
+            task.is_lead = False
+            step.case.status = CaseStatus.REGISTERED
+            step.case.due_at = None
         else:
-            task = _task_of(session, case, body.unit_code or "")
-            if task.is_lead or task.status is TaskStatus.DONE:
-                raise TransitionNotAllowed("只能释放尚未完成的协办单位任务")
-            task.status = TaskStatus.RELEASED
-        if case.status is CaseStatus.IN_PROGRESS and _all_handled(session, case):
-            case.status = CaseStatus.AWAITING_VERIFICATION
-            case.due_at = _due(calendar, now, _limits(case, session).get("verify"))
-        detail = {"unit_id": task.unit_id}
-    elif t.action is Action.VERIFY_FAIL:
-        case.rework_count += 1
-        handle_due = _due(calendar, now, _limits(case, session).get("handle"))
-        for other in session.scalars(select(CaseTask).where(CaseTask.case_id == case.id)):
-            if other.status is TaskStatus.DONE:
-                other.status, other.handle_due_at = TaskStatus.SIGNED, handle_due
-        case.status, case.due_at = CaseStatus.IN_PROGRESS, handle_due
-        detail = {"rework": case.rework_count}
-    elif t.action is Action.URGE:
-        case.urge_count += 1
-    if t.target is not None:
-        case.status = t.target
-    if case.status is CaseStatus.CLOSED:
-        case.closed_at = now
-    if body.reason:
-        detail["reason"] = body.reason
-    return detail
+            step.to_verification_if_handled()
+    else:
+        task.status = TaskStatus.SIGNED if task.signed_at else TaskStatus.PENDING
+        task.returns_refused += 1
+    return {"upheld": bool(step.body.approved)}
 
 
-def _require_task(task: CaseTask, status: TaskStatus, what: str) -> None:
-    if task.status is not status:
-        raise TransitionNotAllowed(
-            f"本单位的任务为“{task.status.value}”，不能{what}", task_status=task.status.value
+def _request_extension(step: Step) -> dict[str, Any]:
+    task, wanted = step.the_task, step.body.new_due_at
+    assert wanted is not None  # Need.DEADLINE
+    if task.extension_requested_until is not None:
+        raise ExtensionPending("本单位已有一项延期申请在审批中")
+    current = task.handle_due_at
+    if current is not None and wanted <= current:
+        raise DeadlineNotLater(
+            f"新的期限须晚于当前期限 {current.astimezone(step.settings.zone):%Y-%m-%d %H:%M}"
         )
+    task.extension_requested_until = wanted
+    return {"requested_due_at": wanted.isoformat()}
 
 
-def _all_handled(session: Session, case: Case) -> bool:
-    """The lead's task is done and every cooperating task is done or released."""
-    tasks = list(session.scalars(select(CaseTask).where(CaseTask.case_id == case.id)))
-    return all(
-        t.status is TaskStatus.DONE or (not t.is_lead and t.status is TaskStatus.RELEASED)
-        for t in tasks
+def _decide_extension(step: Step) -> dict[str, Any]:
+    task = step.the_task
+    requested = task.extension_requested_until
+    if requested is None:
+        raise NoExtensionRequest("该单位没有待审批的延期申请")
+    task.extension_requested_until = None
+    if not step.body.approved:
+        return {"granted": False}
+    # The centre may grant a shorter (or other) term than asked; never one already past.
+    until = step.body.new_due_at or requested
+    if until <= step.now:
+        raise DeadlineInPast("申请的期限已经过去，请给出新的期限（new_due_at）")
+    set_handle_deadline(task, step.calendar, step.settings, task.assigned_at, until)
+    task.extension_count += 1
+    return {"granted": True, "new_due_at": until.isoformat()}
+
+
+def _release(step: Step) -> dict[str, Any]:
+    task = step.the_task
+    if task.is_lead:
+        raise TransitionNotAllowed("牵头单位的任务不能释放；请改派或由其退回")
+    task.status = TaskStatus.RELEASED
+    task.extension_requested_until = None
+    step.to_verification_if_handled()
+    return {}
+
+
+def _verify_fail(step: Step) -> dict[str, Any]:
+    step.case.rework_count += 1
+    step.back_to_handling()
+    return {"rework": step.case.rework_count}
+
+
+def _hang_up(step: Step) -> dict[str, Any]:
+    step.case.hung_up_at = step.now
+    return {}
+
+
+def _resume(step: Step) -> dict[str, Any]:
+    case, calendar, now = step.case, step.calendar, step.now
+    paused_at = case.hung_up_at or now
+    for task in step.tasks:
+        if task.status in ACTIVE_TASK_STATUSES:
+            for name in ("sign_for_due_at", "handle_due_at", "handle_warn_at"):
+                setattr(task, name, shift_for_pause(getattr(task, name), calendar, paused_at, now))
+    case.due_at = shift_for_pause(case.due_at, calendar, paused_at, now)
+    case.hung_up_at = None
+    lead_signed = any(
+        t.is_lead and t.status in (TaskStatus.SIGNED, TaskStatus.DONE) for t in step.tasks
     )
+    case.status = CaseStatus.IN_PROGRESS if lead_signed else CaseStatus.DISPATCHED
+    return {"paused_working_hours": round(calendar.working_hours_between(paused_at, now), 2)}
 
 
-def _dispatch(
-    session: Session, calendar: WorkingCalendar, case: Case, body: ActionIn, now: datetime
-) -> dict[str, Any]:
-    """One task per unit: the routing decision's, or the dispatcher's own (with a reason)."""
+def _reopen(step: Step) -> dict[str, Any]:
+    case = step.case
+    closed_at = case.closed_at or step.now
+    if step.now - closed_at > timedelta(days=step.settings.reopen_days):
+        raise ReopenWindowPassed(
+            f"案件已于 {closed_at.astimezone(step.settings.zone):%Y-%m-%d} 结案，"
+            f"超过 {step.settings.reopen_days} 天不能重新打开；请重新上报"
+        )
+    case.reopen_count += 1
+    case.closed_at = None
+    step.back_to_handling()
+    return {"reopen": case.reopen_count}
+
+
+def _urge(step: Step) -> dict[str, Any]:
+    step.case.urge_count += 1
+    return {}
+
+
+def _cancel(step: Step) -> dict[str, Any]:
+    for task in step.tasks:  # nobody works on a cancelled case
+        if task.status in ACTIVE_TASK_STATUSES:
+            task.status = TaskStatus.RELEASED
+    step.case.hung_up_at = None
+    return {}
+
+
+def settle_deadlines(step: Step) -> None:
+    """After any step: the case's handling deadline is its latest open task's, and each
+    task's next alarm follows its (possibly new) state."""
+    case = step.case
+    if case.status in (CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS):
+        dues = [t.handle_due_at for t in step.tasks if t.status in OPEN_TASK_STATUSES]
+        case.due_at = max((d for d in dues if d is not None), default=case.due_at)
+    for task in step.tasks:
+        task.next_alarm_at = next_alarm(task, case, step.calendar, step.settings)
+
+
+def _dispatch(step: Step) -> dict[str, Any]:
+    """One task per unit: the routing decision's, or the dispatcher's own (with a reason).
+    A unit that returned the case or was released gets a fresh task if sent again."""
+    session, case, body = step.session, step.case, step.body
     decision = (
         session.get(RoutingDecision, case.routing_decision_id) if case.routing_decision_id else None
     )
@@ -374,26 +603,82 @@ def _dispatch(
     missing = [c for c in codes if c not in units]
     if missing:
         raise UnknownUnit(f"单位不存在：{'、'.join(missing)}", unit_codes=missing)
-    limits = _limits(case, session)
-    sign_due, handle_due = (
-        _due(calendar, now, limits.get("sign_for")),
-        _due(calendar, now, limits.get("handle")),
-    )
     lead_count = len(decision.lead_unit_codes) if decision and not body.units else 1
+    existing = {t.unit_id: t for t in step.tasks}
     for i, code in enumerate(codes):
-        session.add(
-            CaseTask(
-                case_id=case.id,
-                unit_id=units[code].id,
-                is_lead=i < lead_count,
-                status=TaskStatus.PENDING,
-                assigned_at=now,
-                sign_for_due_at=sign_due,
-                handle_due_at=handle_due,
-            )
-        )
-    case.due_at = handle_due
+        unit_id, is_lead = units[code].id, i < lead_count
+        task = existing.get(unit_id)
+        if task is not None and task.status in (TaskStatus.PENDING, TaskStatus.SIGNED):
+            task.is_lead = is_lead  # already on the case: it keeps its work and terms
+            continue
+        if task is None:
+            task = CaseTask(case_id=case.id, unit_id=unit_id)
+            session.add(task)
+            step.tasks.append(task)
+        start_task(step, task, is_lead)
     return {"units": codes, "changed_from_routing": bool(body.units) and codes != routed}
+
+
+def start_task(step: Step, task: CaseTask, is_lead: bool) -> None:
+    """A unit's (fresh) task on the case, with its terms counted from now."""
+    task.is_lead, task.status, task.assigned_at = is_lead, TaskStatus.PENDING, step.now
+    task.signed_at = task.signed_by_user_id = task.done_at = task.done_by_user_id = None
+    task.sign_for_due_at, task.sign_for_overdue_at = step.due("sign_for"), None
+    task.extension_requested_until = None
+    task.escalation_level = task.escalation_level or 0
+    task.extension_count = task.extension_count or 0
+    task.returns_refused = task.returns_refused or 0
+    handle_due = step.due("handle")
+    if handle_due is not None:
+        set_handle_deadline(task, step.calendar, step.settings, step.now, handle_due)
+
+
+def dispatch_directly(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    case: Case,
+    units: list[Unit],
+    now: datetime,
+) -> None:
+    """Give `units` their tasks on a new case at once (a whistle's summons: the road chief
+    has called them on site), the first as lead; the case is then dispatched."""
+    step = Step(
+        session=session,
+        settings=settings,
+        principal=principal,
+        calendar=working_calendar(session, settings),
+        case=case,
+        tasks=[],
+        task=None,
+        body=ActionIn(),
+        now=now,
+    )
+    for i, unit in enumerate(units):
+        task = CaseTask(case_id=case.id, unit_id=unit.id)
+        session.add(task)
+        step.tasks.append(task)
+        start_task(step, task, is_lead=i == 0)
+    case.status = CaseStatus.DISPATCHED
+    settle_deadlines(step)
+
+
+HANDLERS: dict[Action, Callable[[Step], dict[str, Any]]] = {
+    Action.DISPATCH: _dispatch,
+    Action.SIGN_FOR: _sign_for,
+    Action.RETURN: _return,
+    Action.DECIDE_RETURN: _decide_return,
+    Action.REQUEST_EXTENSION: _request_extension,
+    Action.DECIDE_EXTENSION: _decide_extension,
+    Action.FEED_BACK: _feed_back,
+    Action.VERIFY_FAIL: _verify_fail,
+    Action.RELEASE: _release,
+    Action.HANG_UP: _hang_up,
+    Action.RESUME: _resume,
+    Action.REOPEN: _reopen,
+    Action.URGE: _urge,
+    Action.CANCEL: _cancel,
+}
 
 
 def case_out(
@@ -427,10 +712,15 @@ def case_out(
             remaining_working_hours=round(
                 calendar.working_hours_between(now, task.handle_due_at), 2
             )
-            if task.handle_due_at and task.status in (TaskStatus.PENDING, TaskStatus.SIGNED)
+            if task.handle_due_at and task.status in OPEN_TASK_STATUSES
             else None,
             signed_at=local(task.signed_at),
             done_at=local(task.done_at),
+            overdue=task.overdue_at is not None,
+            escalation_level=task.escalation_level,
+            extension_requested_until=local(task.extension_requested_until),
+            extension_count=task.extension_count,
+            returns_refused=task.returns_refused,
         )
         for task, unit in rows
     ]
@@ -453,6 +743,8 @@ def case_out(
         report_count=case.report_count,
         rework_count=case.rework_count,
         urge_count=case.urge_count,
+        reopen_count=case.reopen_count,
+        hung_up_at=local(case.hung_up_at),
         fixed_on_spot=case.fixed_on_spot,
         tasks=tasks,
         history=history(session, case.id, zone),

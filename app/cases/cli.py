@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -21,3 +22,14 @@ def doc(
     from app.core.clitools import write_generated
 
     write_generated(DOC_PATH, workflow_markdown(), check=check, command="roadchief workflow doc")
+
+
+@workflow_cli.command("sweep")
+def sweep_command() -> None:
+    """Record due deadline warnings, overdue marks, escalations and missed report-ins
+    (the service does this itself unless ROADCHIEF_BACKGROUND_INTERVAL_SECONDS=0)."""
+    from app.cases.sweep import sweep
+    from app.core.clitools import run_service
+
+    run = run_service(lambda session, settings: sweep(session, settings))
+    typer.echo(json.dumps({"recorded": run.recorded}, ensure_ascii=False))

@@ -22,6 +22,7 @@ class CaseStatus(StrEnum):
     DISPATCHED = "dispatched"  # 已派遣: awaiting the lead unit's sign-for
     IN_PROGRESS = "in_progress"  # 处置中: the lead unit signed for it
     AWAITING_VERIFICATION = "awaiting_verification"  # 待核查: handled, or fixed on the spot
+    HUNG_UP = "hung_up"  # 挂账: a long case set aside, its deadlines paused
     CLOSED = "closed"  # 已结案
     REJECTED = "rejected"  # 不予立案
     CANCELLED = "cancelled"  # 已撤销
@@ -70,6 +71,11 @@ class Case(TimestampMixin, Base):
     report_count: Mapped[int] = mapped_column(Integer, default=1)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     urge_count: Mapped[int] = mapped_column(Integer, default=0)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the case was hung up (挂账); deadlines resume shifted by the pause.
+    hung_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The verification deadline has passed and was recorded (the sweep's mark).
+    verify_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Optimistic lock: every change raises it (SQLAlchemy checks it on UPDATE).
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -84,6 +90,14 @@ class TaskStatus(StrEnum):
     SIGNED = "signed"  # 处置中
     DONE = "done"  # 已反馈
     RELEASED = "released"  # 已释放 (a cooperating unit no longer needed)
+    RETURN_REQUESTED = "return_requested"  # 申请退回: "not ours", awaiting the centre
+    RETURNED = "returned"  # 已退回: the centre upheld the return
+
+
+#: A task someone must still work on (its deadlines run).
+OPEN_TASK_STATUSES = frozenset({TaskStatus.PENDING, TaskStatus.SIGNED})
+#: A task that still holds its unit to the case.
+ACTIVE_TASK_STATUSES = OPEN_TASK_STATUSES | {TaskStatus.RETURN_REQUESTED}
 
 
 class CaseTask(Base):
@@ -93,6 +107,7 @@ class CaseTask(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "unit_id"),
         Index("ix_case_tasks_unit_id_status_handle_due_at", "unit_id", "status", "handle_due_at"),
+        Index("ix_case_tasks_next_alarm_at", "next_alarm_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,6 +124,20 @@ class CaseTask(Base):
     )
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: 80 % of the handling time is used up: the unit is warned (预警).
+    handle_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sign_for_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: 0 until overdue; then each step up the road-chief levels (see `deadlines`).
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the sweep must next look at this task; None: nothing left to watch.
+    next_alarm_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: An extension asked for (申请延期) and not yet decided.
+    extension_requested_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Returns the centre refused (退回不成立): counted against the unit.
+    returns_refused: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CaseEventKind(StrEnum):
@@ -125,6 +154,21 @@ class CaseEventKind(StrEnum):
     RELEASED = "released"  # 释放协办单位
     URGED = "urged"  # 督办
     CANCELLED = "cancelled"  # 撤销
+    RETURN_REQUESTED = "return_requested"  # 申请退回
+    RETURN_DECIDED = "return_decided"  # 退回审核
+    EXTENSION_REQUESTED = "extension_requested"  # 申请延期
+    EXTENSION_DECIDED = "extension_decided"  # 延期审批
+    HUNG_UP = "hung_up"  # 挂账
+    RESUMED = "resumed"  # 恢复处置
+    REOPENED = "reopened"  # 重新打开
+    DEADLINE_WARNING = "deadline_warning"  # 临期预警
+    SIGN_FOR_OVERDUE = "sign_for_overdue"  # 签收超时
+    OVERDUE = "overdue"  # 处置超期
+    ESCALATED = "escalated"  # 超期升级
+    VERIFICATION_OVERDUE = "verification_overdue"  # 核查超期
+    WHISTLE_BLOWN = "whistle_blown"  # 路长吹哨
+    WHISTLE_REPORTED_IN = "whistle_reported_in"  # 部门报到
+    WHISTLE_MISSED = "whistle_missed"  # 部门未报到
 
 
 class CaseEvent(Base):

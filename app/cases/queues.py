@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import Role, SegmentChief
 from app.calendar.service import working_calendar
-from app.cases.models import Case, CaseStatus, CaseTask, TaskStatus
+from app.cases.models import OPEN_TASK_STATUSES, Case, CaseStatus, CaseTask, TaskStatus
 from app.cases.schemas import CaseSummary, TaskQueueItem
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.pagination import InvalidCursor, decode_cursor, decode_id_cursor, encode_cursor
 from app.territory.models import RoadSegment, Unit
 
-OPEN_TASK = (TaskStatus.PENDING, TaskStatus.SIGNED)
+DispatchStage = Literal["register", "dispatch", "returns", "extensions"]
 
 
 def _due_cursor(cursor: str | None) -> tuple[datetime, int] | None:
@@ -60,16 +60,19 @@ def unit_tasks(
         raise Forbidden("请指明单位（unit）")
     principal.require_unit(code)
     now = utcnow()
+    unit_id = session.scalar(select(Unit.id).where(Unit.code == code))
     query = (
         select(CaseTask, Case)
         .join(Case, CaseTask.case_id == Case.id)
-        .join(Unit, CaseTask.unit_id == Unit.id)
-        .where(Unit.code == code, CaseTask.status.in_(OPEN_TASK))
-        # Every dispatched task has a deadline (categories always carry time limits).
-        .where(CaseTask.handle_due_at.isnot(None))
+        .where(
+            CaseTask.unit_id == unit_id,
+            CaseTask.status.in_([status] if status else sorted(OPEN_TASK_STATUSES)),
+            # Every dispatched task has a deadline (categories always carry time limits).
+            CaseTask.handle_due_at.isnot(None),
+            # A hung-up case's deadlines are paused: nothing to do on it for now.
+            Case.status != CaseStatus.HUNG_UP,
+        )
     )
-    if status is not None:
-        query = query.where(CaseTask.status == status)
     if category_code is not None:
         query = query.where(Case.category_code == category_code)
     if street_code is not None:
@@ -153,21 +156,28 @@ def dispatch_queue(
     settings: Settings,
     principal: Principal,
     *,
-    stage: Literal["register", "dispatch"] | None,
+    stage: DispatchStage | None,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[CaseSummary], str | None]:
-    """The command centre's queue: cases to register or to dispatch, oldest first."""
+    """The command centre's queue, oldest first: cases to register or dispatch, and units'
+    returns (退回) and extension requests (延期) awaiting a decision."""
     principal.require(Permission.CASES_READ)
     if not principal.has_role(Role.DISPATCHER, Role.ADMIN):
         raise Forbidden("只有指挥中心可以查看受理派遣队列")
-    statuses = {
-        "register": [CaseStatus.PENDING_REGISTRATION],
-        "dispatch": [CaseStatus.REGISTERED],
-        None: [CaseStatus.PENDING_REGISTRATION, CaseStatus.REGISTERED],
-    }[stage]
+    stages = [stage] if stage else ["register", "dispatch", "returns", "extensions"]
+    awaiting = {
+        "register": Case.status == CaseStatus.PENDING_REGISTRATION,
+        "dispatch": Case.status == CaseStatus.REGISTERED,
+        "returns": exists().where(
+            CaseTask.case_id == Case.id, CaseTask.status == TaskStatus.RETURN_REQUESTED
+        ),
+        "extensions": exists().where(
+            CaseTask.case_id == Case.id, CaseTask.extension_requested_until.isnot(None)
+        ),
+    }
     query = select(Case).where(
-        Case.status.in_(statuses), principal.path_filter(Case.jurisdiction_path)
+        or_(*(awaiting[s] for s in stages)), principal.path_filter(Case.jurisdiction_path)
     )
     return _page(session, settings, query, limit, cursor)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
@@ -33,6 +33,14 @@ ACTION_PROBLEMS = (
     actions.PhotosRequired,
     actions.LocationRequired,
     actions.TooFarFromCase,
+    actions.UnitRequired,
+    actions.DecisionRequired,
+    actions.DeadlineRequired,
+    actions.DeadlineInPast,
+    actions.DeadlineNotLater,
+    actions.ExtensionPending,
+    actions.NoExtensionRequest,
+    actions.ReopenWindowPassed,
     UnknownUnit,
     OutsideServiceArea,
     InvalidLocation,
@@ -52,12 +60,11 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
             action=t.action.value,
             name_zh=t.name_zh,
             sources=sorted(t.sources),
-            target=t.target,
+            targets=sorted(t.targets),
             actors=sorted(a.value for a in t.actors),
             roles=sorted({r.value for a in t.actors for r in ACTOR_ROLES[a]} - {Role.ADMIN.value}),
-            needs_note=t.needs_note,
-            needs_photos=t.needs_photos,
-            needs_location=t.needs_location,
+            needs=sorted(n.value for n in t.needs),
+            task_sources=sorted(t.task_sources) if t.task_sources else None,
         )
         for t in TRANSITIONS
     ]
@@ -141,7 +148,7 @@ def unit_tasks(
 
 @router.get(
     "/queues/dispatch",
-    summary="The command centre's queue: cases to register or dispatch, oldest first",
+    summary="The command centre's queue: to register, dispatch, decide returns or extensions",
     response_model=Page[CaseSummary],
     responses=problem_responses(*AUTH_PROBLEMS),
 )
@@ -149,7 +156,7 @@ def dispatch_queue(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    stage: Literal["register", "dispatch"] | None = None,
+    stage: queues.DispatchStage | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Page[CaseSummary]:

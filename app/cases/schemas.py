@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
 from app.core.coords import CoordinateSystem
@@ -66,6 +66,15 @@ class ActionIn(BaseModel):
         max_length=20,
         description="Dispatch: the units, lead first, instead of the routing decision's.",
     )
+    approved: bool | None = Field(
+        default=None,
+        description="Decisions (decide_return, decide_extension): true to uphold or grant.",
+    )
+    new_due_at: AwareDatetime | None = Field(
+        default=None,
+        description="request_extension: the handling deadline asked for; decide_extension: "
+        "the one granted, if not the one asked. With a time zone (+08:00).",
+    )
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
         default=None,
         description="Why (reject: invalid / duplicate / out of scope; "
@@ -84,6 +93,13 @@ class TaskOut(BaseModel):
     )
     signed_at: datetime | None
     done_at: datetime | None
+    overdue: bool = Field(description="Past its handling deadline (recorded by the sweep).")
+    escalation_level: int = Field(description="0; then 1, 2 as it escalates up the chiefs.")
+    extension_requested_until: datetime | None = Field(
+        description="An extension asked for and not yet decided."
+    )
+    extension_count: int
+    returns_refused: int = Field(description="Returns the centre refused (against the unit).")
 
 
 class CaseOut(BaseModel):
@@ -105,6 +121,8 @@ class CaseOut(BaseModel):
     report_count: int
     rework_count: int
     urge_count: int
+    reopen_count: int
+    hung_up_at: datetime | None
     fixed_on_spot: bool
     tasks: list[TaskOut]
     history: list[CaseEventOut]
@@ -114,12 +132,15 @@ class TransitionOut(BaseModel):
     action: str
     name_zh: str
     sources: list[CaseStatus]
-    target: CaseStatus | None = Field(description="Null: the status stays, or the tasks decide.")
+    targets: list[CaseStatus] = Field(
+        description="Where the case may go (several: its tasks decide; empty: it stays)."
+    )
     actors: list[str]
     roles: list[str]
-    needs_note: bool
-    needs_photos: bool
-    needs_location: bool
+    needs: list[str] = Field(description="note, photos, on_site, deadline, decision, unit.")
+    task_sources: list[TaskStatus] | None = Field(
+        description="A task step: the statuses the unit's task must be in."
+    )
 
 
 class TaskQueueItem(BaseModel):

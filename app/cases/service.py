@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
+from typing import Any
 
 import shapely
 from geoalchemy2.shape import to_shape
@@ -10,16 +11,61 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases.models import FINISHED_STATUSES, Case, CaseEvent
+from app.cases.models import FINISHED_STATUSES, Case, CaseEvent, CaseSource, CaseStatus
 from app.cases.schemas import CaseEventOut, NearbyCase
 from app.core.config import Settings
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
+from app.routing.models import Urgency
+from app.routing.schemas import RoutingDecisionOut
 
 
 def assign_number(case: Case, zone: tzinfo) -> None:
     """案件编号: the local date of the report and the case's serial (after flush)."""
     case.number = f"{case.reported_at.astimezone(zone):%Y%m%d}{case.id:06d}"
+
+
+def new_case(
+    session: Session,
+    settings: Settings,
+    *,
+    source: CaseSource,
+    status: CaseStatus,
+    category_code: str,
+    urgency: Urgency,
+    description: str,
+    reporter_user_id: int | None,
+    point: Any,
+    decision: RoutingDecisionOut,
+    jurisdiction_path: str,
+    now: datetime,
+    due_at: datetime | None,
+    fixed_on_spot: bool = False,
+) -> Case:
+    """A case placed where its routing decision placed it, numbered (report or whistle)."""
+    facts = decision.facts
+    case = Case(
+        status=status,
+        source=source,
+        category_code=category_code,
+        urgency=urgency,
+        description=description,
+        reporter_user_id=reporter_user_id,
+        reported_at=now,
+        geom=point,
+        jurisdiction_path=jurisdiction_path,
+        street_code=facts.street.code if facts.street else None,
+        community_code=facts.community.code if facts.community else None,
+        grid_cell_code=facts.grid_cell_code,
+        segment_code=facts.segment.code if facts.segment else None,
+        due_at=due_at,
+        fixed_on_spot=fixed_on_spot,
+        report_count=1,
+    )
+    session.add(case)
+    session.flush()
+    assign_number(case, settings.zone)
+    return case
 
 
 def open_cases_near(

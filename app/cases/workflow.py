@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from app.accounts.models import Role
-from app.cases.models import CaseEventKind, CaseStatus
+from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
 
 
 class Action(StrEnum):
@@ -19,10 +20,17 @@ class Action(StrEnum):
     REJECT = "reject"  # 不予立案
     DISPATCH = "dispatch"  # 派遣
     SIGN_FOR = "sign_for"  # 签收
+    RETURN = "return"  # 退回 (not ours)
+    DECIDE_RETURN = "decide_return"  # 退回审核
+    REQUEST_EXTENSION = "request_extension"  # 申请延期
+    DECIDE_EXTENSION = "decide_extension"  # 延期审批
     FEED_BACK = "feed_back"  # 处置反馈
     VERIFY_PASS = "verify_pass"  # 核查通过 → 结案
     VERIFY_FAIL = "verify_fail"  # 核查不通过 → 返工
     RELEASE = "release"  # 释放协办单位
+    HANG_UP = "hang_up"  # 挂账
+    RESUME = "resume"  # 恢复处置
+    REOPEN = "reopen"  # 重新打开
     URGE = "urge"  # 督办
     CANCEL = "cancel"  # 撤销
 
@@ -37,68 +45,102 @@ class Actor(StrEnum):
     ADMIN = "admin"
 
 
+class Need(StrEnum):
+    """What a step must carry, beyond the version."""
+
+    NOTE = "note"  # a note (说明, 理由)
+    PHOTOS = "photos"  # photos of the place
+    ON_SITE = "on_site"  # the actor's position, near the case's place
+    DEADLINE = "deadline"  # a new deadline, in the future (`new_due_at`)
+    DECISION = "decision"  # approve or refuse (`approved`)
+    UNIT = "unit"  # the unit whose task the step concerns (`unit_code`)
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     action: Action
     name_zh: str
     sources: frozenset[CaseStatus]
-    #: None: the case keeps its status, or the tasks decide it (see `actions`).
-    target: CaseStatus | None
+    #: Where the case may go: one status for a fixed move; several when its tasks decide
+    #: (`actions` checks that the step ends in one of them, or where it started).
+    targets: frozenset[CaseStatus]
     actors: frozenset[Actor]
     event: CaseEventKind
-    needs_note: bool = False
-    needs_photos: bool = False
-    #: The actor must stand near the case's place (verification on site).
-    needs_location: bool = False
+    needs: frozenset[Need] = frozenset()
+    #: A task step: the statuses the unit's task must be in (None: no task is involved).
+    task_sources: frozenset[TaskStatus] | None = None
+
+    @property
+    def fixed_target(self) -> CaseStatus | None:
+        """The status the step always moves to, unless its tasks decide."""
+        return (
+            next(iter(self.targets)) if len(self.targets) == 1 and not self.task_sources else None
+        )
 
 
 S = CaseStatus
+T = TaskStatus
+N = Need
 OPEN = frozenset({S.PENDING_REGISTRATION, S.REGISTERED, S.DISPATCHED, S.IN_PROGRESS})
-UNFINISHED = OPEN | {S.AWAITING_VERIFICATION}
+UNFINISHED = OPEN | {S.AWAITING_VERIFICATION, S.HUNG_UP}
+HANDLING = frozenset({S.DISPATCHED, S.IN_PROGRESS})
+ANY_OPEN_TASK = frozenset({T.PENDING, T.SIGNED})
+
+
+def _set(*items: Any) -> frozenset[Any]:
+    return frozenset(items)
+
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(
-        Action.REGISTER, "立案", frozenset({S.PENDING_REGISTRATION}), S.REGISTERED,
-        frozenset({Actor.DISPATCHER}), CaseEventKind.REGISTERED,
-    ),
-    Transition(
-        Action.REJECT, "不予立案", frozenset({S.PENDING_REGISTRATION}), S.REJECTED,
-        frozenset({Actor.DISPATCHER}), CaseEventKind.REJECTED, needs_note=True,
-    ),
-    Transition(
-        Action.DISPATCH, "派遣", frozenset({S.REGISTERED}), S.DISPATCHED,
-        frozenset({Actor.DISPATCHER}), CaseEventKind.DISPATCHED,
-    ),
-    Transition(
-        Action.SIGN_FOR, "签收", frozenset({S.DISPATCHED, S.IN_PROGRESS}), None,
-        frozenset({Actor.TASK_UNIT_STAFF}), CaseEventKind.SIGNED_FOR,
-    ),
-    Transition(
-        Action.FEED_BACK, "处置反馈", frozenset({S.IN_PROGRESS}), None,
-        frozenset({Actor.TASK_UNIT_STAFF}), CaseEventKind.FED_BACK,
-        needs_note=True, needs_photos=True,
-    ),
-    Transition(
-        Action.VERIFY_PASS, "核查通过（结案）", frozenset({S.AWAITING_VERIFICATION}), S.CLOSED,
-        frozenset({Actor.VERIFIER}), CaseEventKind.VERIFIED, needs_location=True,
-    ),
-    Transition(
-        Action.VERIFY_FAIL, "核查不通过（返工）", frozenset({S.AWAITING_VERIFICATION}),
-        S.IN_PROGRESS, frozenset({Actor.VERIFIER}), CaseEventKind.REWORK,
-        needs_note=True, needs_photos=True, needs_location=True,
-    ),
-    Transition(
-        Action.RELEASE, "释放协办单位", frozenset({S.DISPATCHED, S.IN_PROGRESS}), None,
-        frozenset({Actor.DISPATCHER}), CaseEventKind.RELEASED, needs_note=True,
-    ),
-    Transition(
-        Action.URGE, "督办", UNFINISHED, None,
-        frozenset({Actor.DISPATCHER, Actor.SUPERVISOR}), CaseEventKind.URGED, needs_note=True,
-    ),
-    Transition(
-        Action.CANCEL, "撤销", UNFINISHED, S.CANCELLED,
-        frozenset({Actor.ADMIN}), CaseEventKind.CANCELLED, needs_note=True,
-    ),
+    Transition(Action.REGISTER, "立案", _set(S.PENDING_REGISTRATION), _set(S.REGISTERED),
+               _set(Actor.DISPATCHER), CaseEventKind.REGISTERED),
+    Transition(Action.REJECT, "不予立案", _set(S.PENDING_REGISTRATION), _set(S.REJECTED),
+               _set(Actor.DISPATCHER), CaseEventKind.REJECTED, _set(N.NOTE)),
+    Transition(Action.DISPATCH, "派遣", _set(S.REGISTERED), _set(S.DISPATCHED),
+               _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED),
+    # The lead unit's sign-for starts the handling; a cooperating unit's changes nothing.
+    Transition(Action.SIGN_FOR, "签收", HANDLING, _set(S.IN_PROGRESS),
+               _set(Actor.TASK_UNIT_STAFF), CaseEventKind.SIGNED_FOR,
+               task_sources=_set(T.PENDING)),
+    Transition(Action.RETURN, "退回", HANDLING, frozenset(),
+               _set(Actor.TASK_UNIT_STAFF), CaseEventKind.RETURN_REQUESTED, _set(N.NOTE),
+               task_sources=ANY_OPEN_TASK),
+    # Upheld: the task ends, counted against nobody; the lead's return sends the case back
+    # to dispatch. Refused: the task resumes and the refusal counts against the unit.
+    Transition(Action.DECIDE_RETURN, "退回审核", HANDLING,
+               _set(S.REGISTERED, S.AWAITING_VERIFICATION),
+               _set(Actor.DISPATCHER), CaseEventKind.RETURN_DECIDED, _set(N.DECISION, N.UNIT),
+               task_sources=_set(T.RETURN_REQUESTED)),
+    Transition(Action.REQUEST_EXTENSION, "申请延期", HANDLING, frozenset(),
+               _set(Actor.TASK_UNIT_STAFF), CaseEventKind.EXTENSION_REQUESTED,
+               _set(N.NOTE, N.DEADLINE), task_sources=ANY_OPEN_TASK),
+    Transition(Action.DECIDE_EXTENSION, "延期审批", HANDLING, frozenset(),
+               _set(Actor.DISPATCHER), CaseEventKind.EXTENSION_DECIDED,
+               _set(N.DECISION, N.UNIT), task_sources=ANY_OPEN_TASK),
+    # The last open task's feedback sends the case to verification.
+    Transition(Action.FEED_BACK, "处置反馈", _set(S.IN_PROGRESS), _set(S.AWAITING_VERIFICATION),
+               _set(Actor.TASK_UNIT_STAFF), CaseEventKind.FED_BACK, _set(N.NOTE, N.PHOTOS),
+               task_sources=_set(T.SIGNED)),
+    Transition(Action.VERIFY_PASS, "核查通过（结案）", _set(S.AWAITING_VERIFICATION),
+               _set(S.CLOSED), _set(Actor.VERIFIER), CaseEventKind.VERIFIED, _set(N.ON_SITE)),
+    Transition(Action.VERIFY_FAIL, "核查不通过（返工）", _set(S.AWAITING_VERIFICATION),
+               _set(S.IN_PROGRESS, S.REGISTERED), _set(Actor.VERIFIER), CaseEventKind.REWORK,
+               _set(N.NOTE, N.PHOTOS, N.ON_SITE)),
+    Transition(Action.RELEASE, "释放协办单位", HANDLING, _set(S.AWAITING_VERIFICATION),
+               _set(Actor.DISPATCHER), CaseEventKind.RELEASED, _set(N.NOTE, N.UNIT),
+               task_sources=ANY_OPEN_TASK | {T.RETURN_REQUESTED}),
+    Transition(Action.HANG_UP, "挂账", HANDLING, _set(S.HUNG_UP),
+               _set(Actor.DISPATCHER), CaseEventKind.HUNG_UP, _set(N.NOTE)),
+    # Back to where it was: in progress if the lead had signed for it, else dispatched.
+    Transition(Action.RESUME, "恢复处置", _set(S.HUNG_UP), _set(S.DISPATCHED, S.IN_PROGRESS),
+               _set(Actor.DISPATCHER), CaseEventKind.RESUMED),
+    # Within the reopen window; to the units that handled it, or to dispatch if none did.
+    Transition(Action.REOPEN, "重新打开", _set(S.CLOSED), _set(S.IN_PROGRESS, S.REGISTERED),
+               _set(Actor.VERIFIER, Actor.DISPATCHER), CaseEventKind.REOPENED, _set(N.NOTE)),
+    Transition(Action.URGE, "督办", UNFINISHED, frozenset(),
+               _set(Actor.DISPATCHER, Actor.SUPERVISOR), CaseEventKind.URGED, _set(N.NOTE)),
+    Transition(Action.CANCEL, "撤销", UNFINISHED, _set(S.CANCELLED),
+               _set(Actor.ADMIN), CaseEventKind.CANCELLED, _set(N.NOTE)),
 )  # fmt: skip
 
 BY_ACTION: dict[Action, Transition] = {t.action: t for t in TRANSITIONS}
@@ -119,40 +161,36 @@ def mermaid() -> str:
         "stateDiagram-v2",
         "    [*] --> pending_registration: 上报",
         "    [*] --> awaiting_verification: 当场整改",
+        "    [*] --> dispatched: 吹哨立案",
     ]
     for t in TRANSITIONS:
         for source in sorted(t.sources):
-            for target in [t.target] if t.target else _task_driven_targets(t.action, source):
+            for target in sorted(t.targets - {source}):
                 lines.append(f"    {source.value} --> {target.value}: {t.name_zh}")
     for final in (S.CLOSED, S.REJECTED, S.CANCELLED):
         lines.append(f"    {final.value} --> [*]")
     return "\n".join(lines) + "\n"
 
 
-def _task_driven_targets(action: Action, source: CaseStatus) -> list[CaseStatus]:
-    """Where a task-level step can take the case from `source` (its tasks decide)."""
-    if action is Action.SIGN_FOR and source is S.DISPATCHED:
-        return [S.IN_PROGRESS, S.DISPATCHED]  # the lead unit's sign-for starts the handling
-    if action in (Action.FEED_BACK, Action.RELEASE) and source is S.IN_PROGRESS:
-        return [S.IN_PROGRESS, S.AWAITING_VERIFICATION]  # the last open task closes it
-    return [source]
-
-
 def workflow_markdown() -> str:
     """`docs/workflow.md`: the diagram and the table, generated (`roadchief workflow doc`)."""
     rows = [
-        "| step | action | from | to | who | needs |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| step | action | from | to | who | needs | unit's task must be |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+
+    def codes(values: Any) -> str:
+        return ", ".join(f"`{v.value}`" for v in sorted(values)) or "—"
+
     for t in TRANSITIONS:
-        needs = [n for n, on in (("note", t.needs_note), ("photos", t.needs_photos),
-                                 ("on site", t.needs_location)) if on]  # fmt: skip
+        to = codes(t.targets) if t.targets else "unchanged"
+        if t.targets and not t.fixed_target:
+            to += " (its tasks decide; or unchanged)"
         rows.append(
-            f"| {t.name_zh} | `{t.action.value}` | "
-            + ", ".join(f"`{s.value}`" for s in sorted(t.sources))
-            + f" | {f'`{t.target.value}`' if t.target else 'by the tasks / unchanged'} | "
+            f"| {t.name_zh} | `{t.action.value}` | {codes(t.sources)} | {to} | "
             + ", ".join(sorted(a.value for a in t.actors))
-            + f" | {', '.join(needs) or '—'} |"
+            + f" | {', '.join(sorted(n.value for n in t.needs)) or '—'}"
+            + f" | {codes(t.task_sources) if t.task_sources else '—'} |"
         )
     return (
         "# The case workflow (generated: `roadchief workflow doc`; do not edit)\n\n"
@@ -161,5 +199,28 @@ def workflow_markdown() -> str:
         + mermaid()
         + "```\n\n"
         + "\n".join(rows)
-        + "\n"
+        + "\n\n"
+        + NOTES
     )
+
+
+NOTES = """\
+## Rules the table does not show
+
+- **Several units.** Dispatch gives each unit a task: the first is the lead (牵头), the others
+  cooperate (协办). The case awaits verification when the lead's task is done and every
+  cooperating task is done, released or returned.
+- **Deadlines** are counted in working hours on the working calendar
+  (`GET /api/v1/calendar/{year}`), per category and urgency: sign-for and handling from
+  dispatch, verification from the last feedback. A granted extension moves the unit's
+  handling deadline; hanging up pauses every deadline and resuming shifts them by the pause.
+- **Sweep** (`roadchief workflow sweep`, and inside the service every
+  `ROADCHIEF_BACKGROUND_INTERVAL_SECONDS`): warns a unit when 80 % of its handling time is
+  used, marks sign-for and handling overdue, escalates an overdue task to the segment's next
+  road-chief level and the command centre, then one level further each
+  `ROADCHIEF_ESCALATION_STEP_HOURS` working hours, marks verification overdue and a
+  whistle's missed report-ins. Running it twice records nothing more.
+- **Return** (退回): refused returns are counted on the task (`returns_refused`); upheld
+  ones against nobody.
+- **Reopen** is possible for `ROADCHIEF_REOPEN_DAYS` days after closing.
+"""

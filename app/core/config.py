@@ -114,6 +114,31 @@ class Settings(BaseSettings):
         description="A whistle's place must be this close to the chief's road segment.",
     )
 
+    deadline_warning_fraction: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="A unit is warned when this share of its handling time is used up.",
+    )
+    escalation_step_hours: float = Field(
+        default=8.0,
+        gt=0,
+        le=200,
+        description="Working hours an overdue task waits before escalating one level further.",
+    )
+    reopen_days: int = Field(
+        default=30, ge=0, le=365, description="Days after closing that a case may be reopened."
+    )
+    background_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How often the service sweeps deadlines and delivers webhooks (0: never; "
+        "then run `roadchief workflow sweep` and `roadchief webhooks deliver` from cron).",
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=32,

@@ -31,7 +31,7 @@ from app.cases.models import (
     CaseStatus,
 )
 from app.cases.schemas import NearbyCase
-from app.cases.service import assign_number, history, nearby_cases, open_cases_near
+from app.cases.service import history, nearby_cases, new_case, open_cases_near
 from app.core.config import Settings
 from app.core.coords import CoordinateSystem, to_wgs84
 from app.core.database import utcnow
@@ -57,6 +57,7 @@ from app.media.service import (
     usable_photos,
     use_photo,
 )
+from app.notifications.service import notify_case_event
 from app.reports.models import PhotoRole, Report, ReportPhoto
 from app.reports.schemas import (
     BatchIn,
@@ -246,7 +247,8 @@ def _create(
     session.add(report)
     session.flush()
     photo_rows = _attach_photos(session, settings, report, photos, lon, lat)
-    _record_events(session, principal, case, report, photo_rows, point)
+    for event in _record_events(session, principal, case, report, photo_rows, point):
+        notify_case_event(session, settings, case, event)
     session.flush()
     # A new case was routed just now; a joined one keeps the decision it was routed by.
     routed = None if report.is_duplicate else decision.out
@@ -289,29 +291,22 @@ def _open_case(
         status, hours = CaseStatus.AWAITING_VERIFICATION, limits.get("verify")
     else:
         status, hours = CaseStatus.PENDING_REGISTRATION, limits.get("handle")
-    facts = decision.facts
-    case = Case(
-        status=status,
+    return new_case(
+        session,
+        settings,
         source=CaseSource.REPORT,
+        status=status,
         category_code=body.category_code,
         urgency=urgency,
         description=body.description,
         reporter_user_id=principal.user_id,
-        reported_at=now,
-        geom=point,
+        point=point,
+        decision=decision,
         jurisdiction_path=jurisdiction_path,
-        street_code=facts.street.code if facts.street else None,
-        community_code=facts.community.code if facts.community else None,
-        grid_cell_code=facts.grid_cell_code,
-        segment_code=facts.segment.code if facts.segment else None,
+        now=now,
         due_at=calendar.add_working_hours(now, hours) if hours else None,
         fixed_on_spot=body.fixed_on_spot,
-        report_count=1,
     )
-    session.add(case)
-    session.flush()
-    assign_number(case, settings.zone)
-    return case
 
 
 def _attach_photos(
@@ -362,7 +357,7 @@ def _record_events(
     report: Report,
     photos: Sequence[tuple[ReportPhoto, Photo]],
     point: Any,
-) -> None:
+) -> list[CaseEvent]:
     role = sorted(r.value for r in principal.roles)[0] if principal.roles else None
     before = [p.id for r, p in photos if r.role is PhotoRole.BEFORE]
     after = [p.id for r, p in photos if r.role is PhotoRole.AFTER]
@@ -370,7 +365,7 @@ def _record_events(
     def event(
         kind: CaseEventKind, to: CaseStatus | None, photo_ids: list[int], note: str | None
     ) -> None:
-        session.add(
+        events.append(
             CaseEvent(
                 case_id=case.id,
                 kind=kind,
@@ -383,6 +378,9 @@ def _record_events(
                 geom=point,
             )
         )
+        session.add(events[-1])
+
+    events: list[CaseEvent] = []
 
     if report.is_duplicate:
         event(CaseEventKind.DUPLICATE_REPORTED, None, before, report.description)
@@ -391,6 +389,7 @@ def _record_events(
         event(CaseEventKind.FIXED_ON_SPOT, CaseStatus.AWAITING_VERIFICATION, after, None)
     else:
         event(CaseEventKind.REPORTED, CaseStatus.PENDING_REGISTRATION, before, report.description)
+    return events
 
 
 def _decision_of(session: Session, settings: Settings, case: Case) -> RoutingDecisionOut | None:

@@ -57,5 +57,18 @@ class WhistleSummons(Base):
     report_accuracy_m: Mapped[float | None] = mapped_column(Float)
     report_distance_m: Mapped[float | None] = mapped_column(Float)
     report_note: Mapped[str | None] = mapped_column(Text)
+    #: When the sweep recorded the missed report-in in the case's history.
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     whistle: Mapped[Whistle] = relationship(back_populates="summonses")
+
+
+class WhistleCase(Base):
+    """The case a whistle opened or joined: its report-ins and misses go into its history."""
+
+    __tablename__ = "whistle_cases"
+
+    whistle_id: Mapped[int] = mapped_column(
+        ForeignKey("whistles.id", ondelete="RESTRICT"), primary_key=True
+    )
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)

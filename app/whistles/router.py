@@ -32,6 +32,8 @@ router = APIRouter(prefix="/api/v1/whistles", tags=["whistles"])
         service.PlaceOffSegment,
         UnknownUnit,
         service.UnitNotSummonable,
+        service.CaseFinished,
+        NotFound,
         UnknownCategory,
         CategoryIsGroup,
         OutsideServiceArea,

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.routing.schemas import CategoryCode, UnitBrief
 from app.territory.schemas import Code, PlaceRef
@@ -36,6 +36,21 @@ class WhistleCreate(BaseModel):
         le=24 * 60,
         description="Time to report in on site; the deployment's default when absent.",
     )
+    case_number: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Join this open case: the report-ins go into its history.",
+    )
+    open_case: bool = Field(
+        default=False,
+        description="Open a case dispatched straight to the summoned units (the first leads).",
+    )
+
+    @model_validator(mode="after")
+    def _one_case(self) -> WhistleCreate:
+        if self.open_case and self.case_number:
+            raise ValueError("open_case 与 case_number 只能选一个")
+        return self
 
 
 class ReportInCreate(BaseModel):
@@ -89,5 +104,6 @@ class WhistleOut(BaseModel):
     category_name: str
     description: str
     report_in_due_at: datetime
+    case_number: str | None = Field(description="The case it opened or joined.")
     summonses: list[SummonsOut]
     counts: dict[SummonsStatus, int] = Field(description="Summoned units per status.")

@@ -13,20 +13,32 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import Role, SegmentChief, User
+from app.cases.actions import dispatch_directly, find_case
+from app.cases.models import (
+    FINISHED_STATUSES,
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseSource,
+    CaseStatus,
+)
+from app.cases.service import new_case
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
+from app.notifications.service import notify_case_event
+from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
-from app.routing.service import routing_context
+from app.routing.service import decide_on_facts, gather_facts, record_decision, routing_context
 from app.routing.taxonomy import require_leaf
 from app.territory.locator import check_coordinates, place_point
 from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
 from app.territory.schemas import PlaceRef
 from app.territory.service import UnknownUnit
-from app.whistles.models import Whistle, WhistleSummons
+from app.whistles.models import Whistle, WhistleCase, WhistleSummons
 from app.whistles.schemas import (
     PersonRef,
     ReportInCreate,
@@ -65,6 +77,12 @@ class AlreadyReportedIn(Problem):
     code = "already_reported_in"
     status = 409
     title = "本单位已报到"
+
+
+class CaseFinished(Problem):
+    code = "case_finished"
+    status = 409
+    title = "案件已结束"
 
 
 class TooFarFromPlace(Problem):
@@ -142,9 +160,61 @@ def blow_whistle(
         )
         session.add(whistle)
         session.flush()
+        case_id = _case_for(session, settings, principal, body, whistle, units, now)
+        if case_id is not None:
+            session.add(WhistleCase(whistle_id=whistle.id, case_id=case_id))
         return _out(session, settings, whistle, now)
 
     return run_idempotent(session, principal.ref, "whistles.create", idempotency_key, body, create)
+
+
+def _case_for(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: WhistleCreate,
+    whistle: Whistle,
+    units: list[Unit],
+    now: datetime,
+) -> int | None:
+    """The case the whistle opens (dispatched to the summoned units) or joins; its
+    history records the whistle."""
+    if body.case_number is not None:
+        case = find_case(session, principal, body.case_number)
+        if case.status in FINISHED_STATUSES:
+            raise CaseFinished(f"案件“{case.number}”已结束，请开新案件（open_case）")
+    elif body.open_case:
+        context = routing_context(session)
+        category = require_leaf(context.taxonomy, body.category_code)
+        facts = gather_facts(session, settings, context, category, body.lon, body.lat, None)
+        decision = decide_on_facts(session, context, facts, settings.zone)
+        urgency = Urgency(category.default_urgency)
+        case = new_case(
+            session, settings, source=CaseSource.WHISTLE, status=CaseStatus.REGISTERED,
+            category_code=category.code, urgency=urgency, description=body.description,
+            reporter_user_id=principal.user_id, point=whistle.geom, decision=decision.out,
+            jurisdiction_path=decision.jurisdiction_path, now=now, due_at=None,
+        )  # fmt: skip
+        case.routing_decision_id = record_decision(session, principal, decision).id
+        dispatch_directly(session, settings, principal, case, units, now)
+    else:
+        return None
+    event = CaseEvent(
+        case_id=case.id,
+        occurred_at=now,
+        kind=CaseEventKind.WHISTLE_BLOWN,
+        actor_user_id=principal.user_id,
+        actor_role=Role.ROAD_CHIEF.value,
+        to_status=CaseStatus.DISPATCHED if body.open_case else None,
+        note=body.description,
+        photo_ids=[],
+        geom=whistle.geom,
+        detail={"whistle_id": whistle.id, "units": [u.code for u in units]},
+    )
+    session.add(event)
+    session.flush()
+    notify_case_event(session, settings, case, event)
+    return case.id
 
 
 def _summons(unit_code: str) -> Any:
@@ -237,6 +307,11 @@ def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) 
         category_name=category.name if category else whistle.category_code,
         description=whistle.description,
         report_in_due_at=whistle.report_in_due_at.astimezone(zone),
+        case_number=session.scalar(
+            select(Case.number)
+            .join(WhistleCase, WhistleCase.case_id == Case.id)
+            .where(WhistleCase.whistle_id == whistle.id)
+        ),
         summonses=summonses,
         counts={status: counts.get(status, 0) for status in SummonsStatus},
     )
@@ -281,6 +356,38 @@ def _already_reported(summons: WhistleSummons, settings: Settings) -> AlreadyRep
     return AlreadyReportedIn(
         f"已于 {summons.reported_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 报到"
     )
+
+
+def _record_report_in(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    case_id: int,
+    whistle: Whistle,
+    summons: WhistleSummons,
+    now: datetime,
+) -> None:
+    case = session.get(Case, case_id)
+    assert case is not None
+    event = CaseEvent(
+        case_id=case.id,
+        occurred_at=now,
+        kind=CaseEventKind.WHISTLE_REPORTED_IN,
+        actor_user_id=principal.user_id,
+        actor_role=Role.DEPARTMENT_STAFF.value,
+        note=summons.report_note,
+        photo_ids=[],
+        geom=summons.report_geom,
+        detail={
+            "whistle_id": whistle.id,
+            "unit_id": summons.unit_id,
+            "status": status_of(summons, whistle.report_in_due_at, now).value,
+            "distance_m": summons.report_distance_m,
+        },
+    )
+    session.add(event)
+    session.flush()
+    notify_case_event(session, settings, case, event)
 
 
 def report_in(
@@ -333,6 +440,11 @@ def report_in(
         session.refresh(summons)
         if claimed.rowcount != 1:
             raise _already_reported(summons, settings)
+        case_id = session.scalar(
+            select(WhistleCase.case_id).where(WhistleCase.whistle_id == whistle.id)
+        )
+        if case_id is not None:
+            _record_report_in(session, settings, principal, case_id, whistle, summons, now)
         return _out(session, settings, whistle, now)
 
     return run_idempotent(

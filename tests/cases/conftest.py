@@ -50,3 +50,20 @@ def loop(phone: Callable[[str], TestClient], as_user: Headers, spot: Spot, good_
     client = phone("demo-chief-3")
     receipt = multipart(client, report_body(spot), [good_jpeg()]).json()
     return Loop(client, as_user, receipt["case_number"])
+
+
+@pytest.fixture
+def dispatched(loop: Loop, staff: Callable[[str], str]) -> Loop:
+    """The case registered and dispatched: urban-management leads, transport cooperates
+    (its staff: `dispatched.transport`)."""
+    loop.transport = staff("transport")  # type: ignore[attr-defined]
+    loop.ok("demo-dispatcher", "register")
+    loop.ok(
+        "demo-dispatcher", "dispatch", units=["urban-management", "transport"], reason="交通协办"
+    )
+    return loop
+
+
+def task_of(case: dict[str, Any], unit_code: str) -> dict[str, Any]:
+    task: dict[str, Any] = next(t for t in case["tasks"] if t["unit"]["code"] == unit_code)
+    return task

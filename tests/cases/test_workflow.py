@@ -166,12 +166,17 @@ def test_the_workflow_table_is_published_and_drawn(client: TestClient) -> None:
     table = client.get("/api/v1/workflow").json()
     assert [t["action"] for t in table] == [t.action.value for t in TRANSITIONS]
     verify = next(t for t in table if t["action"] == "verify_pass")
-    assert verify["needs_location"] is True
+    assert verify["needs"] == ["on_site"]
     assert verify["sources"] == ["awaiting_verification"]
-    assert verify["target"] == "closed"
+    assert verify["targets"] == ["closed"]
     assert "road_chief" in verify["roles"]
+    decide = next(t for t in table if t["action"] == "decide_return")
+    assert decide["needs"] == ["decision", "unit"]
+    assert decide["task_sources"] == ["return_requested"]
+    assert decide["roles"] == ["dispatcher"]
     diagram = mermaid()
     assert "awaiting_verification --> closed: 核查通过（结案）" in diagram
+    assert "hung_up --> in_progress: 恢复处置" in diagram
     for status in CaseStatus:
         assert status.value in diagram
 

@@ -1,0 +1,210 @@
+"""The deadline sweep (超期扫描): warnings, overdue marks, escalation, missed report-ins.
+
+Runs inside the service every `background_interval_seconds`, and as
+`roadchief workflow sweep` for cron. It reads only what is due: tasks by `next_alarm_at`
+(an index), cases awaiting verification past their deadline, whistles past their
+report-in time. Each item is claimed with a conditional UPDATE before anything is written,
+so two sweeps at once (two workers, a cron job beside the service) never record a thing
+twice, and a second run records nothing more. The sweep does not change a case's version:
+it takes no step in the loop, so it must not make a person's next step fail as stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.calendar.service import WorkingCalendar, working_calendar
+from app.cases.deadlines import ESCALATION_CHIEF_LEVELS, escalation_due_at, next_alarm
+from app.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, CaseTask, TaskStatus
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.notifications.service import notify_case_event
+from app.whistles.models import Whistle, WhistleCase, WhistleSummons
+
+SYSTEM_ROLE = "system"
+
+
+@dataclass
+class SweepRun:
+    """What one sweep recorded, by event kind."""
+
+    recorded: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: CaseEventKind) -> None:
+        self.recorded[kind.value] = self.recorded.get(kind.value, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.recorded.values())
+
+
+def _record(
+    session: Session,
+    settings: Settings,
+    run: SweepRun,
+    case: Case,
+    kind: CaseEventKind,
+    now: datetime,
+    **detail: Any,
+) -> None:
+    event = CaseEvent(
+        case_id=case.id,
+        occurred_at=now,
+        kind=kind,
+        actor_role=SYSTEM_ROLE,
+        photo_ids=[],
+        detail=detail,
+    )
+    session.add(event)
+    session.flush()
+    notify_case_event(session, settings, case, event)
+    run.count(kind)
+
+
+def _fire_task_alarms(
+    session: Session,
+    settings: Settings,
+    calendar: WorkingCalendar,
+    run: SweepRun,
+    case: Case,
+    task: CaseTask,
+    now: datetime,
+) -> None:
+    def due(value: datetime | None) -> str | None:
+        return value.astimezone(settings.zone).isoformat() if value else None
+
+    unit = {"unit_id": task.unit_id}
+    if (
+        task.status is TaskStatus.PENDING
+        and task.sign_for_overdue_at is None
+        and task.sign_for_due_at is not None
+        and task.sign_for_due_at <= now
+    ):
+        task.sign_for_overdue_at = now
+        _record(session, settings, run, case, CaseEventKind.SIGN_FOR_OVERDUE, now,
+                **unit, due_at=due(task.sign_for_due_at))  # fmt: skip
+    if task.overdue_at is None and task.handle_due_at is not None and task.handle_due_at <= now:
+        # Overdue: the first escalation comes with it; a warning is moot now.
+        task.overdue_at, task.warned_at = now, task.warned_at or now
+        task.escalation_level = 1
+        _record(session, settings, run, case, CaseEventKind.OVERDUE, now, **unit,
+                due_at=due(task.handle_due_at), escalation_level=1,
+                chief_level=ESCALATION_CHIEF_LEVELS[0])  # fmt: skip
+    elif task.warned_at is None and task.handle_warn_at is not None and task.handle_warn_at <= now:
+        task.warned_at = now
+        left = calendar.working_hours_between(now, task.handle_due_at) if task.handle_due_at else 0
+        _record(session, settings, run, case, CaseEventKind.DEADLINE_WARNING, now, **unit,
+                due_at=due(task.handle_due_at), remaining_working_hours=round(left, 2))  # fmt: skip
+    while (moment := escalation_due_at(task, calendar, settings)) is not None and moment <= now:
+        task.escalation_level += 1
+        _record(session, settings, run, case, CaseEventKind.ESCALATED, now, **unit,
+                due_at=due(task.handle_due_at), escalation_level=task.escalation_level,
+                chief_level=ESCALATION_CHIEF_LEVELS[task.escalation_level - 1])  # fmt: skip
+
+
+def _sweep_tasks(
+    session: Session,
+    settings: Settings,
+    calendar: WorkingCalendar,
+    run: SweepRun,
+    now: datetime,
+    batch: int,
+) -> None:
+    while True:
+        due = session.execute(
+            select(CaseTask.id, CaseTask.next_alarm_at)
+            .where(CaseTask.next_alarm_at <= now)
+            .order_by(CaseTask.next_alarm_at, CaseTask.id)
+            .limit(batch)
+        ).all()
+        claimed_any = False
+        for task_id, seen in due:
+            claimed = session.execute(
+                update(CaseTask)
+                .where(CaseTask.id == task_id, CaseTask.next_alarm_at == seen)
+                .values(next_alarm_at=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed != 1:
+                continue  # another sweep has it
+            claimed_any = True
+            task = session.get(CaseTask, task_id, populate_existing=True)
+            assert task is not None
+            case = session.get(Case, task.case_id)
+            assert case is not None
+            _fire_task_alarms(session, settings, calendar, run, case, task, now)
+            task.next_alarm_at = next_alarm(task, case, calendar, settings)
+        session.commit()
+        if len(due) < batch or not claimed_any:
+            return
+
+
+def _sweep_verifications(
+    session: Session, settings: Settings, run: SweepRun, now: datetime
+) -> None:
+    overdue = session.execute(
+        select(Case.id).where(
+            Case.status == CaseStatus.AWAITING_VERIFICATION,
+            Case.due_at <= now,
+            Case.verify_overdue_at.is_(None),
+        )
+    ).scalars()
+    for case_id in list(overdue):
+        # Core UPDATE: marks without raising the version (no step was taken).
+        claimed = session.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.verify_overdue_at.is_(None))
+            .values(verify_overdue_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            case = session.get(Case, case_id, populate_existing=True)
+            assert case is not None
+            due_at = case.due_at.astimezone(settings.zone).isoformat() if case.due_at else None
+            _record(session, settings, run, case, CaseEventKind.VERIFICATION_OVERDUE, now,
+                    due_at=due_at)  # fmt: skip
+        session.commit()
+
+
+def _sweep_whistles(session: Session, settings: Settings, run: SweepRun, now: datetime) -> None:
+    missed = session.execute(
+        select(WhistleSummons.id, Whistle.id, WhistleCase.case_id, WhistleSummons.unit_id)
+        .join(Whistle, WhistleSummons.whistle_id == Whistle.id)
+        .join(WhistleCase, WhistleCase.whistle_id == Whistle.id)
+        .where(
+            Whistle.report_in_due_at <= now,
+            WhistleSummons.reported_at.is_(None),
+            WhistleSummons.missed_at.is_(None),
+        )
+    ).all()
+    for summons_id, whistle_id, case_id, unit_id in missed:
+        claimed = session.execute(
+            update(WhistleSummons)
+            .where(WhistleSummons.id == summons_id, WhistleSummons.missed_at.is_(None))
+            .values(missed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            case = session.get(Case, case_id)
+            assert case is not None
+            _record(session, settings, run, case, CaseEventKind.WHISTLE_MISSED, now,
+                    whistle_id=whistle_id, unit_id=unit_id)  # fmt: skip
+        session.commit()
+
+
+def sweep(
+    session: Session, settings: Settings, *, now: datetime | None = None, batch: int = 500
+) -> SweepRun:
+    """Record every warning, overdue mark, escalation and missed report-in now due."""
+    now = now or utcnow()
+    run = SweepRun()
+    calendar = working_calendar(session, settings)
+    _sweep_tasks(session, settings, calendar, run, now, batch)
+    _sweep_verifications(session, settings, run, now)
+    _sweep_whistles(session, settings, run, now)
+    return run

@@ -1,0 +1,126 @@
+"""Delivering the outbox to webhooks: signed, retried with growing pauses, never lost.
+
+Each message is signed as Standard Webhooks specify (`webhook-id`, `webhook-timestamp`,
+`webhook-signature`: HMAC-SHA256 with the webhook's secret), so receivers can verify it
+with any Standard Webhooks library and deduplicate on `webhook-id`. A 2xx answer delivers
+it; anything else (or no answer) tries again after the next pause in `RETRY_PAUSES`, up to
+`webhook_max_attempts`, then gives up (status `failed`, visible to admins).
+
+A delivery is claimed before sending (its next attempt moved past the send's timeout), so
+two workers never send it at once, and a worker that dies mid-send leaves it to be retried.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from standardwebhooks.webhooks import Webhook as Signer
+
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.notifications.models import DeliveryStatus, OutboxMessage, Webhook, WebhookDelivery
+
+#: Pause before attempt n+1 after n failed ones (the last repeats).
+RETRY_PAUSES = tuple(
+    timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
+)
+
+
+@dataclass
+class DeliveryRun:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def _pause(attempts: int) -> timedelta:
+    return RETRY_PAUSES[min(attempts, len(RETRY_PAUSES)) - 1]
+
+
+def signed_request(
+    hook: Webhook, message: OutboxMessage, now: datetime
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":"))
+    signature = Signer(hook.secret).sign(message.message_id, now, body)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "roadchief-webhooks/1",
+        "webhook-id": message.message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    return body.encode(), headers
+
+
+def deliver_due(
+    session: Session,
+    settings: Settings,
+    client: httpx.Client,
+    *,
+    limit: int = 200,
+    now: datetime | None = None,
+) -> DeliveryRun:
+    """Send every delivery whose moment has come (at most `limit`); report how it went."""
+    now = now or utcnow()
+    run = DeliveryRun()
+    due = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    ).all()
+    session.rollback()
+    lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
+    for delivery_id, seen in due:
+        claimed = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at == seen,
+            )
+            .values(next_attempt_at=now + lease)
+        ).rowcount
+        session.commit()
+        if claimed != 1:
+            continue  # another worker has it
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None
+        hook = session.get(Webhook, delivery.webhook_id)
+        message = session.get(OutboxMessage, delivery.message_id)
+        assert hook is not None
+        assert message is not None
+        body, headers = signed_request(hook, message, utcnow())
+        status_code, error = None, None
+        try:
+            answer = client.post(
+                hook.url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
+            )
+            status_code = answer.status_code
+            if not answer.is_success:
+                error = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        finished = utcnow()
+        delivery.attempts += 1
+        delivery.last_attempt_at, delivery.last_status_code = finished, status_code
+        delivery.last_error = error
+        if error is None:
+            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, finished
+            run.delivered += 1
+        elif delivery.attempts >= settings.webhook_max_attempts:
+            delivery.status = DeliveryStatus.FAILED
+            run.failed += 1
+        else:
+            delivery.next_attempt_at = finished + _pause(delivery.attempts)
+            run.retrying += 1
+        session.commit()
+    return run

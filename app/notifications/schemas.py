@@ -1,0 +1,77 @@
+"""Inbox and webhook schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from app.cases.models import CaseEventKind
+from app.core.pagination import Page
+from app.notifications.models import DeliveryStatus
+
+
+class NotificationOut(BaseModel):
+    id: int
+    created_at: datetime
+    kind: str = Field(description="The case event it announces (e.g. `dispatched`).")
+    case_number: str | None
+    title: str
+    body: str | None
+    read_at: datetime | None
+
+
+class InboxPage(Page[NotificationOut]):
+    unread_count: int
+
+
+class MarkedRead(BaseModel):
+    marked: int
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    url: AnyHttpUrl
+    event_types: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Wanted types (`case.dispatched`, `case.overdue`, ...); empty: all.",
+    )
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        known = {f"case.{kind.value}" for kind in CaseEventKind}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"未知的事件类型：{'、'.join(unknown)}")
+        return value
+
+
+class WebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    event_types: list[str]
+    active: bool
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="Shown once: verify `webhook-signature` with it (Standard Webhooks)."
+    )
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    message_id: str
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None

@@ -1,0 +1,375 @@
+"""Writing notifications for a case event, reading and marking a user's inbox, webhooks.
+
+A step's notifications and its outbox message are written in the step's own transaction:
+what committed was announced, and nothing is announced that did not commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.models import Role, SegmentChief, User, UserJurisdiction, UserRole
+from app.audit.models import AuditEventType
+from app.audit.service import record
+from app.cases.models import ACTIVE_TASK_STATUSES, Case, CaseEvent, CaseStatus, CaseTask
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import NotFound
+from app.core.pagination import decode_id_cursor, encode_cursor
+from app.notifications.audiences import AUDIENCES, Audience
+from app.notifications.models import (
+    DeliveryStatus,
+    Notification,
+    OutboxMessage,
+    Webhook,
+    WebhookDelivery,
+)
+from app.notifications.schemas import (
+    DeliveryOut,
+    NotificationOut,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+)
+from app.territory.models import Jurisdiction, RoadSegment
+
+#: Who must act on a case in each status (for `Audience.NEXT_IF_MOVED`).
+STATUS_AUDIENCE: dict[CaseStatus, Audience] = {
+    CaseStatus.PENDING_REGISTRATION: Audience.DISPATCHERS,
+    CaseStatus.REGISTERED: Audience.DISPATCHERS,
+    CaseStatus.DISPATCHED: Audience.TASK_UNITS,
+    CaseStatus.IN_PROGRESS: Audience.TASK_UNITS,
+    CaseStatus.AWAITING_VERIFICATION: Audience.VERIFIERS,
+    CaseStatus.CLOSED: Audience.REPORTER,
+    CaseStatus.REJECTED: Audience.REPORTER,
+    CaseStatus.CANCELLED: Audience.REPORTER,
+}
+
+
+def _active_users_with_role(role: Role) -> Any:
+    return select(User.id).where(
+        User.is_active.is_(True),
+        exists().where(UserRole.user_id == User.id, UserRole.role == role),
+    )
+
+
+def _segment_chiefs(case: Case, level: int | None) -> Any:
+    """The case's segment's road chiefs of `level` (None: of its first level, the lowest
+    rank present: the one who walks it)."""
+    on_segment = and_(
+        SegmentChief.segment_id == RoadSegment.id, RoadSegment.code == case.segment_code
+    )
+    if level is None:
+        level = (
+            select(func.max(SegmentChief.level)).where(on_segment).correlate(None).scalar_subquery()
+        )
+    return select(SegmentChief.user_id).where(on_segment, SegmentChief.level == level)
+
+
+def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
+    if audience is Audience.DISPATCHERS:
+        # Scope roots holding the case's place: the jurisdiction path starts with the root's.
+        return _active_users_with_role(Role.DISPATCHER).where(
+            exists().where(
+                UserJurisdiction.user_id == User.id,
+                UserJurisdiction.jurisdiction_id == Jurisdiction.id,
+                literal(case.jurisdiction_path).startswith(Jurisdiction.path),
+            )
+        )
+    if audience in (Audience.TASK_UNITS, Audience.ACTED_UNIT):
+        units = (
+            select(CaseTask.unit_id).where(
+                CaseTask.case_id == case.id, CaseTask.status.in_(ACTIVE_TASK_STATUSES)
+            )
+            if audience is Audience.TASK_UNITS
+            else [event.detail.get("unit_id")]
+        )
+        return _active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_(units))
+    if audience is Audience.REPORTER:
+        return select(User.id).where(User.id == case.reporter_user_id)
+    if audience is Audience.VERIFIERS:
+        return select(User.id).where(
+            or_(User.id == case.reporter_user_id, User.id.in_(_segment_chiefs(case, None)))
+        )
+    if audience is Audience.ESCALATION:
+        return _segment_chiefs(case, event.detail.get("chief_level", 0))
+    raise ValueError(audience)
+
+
+def recipients(session: Session, case: Case, event: CaseEvent) -> set[int]:
+    """The users who hear of the event (never its actor)."""
+    audiences = list(AUDIENCES[event.kind][0])
+    if Audience.NEXT_IF_MOVED in audiences:
+        audiences.remove(Audience.NEXT_IF_MOVED)
+        if event.to_status is not None and event.to_status in STATUS_AUDIENCE:
+            audiences.append(STATUS_AUDIENCE[event.to_status])
+    users: set[int] = set()
+    for audience in dict.fromkeys(audiences):
+        users |= set(session.scalars(_audience_query(audience, case, event)))
+    users.discard(event.actor_user_id)  # type: ignore[arg-type]
+    return users
+
+
+def event_payload(case: Case, event: CaseEvent, settings: Settings) -> dict[str, Any]:
+    """What a webhook receives about a case event (times in the deployment's zone)."""
+    return {
+        "case": {
+            "number": case.number,
+            "status": case.status.value,
+            "version": case.version,
+            "category_code": case.category_code,
+            "urgency": case.urgency.value,
+            "street_code": case.street_code,
+            "segment_code": case.segment_code,
+        },
+        "event": {
+            "id": event.id,
+            "kind": event.kind.value,
+            "occurred_at": event.occurred_at.astimezone(settings.zone).isoformat(),
+            "actor_user_id": event.actor_user_id,
+            "actor_role": event.actor_role,
+            "from_status": event.from_status.value if event.from_status else None,
+            "to_status": event.to_status.value if event.to_status else None,
+            "note": event.note,
+            "detail": event.detail,
+        },
+    }
+
+
+def notify_case_event(session: Session, settings: Settings, case: Case, event: CaseEvent) -> None:
+    """Inbox messages for the people concerned, and the event for every webhook that
+    wants it; added to the session (the caller commits with the step)."""
+    if event.id is None:
+        session.flush()
+    title = AUDIENCES[event.kind][1].format(number=case.number)
+    for user_id in sorted(recipients(session, case, event)):
+        session.add(
+            Notification(
+                user_id=user_id,
+                created_at=event.occurred_at,
+                kind=event.kind.value,
+                case_id=case.id,
+                case_number=case.number,
+                event_id=event.id,
+                title=title,
+                body=event.note,
+            )
+        )
+    enqueue(session, f"case.{event.kind.value}", event_payload(case, event, settings))
+
+
+def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:
+    """Put a message in the outbox for every active webhook that wants its type."""
+    hooks = [
+        h
+        for h in session.scalars(select(Webhook).where(Webhook.active.is_(True)))
+        if not h.event_types or event_type in h.event_types
+    ]
+    if not hooks:
+        return
+    now = utcnow()
+    message = OutboxMessage(
+        message_id=f"msg_{uuid.uuid4().hex}",
+        event_type=event_type,
+        payload={"type": event_type, "timestamp": now.isoformat(), "data": data},
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    for hook in hooks:
+        session.add(
+            WebhookDelivery(
+                webhook_id=hook.id,
+                message_id=message.id,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
+
+
+# --- the inbox ---------------------------------------------------------------------------
+
+
+def _own_user(principal: Principal) -> int:
+    if principal.user_id is None:
+        raise Forbidden("站内消息只属于登录的用户")
+    return principal.user_id
+
+
+def inbox(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    unread: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[NotificationOut], str | None, int]:
+    """The caller's messages, newest first, and how many are unread."""
+    user_id = _own_user(principal)
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread is not None:
+        query = query.where(
+            Notification.read_at.is_(None) if unread else Notification.read_at.isnot(None)
+        )
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(Notification.id < after)
+    rows = list(session.scalars(query.order_by(Notification.id.desc()).limit(limit + 1)))
+    unread_count = session.scalar(
+        select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+    zone = settings.zone
+    items = [
+        NotificationOut(
+            id=n.id,
+            created_at=n.created_at.astimezone(zone),
+            kind=n.kind,
+            case_number=n.case_number,
+            title=n.title,
+            body=n.body,
+            read_at=n.read_at.astimezone(zone) if n.read_at else None,
+        )
+        for n in rows[:limit]
+    ]
+    return (
+        items,
+        encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        unread_count or 0,
+    )
+
+
+def mark_read(session: Session, principal: Principal, notification_id: int | None) -> int:
+    """Mark one message (or, with None, all) of the caller's as read; how many changed."""
+    user_id = _own_user(principal)
+    query = update(Notification).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    if notification_id is not None:
+        if (
+            session.scalar(
+                select(Notification.id).where(
+                    Notification.id == notification_id, Notification.user_id == user_id
+                )
+            )
+            is None
+        ):
+            raise NotFound("消息不存在")
+        query = query.where(Notification.id == notification_id)
+    changed = session.execute(query.values(read_at=utcnow())).rowcount
+    session.commit()
+    return int(changed or 0)
+
+
+# --- webhooks (admin) --------------------------------------------------------------------
+
+
+def _webhook_out(hook: Webhook) -> WebhookOut:
+    return WebhookOut(
+        id=hook.id, name=hook.name, url=hook.url, event_types=hook.event_types, active=hook.active
+    )
+
+
+def create_webhook(session: Session, principal: Principal, body: WebhookCreate) -> WebhookCreated:
+    principal.require(Permission.WEBHOOKS_MANAGE)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    hook = Webhook(
+        name=body.name,
+        url=str(body.url),
+        secret=secret,
+        event_types=sorted(set(body.event_types)),
+        active=True,
+        created_by_user_id=principal.user_id,
+    )
+    session.add(hook)
+    session.flush()
+    record(session, AuditEventType.WEBHOOK_CREATED, actor=principal, webhook_id=hook.id,
+           url=hook.url)  # fmt: skip
+    session.commit()
+    return WebhookCreated(**_webhook_out(hook).model_dump(), secret=secret)
+
+
+def list_webhooks(session: Session, principal: Principal) -> list[WebhookOut]:
+    principal.require(Permission.WEBHOOKS_MANAGE)
+    return [_webhook_out(h) for h in session.scalars(select(Webhook).order_by(Webhook.id))]
+
+
+def _webhook(session: Session, webhook_id: int) -> Webhook:
+    hook = session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound("Webhook 不存在")
+    return hook
+
+
+def deactivate_webhook(session: Session, principal: Principal, webhook_id: int) -> None:
+    """Stop sending to it; what is queued for it is dropped (kept as failed, for the log)."""
+    principal.require(Permission.WEBHOOKS_MANAGE)
+    hook = _webhook(session, webhook_id)
+    hook.active = False
+    session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.webhook_id == hook.id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.FAILED, last_error="webhook deactivated")
+    )
+    record(session, AuditEventType.WEBHOOK_DEACTIVATED, actor=principal, webhook_id=hook.id)
+    session.commit()
+
+
+def list_deliveries(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    webhook_id: int,
+    *,
+    status: DeliveryStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[DeliveryOut], str | None]:
+    """A webhook's deliveries, newest first: what was sent, how often, what came back."""
+    principal.require(Permission.WEBHOOKS_MANAGE)
+    _webhook(session, webhook_id)
+    query = (
+        select(WebhookDelivery, OutboxMessage)
+        .join(OutboxMessage, WebhookDelivery.message_id == OutboxMessage.id)
+        .where(WebhookDelivery.webhook_id == webhook_id)
+    )
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(WebhookDelivery.id < after)
+    rows = session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).all()
+    zone = settings.zone
+
+    def local(value: Any) -> Any:
+        return value.astimezone(zone) if value else None
+
+    items = [
+        DeliveryOut(
+            id=d.id,
+            message_id=m.message_id,
+            event_type=m.event_type,
+            status=d.status,
+            attempts=d.attempts,
+            next_attempt_at=local(d.next_attempt_at)
+            if d.status is DeliveryStatus.PENDING
+            else None,
+            last_attempt_at=local(d.last_attempt_at),
+            last_status_code=d.last_status_code,
+            last_error=d.last_error,
+            delivered_at=local(d.delivered_at),
+        )
+        for d, m in rows[:limit]
+    ]
+    return items, encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None

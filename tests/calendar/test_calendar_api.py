@@ -1,0 +1,72 @@
+"""Admins keep the working calendar: the official holidays and make-up days are there, and
+a year the official data does not cover yet can be filled in by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.calendar.service import working_calendar
+from app.core.config import Settings
+
+
+def day(year_page: dict[str, Any], iso: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(d for d in year_page["days"] if d["date"] == iso)
+    return found
+
+
+def test_a_year_shows_the_official_holidays_and_make_up_days(client: TestClient) -> None:
+    year = client.get("/api/v1/calendar/2026").json()
+    assert (year["official_data"], len(year["days"])) == (True, 365)
+    assert year["working_hours"] == ["08:30-12:00", "13:30-17:30"]
+    national_day = day(year, "2026-10-01")
+    assert (national_day["is_workday"], national_day["source"]) == (False, "official")
+    assert day(year, "2026-10-10")["is_workday"] is True  # a Saturday made a working day
+    assert 240 <= year["workdays"] <= 255
+
+
+def test_an_admin_fills_in_a_year_and_deadlines_follow(
+    client: TestClient, as_user: Any, session: Session, settings: Settings
+) -> None:
+    assert client.get("/api/v1/calendar/2027").json()["official_data"] is False
+    body = {
+        "days": [
+            {"date": "2027-02-08", "is_workday": False, "note": "春节"},
+            {"date": "2027-02-06", "is_workday": True, "note": "春节调休上班"},
+        ]
+    }
+    year = client.put("/api/v1/admin/calendar/2027", json=body).json()
+    assert day(year, "2027-02-08") | {"note": None} == {
+        "date": "2027-02-08", "is_workday": False, "official_is_workday": True,
+        "source": "override", "note": None,
+    }  # fmt: skip
+    assert day(year, "2027-02-06")["is_workday"] is True
+    calendar = working_calendar(session, settings)
+    friday_evening = datetime(2027, 2, 5, 17, 0, tzinfo=settings.zone)
+    # Half an hour on Friday, then the make-up Saturday; Monday the 8th is off.
+    due = calendar.add_working_hours(friday_evening, 8)
+    assert due.astimezone(settings.zone).date() == date(2027, 2, 6)
+
+    replaced = client.put("/api/v1/admin/calendar/2027", json={"days": []}).json()
+    assert day(replaced, "2027-02-08")["source"] == "official"  # the whole year is replaced
+
+
+def test_bad_calendar_edits_are_refused(client: TestClient, as_user: Any) -> None:
+    outside = client.put(
+        "/api/v1/admin/calendar/2027",
+        json={"days": [{"date": "2028-01-01", "is_workday": False}]},
+    )
+    assert (outside.status_code, outside.json()["code"]) == (422, "date_outside_year")
+    twice = client.put(
+        "/api/v1/admin/calendar/2027",
+        json={"days": [{"date": "2027-05-01", "is_workday": False}] * 2},
+    )
+    assert (twice.status_code, twice.json()["code"]) == (422, "duplicate_date")
+    not_admin = client.put(
+        "/api/v1/admin/calendar/2027", json={"days": []}, headers=as_user("demo-dispatcher")
+    )
+    assert (not_admin.status_code, not_admin.json()["code"]) == (403, "forbidden")
+    assert client.get("/api/v1/calendar/1999").status_code == 422
