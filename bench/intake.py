@@ -111,16 +111,17 @@ def floor_ms(photo: bytes, settings: Settings, n: int = 10) -> list[float]:
     return samples[2:]
 
 
-def fresh_database(engine: str) -> str:
+def fresh_database(engine: str, name: str = "intake") -> str:
     if engine == "sqlite":
-        path = OUT / "intake.sqlite3"
+        path = OUT / f"{name}.sqlite3"
         path.unlink(missing_ok=True)
         return f"sqlite:///{path}"
     admin = make_url(os.environ["ROADCHIEF_BENCH_POSTGRES_URL"])
+    database = f"roadchief_bench_{name}"
     with create_engine(admin, isolation_level="AUTOCOMMIT").connect() as c:
-        c.execute(text('DROP DATABASE IF EXISTS "roadchief_bench_intake" WITH (FORCE)'))
-        c.execute(text('CREATE DATABASE "roadchief_bench_intake"'))
-    return admin.set(database="roadchief_bench_intake").render_as_string(hide_password=False)
+        c.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{database}"'))
+    return admin.set(database=database).render_as_string(hide_password=False)
 
 
 def prepare(url: str, media: Path) -> Settings:
@@ -142,7 +143,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, media: Path, workers: int) -> Iterator[tuple[str, psutil.Process]]:
+def server(
+    url: str, media: Path, workers: int, **env_more: str
+) -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
     env = {
         **os.environ,
@@ -150,6 +153,7 @@ def server(url: str, media: Path, workers: int) -> Iterator[tuple[str, psutil.Pr
         "ROADCHIEF_SECRET_KEY": SECRET,
         "ROADCHIEF_MEDIA_DIR": str(media),
         "ROADCHIEF_LOG_LEVEL": "WARNING",
+        **env_more,
     }
     log = (OUT / "intake-server.log").open("w")
     command = Path(sys.executable).parent / "roadchief"
@@ -204,10 +208,10 @@ class PeakMemory:
         self._thread.join()
 
 
-def token(base: str) -> str:
+def token(base: str, username: str = "demo-chief-3") -> str:
     response = httpx.post(
         f"{base}/api/v1/auth/token",
-        data={"grant_type": "password", "username": "demo-chief-3", "password": DEMO_PASSWORD},
+        data={"grant_type": "password", "username": username, "password": DEMO_PASSWORD},
     )
     response.raise_for_status()
     return str(response.json()["access_token"])

@@ -41,6 +41,10 @@ class WorkingCalendar:
     #: The working periods of a working day, in local time, in order.
     periods: tuple[tuple[time, time], ...]
     overrides: Mapping[date, bool] = field(default_factory=dict)
+    #: Each day's periods, worked out once: a queue of 50 tasks asks for the same weeks.
+    _days: dict[date, list[tuple[datetime, datetime]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def is_workday(self, day: date) -> bool:
         if day in self.overrides:
@@ -48,12 +52,17 @@ class WorkingCalendar:
         return official_workday(day)
 
     def _day_periods(self, day: date) -> list[tuple[datetime, datetime]]:
-        if not self.is_workday(day):
-            return []
-        return [
-            (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
-            for a, b in self.periods
-        ]
+        periods = self._days.get(day)
+        if periods is None:
+            periods = self._days[day] = (
+                [
+                    (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
+                    for a, b in self.periods
+                ]
+                if self.is_workday(day)
+                else []
+            )
+        return periods
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """The moment `hours` working hours after `start` (aware; returned in UTC)."""

@@ -7,7 +7,17 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, TimestampMixin, UTCDateTime, str_enum, utcnow
@@ -108,6 +118,15 @@ class CaseTask(Base):
         UniqueConstraint("case_id", "unit_id"),
         Index("ix_case_tasks_unit_id_status_handle_due_at", "unit_id", "status", "handle_due_at"),
         Index("ix_case_tasks_next_alarm_at", "next_alarm_at"),
+        # A unit's queue (待办): its open tasks in deadline order, read a page at a time.
+        Index(
+            "ix_case_tasks_open_unit_id_handle_due_at",
+            "unit_id",
+            "handle_due_at",
+            "id",
+            postgresql_where=text("status IN ('pending', 'signed')"),
+            sqlite_where=text("status IN ('pending', 'signed')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

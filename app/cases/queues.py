@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Forbidden, Permission, Principal
@@ -66,7 +66,15 @@ def unit_tasks(
         .join(Case, CaseTask.case_id == Case.id)
         .where(
             CaseTask.unit_id == unit_id,
-            CaseTask.status.in_([status] if status else sorted(OPEN_TASK_STATUSES)),
+            # Literal values: the planner must see the partial index's own predicate.
+            CaseTask.status.in_(
+                bindparam(
+                    "task_statuses",
+                    [status.value] if status else sorted(s.value for s in OPEN_TASK_STATUSES),
+                    expanding=True,
+                    literal_execute=True,
+                )
+            ),
             # Every dispatched task has a deadline (categories always carry time limits).
             CaseTask.handle_due_at.isnot(None),
             # A hung-up case's deadlines are paused: nothing to do on it for now.

@@ -11,11 +11,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases.models import FINISHED_STATUSES, Case, CaseEvent, CaseSource, CaseStatus
+from app.cases.models import (
+    FINISHED_STATUSES,
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseSource,
+    CaseStatus,
+)
 from app.cases.schemas import CaseEventOut, NearbyCase
 from app.core.config import Settings
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
+from app.notifications.service import notify_case_event
 from app.routing.models import Urgency
 from app.routing.schemas import RoutingDecisionOut
 
@@ -121,6 +129,18 @@ def nearby_cases(
         )
         for distance, case in near
     ]
+
+
+def record_event(
+    session: Session, settings: Settings, case: Case, kind: CaseEventKind, **fields: Any
+) -> CaseEvent:
+    """Append an event to the case's history and tell the people it concerns (in the
+    caller's transaction). For what happens beside the steps: whistles, the sweep."""
+    event = CaseEvent(case_id=case.id, kind=kind, **{"photo_ids": [], "detail": {}, **fields})
+    session.add(event)
+    session.flush()
+    notify_case_event(session, settings, case, event)
+    return event
 
 
 def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:

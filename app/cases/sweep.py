@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import ESCALATION_CHIEF_LEVELS, escalation_due_at, next_alarm
-from app.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, CaseTask, TaskStatus
+from app.cases.models import Case, CaseEventKind, CaseStatus, CaseTask, TaskStatus
+from app.cases.service import record_event
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.notifications.service import notify_case_event
 from app.whistles.models import Whistle, WhistleCase, WhistleSummons
 
 SYSTEM_ROLE = "system"
@@ -52,18 +52,16 @@ def _record(
     now: datetime,
     **detail: Any,
 ) -> None:
-    event = CaseEvent(
-        case_id=case.id,
-        occurred_at=now,
-        kind=kind,
-        actor_role=SYSTEM_ROLE,
-        photo_ids=[],
-        detail=detail,
-    )
-    session.add(event)
-    session.flush()
-    notify_case_event(session, settings, case, event)
+    record_event(session, settings, case, kind, occurred_at=now, actor_role=SYSTEM_ROLE,
+                 detail=detail)  # fmt: skip
     run.count(kind)
+
+
+def _claim(session: Session, statement: Any) -> bool:
+    """Run a conditional UPDATE; True if this sweep won the row (another may have)."""
+    return bool(
+        session.execute(statement.execution_options(synchronize_session=False)).rowcount == 1
+    )
 
 
 def _fire_task_alarms(
@@ -124,13 +122,12 @@ def _sweep_tasks(
         ).all()
         claimed_any = False
         for task_id, seen in due:
-            claimed = session.execute(
+            if not _claim(
+                session,
                 update(CaseTask)
                 .where(CaseTask.id == task_id, CaseTask.next_alarm_at == seen)
-                .values(next_alarm_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed != 1:
+                .values(next_alarm_at=None),
+            ):
                 continue  # another sweep has it
             claimed_any = True
             task = session.get(CaseTask, task_id, populate_existing=True)
@@ -156,13 +153,12 @@ def _sweep_verifications(
     ).scalars()
     for case_id in list(overdue):
         # Core UPDATE: marks without raising the version (no step was taken).
-        claimed = session.execute(
+        if _claim(
+            session,
             update(Case)
             .where(Case.id == case_id, Case.verify_overdue_at.is_(None))
-            .values(verify_overdue_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed == 1:
+            .values(verify_overdue_at=now),
+        ):
             case = session.get(Case, case_id, populate_existing=True)
             assert case is not None
             due_at = case.due_at.astimezone(settings.zone).isoformat() if case.due_at else None
@@ -183,13 +179,12 @@ def _sweep_whistles(session: Session, settings: Settings, run: SweepRun, now: da
         )
     ).all()
     for summons_id, whistle_id, case_id, unit_id in missed:
-        claimed = session.execute(
+        if _claim(
+            session,
             update(WhistleSummons)
             .where(WhistleSummons.id == summons_id, WhistleSummons.missed_at.is_(None))
-            .values(missed_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed == 1:
+            .values(missed_at=now),
+        ):
             case = session.get(Case, case_id)
             assert case is not None
             _record(session, settings, run, case, CaseEventKind.WHISTLE_MISSED, now,

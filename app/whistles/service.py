@@ -17,19 +17,17 @@ from app.cases.actions import dispatch_directly, find_case
 from app.cases.models import (
     FINISHED_STATUSES,
     Case,
-    CaseEvent,
     CaseEventKind,
     CaseSource,
     CaseStatus,
 )
-from app.cases.service import new_case
+from app.cases.service import new_case, record_event
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
-from app.notifications.service import notify_case_event
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import decide_on_facts, gather_facts, record_decision, routing_context
@@ -199,21 +197,12 @@ def _case_for(
         dispatch_directly(session, settings, principal, case, units, now)
     else:
         return None
-    event = CaseEvent(
-        case_id=case.id,
-        occurred_at=now,
-        kind=CaseEventKind.WHISTLE_BLOWN,
-        actor_user_id=principal.user_id,
-        actor_role=Role.ROAD_CHIEF.value,
-        to_status=CaseStatus.DISPATCHED if body.open_case else None,
-        note=body.description,
-        photo_ids=[],
-        geom=whistle.geom,
-        detail={"whistle_id": whistle.id, "units": [u.code for u in units]},
-    )
-    session.add(event)
-    session.flush()
-    notify_case_event(session, settings, case, event)
+    record_event(
+        session, settings, case, CaseEventKind.WHISTLE_BLOWN,
+        occurred_at=now, actor_user_id=principal.user_id, actor_role=Role.ROAD_CHIEF.value,
+        to_status=CaseStatus.DISPATCHED if body.open_case else None, note=body.description,
+        geom=whistle.geom, detail={"whistle_id": whistle.id, "units": [u.code for u in units]},
+    )  # fmt: skip
     return case.id
 
 
@@ -369,14 +358,10 @@ def _record_report_in(
 ) -> None:
     case = session.get(Case, case_id)
     assert case is not None
-    event = CaseEvent(
-        case_id=case.id,
-        occurred_at=now,
-        kind=CaseEventKind.WHISTLE_REPORTED_IN,
-        actor_user_id=principal.user_id,
-        actor_role=Role.DEPARTMENT_STAFF.value,
-        note=summons.report_note,
-        photo_ids=[],
+    record_event(
+        session, settings, case, CaseEventKind.WHISTLE_REPORTED_IN,
+        occurred_at=now, actor_user_id=principal.user_id,
+        actor_role=Role.DEPARTMENT_STAFF.value, note=summons.report_note,
         geom=summons.report_geom,
         detail={
             "whistle_id": whistle.id,
@@ -384,10 +369,7 @@ def _record_report_in(
             "status": status_of(summons, whistle.report_in_due_at, now).value,
             "distance_m": summons.report_distance_m,
         },
-    )
-    session.add(event)
-    session.flush()
-    notify_case_event(session, settings, case, event)
+    )  # fmt: skip
 
 
 def report_in(
