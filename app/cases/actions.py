@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -402,12 +403,14 @@ class Step:
         assert self.task is not None  # the table says this step acts on a task
         return self.task
 
+    @cached_property
     def limits(self) -> dict[str, float]:
+        """The category's time limits for the case's urgency (read once per step)."""
         node = routing_context(self.session).taxonomy.get(self.case.category_code)
         return dict(node.time_limits.get(self.case.urgency.value, {})) if node else {}
 
     def due(self, kind: str) -> datetime | None:
-        hours = self.limits().get(kind)
+        hours = self.limits.get(kind)
         return self.calendar.add_working_hours(self.now, hours) if hours else None
 
     def all_handled(self) -> bool:
