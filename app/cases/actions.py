@@ -106,6 +106,12 @@ class UnitRequired(Problem):
     title = "请指明该操作针对的单位（unit_code）"
 
 
+class ReasonRequired(Problem):
+    code = "reason_required"
+    status = 422
+    title = "请从给定的理由中选择一项（reason）"
+
+
 class DecisionRequired(Problem):
     code = "decision_required"
     status = 422
@@ -262,6 +268,10 @@ def _check_needs(
         raise NoteRequired(f"“{t.name_zh}”须填写说明")
     if Need.PHOTOS in t.needs and not body.photo_ids:
         raise PhotosRequired(f"“{t.name_zh}”须附现场照片")
+    if t.reasons and body.reason not in t.reasons:
+        raise ReasonRequired(
+            f"“{t.name_zh}”须给出理由（reason）：{' / '.join(t.reasons)}", reasons=list(t.reasons)
+        )
     if Need.DECISION in t.needs and body.approved is None:
         raise DecisionRequired(f"“{t.name_zh}”须给出决定（approved: true 或 false）")
     if Need.DEADLINE in t.needs and body.new_due_at is None:

@@ -34,6 +34,7 @@ ACTION_PROBLEMS = (
     actions.LocationRequired,
     actions.TooFarFromCase,
     actions.UnitRequired,
+    actions.ReasonRequired,
     actions.DecisionRequired,
     actions.DeadlineRequired,
     actions.DeadlineInPast,
@@ -65,6 +66,7 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
             roles=sorted({r.value for a in t.actors for r in ACTOR_ROLES[a]} - {Role.ADMIN.value}),
             needs=sorted(n.value for n in t.needs),
             task_sources=sorted(t.task_sources) if t.task_sources else None,
+            reasons=list(t.reasons) if t.reasons else None,
         )
         for t in TRANSITIONS
     ]

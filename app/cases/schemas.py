@@ -77,8 +77,8 @@ class ActionIn(BaseModel):
     )
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
         default=None,
-        description="Why (reject: invalid / duplicate / out of scope; "
-        "dispatch: why the units differ from the routing).",
+        description="Why (reject: `invalid`, `duplicate` or `out_of_scope`; "
+        "dispatch: why the units differ from the routing, in words).",
     )
 
 
@@ -141,6 +141,7 @@ class TransitionOut(BaseModel):
     task_sources: list[TaskStatus] | None = Field(
         description="A task step: the statuses the unit's task must be in."
     )
+    reasons: list[str] | None = Field(description="The `reason` must be one of these.")
 
 
 class TaskQueueItem(BaseModel):

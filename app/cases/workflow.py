@@ -69,6 +69,8 @@ class Transition:
     needs: frozenset[Need] = frozenset()
     #: A task step: the statuses the unit's task must be in (None: no task is involved).
     task_sources: frozenset[TaskStatus] | None = None
+    #: The step's `reason` must be one of these (None: free text, or none).
+    reasons: tuple[str, ...] | None = None
 
     @property
     def fixed_target(self) -> CaseStatus | None:
@@ -95,7 +97,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.REGISTER, "立案", _set(S.PENDING_REGISTRATION), _set(S.REGISTERED),
                _set(Actor.DISPATCHER), CaseEventKind.REGISTERED),
     Transition(Action.REJECT, "不予立案", _set(S.PENDING_REGISTRATION), _set(S.REJECTED),
-               _set(Actor.DISPATCHER), CaseEventKind.REJECTED, _set(N.NOTE)),
+               _set(Actor.DISPATCHER), CaseEventKind.REJECTED, _set(N.NOTE),
+               reasons=("invalid", "duplicate", "out_of_scope")),
     Transition(Action.DISPATCH, "派遣", _set(S.REGISTERED), _set(S.DISPATCHED),
                _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED),
     # The lead unit's sign-for starts the handling; a cooperating unit's changes nothing.
@@ -190,6 +193,7 @@ def workflow_markdown() -> str:
             f"| {t.name_zh} | `{t.action.value}` | {codes(t.sources)} | {to} | "
             + ", ".join(sorted(a.value for a in t.actors))
             + f" | {', '.join(sorted(n.value for n in t.needs)) or '—'}"
+            + (f" (reason: {' / '.join(f'`{r}`' for r in t.reasons)})" if t.reasons else "")
             + f" | {codes(t.task_sources) if t.task_sources else '—'} |"
         )
     return (

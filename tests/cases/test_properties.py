@@ -31,7 +31,8 @@ def steps(spot: Spot) -> list[tuple[str, str, dict[str, Any]]]:
     photos = {"note": "处置完毕", "photo_ids": ["{photo}"]}
     return [
         ("demo-dispatcher", "register", {}),
-        ("demo-dispatcher", "reject", {"note": "无效上报"}),
+        ("demo-dispatcher", "reject", {"note": "无效上报", "reason": "invalid"}),
+        ("demo-dispatcher", "reject", {"note": "理由不在列表里"}),
         (
             "demo-dispatcher",
             "dispatch",

@@ -137,6 +137,8 @@ def test_bad_steps_are_refused_and_change_nothing(
         ("demo-staff", "sign_for", {}, 409, "transition_not_allowed"),
         ("demo-patroller", "register", {}, 403, "forbidden"),
         ("demo-dispatcher", "reject", {}, 422, "note_required"),
+        ("demo-dispatcher", "reject", {"note": "不归我们管"}, 422, "reason_required"),
+        ("demo-dispatcher", "reject", {"note": "x", "reason": "boring"}, 422, "reason_required"),
         ("demo-dispatcher", "frobnicate", {}, 422, "validation_failed"),
     ]
     for who, action, body, status, code in cases:
