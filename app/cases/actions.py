@@ -436,6 +436,7 @@ class Step:
         if self.case.status is CaseStatus.IN_PROGRESS and self.all_handled():
             self.case.status = CaseStatus.AWAITING_VERIFICATION
             self.case.due_at = self.due("verify")
+            self.case.verify_overdue_at = None  # a new term (after rework) may run over again
 
     def back_to_handling(self) -> None:
         """Rework or reopen: the units that handled it handle it again, with a new term;
@@ -480,6 +481,7 @@ def _decide_return(step: Step) -> dict[str, Any]:
     task = step.the_task
     if step.body.approved:
         task.status = TaskStatus.RETURNED
+        task.extension_requested_until = None  # nothing left to extend
         if task.is_lead:
             # The routing was wrong: the centre dispatches it again (to someone else).
             task.is_lead = False
@@ -584,6 +586,7 @@ def _cancel(step: Step) -> dict[str, Any]:
     for task in step.tasks:  # nobody works on a cancelled case
         if task.status in ACTIVE_TASK_STATUSES:
             task.status = TaskStatus.RELEASED
+            task.extension_requested_until = None
     step.case.hung_up_at = None
     return {}
 

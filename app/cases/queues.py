@@ -181,7 +181,9 @@ def dispatch_queue(
             CaseTask.case_id == Case.id, CaseTask.status == TaskStatus.RETURN_REQUESTED
         ),
         "extensions": exists().where(
-            CaseTask.case_id == Case.id, CaseTask.extension_requested_until.isnot(None)
+            CaseTask.case_id == Case.id,
+            CaseTask.extension_requested_until.isnot(None),
+            CaseTask.status.in_(sorted(OPEN_TASK_STATUSES)),
         ),
     }
     query = select(Case).where(

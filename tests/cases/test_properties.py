@@ -92,6 +92,8 @@ def check_invariants(session: Session, case: dict[str, Any]) -> None:
     )
     assert sum(t["returns_refused"] for t in case["tasks"]) == refused
     open_tasks = [t for t in case["tasks"] if t["status"] in ("pending", "signed")]
+    asking = [t for t in case["tasks"] if t["extension_requested_until"]]
+    assert all(t in open_tasks for t in asking), "only an open task can wait on an extension"
     active = open_tasks + [t for t in case["tasks"] if t["status"] == "return_requested"]
     if case["status"] in ("dispatched", "in_progress", "hung_up"):
         assert active, "a case being handled must have a unit on it"
