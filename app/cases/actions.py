@@ -27,6 +27,7 @@ from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import next_alarm, set_handle_deadline, shift_for_pause
 from app.cases.models import (
     ACTIVE_TASK_STATUSES,
+    HANDLING_STATUSES,
     OPEN_TASK_STATUSES,
     Case,
     CaseEvent,
@@ -134,6 +135,16 @@ class DeadlineNotLater(Problem):
     code = "deadline_not_later"
     status = 422
     title = "延期后的期限须晚于当前期限"
+
+
+class DeadlineTooFar(Problem):
+    code = "deadline_too_far"
+    status = 422
+    title = "新的期限太远"
+
+
+#: The furthest a deadline may be moved: beyond it a case is hung up (挂账), not extended.
+MAX_EXTENSION = timedelta(days=366)
 
 
 class ExtensionPending(Problem):
@@ -280,6 +291,8 @@ def _check_needs(
         raise DeadlineInPast(
             f"新的期限 {body.new_due_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 已经过去"
         )
+    if body.new_due_at is not None and body.new_due_at > now + MAX_EXTENSION:
+        raise DeadlineTooFar(f"新的期限不能超过 {MAX_EXTENSION.days} 天之后；长期问题请挂账")
     photos = usable_photos(session, principal, body.photo_ids)
     point = None
     if body.lon is not None and body.lat is not None:
@@ -337,9 +350,14 @@ def perform(
         principal=principal,
         calendar=calendar,
         case=case,
+        # Locked (PostgreSQL): the sweep marking a task meanwhile waits for this step, and
+        # this step sees its marks, so neither overwrites the other.
         tasks=list(
             session.scalars(
-                select(CaseTask).where(CaseTask.case_id == case.id).order_by(CaseTask.id)
+                select(CaseTask)
+                .where(CaseTask.case_id == case.id)
+                .order_by(CaseTask.id)
+                .with_for_update()
             )
         ),
         task=task,
@@ -348,7 +366,11 @@ def perform(
     )
     # One flush at the end: the case row is updated once, so its version rises by one.
     with session.no_autoflush:
-        detail = HANDLERS.get(action, _nothing_more)(step)
+        try:
+            detail = HANDLERS.get(action, _nothing_more)(step)
+        except Problem:
+            session.rollback()  # a refusal found while applying leaves nothing half-changed
+            raise
         if t.fixed_target is not None:
             case.status = t.fixed_target
         if case.status not in t.targets | {before}:  # the table is the law, even for the code
@@ -438,6 +460,13 @@ class Step:
             self.case.due_at = self.due("verify")
             self.case.verify_overdue_at = None  # a new term (after rework) may run over again
 
+    def handling_status(self) -> CaseStatus:
+        """In progress once a lead unit has signed for it (and not given it back), else
+        dispatched: the status a case being handled is in."""
+        at_work = (TaskStatus.SIGNED, TaskStatus.DONE, TaskStatus.RETURN_REQUESTED)
+        signed = any(t.is_lead and t.signed_at and t.status in at_work for t in self.tasks)
+        return CaseStatus.IN_PROGRESS if signed else CaseStatus.DISPATCHED
+
     def back_to_handling(self) -> None:
         """Rework or reopen: the units that handled it handle it again, with a new term;
         with none (fixed on the spot, all returned) it goes back to dispatch."""
@@ -445,6 +474,7 @@ class Step:
         again = [t for t in self.tasks if t.status is TaskStatus.DONE]
         for task in again:
             task.status = TaskStatus.SIGNED
+            task.extension_requested_until = None
             if handle_due is not None:
                 set_handle_deadline(task, self.calendar, self.settings, self.now, handle_due)
         self.case.status = CaseStatus.IN_PROGRESS if again else CaseStatus.REGISTERED
@@ -468,6 +498,7 @@ def _feed_back(step: Step) -> dict[str, Any]:
     task = step.the_task
     task.status, task.done_at = TaskStatus.DONE, step.now
     task.done_by_user_id = step.principal.user_id
+    task.extension_requested_until = None  # done: nothing left to extend
     step.to_verification_if_handled()
     return {}
 
@@ -483,8 +514,10 @@ def _decide_return(step: Step) -> dict[str, Any]:
         task.status = TaskStatus.RETURNED
         task.extension_requested_until = None  # nothing left to extend
         if task.is_lead:
-            # The routing was wrong: the centre dispatches it again (to someone else).
             task.is_lead = False
+        if not any(t.is_lead and t.status in ACTIVE_TASK_STATUSES for t in step.tasks):
+            # No lead left: the routing was wrong, the centre dispatches it again. The
+            # other units' deadlines wait meanwhile (their alarms stop until dispatch).
             step.case.status = CaseStatus.REGISTERED
             step.case.due_at = None
         else:
@@ -514,13 +547,16 @@ def _decide_extension(step: Step) -> dict[str, Any]:
     requested = task.extension_requested_until
     if requested is None:
         raise NoExtensionRequest("该单位没有待审批的延期申请")
+    until = step.body.new_due_at or requested
+    if step.body.approved:
+        # The centre may grant another term than asked; never one past or not later.
+        if until <= step.now:
+            raise DeadlineInPast("申请的期限已经过去，请给出新的期限（new_due_at）")
+        if task.handle_due_at is not None and until <= task.handle_due_at:
+            raise DeadlineNotLater("延期后的期限须晚于当前期限")
     task.extension_requested_until = None
     if not step.body.approved:
         return {"granted": False}
-    # The centre may grant a shorter (or other) term than asked; never one already past.
-    until = step.body.new_due_at or requested
-    if until <= step.now:
-        raise DeadlineInPast("申请的期限已经过去，请给出新的期限（new_due_at）")
     set_handle_deadline(task, step.calendar, step.settings, task.assigned_at, until)
     task.extension_count += 1
     return {"granted": True, "new_due_at": until.isoformat()}
@@ -552,14 +588,16 @@ def _resume(step: Step) -> dict[str, Any]:
     paused_at = case.hung_up_at or now
     for task in step.tasks:
         if task.status in ACTIVE_TASK_STATUSES:
-            for name in ("sign_for_due_at", "handle_due_at", "handle_warn_at"):
+            for name in (
+                "sign_for_due_at",
+                "handle_due_at",
+                "handle_warn_at",
+                "extension_requested_until",
+            ):
                 setattr(task, name, shift_for_pause(getattr(task, name), calendar, paused_at, now))
     case.due_at = shift_for_pause(case.due_at, calendar, paused_at, now)
     case.hung_up_at = None
-    lead_signed = any(
-        t.is_lead and t.status in (TaskStatus.SIGNED, TaskStatus.DONE) for t in step.tasks
-    )
-    case.status = CaseStatus.IN_PROGRESS if lead_signed else CaseStatus.DISPATCHED
+    case.status = step.handling_status()
     return {"paused_working_hours": round(calendar.working_hours_between(paused_at, now), 2)}
 
 
@@ -595,7 +633,7 @@ def settle_deadlines(step: Step) -> None:
     """After any step: the case's handling deadline is its latest open task's, and each
     task's next alarm follows its (possibly new) state."""
     case = step.case
-    if case.status in (CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS):
+    if case.status in HANDLING_STATUSES:
         dues = [t.handle_due_at for t in step.tasks if t.status in OPEN_TASK_STATUSES]
         case.due_at = max((d for d in dues if d is not None), default=case.due_at)
     for task in step.tasks:
@@ -632,6 +670,7 @@ def _dispatch(step: Step) -> dict[str, Any]:
             session.add(task)
             step.tasks.append(task)
         start_task(step, task, is_lead)
+    case.status = step.handling_status()
     return {"units": codes, "changed_from_routing": bool(body.units) and codes != routed}
 
 
@@ -732,7 +771,11 @@ def case_out(
             else None,
             signed_at=local(task.signed_at),
             done_at=local(task.done_at),
-            overdue=task.overdue_at is not None,
+            overdue=bool(
+                task.handle_due_at
+                and task.status in OPEN_TASK_STATUSES
+                and task.handle_due_at < now
+            ),
             escalation_level=task.escalation_level,
             extension_requested_until=local(task.extension_requested_until),
             extension_count=task.extension_count,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.calendar.service import WorkingCalendar
-from app.cases.models import OPEN_TASK_STATUSES, Case, CaseStatus, CaseTask, TaskStatus
+from app.cases.models import HANDLING_STATUSES, OPEN_TASK_STATUSES, Case, CaseTask, TaskStatus
 from app.core.config import Settings
 
 #: Escalation goes up from the level-3 chief (a community cadre) to level 2, then level 1
@@ -58,10 +58,7 @@ def next_alarm(
 ) -> datetime | None:
     """The next moment the sweep must look at the task; None while nothing can fire
     (a finished, returned or paused task, or a case that is hung up or finished)."""
-    if task.status not in OPEN_TASK_STATUSES or case.status not in (
-        CaseStatus.DISPATCHED,
-        CaseStatus.IN_PROGRESS,
-    ):
+    if task.status not in OPEN_TASK_STATUSES or case.status not in HANDLING_STATUSES:
         return None
     moments = []
     if (
@@ -84,7 +81,11 @@ def shift_for_pause(
     value: datetime | None, calendar: WorkingCalendar, paused_at: datetime, now: datetime
 ) -> datetime | None:
     """A deadline after a pause (挂账) from `paused_at` to `now`: the working hours that were
-    left at the pause are left again now. One already past at the pause stays."""
-    if value is None or value <= paused_at:
-        return value
+    left at the pause are left again now. One already past at the pause moves by the pause
+    itself, so a task overdue by a day is overdue by a day after it (and does not climb
+    the escalation ladder for time it was set aside)."""
+    if value is None:
+        return None
+    if value <= paused_at:
+        return value + (now - paused_at)
     return calendar.add_working_hours(now, calendar.working_hours_between(paused_at, value))

@@ -40,6 +40,8 @@ class CaseStatus(StrEnum):
 
 #: A case in one of these is finished: a new report of the problem starts a new case.
 FINISHED_STATUSES = frozenset({CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatus.CANCELLED})
+#: Units are at work on the case: their tasks can be acted on and their deadlines run.
+HANDLING_STATUSES = frozenset({CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS})
 
 
 class CaseSource(StrEnum):

@@ -19,8 +19,16 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import Role, SegmentChief
 from app.calendar.service import working_calendar
-from app.cases.models import OPEN_TASK_STATUSES, Case, CaseStatus, CaseTask, TaskStatus
+from app.cases.models import (
+    HANDLING_STATUSES,
+    OPEN_TASK_STATUSES,
+    Case,
+    CaseStatus,
+    CaseTask,
+    TaskStatus,
+)
 from app.cases.schemas import CaseSummary, TaskQueueItem
+from app.cases.workflow import ACTOR_ROLES, Actor
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.pagination import InvalidCursor, decode_cursor, decode_id_cursor, encode_cursor
@@ -77,8 +85,8 @@ def unit_tasks(
             ),
             # Every dispatched task has a deadline (categories always carry time limits).
             CaseTask.handle_due_at.isnot(None),
-            # A hung-up case's deadlines are paused: nothing to do on it for now.
-            Case.status != CaseStatus.HUNG_UP,
+            # Only cases being handled: not hung up (paused), not back at the centre.
+            Case.status.in_(sorted(HANDLING_STATUSES)),
         )
     )
     if category_code is not None:
@@ -171,7 +179,7 @@ def dispatch_queue(
     """The command centre's queue, oldest first: cases to register or dispatch, and units'
     returns (退回) and extension requests (延期) awaiting a decision."""
     principal.require(Permission.CASES_READ)
-    if not principal.has_role(Role.DISPATCHER, Role.ADMIN):
+    if not principal.roles & ACTOR_ROLES[Actor.DISPATCHER]:
         raise Forbidden("只有指挥中心可以查看受理派遣队列")
     stages = [stage] if stage else ["register", "dispatch", "returns", "extensions"]
     awaiting = {

@@ -39,6 +39,7 @@ ACTION_PROBLEMS = (
     actions.DeadlineRequired,
     actions.DeadlineInPast,
     actions.DeadlineNotLater,
+    actions.DeadlineTooFar,
     actions.ExtensionPending,
     actions.NoExtensionRequest,
     actions.ReopenWindowPassed,

@@ -93,7 +93,7 @@ class TaskOut(BaseModel):
     )
     signed_at: datetime | None
     done_at: datetime | None
-    overdue: bool = Field(description="Past its handling deadline (recorded by the sweep).")
+    overdue: bool = Field(description="Open and past its handling deadline.")
     escalation_level: int = Field(description="0; then 1, 2 as it escalates up the chiefs.")
     extension_requested_until: datetime | None = Field(
         description="An extension asked for and not yet decided."

@@ -156,7 +156,13 @@ def _sweep_verifications(
         if _claim(
             session,
             update(Case)
-            .where(Case.id == case_id, Case.verify_overdue_at.is_(None))
+            .where(
+                Case.id == case_id,
+                Case.verify_overdue_at.is_(None),
+                # Still so: not verified, nor given a new term, since it was read.
+                Case.status == CaseStatus.AWAITING_VERIFICATION,
+                Case.due_at <= now,
+            )
             .values(verify_overdue_at=now),
         ):
             case = session.get(Case, case_id, populate_existing=True)
@@ -182,7 +188,11 @@ def _sweep_whistles(session: Session, settings: Settings, run: SweepRun, now: da
         if _claim(
             session,
             update(WhistleSummons)
-            .where(WhistleSummons.id == summons_id, WhistleSummons.missed_at.is_(None))
+            .where(
+                WhistleSummons.id == summons_id,
+                WhistleSummons.missed_at.is_(None),
+                WhistleSummons.reported_at.is_(None),  # not reported in since it was read
+            )
             .values(missed_at=now),
         ):
             case = session.get(Case, case_id)

@@ -12,7 +12,13 @@ from enum import StrEnum
 from typing import Any
 
 from app.accounts.models import Role
-from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
+from app.cases.models import (
+    HANDLING_STATUSES,
+    OPEN_TASK_STATUSES,
+    CaseEventKind,
+    CaseStatus,
+    TaskStatus,
+)
 
 
 class Action(StrEnum):
@@ -85,8 +91,8 @@ T = TaskStatus
 N = Need
 OPEN = frozenset({S.PENDING_REGISTRATION, S.REGISTERED, S.DISPATCHED, S.IN_PROGRESS})
 UNFINISHED = OPEN | {S.AWAITING_VERIFICATION, S.HUNG_UP}
-HANDLING = frozenset({S.DISPATCHED, S.IN_PROGRESS})
-ANY_OPEN_TASK = frozenset({T.PENDING, T.SIGNED})
+HANDLING = HANDLING_STATUSES
+ANY_OPEN_TASK = OPEN_TASK_STATUSES
 
 
 def _set(*items: Any) -> frozenset[Any]:
@@ -99,7 +105,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.REJECT, "不予立案", _set(S.PENDING_REGISTRATION), _set(S.REJECTED),
                _set(Actor.DISPATCHER), CaseEventKind.REJECTED, _set(N.NOTE),
                reasons=("invalid", "duplicate", "out_of_scope")),
-    Transition(Action.DISPATCH, "派遣", _set(S.REGISTERED), _set(S.DISPATCHED),
+    # In progress at once if the new lead is a unit already at work on the case.
+    Transition(Action.DISPATCH, "派遣", _set(S.REGISTERED), _set(S.DISPATCHED, S.IN_PROGRESS),
                _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED),
     # The lead unit's sign-for starts the handling; a cooperating unit's changes nothing.
     Transition(Action.SIGN_FOR, "签收", HANDLING, _set(S.IN_PROGRESS),

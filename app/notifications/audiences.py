@@ -13,8 +13,12 @@ from app.cases.models import CaseEventKind as K
 class Audience(StrEnum):
     DISPATCHERS = "dispatchers"  # the command centre's staff whose scope holds the case
     TASK_UNITS = "task_units"  # staff of every unit with an open task on the case
+    #: Staff of every unit that had a task the step ended (a cancelled case's units).
+    RELEASED_UNITS = "released_units"
     ACTED_UNIT = "acted_unit"  # staff of the unit the step concerned
-    VERIFIERS = "verifiers"  # the reporter and the segment's road chiefs of its first level
+    #: The reporter and the segment's road chiefs of its first level (the lowest rank): who is
+    #: asked. Any chief of the segment, or a supervisor, may verify (`actions._is_verifier`).
+    VERIFIERS = "verifiers"
     REPORTER = "reporter"
     ESCALATION = "escalation"  # the segment's road chiefs of the level escalated to
     #: Whoever must act on the status the step left the case in (none if it stayed).
@@ -45,7 +49,7 @@ AUDIENCES: dict[K, tuple[tuple[Audience, ...], str]] = {
     K.REWORK: ((TU,), "案件 {number} 核查不通过，须返工"),
     K.RELEASED: ((AU, NX), "案件 {number} 协办任务已释放"),
     K.URGED: ((TU,), "案件 {number} 被督办"),
-    K.CANCELLED: ((TU, R), "案件 {number} 已撤销"),
+    K.CANCELLED: ((Audience.RELEASED_UNITS, R), "案件 {number} 已撤销"),
     K.RETURN_REQUESTED: ((D,), "案件 {number} 被申请退回，待审核"),
     K.RETURN_DECIDED: ((AU, NX), "案件 {number} 的退回申请已审核"),
     K.EXTENSION_REQUESTED: ((D,), "案件 {number} 申请延期，待审批"),

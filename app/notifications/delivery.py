@@ -87,7 +87,8 @@ def deliver_due(
                 WebhookDelivery.status == DeliveryStatus.PENDING,
                 WebhookDelivery.next_attempt_at == seen,
             )
-            .values(next_attempt_at=now + lease)
+            # The lease runs from this claim (a long run must not hand out stale leases).
+            .values(next_attempt_at=utcnow() + lease)
         ).rowcount
         session.commit()
         if claimed != 1:

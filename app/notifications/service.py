@@ -18,7 +18,14 @@ from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import Role, SegmentChief, User, UserJurisdiction, UserRole
 from app.audit.models import AuditEventType
 from app.audit.service import record
-from app.cases.models import ACTIVE_TASK_STATUSES, Case, CaseEvent, CaseStatus, CaseTask
+from app.cases.models import (
+    ACTIVE_TASK_STATUSES,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseTask,
+    TaskStatus,
+)
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound
@@ -83,13 +90,16 @@ def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
                 literal(case.jurisdiction_path).startswith(Jurisdiction.path),
             )
         )
-    if audience in (Audience.TASK_UNITS, Audience.ACTED_UNIT):
+    if audience in (Audience.TASK_UNITS, Audience.RELEASED_UNITS, Audience.ACTED_UNIT):
+        statuses = (
+            ACTIVE_TASK_STATUSES if audience is Audience.TASK_UNITS else {TaskStatus.RELEASED}
+        )
         units = (
-            select(CaseTask.unit_id).where(
-                CaseTask.case_id == case.id, CaseTask.status.in_(ACTIVE_TASK_STATUSES)
+            [event.detail.get("unit_id")]
+            if audience is Audience.ACTED_UNIT
+            else select(CaseTask.unit_id).where(
+                CaseTask.case_id == case.id, CaseTask.status.in_(sorted(statuses))
             )
-            if audience is Audience.TASK_UNITS
-            else [event.detail.get("unit_id")]
         )
         return _active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_(units))
     if audience is Audience.REPORTER:

@@ -80,6 +80,9 @@ def test_an_extension_is_asked_for_and_granted(dispatched: Loop, settings: Setti
     sooner = loop.act("demo-staff", "request_extension", note="需采购配件",
                       new_due_at=(due - timedelta(minutes=1)).isoformat())  # fmt: skip
     assert (sooner.status_code, sooner.json()["code"]) == (422, "deadline_not_later")
+    too_far = loop.act("demo-staff", "request_extension", note="明年再说",
+                       new_due_at=(due + timedelta(days=400)).isoformat())  # fmt: skip
+    assert (too_far.status_code, too_far.json()["code"]) == (422, "deadline_too_far")
     naive = loop.act("demo-staff", "request_extension", note="x", new_due_at="2030-01-01T10:00:00")
     assert (naive.status_code, naive.json()["code"]) == (422, "validation_failed")
 
@@ -99,6 +102,11 @@ def test_an_extension_is_asked_for_and_granted(dispatched: Loop, settings: Setti
     ).json()  # fmt: skip
     assert [c["number"] for c in queue["items"]] == [loop.number]
 
+    shorter = loop.act(
+        "demo-dispatcher", "decide_extension", unit_code="urban-management", approved=True,
+        new_due_at=(due - timedelta(hours=1)).isoformat(),
+    )  # fmt: skip
+    assert (shorter.status_code, shorter.json()["code"]) == (422, "deadline_not_later")
     granted = loop.ok("demo-dispatcher", "decide_extension", unit_code="urban-management",
                       approved=True)  # fmt: skip
     task = task_of(granted, "urban-management")
@@ -199,3 +207,20 @@ def test_a_unit_acts_only_on_its_own_task(dispatched: Loop) -> None:
     assert (staff_decides.status_code, staff_decides.json()["code"]) == (403, "forbidden")
     not_asked = loop.act("demo-dispatcher", "decide_return", unit_code="transport", approved=True)
     assert (not_asked.status_code, not_asked.json()["code"]) == (409, "transition_not_allowed")
+
+
+def test_a_lead_given_back_passes_the_case_to_a_unit_already_at_work(dispatched: Loop) -> None:
+    loop = dispatched
+    transport = loop.transport  # type: ignore[attr-defined]
+    loop.ok(transport, "sign_for")  # the cooperating unit is already on site
+    loop.ok("demo-staff", "return", note="不归城管")
+    back = loop.ok("demo-dispatcher", "decide_return", unit_code="urban-management", approved=True)
+    assert back["status"] == "registered"
+    tasks = loop.client.get("/api/v1/tasks", headers=loop.as_user(transport)).json()
+    assert loop.number not in [t["case_number"] for t in tasks["items"]]  # nothing to do now
+
+    again = loop.ok("demo-dispatcher", "dispatch", units=["transport"], reason="交通局牵头")
+    # The new lead had signed already: the handling goes on, it is not stuck at sign-for.
+    assert again["status"] == "in_progress"
+    assert task_of(again, "transport")["is_lead"] is True
+    assert task_of(again, "transport")["status"] == "signed"

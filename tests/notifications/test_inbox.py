@@ -36,6 +36,9 @@ def test_each_step_tells_the_next_actor(dispatched: Loop) -> None:
     ]  # fmt: skip
     assert [m["kind"] for m in about(inbox(loop, "demo-staff"), loop.number)] == ["dispatched"]
 
+    loop.ok("demo-admin", "cancel", note="误报")
+    assert about(inbox(loop, loop.transport), loop.number)[0]["kind"] == "cancelled"  # type: ignore[attr-defined]
+
 
 def test_messages_are_marked_read_by_their_owner_only(dispatched: Loop) -> None:
     loop = dispatched
