@@ -23,6 +23,7 @@ from app.jobs import background_jobs
 from app.media.router import router as media_router
 from app.notifications.router import admin_router as webhooks_admin_router
 from app.notifications.router import router as inbox_router
+from app.patrols.router import router as patrols_router
 from app.reports.router import cases_router
 from app.reports.router import router as reports_router
 from app.routing.router import admin_router as routing_admin_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(calendar_admin_router)
     app.include_router(inbox_router)
     app.include_router(webhooks_admin_router)
+    app.include_router(patrols_router)
     return app
 
 

@@ -19,6 +19,7 @@ import app.cases.models
 import app.core.idempotency
 import app.media.models
 import app.notifications.models
+import app.patrols.models
 import app.reports.models
 import app.routing.models
 import app.territory.models

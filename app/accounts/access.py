@@ -34,6 +34,8 @@ class Permission(StrEnum):
     CASES_READ = "cases:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
     CALENDAR_MANAGE = "calendar:manage"
+    PATROLS_READ = "patrols:read"
+    PATROLS_RECORD = "patrols:record"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
@@ -43,9 +45,12 @@ _READ_ALL = frozenset(
         Permission.ROUTING_READ,
         Permission.WHISTLES_READ,
         Permission.CASES_READ,
+        Permission.PATROLS_READ,
     }
 )
-_REPORT = frozenset({Permission.PHOTOS_UPLOAD, Permission.REPORTS_SUBMIT})
+_REPORT = frozenset(
+    {Permission.PHOTOS_UPLOAD, Permission.REPORTS_SUBMIT, Permission.PATROLS_RECORD}
+)
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ROAD_CHIEF: _READ_ALL | _REPORT | {Permission.WHISTLES_BLOW},
     Role.PATROLLER: _READ_ALL | _REPORT,

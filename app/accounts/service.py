@@ -359,12 +359,14 @@ def create_user(
 def _visible_user(session: Session, principal: Principal, user_id: int) -> User:
     """The user, if the caller may see them; 404 otherwise (existence must not leak)."""
     user = load_user(session, user_id)
-    if user is None or not _sees_user(principal, user):
+    if user is None or not sees_user(principal, user):
         raise NotFound("用户不存在")
     return user
 
 
-def _sees_user(principal: Principal, user: User) -> bool:
+def sees_user(principal: Principal, user: User) -> bool:
+    """Whether the caller may see `user` (and what is theirs): a scope root of theirs is
+    in the caller's sight; admins' accounts only by admins."""
     if principal.unrestricted:
         return True
     if Role.ADMIN in user.roles:

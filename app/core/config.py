@@ -136,6 +136,30 @@ class Settings(BaseSettings):
         description="How often the service sweeps deadlines and delivers webhooks (0: never; "
         "then run `roadchief workflow sweep` and `roadchief webhooks deliver` from cron).",
     )
+    patrol_max_accuracy_m: float = Field(
+        default=50.0, gt=0, le=1000, description="A patrol fix less accurate is left out."
+    )
+    patrol_max_speed_mps: float = Field(
+        default=35.0,
+        gt=0,
+        le=300,
+        description="A fix further from the last good one than this speed allows is a jump.",
+    )
+    patrol_fix_grace_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=24 * 60,
+        description="An ended patrol still takes fixes (an offline queue) for this long.",
+    )
+    patrol_coverage_buffer_m: float = Field(
+        default=30.0,
+        gt=0,
+        le=200,
+        description="A segment's part this close to the track is covered.",
+    )
+    patrol_complete_share: float = Field(
+        default=0.8, gt=0, le=1, description="Share of a segment to cover for a complete patrol."
+    )
     webhook_max_attempts: int = Field(default=8, ge=1, le=30)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 

@@ -69,12 +69,24 @@ class LocalFrame:
         """
         if len(geoms) == 0:
             return []
-        per_lon, per_lat = metres_per_degree(self.lat0)
-        origin = np.array([self.lon0, self.lat0])
-        scale = np.array([per_lon, per_lat])
+        origin, scale = self._origin_scale()
         local = shapely.transform(np.asarray(geoms, dtype=object), lambda xy: (xy - origin) * scale)
         distances: list[float] = shapely.distance(_ORIGIN, local).tolist()
         return distances
+
+    def to_local(self, geom: BaseGeometry) -> BaseGeometry:
+        """The geometry in the frame's metres (x east, y north)."""
+        origin, scale = self._origin_scale()
+        return shapely.transform(geom, lambda xy: (xy - origin) * scale)
+
+    def to_lonlat(self, geom: BaseGeometry) -> BaseGeometry:
+        """Back from the frame's metres to WGS 84 longitude/latitude."""
+        origin, scale = self._origin_scale()
+        return shapely.transform(geom, lambda xy: xy / scale + origin)
+
+    def _origin_scale(self) -> tuple[Any, Any]:
+        per_lon, per_lat = metres_per_degree(self.lat0)
+        return np.array([self.lon0, self.lat0]), np.array([per_lon, per_lat])
 
 
 _ORIGIN = shapely.Point(0.0, 0.0)

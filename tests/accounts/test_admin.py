@@ -253,6 +253,7 @@ def test_api_key_reads_its_subtree_and_nothing_else(
     assert me["kind"] == "api_key"
     assert me["permissions"] == [
         "cases:read",
+        "patrols:read",
         "routing:read",
         "territory:read",
         "users:read",

@@ -1,0 +1,127 @@
+"""Patrols: the phone records a walk; anyone in sight reads it, its track and coverage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from app.accounts.deps import PrincipalDep
+from app.accounts.router import AUTH_PROBLEMS
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import NotFound, problem_responses
+from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.patrols import service
+from app.patrols.schemas import FixBatch, FixBatchResult, PatrolOut, PatrolStart, SegmentPatrolOut
+
+router = APIRouter(prefix="/api/v1", tags=["patrols"])
+
+OWN = (*AUTH_PROBLEMS, NotFound, service.NotYourPatrol)
+
+
+@router.post(
+    "/patrols",
+    summary="Start a patrol (巡查); one at a time",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PatrolOut,
+    responses=problem_responses(*AUTH_PROBLEMS, service.PatrolInProgress, IdempotencyKeyReused),
+)
+def start_patrol(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: PatrolStart,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    return service.start_patrol(session, settings, principal, body, idempotency_key)
+
+
+@router.post(
+    "/patrols/{patrol_id}/fixes",
+    summary="Add GPS fixes (batched, any order; resent ones are taken once)",
+    response_model=FixBatchResult,
+    responses=problem_responses(*OWN, service.PatrolEnded, service.InvalidFix),
+)
+def append_fixes(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    patrol_id: int,
+    body: FixBatch,
+) -> FixBatchResult:
+    return service.append_fixes(session, settings, principal, patrol_id, body)
+
+
+@router.post(
+    "/patrols/{patrol_id}/pause",
+    summary="Pause a patrol (the time paused does not count)",
+    response_model=PatrolOut,
+    responses=problem_responses(*OWN, service.PatrolNotActive),
+)
+def pause_patrol(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+) -> PatrolOut:
+    return service.pause_patrol(session, settings, principal, patrol_id)
+
+
+@router.post(
+    "/patrols/{patrol_id}/resume",
+    summary="Resume a paused patrol",
+    response_model=PatrolOut,
+    responses=problem_responses(*OWN, service.PatrolNotActive),
+)
+def resume_patrol(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+) -> PatrolOut:
+    return service.resume_patrol(session, settings, principal, patrol_id)
+
+
+@router.post(
+    "/patrols/{patrol_id}/end",
+    summary="End a patrol: the cleaned track, its length and time, the segments covered",
+    response_model=PatrolOut,
+    responses=problem_responses(*OWN, service.PatrolEnded),
+)
+def end_patrol(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+) -> PatrolOut:
+    return service.end_patrol(session, settings, principal, patrol_id)
+
+
+@router.get(
+    "/patrols/{patrol_id}",
+    summary="One patrol: times, distance, fixes left out and why, segments covered",
+    response_model=PatrolOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def get_patrol(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+) -> PatrolOut:
+    return service.get_patrol(session, settings, principal, patrol_id)
+
+
+@router.get(
+    "/patrols/{patrol_id}/map",
+    summary="The track and the covered parts of segments (GeoJSON FeatureCollection)",
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def patrol_map(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+) -> dict[str, Any]:
+    return service.patrol_geojson(session, settings, principal, patrol_id)
+
+
+@router.get(
+    "/segments/{segment_code}/patrols",
+    summary="A segment's patrol history: who, when, how much of it (newest first)",
+    response_model=list[SegmentPatrolOut],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def segment_patrols(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    segment_code: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[SegmentPatrolOut]:
+    return service.segment_patrols(session, settings, principal, segment_code, limit)

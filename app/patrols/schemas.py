@@ -1,0 +1,81 @@
+"""Patrol schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.core.coords import CoordinateSystem
+from app.patrols.models import FixFlag, PatrolStatus
+
+
+class PatrolStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    started_at: AwareDatetime | None = Field(
+        default=None, description="When the walk began on the phone (offline start); now if absent."
+    )
+
+
+class FixIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recorded_at: AwareDatetime = Field(description="The fix's time on the phone (+08:00).")
+    lon: float
+    lat: float
+    accuracy_m: float | None = Field(default=None, ge=0)
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+
+
+class FixBatch(BaseModel):
+    """Fixes in any order; a resent batch (or fix) is taken once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fixes: list[FixIn] = Field(min_length=1, max_length=500)
+
+
+class FixBatchResult(BaseModel):
+    accepted: int = Field(description="New fixes stored.")
+    duplicates: int = Field(description="Fixes already stored (same moment): ignored.")
+    flagged: dict[FixFlag, int] = Field(description="New fixes left out of the track, by reason.")
+
+
+class SegmentCoverageOut(BaseModel):
+    segment_code: str
+    segment_name: str
+    length_m: float
+    covered_m: float
+    covered_share: float
+    complete: bool
+
+
+class PatrolOut(BaseModel):
+    id: int
+    user_id: int
+    status: PatrolStatus
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None = Field(description="From start to end, pauses left out.")
+    distance_m: float | None = Field(description="Length of the cleaned track.")
+    fix_count: int
+    kept_fix_count: int | None
+    flagged: dict[FixFlag, int]
+    segments: list[SegmentCoverageOut]
+
+
+class SegmentPatrolOut(BaseModel):
+    """One patrol of a segment, for the segment's patrol history."""
+
+    patrol_id: int
+    user_id: int
+    display_name: str
+    started_at: datetime
+    ended_at: datetime | None
+    covered_share: float
+    complete: bool
+
+
+FeatureCollection = dict[str, Any]

@@ -1,0 +1,430 @@
+"""Patrols: start, take fixes (in any order, resent, late), pause, end; then the track,
+its length and time, and the segments it covered."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.models import User
+from app.accounts.service import load_user, sees_user
+from app.core.config import Settings
+from app.core.coords import to_wgs84
+from app.core.database import bbox_intersects, utcnow
+from app.core.errors import NotFound, Problem
+from app.core.idempotency import run_idempotent
+from app.patrols.models import FixFlag, Patrol, PatrolFix, PatrolSegment, PatrolStatus
+from app.patrols.schemas import (
+    FixBatch,
+    FixBatchResult,
+    PatrolOut,
+    PatrolStart,
+    SegmentCoverageOut,
+    SegmentPatrolOut,
+)
+from app.patrols.track import RawFix, coverage, drop_impossible_jumps, length_m, track_of
+from app.territory.locator import check_coordinates
+from app.territory.models import RoadSegment
+
+#: How far a track's box is widened to find the segments it may cover.
+_SEARCH_SLACK_DEG = 0.001
+
+
+class PatrolInProgress(Problem):
+    code = "patrol_in_progress"
+    status = 409
+    title = "您有一次巡查尚未结束"
+
+
+class NotYourPatrol(Problem):
+    code = "not_your_patrol"
+    status = 403
+    title = "只能记录自己的巡查"
+
+
+class PatrolEnded(Problem):
+    code = "patrol_ended"
+    status = 409
+    title = "巡查已结束"
+
+
+class PatrolNotActive(Problem):
+    code = "patrol_not_active"
+    status = 409
+    title = "巡查不在进行中"
+
+
+class InvalidFix(Problem):
+    code = "invalid_fix"
+    status = 422
+    title = "定位点无效"
+
+
+def _load(session: Session, patrol_id: int, *, lock: bool = False) -> Patrol:
+    query = select(Patrol).where(Patrol.id == patrol_id)
+    patrol = session.scalar(query.with_for_update() if lock else query)
+    if patrol is None:
+        raise NotFound("巡查不存在")
+    return patrol
+
+
+def _own(session: Session, principal: Principal, patrol_id: int) -> Patrol:
+    """The caller's own patrol, locked for the change."""
+    principal.require(Permission.PATROLS_RECORD)
+    patrol = _load(session, patrol_id, lock=True)
+    if patrol.user_id != principal.user_id:
+        raise NotYourPatrol("这不是您的巡查")
+    return patrol
+
+
+def start_patrol(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: PatrolStart,
+    idempotency_key: str | None,
+) -> Any:
+    """Begin a patrol; a retried start answers with the first. One patrol at a time."""
+    principal.require(Permission.PATROLS_RECORD)
+    if principal.user_id is None:
+        raise Forbidden("巡查只属于登录的用户")
+
+    def create() -> PatrolOut:
+        running = session.scalar(
+            select(Patrol.id).where(
+                Patrol.user_id == principal.user_id,
+                Patrol.status.in_([PatrolStatus.ACTIVE, PatrolStatus.PAUSED]),
+            )
+        )
+        if running is not None:
+            raise PatrolInProgress(f"巡查 {running} 尚未结束，请先结束它", patrol_id=running)
+        now = utcnow()
+        started = min(body.started_at or now, now)
+        patrol = Patrol(
+            user_id=principal.user_id, status=PatrolStatus.ACTIVE, started_at=started, fix_count=0
+        )
+        session.add(patrol)
+        session.flush()
+        return patrol_out(session, settings, patrol)
+
+    return run_idempotent(session, principal.ref, "patrols.start", idempotency_key, body, create)
+
+
+def _flag(settings: Settings, patrol: Patrol, recorded_at: datetime, accuracy: float | None,
+          now: datetime) -> FixFlag | None:  # fmt: skip
+    skew = timedelta(minutes=settings.device_clock_skew_minutes)
+    if recorded_at > now + skew:
+        return FixFlag.CLOCK_AHEAD
+    if recorded_at < patrol.started_at - skew:
+        return FixFlag.BEFORE_START
+    if patrol.ended_at is not None and recorded_at > patrol.ended_at:
+        return FixFlag.AFTER_END
+    if accuracy is not None and accuracy > settings.patrol_max_accuracy_m:
+        return FixFlag.POOR_ACCURACY
+    return None
+
+
+def append_fixes(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int, batch: FixBatch
+) -> FixBatchResult:
+    """Store a batch of fixes: any order, resent ones ignored, each flagged if it cannot be
+    trusted. A bad coordinate refuses the whole batch (nothing stored)."""
+    patrol = _own(session, principal, patrol_id)
+    now = utcnow()
+    if patrol.ended_at is not None and now > patrol.ended_at + timedelta(
+        minutes=settings.patrol_fix_grace_minutes
+    ):
+        raise PatrolEnded(
+            f"巡查已于 {patrol.ended_at.astimezone(settings.zone):%H:%M} 结束，不再接收定位点"
+        )
+    points = []
+    for i, fix in enumerate(batch.fixes):
+        try:
+            check_coordinates(settings, fix.lon, fix.lat)
+        except Problem as problem:
+            raise InvalidFix(f"第 {i + 1} 个定位点：{problem.detail}", index=i,
+                             reason=problem.code) from None  # fmt: skip
+        points.append(to_wgs84(fix.lon, fix.lat, fix.coordinate_system))
+    moments = {f.recorded_at for f in batch.fixes}
+    stored = set(
+        session.scalars(
+            select(PatrolFix.recorded_at).where(
+                PatrolFix.patrol_id == patrol.id, PatrolFix.recorded_at.in_(sorted(moments))
+            )
+        )
+    )
+    rows: dict[datetime, dict[str, Any]] = {}
+    for fix, (lon, lat) in zip(batch.fixes, points, strict=True):
+        if fix.recorded_at in stored or fix.recorded_at in rows:
+            continue
+        rows[fix.recorded_at] = {
+            "patrol_id": patrol.id,
+            "recorded_at": fix.recorded_at,
+            "received_at": now,
+            "geom": f"SRID=4326;POINT({lon!r} {lat!r})",
+            "accuracy_m": fix.accuracy_m,
+            "coordinate_system": fix.coordinate_system,
+            "flag": _flag(settings, patrol, fix.recorded_at, fix.accuracy_m, now),
+        }
+    if rows:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # A concurrent resend of the same fixes: the first one stored wins, quietly.
+        session.execute(
+            insert(PatrolFix).on_conflict_do_nothing(index_elements=["patrol_id", "recorded_at"]),
+            list(rows.values()),
+        )
+        session.execute(
+            update(Patrol)
+            .where(Patrol.id == patrol.id)
+            .values(fix_count=Patrol.fix_count + len(rows))
+        )
+    if patrol.status is PatrolStatus.ENDED and rows:
+        _finish(session, settings, patrol)  # late fixes of an offline queue join the track
+    session.commit()
+    flagged = Counter(r["flag"] for r in rows.values() if r["flag"] is not None)
+    return FixBatchResult(
+        accepted=len(rows),
+        duplicates=len(batch.fixes) - len(rows),
+        flagged={flag: flagged.get(flag, 0) for flag in FixFlag},
+    )
+
+
+def pause_patrol(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int
+) -> PatrolOut:
+    patrol = _own(session, principal, patrol_id)
+    if patrol.status is not PatrolStatus.ACTIVE:
+        raise PatrolNotActive(f"巡查为“{patrol.status.value}”，不能暂停")
+    patrol.status, patrol.paused_at = PatrolStatus.PAUSED, utcnow()
+    session.commit()
+    return patrol_out(session, settings, patrol)
+
+
+def resume_patrol(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int
+) -> PatrolOut:
+    patrol = _own(session, principal, patrol_id)
+    if patrol.status is not PatrolStatus.PAUSED or patrol.paused_at is None:
+        raise PatrolNotActive(f"巡查为“{patrol.status.value}”，不能继续")
+    patrol.paused_s += (utcnow() - patrol.paused_at).total_seconds()
+    patrol.status, patrol.paused_at = PatrolStatus.ACTIVE, None
+    session.commit()
+    return patrol_out(session, settings, patrol)
+
+
+def end_patrol(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int
+) -> PatrolOut:
+    """End the patrol and measure it: the cleaned track, its length and time, coverage."""
+    patrol = _own(session, principal, patrol_id)
+    if patrol.status is PatrolStatus.ENDED:
+        assert patrol.ended_at is not None
+        raise PatrolEnded(f"巡查已于 {patrol.ended_at.astimezone(settings.zone):%H:%M} 结束")
+    now = utcnow()
+    if patrol.paused_at is not None:
+        patrol.paused_s += (now - patrol.paused_at).total_seconds()
+        patrol.paused_at = None
+    patrol.status, patrol.ended_at = PatrolStatus.ENDED, now
+    # Fixes sent after the end but recorded before it were flagged AFTER_END by nobody:
+    # the end is now known, so later ones are.
+    session.execute(
+        update(PatrolFix)
+        .where(PatrolFix.patrol_id == patrol.id, PatrolFix.recorded_at > now,
+               PatrolFix.flag.is_(None))
+        .values(flag=FixFlag.AFTER_END)
+    )  # fmt: skip
+    _finish(session, settings, patrol)
+    session.commit()
+    return patrol_out(session, settings, patrol)
+
+
+def _finish(session: Session, settings: Settings, patrol: Patrol) -> None:
+    """Measure an ended patrol from all its fixes (again, when late fixes arrive)."""
+    rows = session.execute(
+        select(PatrolFix.id, PatrolFix.recorded_at, PatrolFix.geom, PatrolFix.flag)
+        .where(PatrolFix.patrol_id == patrol.id)
+        .order_by(PatrolFix.recorded_at)
+    ).all()
+    fixes = []
+    for _, recorded_at, geom, flag in rows:
+        point = to_shape(geom)
+        # Jumps are judged afresh each time: a late fix may change which one is the jump.
+        again = None if flag is FixFlag.IMPOSSIBLE_SPEED else flag
+        fixes.append(RawFix(recorded_at, point.x, point.y, again))
+    drop_impossible_jumps(fixes, settings.patrol_max_speed_mps)
+    jumps = [row.id for row, fix in zip(rows, fixes, strict=True)
+             if fix.flag is FixFlag.IMPOSSIBLE_SPEED]  # fmt: skip
+    session.execute(
+        update(PatrolFix)
+        .where(PatrolFix.patrol_id == patrol.id, PatrolFix.flag == FixFlag.IMPOSSIBLE_SPEED)
+        .values(flag=None)
+    )
+    if jumps:
+        session.execute(
+            update(PatrolFix).where(PatrolFix.id.in_(jumps)).values(flag=FixFlag.IMPOSSIBLE_SPEED)
+        )
+    track = track_of(fixes)
+    assert patrol.ended_at is not None
+    patrol.track = from_shape(track, srid=4326) if track is not None else None
+    patrol.distance_m = length_m(track)
+    patrol.duration_s = round(
+        max(0.0, (patrol.ended_at - patrol.started_at).total_seconds() - patrol.paused_s), 1
+    )
+    patrol.kept_fix_count = sum(f.flag is None for f in fixes)
+    session.execute(delete(PatrolSegment).where(PatrolSegment.patrol_id == patrol.id))
+    if track is None:
+        return
+    lon0, lat0, lon1, lat1 = track.bounds
+    slack = _SEARCH_SLACK_DEG
+    candidates = session.execute(
+        select(RoadSegment.id, func.ST_AsBinary(RoadSegment.geom, type_=None)).where(
+            bbox_intersects(
+                RoadSegment.geom, lon0 - slack, lat0 - slack, lon1 + slack, lat1 + slack
+            )
+        )
+    ).all()
+    segments = list(
+        zip(
+            [i for i, _ in candidates],
+            shapely.from_wkb([bytes(w) for _, w in candidates]),
+            strict=True,
+        )
+    )
+    for c in coverage(
+        track, segments, settings.patrol_coverage_buffer_m, settings.patrol_complete_share
+    ):
+        session.add(
+            PatrolSegment(
+                patrol_id=patrol.id,
+                segment_id=c.segment_id,
+                length_m=c.length_m,
+                covered_m=c.covered_m,
+                covered_share=c.share,
+                complete=c.complete,
+                covered=from_shape(c.covered, srid=4326) if c.covered is not None else None,
+            )
+        )
+
+
+def _visible(session: Session, principal: Principal, patrol_id: int) -> Patrol:
+    """The patrol, if it is the caller's or its walker is in the caller's sight."""
+    principal.require(Permission.PATROLS_READ)
+    patrol = _load(session, patrol_id)
+    if patrol.user_id != principal.user_id:
+        walker = load_user(session, patrol.user_id)
+        if walker is None or not sees_user(principal, walker):
+            raise NotFound("巡查不存在")
+    return patrol
+
+
+def get_patrol(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int
+) -> PatrolOut:
+    return patrol_out(session, settings, _visible(session, principal, patrol_id))
+
+
+def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOut:
+    zone = settings.zone
+    flags = dict(
+        session.execute(
+            select(PatrolFix.flag, func.count())
+            .where(PatrolFix.patrol_id == patrol.id, PatrolFix.flag.isnot(None))
+            .group_by(PatrolFix.flag)
+        ).all()
+    )
+    segments = session.execute(
+        select(PatrolSegment, RoadSegment.code, RoadSegment.name)
+        .join(RoadSegment, PatrolSegment.segment_id == RoadSegment.id)
+        .where(PatrolSegment.patrol_id == patrol.id)
+        .order_by(PatrolSegment.covered_share.desc(), RoadSegment.code)
+    ).all()
+    return PatrolOut(
+        id=patrol.id,
+        user_id=patrol.user_id,
+        status=patrol.status,
+        started_at=patrol.started_at.astimezone(zone),
+        ended_at=patrol.ended_at.astimezone(zone) if patrol.ended_at else None,
+        duration_s=patrol.duration_s,
+        distance_m=patrol.distance_m,
+        fix_count=session.scalar(select(Patrol.fix_count).where(Patrol.id == patrol.id)) or 0,
+        kept_fix_count=patrol.kept_fix_count,
+        flagged={flag: flags.get(flag, 0) for flag in FixFlag},
+        segments=[
+            SegmentCoverageOut(
+                segment_code=code,
+                segment_name=name,
+                length_m=s.length_m,
+                covered_m=s.covered_m,
+                covered_share=s.covered_share,
+                complete=s.complete,
+            )
+            for s, code, name in segments
+        ],
+    )
+
+
+def patrol_geojson(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int
+) -> dict[str, Any]:
+    """The track and the covered parts of segments, as a GeoJSON FeatureCollection."""
+    patrol = _visible(session, principal, patrol_id)
+    features: list[dict[str, Any]] = []
+    if patrol.track is not None:
+        features.append({
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(to_shape(patrol.track)),
+            "properties": {"kind": "track", "patrol_id": patrol.id,
+                           "distance_m": patrol.distance_m},
+        })  # fmt: skip
+    for row, code in session.execute(
+        select(PatrolSegment, RoadSegment.code)
+        .join(RoadSegment, PatrolSegment.segment_id == RoadSegment.id)
+        .where(PatrolSegment.patrol_id == patrol.id, PatrolSegment.covered.isnot(None))
+        .order_by(RoadSegment.code)
+    ).all():
+        features.append({
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(to_shape(row.covered)),
+            "properties": {"kind": "covered", "segment_code": code,
+                           "covered_share": row.covered_share, "complete": row.complete},
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}
+
+
+def segment_patrols(
+    session: Session, settings: Settings, principal: Principal, segment_code: str, limit: int
+) -> list[SegmentPatrolOut]:
+    """Who patrolled a segment, when, and how much of it: newest first."""
+    principal.require(Permission.PATROLS_READ)
+    rows = session.execute(
+        select(Patrol, PatrolSegment, User)
+        .join(PatrolSegment, PatrolSegment.patrol_id == Patrol.id)
+        .join(RoadSegment, PatrolSegment.segment_id == RoadSegment.id)
+        .join(User, Patrol.user_id == User.id)
+        .where(RoadSegment.code == segment_code)
+        .order_by(Patrol.started_at.desc(), Patrol.id.desc())
+        .limit(limit)
+    ).all()
+    zone = settings.zone
+    return [
+        SegmentPatrolOut(
+            patrol_id=patrol.id,
+            user_id=user.id,
+            display_name=user.display_name,
+            started_at=patrol.started_at.astimezone(zone),
+            ended_at=patrol.ended_at.astimezone(zone) if patrol.ended_at else None,
+            covered_share=ps.covered_share,
+            complete=ps.complete,
+        )
+        for patrol, ps, user in rows
+        if patrol.user_id == principal.user_id or sees_user(principal, user)
+    ]

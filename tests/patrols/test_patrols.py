@@ -1,0 +1,181 @@
+"""A road chief walks a lane with the phone recording: resent, late and bad fixes are
+handled, and the end shows how far, how long and how much of which segments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from geoalchemy2.shape import to_shape
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.core.database import utcnow
+from app.core.geo import geodesic_length_m
+from app.patrols.models import Patrol, PatrolFix
+from app.territory.models import RoadSegment
+from tests.places import Spot
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def walk(session: Session, segment_code: str, start: datetime) -> list[dict[str, Any]]:
+    """Fixes every 10 m along the segment, 5 s apart (a brisk walk)."""
+    line = to_shape(
+        session.scalar(select(RoadSegment.geom).where(RoadSegment.code == segment_code))
+    )
+    length = geodesic_length_m(line)
+    steps = max(2, int(length // 10))
+    fixes = []
+    for i in range(steps + 1):
+        point = line.interpolate(i / steps, normalized=True)
+        fixes.append({
+            "recorded_at": (start + timedelta(seconds=5 * i)).isoformat(),
+            "lon": point.x, "lat": point.y, "accuracy_m": 6,
+        })  # fmt: skip
+    return fixes
+
+
+def start(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/patrols", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    patrol: dict[str, Any] = response.json()
+    return patrol
+
+
+def test_a_chief_patrols_a_lane_and_the_walk_becomes_evidence(
+    client: TestClient, as_user: Headers, session: Session, spot: Spot
+) -> None:
+    chief = as_user("demo-chief-3")
+    began = utcnow() - timedelta(hours=1)
+    patrol = start(client, chief, started_at=began.isoformat())
+    assert (patrol["status"], patrol["fix_count"]) == ("active", 0)
+    again = client.post("/api/v1/patrols", json={}, headers=chief)
+    assert (again.status_code, again.json()["code"]) == (409, "patrol_in_progress")
+
+    fixes = walk(session, spot.segment_code, began + timedelta(minutes=1))
+    half = len(fixes) // 2
+    url = f"/api/v1/patrols/{patrol['id']}/fixes"
+    # The second half arrives first (an offline queue), then the first, then it is resent.
+    second = client.post(url, json={"fixes": fixes[half:]}, headers=chief).json()
+    assert (second["accepted"], second["duplicates"]) == (len(fixes) - half, 0)
+    client.post(url, json={"fixes": fixes[:half]}, headers=chief)
+    resent = client.post(url, json={"fixes": fixes}, headers=chief).json()
+    assert (resent["accepted"], resent["duplicates"]) == (0, len(fixes))
+
+    last = datetime.fromisoformat(fixes[-1]["recorded_at"])
+    bad = [
+        # 2 km east within five seconds of a good fix: a jump.
+        {"recorded_at": (last + timedelta(seconds=5)).isoformat(),
+         "lon": spot.moved(2000)[0], "lat": spot.lat, "accuracy_m": 5},
+        {"recorded_at": (last + timedelta(seconds=10)).isoformat(),
+         "lon": spot.lon, "lat": spot.lat, "accuracy_m": 400},
+        {"recorded_at": (utcnow() + timedelta(hours=3)).isoformat(),
+         "lon": spot.lon, "lat": spot.lat, "accuracy_m": 5},
+    ]  # fmt: skip
+    flagged = client.post(url, json={"fixes": bad}, headers=chief).json()
+    assert flagged["flagged"]["poor_accuracy"] == 1
+    assert flagged["flagged"]["clock_ahead"] == 1
+
+    ended = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief).json()
+    assert ended["status"] == "ended"
+    assert ended["fix_count"] == len(fixes) + 3
+    assert ended["kept_fix_count"] == len(fixes)
+    assert ended["flagged"] == {
+        "poor_accuracy": 1, "impossible_speed": 1, "clock_ahead": 1,
+        "before_start": 0, "after_end": 0,
+    }  # fmt: skip
+    line = to_shape(
+        session.scalar(select(RoadSegment.geom).where(RoadSegment.code == spot.segment_code))
+    )
+    assert ended["distance_m"] == pytest.approx(geodesic_length_m(line), rel=0.02)
+    assert ended["duration_s"] == pytest.approx(3600, abs=60)
+    walked = next(s for s in ended["segments"] if s["segment_code"] == spot.segment_code)
+    assert walked["covered_share"] > 0.95
+    assert walked["complete"] is True
+    assert ended["segments"][0]["segment_code"] == spot.segment_code  # most covered first
+
+    twice = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief)
+    assert (twice.status_code, twice.json()["code"]) == (409, "patrol_ended")
+    shown = client.get(f"/api/v1/patrols/{patrol['id']}/map", headers=chief).json()
+    kinds = [f["properties"]["kind"] for f in shown["features"]]
+    assert kinds[0] == "track"
+    assert "covered" in kinds
+    assert shown["features"][0]["geometry"]["type"] == "LineString"
+    history = client.get(f"/api/v1/segments/{spot.segment_code}/patrols", headers=chief).json()
+    assert history[0]["patrol_id"] == patrol["id"]
+    assert history[0]["display_name"] == "三级路长（文博社区）"
+    # The street's level-2 chief sees it too; the dispatcher of the district as well.
+    assert (
+        client.get(f"/api/v1/patrols/{patrol['id']}", headers=as_user("demo-chief-2")).status_code
+        == 200
+    )
+
+
+def test_bad_fixes_and_other_peoples_patrols_are_refused(
+    client: TestClient, as_user: Headers, session: Session, spot: Spot
+) -> None:
+    chief = as_user("demo-chief-3")
+    patrol = start(client, chief)
+    url = f"/api/v1/patrols/{patrol['id']}/fixes"
+    fix = {"recorded_at": utcnow().isoformat(), "lon": spot.lon, "lat": spot.lat}
+    nowhere = client.post(
+        url, json={"fixes": [fix, {**fix, "recorded_at": utcnow().isoformat(), "lon": 2.35}]},
+        headers=chief,
+    )  # fmt: skip
+    assert (nowhere.status_code, nowhere.json()["code"]) == (422, "invalid_fix")
+    assert nowhere.json()["index"] == 1
+    stored = session.scalar(select(func.count()).where(PatrolFix.patrol_id == patrol["id"]))
+    assert stored == 0  # the good fix of a refused batch is not kept either
+
+    other = client.post(url, json={"fixes": [fix]}, headers=as_user("demo-chief-2"))
+    assert (other.status_code, other.json()["code"]) == (403, "not_your_patrol")
+    staff = client.post("/api/v1/patrols", json={}, headers=as_user("demo-staff"))
+    assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")
+
+    client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief)
+    session.execute(
+        update(Patrol).where(Patrol.id == patrol["id"])
+        .values(ended_at=utcnow() - timedelta(hours=2))
+    )  # fmt: skip
+    late = client.post(url, json={"fixes": [fix]}, headers=chief)
+    assert (late.status_code, late.json()["code"]) == (409, "patrol_ended")
+
+
+def test_late_fixes_within_the_grace_window_join_the_track(
+    client: TestClient, as_user: Headers, session: Session, spot: Spot
+) -> None:
+    chief = as_user("demo-chief-3")
+    began = utcnow() - timedelta(minutes=30)
+    patrol = start(client, chief, started_at=began.isoformat())
+    fixes = walk(session, spot.segment_code, began)
+    url = f"/api/v1/patrols/{patrol['id']}/fixes"
+    client.post(url, json={"fixes": fixes[:3]}, headers=chief)
+    short = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief).json()
+    client.post(url, json={"fixes": fixes[3:]}, headers=chief)  # the phone was offline
+    full = client.get(f"/api/v1/patrols/{patrol['id']}", headers=chief).json()
+    assert full["kept_fix_count"] == len(fixes)
+    assert full["distance_m"] > short["distance_m"]
+
+
+def test_pausing_takes_the_pause_out_of_the_duration(
+    client: TestClient, as_user: Headers, session: Session
+) -> None:
+    chief = as_user("demo-chief-3")
+    patrol = start(client, chief, started_at=(utcnow() - timedelta(minutes=20)).isoformat())
+    paused = client.post(f"/api/v1/patrols/{patrol['id']}/pause", headers=chief).json()
+    assert paused["status"] == "paused"
+    twice = client.post(f"/api/v1/patrols/{patrol['id']}/pause", headers=chief)
+    assert (twice.status_code, twice.json()["code"]) == (409, "patrol_not_active")
+    session.execute(
+        update(Patrol).where(Patrol.id == patrol["id"])
+        .values(paused_at=utcnow() - timedelta(minutes=15))
+    )  # fmt: skip
+    client.post(f"/api/v1/patrols/{patrol['id']}/resume", headers=chief)
+    ended = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief).json()
+    assert ended["duration_s"] == pytest.approx(5 * 60, abs=30)
+    assert ended["distance_m"] == 0
+    assert ended["segments"] == []
