@@ -154,19 +154,9 @@ def append_fixes(
             raise InvalidFix(f"第 {i + 1} 个定位点：{problem.detail}", index=i,
                              reason=problem.code) from None  # fmt: skip
         points.append(to_wgs84(fix.lon, fix.lat, fix.coordinate_system))
-    moments = {f.recorded_at for f in batch.fixes}
-    stored = set(
-        session.scalars(
-            select(PatrolFix.recorded_at).where(
-                PatrolFix.patrol_id == patrol.id, PatrolFix.recorded_at.in_(sorted(moments))
-            )
-        )
-    )
     rows: dict[datetime, dict[str, Any]] = {}
     for fix, (lon, lat) in zip(batch.fixes, points, strict=True):
-        if fix.recorded_at in stored or fix.recorded_at in rows:
-            continue
-        rows[fix.recorded_at] = {
+        rows.setdefault(fix.recorded_at, {
             "patrol_id": patrol.id,
             "recorded_at": fix.recorded_at,
             "received_at": now,
@@ -174,26 +164,32 @@ def append_fixes(
             "accuracy_m": fix.accuracy_m,
             "coordinate_system": fix.coordinate_system,
             "flag": _flag(settings, patrol, fix.recorded_at, fix.accuracy_m, now),
-        }
-    if rows:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        # A concurrent resend of the same fixes: the first one stored wins, quietly.
-        session.execute(
-            insert(PatrolFix).on_conflict_do_nothing(index_elements=["patrol_id", "recorded_at"]),
+        })  # fmt: skip
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Fixes already stored (a resent batch) are skipped by the database: one round trip,
+    # and what it returns is what was new.
+    new = set(
+        session.scalars(
+            insert(PatrolFix)
+            .on_conflict_do_nothing(index_elements=["patrol_id", "recorded_at"])
+            .returning(PatrolFix.recorded_at),
             list(rows.values()),
         )
+    )
+    if new:
         session.execute(
             update(Patrol)
             .where(Patrol.id == patrol.id)
-            .values(fix_count=Patrol.fix_count + len(rows))
+            .values(fix_count=Patrol.fix_count + len(new))
         )
-    if patrol.status is PatrolStatus.ENDED and rows:
+    accepted = [rows[moment] for moment in new]
+    if patrol.status is PatrolStatus.ENDED and new:
         _finish(session, settings, patrol)  # late fixes of an offline queue join the track
     session.commit()
-    flagged = Counter(r["flag"] for r in rows.values() if r["flag"] is not None)
+    flagged = Counter(r["flag"] for r in accepted if r["flag"] is not None)
     return FixBatchResult(
-        accepted=len(rows),
-        duplicates=len(batch.fixes) - len(rows),
+        accepted=len(accepted),
+        duplicates=len(batch.fixes) - len(accepted),
         flagged={flag: flagged.get(flag, 0) for flag in FixFlag},
     )
 
