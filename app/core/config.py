@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from dataclasses import dataclass
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
@@ -160,6 +161,11 @@ class Settings(BaseSettings):
     patrol_complete_share: float = Field(
         default=0.8, gt=0, le=1, description="Share of a segment to cover for a complete patrol."
     )
+    patrol_duties: str = Field(
+        default="1:daily:1,2:weekly:3,3:weekly:2",
+        description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "
+        "patrol of each of one's segments on every working day, or on that many days a week.",
+    )
     webhook_max_attempts: int = Field(default=8, ge=1, le=30)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
@@ -222,6 +228,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty box inside ±180/±90 (min before max)")
         return value
 
+    @field_validator("patrol_duties")
+    @classmethod
+    def _duties(cls, value: str) -> str:
+        try:
+            parse_duties(value)
+        except ValueError as exc:
+            raise ValueError(f"expected 'level:daily|weekly:days,...' ({exc})") from exc
+        return value
+
     @field_validator("working_hours")
     @classmethod
     def _periods(cls, value: str) -> str:
@@ -246,6 +261,28 @@ def parse_periods(text: str) -> tuple[tuple[time, time], ...]:
         a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
         periods.append((a, b))
     return tuple(periods)
+
+
+@dataclass(frozen=True)
+class PatrolDuty:
+    """How often a chief of one level must patrol each of their segments (巡查频次)."""
+
+    period: Literal["daily", "weekly"]
+    #: daily: patrols each working day; weekly: days with a patrol each week (Mon–Sun).
+    days: int
+
+
+def parse_duties(text: str) -> dict[int, PatrolDuty]:
+    """'1:daily:1,3:weekly:2' → {1: PatrolDuty('daily', 1), 3: PatrolDuty('weekly', 2)}."""
+    duties: dict[int, PatrolDuty] = {}
+    for part in text.split(","):
+        level, period, days = (x.strip() for x in part.split(":"))
+        if period not in ("daily", "weekly") or int(level) not in (1, 2, 3) or int(days) < 1:
+            raise ValueError(part)
+        if period == "weekly" and int(days) > 7:
+            raise ValueError(part)
+        duties[int(level)] = PatrolDuty(period, int(days))  # type: ignore[arg-type]
+    return duties
 
 
 class SettingsError(RuntimeError):

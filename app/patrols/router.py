@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -11,8 +12,15 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
-from app.patrols import service
-from app.patrols.schemas import FixBatch, FixBatchResult, PatrolOut, PatrolStart, SegmentPatrolOut
+from app.patrols import compliance, service
+from app.patrols.schemas import (
+    ComplianceOut,
+    FixBatch,
+    FixBatchResult,
+    PatrolOut,
+    PatrolStart,
+    SegmentPatrolOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["patrols"])
 
@@ -34,6 +42,30 @@ def start_patrol(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     return service.start_patrol(session, settings, principal, body, idempotency_key)
+
+
+@router.get(
+    "/patrols/compliance",
+    summary="Patrol duty met or missed, per chief and segment, and per street office",
+    response_model=ComplianceOut,
+    responses=problem_responses(*AUTH_PROBLEMS, compliance.BadDateRange),
+)
+def patrol_compliance(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 92 days.")],
+    chief: Annotated[str | None, Query(description="A chief's username.")] = None,
+    segment: str | None = None,
+    street: str | None = None,
+) -> ComplianceOut:
+    """Duties per chief level are `ROADCHIEF_PATROL_DUTIES`; a day counts when the chief's
+    patrol started that day covered the segment completely."""
+    return compliance.compliance(
+        session, settings, principal, date_from=date_from, date_to=date_to,
+        username=chief, segment_code=segment, street_code=street,
+    )  # fmt: skip
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -79,3 +79,41 @@ class SegmentPatrolOut(BaseModel):
 
 
 FeatureCollection = dict[str, Any]
+
+
+class MissedPeriod(BaseModel):
+    start: date
+    end: date
+    patrolled_days: int = Field(description="Days in the period with a complete patrol.")
+    required_days: int
+
+
+class DutyCompliance(BaseModel):
+    """One chief's duty on one segment over the period asked (巡查履职)."""
+
+    username: str
+    display_name: str
+    chief_level: int
+    segment_code: str
+    segment_name: str
+    street_code: str
+    duty: str = Field(description='"daily" or "weekly:N" (days a week).')
+    periods: int = Field(description="Working days (daily) or weeks (weekly) in the range.")
+    met: int
+    missed: list[MissedPeriod]
+    rate: float = Field(description="met / periods (1.0 with no period).")
+
+
+class StreetCompliance(BaseModel):
+    street_code: str
+    duties: int
+    periods: int
+    met: int
+    rate: float
+
+
+class ComplianceOut(BaseModel):
+    date_from: date
+    date_to: date
+    duties: list[DutyCompliance]
+    streets: list[StreetCompliance]

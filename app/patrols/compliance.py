@@ -1,0 +1,143 @@
+"""Patrol duty compliance (巡查履职): did each chief patrol each of their segments as often
+as their level requires, over a range of days, and which days or weeks fell short.
+
+A day counts for a chief and a segment when a patrol by that chief, started that local day,
+covered the segment completely. Daily duties count working days (the working calendar);
+weekly duties count weeks Monday to Sunday that overlap the range.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Permission, Principal
+from app.accounts.models import SegmentChief, User
+from app.accounts.service import sees_user
+from app.calendar.service import working_calendar
+from app.core.config import Settings, parse_duties
+from app.core.errors import Problem
+from app.patrols.models import Patrol, PatrolSegment
+from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
+from app.territory.models import Jurisdiction, RoadSegment
+
+MAX_RANGE_DAYS = 92
+
+
+class BadDateRange(Problem):
+    code = "bad_date_range"
+    status = 422
+    title = "日期范围无效"
+
+
+def compliance(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    date_from: date,
+    date_to: date,
+    username: str | None,
+    segment_code: str | None,
+    street_code: str | None,
+) -> ComplianceOut:
+    principal.require(Permission.PATROLS_READ)
+    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
+    duties = parse_duties(settings.patrol_duties)
+    query = (
+        select(SegmentChief, RoadSegment, Jurisdiction.code, User)
+        .join(RoadSegment, SegmentChief.segment_id == RoadSegment.id)
+        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
+        .join(User, SegmentChief.user_id == User.id)
+        .where(User.is_active.is_(True))
+        .order_by(Jurisdiction.code, SegmentChief.level, User.username, RoadSegment.code)
+    )
+    if username is not None:
+        query = query.where(User.username == username)
+    if segment_code is not None:
+        query = query.where(RoadSegment.code == segment_code)
+    if street_code is not None:
+        query = query.where(Jurisdiction.code == street_code)
+    assignments = [
+        row
+        for row in session.execute(query).all()
+        if row[3].id == principal.user_id or sees_user(principal, row[3])
+    ]
+    zone = settings.zone
+    start = datetime.combine(date_from, time.min, zone)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+    patrolled: dict[tuple[int, int], set[date]] = defaultdict(set)
+    for user_id, segment_id, started_at in session.execute(
+        select(Patrol.user_id, PatrolSegment.segment_id, Patrol.started_at)
+        .join(PatrolSegment, PatrolSegment.patrol_id == Patrol.id)
+        .where(PatrolSegment.complete.is_(True), Patrol.started_at >= start,
+               Patrol.started_at < end)
+    ):  # fmt: skip
+        patrolled[(user_id, segment_id)].add(started_at.astimezone(zone).date())
+    calendar = working_calendar(session, settings)
+    days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
+    workdays = [d for d in days if calendar.is_workday(d)]
+    weeks = sorted({d - timedelta(days=d.weekday()) for d in days})
+    rows = []
+    for chief, segment, street, user in assignments:
+        duty = duties.get(chief.level)
+        if duty is None:
+            continue
+        done = patrolled[(user.id, segment.id)]
+        if duty.period == "daily":
+            missed = [MissedPeriod(start=d, end=d, patrolled_days=0, required_days=1)
+                      for d in workdays if d not in done]  # fmt: skip
+            periods = len(workdays)
+        else:
+            missed = []
+            for monday in weeks:
+                week = {monday + timedelta(days=i) for i in range(7)}
+                count = len(week & done)
+                if count < duty.days:
+                    missed.append(
+                        MissedPeriod(
+                            start=monday,
+                            end=monday + timedelta(days=6),
+                            patrolled_days=count,
+                            required_days=duty.days,
+                        )
+                    )
+            periods = len(weeks)
+        met = periods - len(missed)
+        rows.append(
+            DutyCompliance(
+                username=user.username,
+                display_name=user.display_name,
+                chief_level=chief.level,
+                segment_code=segment.code,
+                segment_name=segment.name,
+                street_code=street,
+                duty="daily" if duty.period == "daily" else f"weekly:{duty.days}",
+                periods=periods,
+                met=met,
+                missed=missed,
+                rate=_rate(met, periods),
+            )
+        )
+    by_street: dict[str, list[DutyCompliance]] = defaultdict(list)
+    for row in rows:
+        by_street[row.street_code].append(row)
+    streets = []
+    for code, group in sorted(by_street.items()):
+        periods = sum(r.periods for r in group)
+        met = sum(r.met for r in group)
+        streets.append(
+            StreetCompliance(
+                street_code=code, duties=len(group), periods=periods, met=met,
+                rate=_rate(met, periods),
+            )
+        )  # fmt: skip
+    return ComplianceOut(date_from=date_from, date_to=date_to, duties=rows, streets=streets)
+
+
+def _rate(met: int, periods: int) -> float:
+    return round(met / periods, 4) if periods else 1.0
