@@ -71,6 +71,17 @@ class PatrolFix(Base):
     flag: Mapped[FixFlag | None] = mapped_column(str_enum(FixFlag))
 
 
+class PatrolReport(Base):
+    """A report made during a patrol: the patrol's findings."""
+
+    __tablename__ = "patrol_reports"
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id", ondelete="CASCADE"), index=True)
+
+
 class PatrolSegment(Base):
     """How much of one road segment a finished patrol covered."""
 

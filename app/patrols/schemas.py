@@ -62,6 +62,7 @@ class PatrolOut(BaseModel):
     distance_m: float | None = Field(description="Length of the cleaned track.")
     fix_count: int
     kept_fix_count: int | None
+    report_ids: list[int] = Field(description="Reports made during the patrol.")
     flagged: dict[FixFlag, int]
     segments: list[SegmentCoverageOut]
 

@@ -22,7 +22,14 @@ from app.core.coords import to_wgs84
 from app.core.database import bbox_intersects, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
-from app.patrols.models import FixFlag, Patrol, PatrolFix, PatrolSegment, PatrolStatus
+from app.patrols.models import (
+    FixFlag,
+    Patrol,
+    PatrolFix,
+    PatrolReport,
+    PatrolSegment,
+    PatrolStatus,
+)
 from app.patrols.schemas import (
     FixBatch,
     FixBatchResult,
@@ -61,6 +68,33 @@ class PatrolNotActive(Problem):
     code = "patrol_not_active"
     status = 409
     title = "巡查不在进行中"
+
+
+class PatrolMismatch(Problem):
+    code = "patrol_mismatch"
+    status = 422
+    title = "该巡查不是您的，或上报时间不在巡查期间"
+
+
+def link_report(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int,
+    report_id: int, device_time: datetime,
+) -> None:  # fmt: skip
+    """Attach a report to the reporter's patrol it was made during (with the clock slack
+    and the late-fix grace of an offline phone)."""
+    patrol = session.get(Patrol, patrol_id)
+    skew = timedelta(minutes=settings.device_clock_skew_minutes)
+    grace = timedelta(minutes=settings.patrol_fix_grace_minutes)
+    if (
+        patrol is None
+        or patrol.user_id != principal.user_id
+        or device_time < patrol.started_at - skew
+        or (patrol.ended_at is not None and device_time > patrol.ended_at + grace)
+    ):
+        raise PatrolMismatch(
+            f"巡查 {patrol_id} 不是您的，或上报时间不在该巡查期间", patrol_id=patrol_id
+        )
+    session.add(PatrolReport(report_id=report_id, patrol_id=patrol_id))
 
 
 class InvalidFix(Problem):
@@ -352,6 +386,13 @@ def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOu
         duration_s=patrol.duration_s,
         distance_m=patrol.distance_m,
         fix_count=session.scalar(select(Patrol.fix_count).where(Patrol.id == patrol.id)) or 0,
+        report_ids=list(
+            session.scalars(
+                select(PatrolReport.report_id)
+                .where(PatrolReport.patrol_id == patrol.id)
+                .order_by(PatrolReport.report_id)
+            )
+        ),
         kept_fix_count=patrol.kept_fix_count,
         flagged={flag: flags.get(flag, 0) for flag in FixFlag},
         segments=[

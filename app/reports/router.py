@@ -28,6 +28,7 @@ from app.media.service import (
     media_storage,
     stage_upload,
 )
+from app.patrols.service import PatrolMismatch
 from app.reports import service
 from app.reports.schemas import (
     BatchIn,
@@ -53,6 +54,7 @@ REPORT_PROBLEMS = (
     service.AfterPhotoRequired,
     UnknownPhoto,
     service.DuplicateCaseInvalid,
+    PatrolMismatch,
     IdempotencyKeyReused,
 )
 

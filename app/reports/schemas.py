@@ -63,6 +63,9 @@ class ReportIn(BaseModel):
         default=None,
         description="A case number from `GET /api/v1/cases/nearby`: this report joins it.",
     )
+    patrol_id: int | None = Field(
+        default=None, description="The reporter's patrol during which it was found (巡查上报)."
+    )
 
 
 class ReportPhotoOut(BaseModel):

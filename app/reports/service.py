@@ -58,6 +58,7 @@ from app.media.service import (
     use_photo,
 )
 from app.notifications.service import notify_case_event
+from app.patrols.service import link_report
 from app.reports.models import PhotoRole, Report, ReportPhoto
 from app.reports.schemas import (
     BatchIn,
@@ -246,6 +247,8 @@ def _create(
     )
     session.add(report)
     session.flush()
+    if body.patrol_id is not None:
+        link_report(session, settings, principal, body.patrol_id, report.id, body.device_time)
     photo_rows = _attach_photos(session, settings, report, photos, lon, lat)
     for event in _record_events(session, principal, case, report, photo_rows, point):
         notify_case_event(session, settings, case, event)

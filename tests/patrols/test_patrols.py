@@ -179,3 +179,29 @@ def test_pausing_takes_the_pause_out_of_the_duration(
     assert ended["duration_s"] == pytest.approx(5 * 60, abs=30)
     assert ended["distance_m"] == 0
     assert ended["segments"] == []
+
+
+def test_reports_made_on_a_patrol_are_its_findings(
+    phone: Callable[[str], TestClient],
+    as_user: Headers,
+    session: Session,
+    settings: Any,
+    spot: Spot,
+    good_jpeg: Callable[..., bytes],
+) -> None:
+    from tests.reports.conftest import multipart, report_body, stored
+
+    chief = phone("demo-chief-3")
+    patrol = start(chief, as_user("demo-chief-3"))
+    receipt = multipart(chief, report_body(spot, patrol_id=patrol["id"]), [good_jpeg()])
+    assert receipt.status_code == 201, receipt.text
+    shown = chief.get(f"/api/v1/patrols/{patrol['id']}").json()
+    assert shown["report_ids"] == [receipt.json()["report_id"]]
+
+    other = start(chief, as_user("demo-chief-2"))
+    before = stored(session, settings)
+    refused = multipart(
+        chief, report_body(spot, patrol_id=other["id"], lon=spot.moved(200)[0]), [good_jpeg()]
+    )
+    assert (refused.status_code, refused.json()["code"]) == (422, "patrol_mismatch")
+    assert stored(session, settings) == before
