@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     patrol_complete_share: float = Field(
         default=0.8, gt=0, le=1, description="Share of a segment to cover for a complete patrol."
     )
+    workstation_radius_m: float = Field(
+        default=100.0, gt=0, le=1000, description="Check in and out this close to a workstation."
+    )
     patrol_duties: str = Field(
         default="1:daily:1,2:weekly:3,3:weekly:2",
         description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.coords import CoordinateSystem
@@ -102,3 +102,37 @@ class PatrolSegment(Base):
     covered: Mapped[WKBElement | None] = mapped_column(
         Geometry("MULTILINESTRING", srid=4326, spatial_index=False)
     )
+
+
+class CheckInPurpose(StrEnum):
+    MEETING = "meeting"  # 例会: the road team meets
+    ON_SITE = "on_site"  # 现场处置: handling a problem from the workstation
+    DUTY = "duty"  # 值班
+
+
+class WorkstationCheckIn(Base):
+    """A chief's presence at a road-chief workstation (路长工作站签到): in, and later out,
+    each standing near it."""
+
+    __tablename__ = "workstation_check_ins"
+    __table_args__ = (
+        # One open check-in per person: a second, even sent twice at once, is refused.
+        Index(
+            "uq_workstation_check_ins_open_user_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("checked_out_at IS NULL"),
+            sqlite_where=text("checked_out_at IS NULL"),
+        ),
+        Index("ix_workstation_check_ins_workstation_id_id", "workstation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workstation_id: Mapped[int] = mapped_column(ForeignKey("workstations.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    purpose: Mapped[CheckInPurpose] = mapped_column(str_enum(CheckInPurpose))
+    note: Mapped[str | None] = mapped_column(Text)
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    in_distance_m: Mapped[float] = mapped_column(Float)
+    checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    out_distance_m: Mapped[float | None] = mapped_column(Float)

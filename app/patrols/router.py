@@ -12,8 +12,12 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
-from app.patrols import compliance, service
+from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.patrols import compliance, service, workstations
 from app.patrols.schemas import (
+    CheckInIn,
+    CheckInOut,
+    CheckOutIn,
     ComplianceOut,
     FixBatch,
     FixBatchResult,
@@ -157,3 +161,58 @@ def segment_patrols(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[SegmentPatrolOut]:
     return service.segment_patrols(session, settings, principal, segment_code, limit)
+
+
+@router.post(
+    "/workstations/{code}/check-in",
+    summary="Check in at a road-chief workstation (路长工作站), standing near it",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CheckInOut,
+    responses=problem_responses(
+        *AUTH_PROBLEMS, NotFound, workstations.TooFarFromWorkstation,
+        workstations.AlreadyCheckedIn, IdempotencyKeyReused,
+    ),
+)  # fmt: skip
+def check_in(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    code: str,
+    body: CheckInIn,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    return workstations.check_in(session, settings, principal, code, body, idempotency_key)
+
+
+@router.post(
+    "/workstations/{code}/check-out",
+    summary="Check out of the workstation, standing near it",
+    response_model=CheckInOut,
+    responses=problem_responses(
+        *AUTH_PROBLEMS, NotFound, workstations.TooFarFromWorkstation, workstations.NotCheckedIn
+    ),
+)
+def check_out(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, code: str, body: CheckOutIn
+) -> CheckInOut:
+    return workstations.check_out(session, settings, principal, code, body)
+
+
+@router.get(
+    "/workstations/{code}/check-ins",
+    summary="Who was at the workstation, when and for what (newest first)",
+    response_model=Page[CheckInOut],
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def list_check_ins(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    code: str,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[CheckInOut]:
+    items, next_cursor = workstations.check_ins(
+        session, settings, principal, code, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)

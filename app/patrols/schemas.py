@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.core.coords import CoordinateSystem
-from app.patrols.models import FixFlag, PatrolStatus
+from app.patrols.models import CheckInPurpose, FixFlag, PatrolStatus
 
 
 class PatrolStart(BaseModel):
@@ -118,3 +118,35 @@ class ComplianceOut(BaseModel):
     date_to: date
     duties: list[DutyCompliance]
     streets: list[StreetCompliance]
+
+
+class CheckInIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float
+    lat: float
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    purpose: CheckInPurpose = CheckInPurpose.MEETING
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class CheckOutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float
+    lat: float
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+
+
+class CheckInOut(BaseModel):
+    id: int
+    workstation_code: str
+    user_id: int
+    display_name: str
+    purpose: CheckInPurpose
+    note: str | None
+    checked_in_at: datetime
+    in_distance_m: float
+    checked_out_at: datetime | None
+    out_distance_m: float | None
+    minutes: float | None = Field(description="From check-in to check-out.")

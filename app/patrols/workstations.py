@@ -1,0 +1,172 @@
+"""Check-ins at road-chief workstations (路长工作站): in and out, standing near it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoalchemy2.shape import to_shape
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.models import User
+from app.core.config import Settings
+from app.core.coords import to_wgs84
+from app.core.database import utcnow
+from app.core.errors import NotFound, Problem
+from app.core.geo import LocalFrame
+from app.core.idempotency import run_idempotent
+from app.core.pagination import decode_id_cursor, encode_cursor
+from app.patrols.models import WorkstationCheckIn
+from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
+from app.territory.locator import check_coordinates
+from app.territory.models import Jurisdiction, Workstation
+
+
+class TooFarFromWorkstation(Problem):
+    code = "too_far_from_workstation"
+    status = 422
+    title = "离工作站太远，请到站签到"
+
+
+class AlreadyCheckedIn(Problem):
+    code = "already_checked_in"
+    status = 409
+    title = "您已在一个工作站签到，请先签退"
+
+
+class NotCheckedIn(Problem):
+    code = "not_checked_in"
+    status = 409
+    title = "您没有在该工作站签到"
+
+
+def _workstation(session: Session, principal: Principal, code: str) -> Workstation:
+    row = session.execute(
+        select(Workstation, Jurisdiction.path)
+        .join(Jurisdiction, Workstation.street_id == Jurisdiction.id)
+        .where(Workstation.code == code)
+    ).first()
+    if row is None or not principal.sees_path(row[1]):
+        raise NotFound("工作站不存在")
+    return row[0]
+
+
+def _distance(settings: Settings, station: Workstation, lon: float, lat: float,
+              system: Any) -> float:  # fmt: skip
+    check_coordinates(settings, lon, lat)
+    lon, lat = to_wgs84(lon, lat, system)
+    place = to_shape(station.geom)
+    distance = round(LocalFrame(place.x, place.y).distance_m(Point(lon, lat)), 1)
+    if distance > settings.workstation_radius_m:
+        raise TooFarFromWorkstation(
+            f"您距“{station.name}” {distance:.0f} 米，"
+            f"须在 {settings.workstation_radius_m:.0f} 米以内",
+            distance_m=distance,
+        )
+    return distance
+
+
+def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: str) -> CheckInOut:
+    zone = settings.zone
+    name = session.scalar(select(User.display_name).where(User.id == row.user_id)) or ""
+    return CheckInOut(
+        id=row.id,
+        workstation_code=code,
+        user_id=row.user_id,
+        display_name=name,
+        purpose=row.purpose,
+        note=row.note,
+        checked_in_at=row.checked_in_at.astimezone(zone),
+        in_distance_m=row.in_distance_m,
+        checked_out_at=row.checked_out_at.astimezone(zone) if row.checked_out_at else None,
+        out_distance_m=row.out_distance_m,
+        minutes=round((row.checked_out_at - row.checked_in_at).total_seconds() / 60, 1)
+        if row.checked_out_at
+        else None,
+    )
+
+
+def check_in(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    code: str,
+    body: CheckInIn,
+    idempotency_key: str | None,
+) -> Any:
+    """Check in near the workstation; one open check-in per person."""
+    principal.require(Permission.PATROLS_RECORD)
+    if principal.user_id is None:
+        raise Forbidden("签到只属于登录的用户")
+
+    def create() -> CheckInOut:
+        station = _workstation(session, principal, code)
+        distance = _distance(settings, station, body.lon, body.lat, body.coordinate_system)
+        row = WorkstationCheckIn(
+            workstation_id=station.id, user_id=principal.user_id, purpose=body.purpose,
+            note=body.note, checked_in_at=utcnow(), in_distance_m=distance,
+        )  # fmt: skip
+        if session.scalar(
+            select(WorkstationCheckIn.id).where(
+                WorkstationCheckIn.user_id == principal.user_id,
+                WorkstationCheckIn.checked_out_at.is_(None),
+            )
+        ):
+            raise AlreadyCheckedIn("您已在一个工作站签到，请先签退")
+        try:
+            with session.begin_nested():  # two at once: the open-check-in index refuses one
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            raise AlreadyCheckedIn("您已在一个工作站签到，请先签退") from None
+        return _out(session, settings, row, station.code)
+
+    return run_idempotent(
+        session, principal.ref, f"workstations.{code}.check_in", idempotency_key, body, create
+    )
+
+
+def check_out(
+    session: Session, settings: Settings, principal: Principal, code: str, body: CheckOutIn
+) -> CheckInOut:
+    principal.require(Permission.PATROLS_RECORD)
+    station = _workstation(session, principal, code)
+    row = session.scalar(
+        select(WorkstationCheckIn)
+        .where(
+            WorkstationCheckIn.user_id == principal.user_id,
+            WorkstationCheckIn.workstation_id == station.id,
+            WorkstationCheckIn.checked_out_at.is_(None),
+        )
+        .with_for_update()
+    )
+    if row is None:
+        raise NotCheckedIn(f"您没有在“{station.name}”签到")
+    row.out_distance_m = _distance(settings, station, body.lon, body.lat, body.coordinate_system)
+    row.checked_out_at = utcnow()
+    session.commit()
+    return _out(session, settings, row, station.code)
+
+
+def check_ins(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    code: str,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[CheckInOut], str | None]:
+    """Who was at the workstation, when, for what: newest first."""
+    principal.require(Permission.PATROLS_READ)
+    station = _workstation(session, principal, code)
+    query = select(WorkstationCheckIn).where(WorkstationCheckIn.workstation_id == station.id)
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(WorkstationCheckIn.id < after)
+    rows = list(session.scalars(query.order_by(WorkstationCheckIn.id.desc()).limit(limit + 1)))
+    items = [_out(session, settings, r, station.code) for r in rows[:limit]]
+    return items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
