@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
@@ -141,3 +144,55 @@ def compliance(
 
 def _rate(met: int, periods: int) -> float:
     return round(met / periods, 4) if periods else 1.0
+
+
+def coverage_map(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    date_from: date,
+    date_to: date,
+    street_code: str | None,
+) -> dict[str, Any]:
+    """Every road segment in sight, coloured by how it was patrolled over the days asked:
+    `complete` (at least one complete patrol), `partial` (walked, never wholly), `none`."""
+    principal.require(Permission.PATROLS_READ)
+    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
+    zone = settings.zone
+    start = datetime.combine(date_from, time.min, zone)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+    walked = (
+        select(
+            PatrolSegment.segment_id,
+            func.count(distinct(Patrol.id)).filter(PatrolSegment.complete.is_(True)),
+            func.max(PatrolSegment.covered_share),
+        )
+        .join(Patrol, PatrolSegment.patrol_id == Patrol.id)
+        .where(Patrol.started_at >= start, Patrol.started_at < end)
+        .group_by(PatrolSegment.segment_id)
+        .subquery()
+    )
+    query = (
+        select(RoadSegment, Jurisdiction.code, walked.c[1], walked.c[2])
+        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
+        .outerjoin(walked, walked.c.segment_id == RoadSegment.id)
+        .where(principal.path_filter(Jurisdiction.path))
+        .order_by(RoadSegment.code)
+    )
+    if street_code is not None:
+        query = query.where(Jurisdiction.code == street_code)
+    features = []
+    for segment, street, complete, best in session.execute(query).all():
+        state = "complete" if complete else ("partial" if best else "none")
+        features.append({
+            "type": "Feature",
+            "geometry": mapping(to_shape(segment.geom)),
+            "properties": {
+                "segment_code": segment.code, "name": segment.name, "grade": segment.grade.value,
+                "street_code": street, "complete_patrols": complete or 0,
+                "best_share": best or 0.0, "coverage": state,
+            },
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}

@@ -72,6 +72,25 @@ def patrol_compliance(
     )  # fmt: skip
 
 
+@router.get(
+    "/patrols/coverage-map",
+    summary="Road segments coloured by patrol coverage over a period (GeoJSON)",
+    responses=problem_responses(*AUTH_PROBLEMS, compliance.BadDateRange),
+)
+def patrol_coverage_map(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 92 days.")],
+    street: str | None = None,
+) -> dict[str, Any]:
+    """Each segment's `coverage`: `complete` (a complete patrol), `partial`, or `none`."""
+    return compliance.coverage_map(
+        session, settings, principal, date_from=date_from, date_to=date_to, street_code=street
+    )
+
+
 @router.post(
     "/patrols/{patrol_id}/fixes",
     summary="Add GPS fixes (batched, any order; resent ones are taken once)",

@@ -84,3 +84,22 @@ def test_a_bad_range_is_refused(client: TestClient, as_user: Headers) -> None:
         "/api/v1/patrols/compliance", params={"from": "2026-01-01", "to": "2026-12-31"}
     )
     assert (too_long.status_code, too_long.json()["code"]) == (422, "bad_date_range")
+
+
+def test_the_period_map_colours_segments_by_coverage(
+    client: TestClient, as_user: Headers, session: Session, settings: Settings, spot: Spot
+) -> None:
+    patrol_on(client, as_user("demo-chief-3"), session, settings, spot.segment_code, MONDAY)
+    response = client.get(
+        "/api/v1/patrols/coverage-map",
+        params={"from": MONDAY.isoformat(), "to": SUNDAY.isoformat(), "street": spot.street_code},
+        headers=as_user("demo-chief-2"),
+    )
+    assert response.status_code == 200, response.text
+    features = {f["properties"]["segment_code"]: f for f in response.json()["features"]}
+    walked = features[spot.segment_code]["properties"]
+    assert (walked["coverage"], walked["complete_patrols"]) == ("complete", 1)
+    states = {f["properties"]["coverage"] for f in features.values()}
+    assert states >= {"complete", "none"}
+    assert {f["properties"]["street_code"] for f in features.values()} == {spot.street_code}
+    assert features[spot.segment_code]["geometry"]["type"] == "LineString"
