@@ -152,6 +152,12 @@ class Settings(BaseSettings):
         le=24 * 60,
         description="An ended patrol still takes fixes (an offline queue) for this long.",
     )
+    patrol_offline_start_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 7,
+        description="A patrol may be started this long ago (an offline start); no earlier.",
+    )
     patrol_coverage_buffer_m: float = Field(
         default=30.0,
         gt=0,

@@ -36,7 +36,9 @@ OWN = (*AUTH_PROBLEMS, NotFound, service.NotYourPatrol)
     summary="Start a patrol (巡查); one at a time",
     status_code=status.HTTP_201_CREATED,
     response_model=PatrolOut,
-    responses=problem_responses(*AUTH_PROBLEMS, service.PatrolInProgress, IdempotencyKeyReused),
+    responses=problem_responses(
+        *AUTH_PROBLEMS, service.PatrolInProgress, service.StartTooOld, IdempotencyKeyReused
+    ),
 )
 def start_patrol(
     session: SessionDep,

@@ -52,6 +52,12 @@ class PatrolInProgress(Problem):
     title = "您有一次巡查尚未结束"
 
 
+class StartTooOld(Problem):
+    code = "start_too_old"
+    status = 422
+    title = "巡查开始时间太早"
+
+
 class NotYourPatrol(Problem):
     code = "not_your_patrol"
     status = 403
@@ -143,6 +149,11 @@ def start_patrol(
             raise PatrolInProgress(f"巡查 {running} 尚未结束，请先结束它", patrol_id=running)
         now = utcnow()
         started = min(body.started_at or now, now)
+        # Evidence: a patrol cannot be dated back beyond an offline phone's plausible delay.
+        if started < now - timedelta(hours=settings.patrol_offline_start_hours):
+            raise StartTooOld(
+                f"巡查开始时间不能早于 {settings.patrol_offline_start_hours:g} 小时之前"
+            )
         patrol = Patrol(
             user_id=principal.user_id, status=PatrolStatus.ACTIVE, started_at=started, fix_count=0
         )

@@ -133,6 +133,12 @@ def test_bad_fixes_and_other_peoples_patrols_are_refused(
 
     other = client.post(url, json={"fixes": [fix]}, headers=as_user("demo-chief-2"))
     assert (other.status_code, other.json()["code"]) == (403, "not_your_patrol")
+    backdated = client.post(
+        "/api/v1/patrols",
+        json={"started_at": (utcnow() - timedelta(days=3)).isoformat()},
+        headers=as_user("demo-chief-1"),
+    )
+    assert (backdated.status_code, backdated.json()["code"]) == (422, "start_too_old")
     staff = client.post("/api/v1/patrols", json={}, headers=as_user("demo-staff"))
     assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")
 
