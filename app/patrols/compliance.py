@@ -48,8 +48,7 @@ def compliance(
     street_code: str | None,
 ) -> ComplianceOut:
     principal.require(Permission.PATROLS_READ)
-    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
-        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
+    start, end = _local_days(settings, date_from, date_to)
     duties = parse_duties(settings.patrol_duties)
     query = (
         select(SegmentChief, RoadSegment, Jurisdiction.code, User)
@@ -71,8 +70,6 @@ def compliance(
         if row[3].id == principal.user_id or sees_user(principal, row[3])
     ]
     zone = settings.zone
-    start = datetime.combine(date_from, time.min, zone)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
     patrolled: dict[tuple[int, int], set[date]] = defaultdict(set)
     for user_id, segment_id, started_at in session.execute(
         select(Patrol.user_id, PatrolSegment.segment_id, Patrol.started_at)
@@ -142,6 +139,17 @@ def compliance(
     return ComplianceOut(date_from=date_from, date_to=date_to, duties=rows, streets=streets)
 
 
+def _local_days(settings: Settings, date_from: date, date_to: date) -> tuple[datetime, datetime]:
+    """The range's first and after-last local midnights (422 for a bad range)."""
+    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
+    zone = settings.zone
+    return (
+        datetime.combine(date_from, time.min, zone),
+        datetime.combine(date_to + timedelta(days=1), time.min, zone),
+    )
+
+
 def _rate(met: int, periods: int) -> float:
     return round(met / periods, 4) if periods else 1.0
 
@@ -158,11 +166,7 @@ def coverage_map(
     """Every road segment in sight, coloured by how it was patrolled over the days asked:
     `complete` (at least one complete patrol), `partial` (walked, never wholly), `none`."""
     principal.require(Permission.PATROLS_READ)
-    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
-        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
-    zone = settings.zone
-    start = datetime.combine(date_from, time.min, zone)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+    start, end = _local_days(settings, date_from, date_to)
     walked = (
         select(
             PatrolSegment.segment_id,
