@@ -30,21 +30,19 @@ from app.cases.models import (
     HANDLING_STATUSES,
     OPEN_TASK_STATUSES,
     Case,
-    CaseEvent,
     CaseStatus,
     CaseTask,
     TaskStatus,
 )
 from app.cases.schemas import ActionIn, CaseOut, TaskOut
-from app.cases.service import history
-from app.cases.workflow import ACTOR_ROLES, BY_ACTION, Action, Actor, Need, Transition
+from app.cases.service import history, record_event
+from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
 from app.core.config import Settings
 from app.core.coords import to_wgs84
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.media.service import usable_photos, use_photo
-from app.notifications.service import notify_case_event
 from app.routing.models import RoutingDecision
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
@@ -238,11 +236,10 @@ def _check_actor(
     unit_code: str | None,
 ) -> CaseTask | None:
     """The caller's standing for this step, and the task it acts on (a task step)."""
-    if not principal.roles & set().union(*(ACTOR_ROLES[a] for a in transition.actors)):
+    if not principal.roles & roles_of(transition.actors):
         raise Forbidden(f"“{transition.name_zh}”不是您的角色可以执行的操作")
     if Actor.VERIFIER in transition.actors and not (
-        principal.roles
-        & set().union(*(ACTOR_ROLES[a] for a in transition.actors - {Actor.VERIFIER}))
+        principal.roles & roles_of(transition.actors - {Actor.VERIFIER})
         or _is_verifier(session, principal, case)
     ):
         raise Forbidden(f"只有上报人、该路段的路长或监督员可以“{transition.name_zh}”")
@@ -385,25 +382,17 @@ def perform(
     # Every step updates the case row, even one that only touched a task: so the version
     # rises and a concurrent step on the old version fails.
     case.updated_at = now
-    event = CaseEvent(
-        case_id=case.id,
-        occurred_at=now,
-        kind=t.event,
-        actor_user_id=principal.user_id,
-        actor_role=_acting_role(principal, t),
-        from_status=before,
-        to_status=case.status if case.status != before else None,
-        note=body.note,
-        photo_ids=[p.id for p in photos],
-        geom=from_shape(point, srid=4326) if point is not None else None,
-        detail=detail,
-    )
-    session.add(event)
     for photo in photos:
         use_photo(session, photo, f"case:{case.id}", case.jurisdiction_path)
     try:
-        session.flush()  # UPDATE ... WHERE version = seen: a concurrent step makes this fail
-        notify_case_event(session, settings, case, event)
+        # Its flush runs UPDATE ... WHERE version = seen: a concurrent step makes it fail.
+        record_event(
+            session, settings, case, t.event, occurred_at=now,
+            actor_user_id=principal.user_id, actor_role=_acting_role(principal, t),
+            from_status=before, to_status=case.status if case.status != before else None,
+            note=body.note, photo_ids=[p.id for p in photos],
+            geom=from_shape(point, srid=4326) if point is not None else None, detail=detail,
+        )  # fmt: skip
         session.commit()
     except StaleDataError:
         session.rollback()
@@ -412,7 +401,7 @@ def perform(
 
 
 def _acting_role(principal: Principal, t: Transition) -> str | None:
-    roles = set().union(*(ACTOR_ROLES[a] for a in t.actors)) & principal.roles
+    roles = roles_of(t.actors) & principal.roles
     return sorted(r.value for r in roles)[0] if roles else None
 
 
@@ -680,9 +669,6 @@ def start_task(step: Step, task: CaseTask, is_lead: bool) -> None:
     task.signed_at = task.signed_by_user_id = task.done_at = task.done_by_user_id = None
     task.sign_for_due_at, task.sign_for_overdue_at = step.due("sign_for"), None
     task.extension_requested_until = None
-    task.escalation_level = task.escalation_level or 0
-    task.extension_count = task.extension_count or 0
-    task.returns_refused = task.returns_refused or 0
     handle_due = step.due("handle")
     if handle_due is not None:
         set_handle_deadline(task, step.calendar, step.settings, step.now, handle_due)

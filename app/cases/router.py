@@ -12,7 +12,7 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.cases import actions, queues
 from app.cases.models import TaskStatus
 from app.cases.schemas import ActionIn, CaseOut, CaseSummary, TaskQueueItem, TransitionOut
-from app.cases.workflow import ACTOR_ROLES, TRANSITIONS, Action
+from app.cases.workflow import TRANSITIONS, Action, roles_of
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
@@ -64,7 +64,7 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
             sources=sorted(t.sources),
             targets=sorted(t.targets),
             actors=sorted(a.value for a in t.actors),
-            roles=sorted({r.value for a in t.actors for r in ACTOR_ROLES[a]} - {Role.ADMIN.value}),
+            roles=sorted(r.value for r in roles_of(t.actors) - {Role.ADMIN}),
             needs=sorted(n.value for n in t.needs),
             task_sources=sorted(t.task_sources) if t.task_sources else None,
             reasons=list(t.reasons) if t.reasons else None,

@@ -165,6 +165,11 @@ ACTOR_ROLES: dict[Actor, frozenset[Role]] = {
 }
 
 
+def roles_of(actors: frozenset[Actor]) -> frozenset[Role]:
+    """Every role that can ever be one of `actors`."""
+    return frozenset(role for actor in actors for role in ACTOR_ROLES[actor])
+
+
 def mermaid() -> str:
     """The state diagram of `TRANSITIONS` (Mermaid), as `docs/workflow.md` shows it."""
     lines = [

@@ -25,6 +25,7 @@ from app.core.config import Settings, parse_duties
 from app.core.errors import Problem
 from app.patrols.models import Patrol, PatrolSegment
 from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
+from app.patrols.service import WITH_SCOPE
 from app.territory.models import Jurisdiction, RoadSegment
 
 MAX_RANGE_DAYS = 92
@@ -56,6 +57,7 @@ def compliance(
         .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
         .join(User, SegmentChief.user_id == User.id)
         .where(User.is_active.is_(True))
+        .options(WITH_SCOPE)
         .order_by(Jurisdiction.code, SegmentChief.level, User.username, RoadSegment.code)
     )
     if username is not None:

@@ -12,10 +12,10 @@ from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import Forbidden, Permission, Principal
-from app.accounts.models import User
+from app.accounts.models import User, UserJurisdiction
 from app.accounts.service import load_user, sees_user
 from app.core.config import Settings
 from app.core.coords import to_wgs84
@@ -41,6 +41,9 @@ from app.patrols.schemas import (
 from app.patrols.track import RawFix, coverage, drop_impossible_jumps, length_m, track_of
 from app.territory.locator import check_coordinates
 from app.territory.models import RoadSegment
+
+#: The scope rows `sees_user` reads, loaded with the users (not one query per user).
+WITH_SCOPE = selectinload(User.scope_rows).selectinload(UserJurisdiction.jurisdiction)
 
 #: How far a track's box is widened to find the segments it may cover.
 _SEARCH_SLACK_DEG = 0.001
@@ -222,11 +225,7 @@ def append_fixes(
         )
     )
     if new:
-        session.execute(
-            update(Patrol)
-            .where(Patrol.id == patrol.id)
-            .values(fix_count=Patrol.fix_count + len(new))
-        )
+        patrol.fix_count = Patrol.fix_count + len(new)  # in SQL: batches may race
     accepted = [rows[moment] for moment in new]
     if patrol.status is PatrolStatus.ENDED and new:
         _finish(session, settings, patrol)  # late fixes of an offline queue join the track
@@ -396,7 +395,7 @@ def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOu
         ended_at=patrol.ended_at.astimezone(zone) if patrol.ended_at else None,
         duration_s=patrol.duration_s,
         distance_m=patrol.distance_m,
-        fix_count=session.scalar(select(Patrol.fix_count).where(Patrol.id == patrol.id)) or 0,
+        fix_count=patrol.fix_count,
         report_ids=list(
             session.scalars(
                 select(PatrolReport.report_id)
@@ -459,6 +458,7 @@ def segment_patrols(
         .join(RoadSegment, PatrolSegment.segment_id == RoadSegment.id)
         .join(User, Patrol.user_id == User.id)
         .where(RoadSegment.code == segment_code)
+        .options(WITH_SCOPE)
         .order_by(Patrol.started_at.desc(), Patrol.id.desc())
         .limit(limit)
     ).all()

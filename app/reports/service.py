@@ -25,13 +25,12 @@ from app.calendar.service import working_calendar
 from app.cases.models import (
     FINISHED_STATUSES,
     Case,
-    CaseEvent,
     CaseEventKind,
     CaseSource,
     CaseStatus,
 )
 from app.cases.schemas import NearbyCase
-from app.cases.service import history, nearby_cases, new_case, open_cases_near
+from app.cases.service import history, nearby_cases, new_case, open_cases_near, record_event
 from app.core.config import Settings
 from app.core.coords import CoordinateSystem, to_wgs84
 from app.core.database import utcnow
@@ -57,7 +56,6 @@ from app.media.service import (
     usable_photos,
     use_photo,
 )
-from app.notifications.service import notify_case_event
 from app.patrols.service import link_report
 from app.reports.models import PhotoRole, Report, ReportPhoto
 from app.reports.schemas import (
@@ -250,9 +248,7 @@ def _create(
     if body.patrol_id is not None:
         link_report(session, settings, principal, body.patrol_id, report.id, body.device_time)
     photo_rows = _attach_photos(session, settings, report, photos, lon, lat)
-    for event in _record_events(session, principal, case, report, photo_rows, point):
-        notify_case_event(session, settings, case, event)
-    session.flush()
+    _record_events(session, settings, principal, case, report, photo_rows, point)
     # A new case was routed just now; a joined one keeps the decision it was routed by.
     routed = None if report.is_duplicate else decision.out
     return _receipt(session, settings, report, case, photo_rows, routed)
@@ -355,12 +351,13 @@ def _attach_photos(
 
 def _record_events(
     session: Session,
+    settings: Settings,
     principal: Principal,
     case: Case,
     report: Report,
     photos: Sequence[tuple[ReportPhoto, Photo]],
     point: Any,
-) -> list[CaseEvent]:
+) -> None:
     role = sorted(r.value for r in principal.roles)[0] if principal.roles else None
     before = [p.id for r, p in photos if r.role is PhotoRole.BEFORE]
     after = [p.id for r, p in photos if r.role is PhotoRole.AFTER]
@@ -368,22 +365,11 @@ def _record_events(
     def event(
         kind: CaseEventKind, to: CaseStatus | None, photo_ids: list[int], note: str | None
     ) -> None:
-        events.append(
-            CaseEvent(
-                case_id=case.id,
-                kind=kind,
-                to_status=to,
-                note=note,
-                photo_ids=photo_ids,
-                detail={"report_id": report.id},
-                actor_user_id=principal.user_id,
-                actor_role=role,
-                geom=point,
-            )
-        )
-        session.add(events[-1])
-
-    events: list[CaseEvent] = []
+        record_event(
+            session, settings, case, kind, to_status=to, note=note, photo_ids=photo_ids,
+            detail={"report_id": report.id}, actor_user_id=principal.user_id,
+            actor_role=role, geom=point,
+        )  # fmt: skip
 
     if report.is_duplicate:
         event(CaseEventKind.DUPLICATE_REPORTED, None, before, report.description)
@@ -392,7 +378,6 @@ def _record_events(
         event(CaseEventKind.FIXED_ON_SPOT, CaseStatus.AWAITING_VERIFICATION, after, None)
     else:
         event(CaseEventKind.REPORTED, CaseStatus.PENDING_REGISTRATION, before, report.description)
-    return events
 
 
 def _decision_of(session: Session, settings: Settings, case: Case) -> RoutingDecisionOut | None:
