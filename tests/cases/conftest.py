@@ -67,3 +67,8 @@ def dispatched(loop: Loop, staff: Callable[[str], str]) -> Loop:
 def task_of(case: dict[str, Any], unit_code: str) -> dict[str, Any]:
     task: dict[str, Any] = next(t for t in case["tasks"] if t["unit"]["code"] == unit_code)
     return task
+
+
+def comparable(case: dict[str, Any]) -> dict[str, Any]:
+    """The case without what moves with the clock: "a refusal changed nothing" compares it."""
+    return {**case, "tasks": [{**t, "remaining_working_hours": None} for t in case["tasks"]]}

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case, CaseEvent, CaseEventKind
-from tests.cases.conftest import Loop
+from tests.cases.conftest import Loop, comparable
 from tests.places import Spot
 from tests.reports.conftest import multipart, report_body, upload
 
@@ -102,11 +102,6 @@ def check_invariants(session: Session, case: dict[str, Any]) -> None:
         assert active == [], case["status"]
     if case["status"] == "dispatched":
         assert not any(t["is_lead"] and t["status"] in ("signed", "done") for t in case["tasks"])
-
-
-def comparable(case: dict[str, Any]) -> dict[str, Any]:
-    """The case without what moves with the clock."""
-    return {**case, "tasks": [{**t, "remaining_working_hours": None} for t in case["tasks"]]}
 
 
 def test_random_steps_keep_every_case_sound(

@@ -14,7 +14,7 @@ from app.calendar.service import working_calendar
 from app.cases.models import Case
 from app.core.config import Settings
 from app.core.database import utcnow
-from tests.cases.conftest import Loop, task_of
+from tests.cases.conftest import Loop, comparable, task_of
 from tests.places import Spot
 from tests.reports.conftest import stored, upload
 
@@ -69,8 +69,11 @@ def test_a_refused_return_counts_against_the_department(dispatched: Loop) -> Non
     assert refused["history"][-1]["kind"] == "return_decided"
 
 
-def test_an_extension_is_asked_for_and_granted(dispatched: Loop, settings: Settings) -> None:
+def test_an_extension_is_asked_for_and_granted(
+    dispatched: Loop, session: Session, settings: Settings
+) -> None:
     loop = dispatched
+    before, rows = comparable(loop.read("demo-staff")), stored(session, settings)
     due = datetime.fromisoformat(
         task_of(loop.read("demo-staff"), "urban-management")["handle_due_at"]
     )
@@ -85,6 +88,8 @@ def test_an_extension_is_asked_for_and_granted(dispatched: Loop, settings: Setti
     assert (too_far.status_code, too_far.json()["code"]) == (422, "deadline_too_far")
     naive = loop.act("demo-staff", "request_extension", note="x", new_due_at="2030-01-01T10:00:00")
     assert (naive.status_code, naive.json()["code"]) == (422, "validation_failed")
+    assert comparable(loop.read("demo-staff")) == before  # no refusal changed the case
+    assert stored(session, settings) == rows
 
     wanted = due + timedelta(days=7)
     asked = loop.ok(
@@ -197,8 +202,11 @@ def test_only_admins_cancel_and_a_cancelled_case_leaves_the_queues(dispatched: L
     assert loop.number not in [t["case_number"] for t in tasks["items"]]
 
 
-def test_a_unit_acts_only_on_its_own_task(dispatched: Loop) -> None:
+def test_a_unit_acts_only_on_its_own_task(
+    dispatched: Loop, session: Session, settings: Settings
+) -> None:
     loop = dispatched
+    before, rows = comparable(loop.read("demo-staff")), stored(session, settings)
     other = loop.act("demo-staff", "request_extension", unit_code="transport", note="x",
                      new_due_at="2031-01-01T10:00:00+08:00")  # fmt: skip
     assert (other.status_code, other.json()["code"]) == (403, "forbidden")
@@ -207,6 +215,8 @@ def test_a_unit_acts_only_on_its_own_task(dispatched: Loop) -> None:
     assert (staff_decides.status_code, staff_decides.json()["code"]) == (403, "forbidden")
     not_asked = loop.act("demo-dispatcher", "decide_return", unit_code="transport", approved=True)
     assert (not_asked.status_code, not_asked.json()["code"]) == (409, "transition_not_allowed")
+    assert comparable(loop.read("demo-staff")) == before
+    assert stored(session, settings) == rows
 
 
 def test_a_lead_given_back_passes_the_case_to_a_unit_already_at_work(dispatched: Loop) -> None:

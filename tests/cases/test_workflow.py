@@ -13,7 +13,7 @@ from app.cases.cli import DOC_PATH
 from app.cases.models import CaseStatus
 from app.cases.workflow import TRANSITIONS, mermaid, workflow_markdown
 from app.core.config import Settings
-from tests.cases.conftest import Loop
+from tests.cases.conftest import Loop, comparable
 from tests.places import Spot
 from tests.reports.conftest import stored, upload
 
@@ -56,8 +56,10 @@ def test_a_case_goes_round_the_closed_loop(
     done = loop.ok(transport, "feed_back", note="已恢复标线", photo_ids=[marking])
     assert done["status"] == "awaiting_verification"
 
+    waiting = comparable(loop.read("demo-chief-3"))
     far = loop.act("demo-chief-3", "verify_pass", lon=spot.moved(500)[0], lat=spot.lat)
     assert (far.status_code, far.json()["code"]) == (422, "too_far_from_case")
+    assert comparable(loop.read("demo-chief-3")) == waiting
     closed = loop.ok("demo-chief-3", "verify_pass", lon=spot.lon, lat=spot.lat, note="已修好")
     assert closed["status"] == "closed"
     assert closed["closed_at"] is not None
