@@ -64,7 +64,7 @@ def territory_import(
     layer: Annotated[
         str,
         typer.Argument(
-            help="jurisdictions, units, grid_cells, road_segments, assets or workstations"
+            help="jurisdictions, units, grid_cells, road_segments, assets, workstations or shops"
         ),
     ],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],

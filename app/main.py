@@ -28,6 +28,7 @@ from app.reports.router import cases_router
 from app.reports.router import router as reports_router
 from app.routing.router import admin_router as routing_admin_router
 from app.routing.router import router as routing_router
+from app.shops.router import router as shops_router
 from app.territory.router import admin_router as territory_admin_router
 from app.territory.router import router as territory_router
 from app.whistles.router import router as whistles_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(inbox_router)
     app.include_router(webhooks_admin_router)
     app.include_router(patrols_router)
+    app.include_router(shops_router)
     return app
 
 

@@ -22,6 +22,7 @@ import app.notifications.models
 import app.patrols.models
 import app.reports.models
 import app.routing.models
+import app.shops.models
 import app.territory.models
 import app.whistles.models  # noqa: F401
 from app.core.config import get_settings

@@ -170,6 +170,16 @@ class Settings(BaseSettings):
     workstation_radius_m: float = Field(
         default=100.0, gt=0, le=1000, description="Check in and out this close to a workstation."
     )
+    shop_visit_radius_m: float = Field(
+        default=50.0, gt=0, le=1000, description="A shop visit is recorded this close to the shop."
+    )
+    shop_visits_per_week: int = Field(
+        default=1,
+        ge=1,
+        le=7,
+        description="Visits each street-front shop needs a week (门前四包 checks), by its "
+        "segment's ground-level chief for the chief's own duty.",
+    )
     patrol_duties: str = Field(
         default="1:daily:1,2:weekly:3,3:weekly:2",
         description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "

@@ -15,7 +15,9 @@ Layout, for a district of W x H metres:
   third block;
 - assets (部件): manhole covers (窨井) and lamp posts (路灯) along the main roads, placed at
   along-road distances that are never multiples of 100 m either;
-- two road-chief workstations (路长工作站) per street office, on trunk-road crossings.
+- two road-chief workstations (路长工作站) per street office, on trunk-road crossings;
+- street-front shops and units (沿街商户) every 60 m along the north/east side of trunk roads,
+  each with its 门前四包/五包 pledge and the segment it fronts.
 
 Run `python -m app.demo.citygen --scale 1 --out app/demo/data` to rewrite the committed data.
 """
@@ -66,6 +68,9 @@ LAMP_FIRST_M: Final = 15  # 15 + 40 n is never a multiple of 100
 LAMP_OFFSET_M: Final = -12  # kerb on the other side of the carriageway
 ASSET_END_CLEARANCE_M: Final = 10
 LANE_MARGIN_M: Final = 20
+SHOP_SPACING_M: Final = 60
+SHOP_END_CLEARANCE_M: Final = 30  # no shop on a crossing, where two segments meet
+SHOP_OFFSET_M: Final = 10  # the shop fronts, north or east of the carriageway
 LANE_MIN_BLOCK_M: Final = 80
 
 LAYERS: Final = (
@@ -75,6 +80,7 @@ LAYERS: Final = (
     "road_segments",
     "assets",
     "workstations",
+    "shops",
 )
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 
@@ -722,6 +728,48 @@ def _workstation_layer(plan: Plan) -> FeatureCollection:
     return _collection(features)
 
 
+_SHOP_TRADES: Final = (
+    "便民超市", "烩面馆", "水果店", "五金店", "理发店", "药房", "早餐店", "手机店",
+    "花店", "面包房", "茶叶店", "服装店", "眼镜店", "文具店", "洗衣店", "烟酒店",
+)  # fmt: skip
+_INSTITUTIONS: Final = ("社区卫生服务站", "银行营业厅", "邮政所", "派出所", "供电营业厅")
+INSTITUTION_EVERY: Final = 7  # one frontage in seven is a unit, not a shop
+FIVE_PLEDGE_EVERY: Final = 5  # among shops, one in five signed the 五包 pledge
+
+
+def _shop_layer(plan: Plan) -> FeatureCollection:
+    features: list[Feature] = []
+    roads = [(r, plan.vertical, plan.width) for r in plan.horizontal if r.grade == "trunk"]
+    roads += [(r, plan.horizontal, plan.height) for r in plan.vertical if r.grade == "trunk"]
+    for road, crossers, extent in roads:
+        segments = list(_road_segments(road, crossers, extent))
+        cuts = [0, *(c.position for c in crossers), extent]
+        for block, segment in enumerate(segments):
+            a, b = cuts[block] + SHOP_END_CLEARANCE_M, cuts[block + 1] - SHOP_END_CLEARANCE_M
+            for t in range(a, b + 1, SHOP_SPACING_M):
+                serial = len(features) + 1
+                institution = serial % INSTITUTION_EVERY == 0
+                if institution:
+                    name = f"{road.stem}{_INSTITUTIONS[serial % len(_INSTITUTIONS)]}"
+                else:
+                    name = f"{road.stem}{_SHOP_TRADES[serial % len(_SHOP_TRADES)]}"
+                point: Point = (
+                    (t, road.position + SHOP_OFFSET_M)
+                    if road.axis == "H"
+                    else (road.position + SHOP_OFFSET_M, t)
+                )
+                properties = {
+                    "code": f"SH-{serial:06d}",
+                    "name": name,
+                    "kind": "institution" if institution else "shop",
+                    "pledge": "five" if institution or serial % FIVE_PLEDGE_EVERY == 0 else "four",
+                    "address": f"{DISTRICT_NAME}{road.name}{2 * (t // 20) + 1}号",
+                    "segment_code": segment["properties"]["code"],
+                }
+                features.append(_feature(properties, _point(point)))
+    return _collection(features)
+
+
 def generate_city(scale: float = 1.0) -> dict[str, FeatureCollection]:
     """Generate the demo district at `scale` as GeoJSON FeatureCollections keyed by layer.
 
@@ -735,6 +783,7 @@ def generate_city(scale: float = 1.0) -> dict[str, FeatureCollection]:
         "road_segments": _road_layer(plan),
         "assets": _asset_layer(plan),
         "workstations": _workstation_layer(plan),
+        "shops": _shop_layer(plan),
     }
 
 

@@ -49,7 +49,7 @@ def compliance(
     street_code: str | None,
 ) -> ComplianceOut:
     principal.require(Permission.PATROLS_READ)
-    start, end = _local_days(settings, date_from, date_to)
+    start, end = local_days(settings, date_from, date_to)
     duties = parse_duties(settings.patrol_duties)
     query = (
         select(SegmentChief, RoadSegment, Jurisdiction.code, User)
@@ -83,7 +83,7 @@ def compliance(
     calendar = working_calendar(session, settings)
     days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
     workdays = [d for d in days if calendar.is_workday(d)]
-    weeks = sorted({d - timedelta(days=d.weekday()) for d in days})
+    weeks = week_starts(date_from, date_to)
     rows = []
     for chief, segment, street, user in assignments:
         duty = duties.get(chief.level)
@@ -122,7 +122,7 @@ def compliance(
                 periods=periods,
                 met=met,
                 missed=missed,
-                rate=_rate(met, periods),
+                rate=rate(met, periods),
             )
         )
     by_street: dict[str, list[DutyCompliance]] = defaultdict(list)
@@ -135,13 +135,13 @@ def compliance(
         streets.append(
             StreetCompliance(
                 street_code=code, duties=len(group), periods=periods, met=met,
-                rate=_rate(met, periods),
+                rate=rate(met, periods),
             )
         )  # fmt: skip
     return ComplianceOut(date_from=date_from, date_to=date_to, duties=rows, streets=streets)
 
 
-def _local_days(settings: Settings, date_from: date, date_to: date) -> tuple[datetime, datetime]:
+def local_days(settings: Settings, date_from: date, date_to: date) -> tuple[datetime, datetime]:
     """The range's first and after-last local midnights (422 for a bad range)."""
     if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
         raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
@@ -152,7 +152,13 @@ def _local_days(settings: Settings, date_from: date, date_to: date) -> tuple[dat
     )
 
 
-def _rate(met: int, periods: int) -> float:
+def week_starts(date_from: date, date_to: date) -> list[date]:
+    """The Mondays of the weeks (Monday to Sunday) that overlap the range."""
+    first = date_from - timedelta(days=date_from.weekday())
+    return [first + timedelta(weeks=i) for i in range((date_to - first).days // 7 + 1)]
+
+
+def rate(met: int, periods: int) -> float:
     return round(met / periods, 4) if periods else 1.0
 
 
@@ -168,7 +174,7 @@ def coverage_map(
     """Every road segment in sight, coloured by how it was patrolled over the days asked:
     `complete` (at least one complete patrol), `partial` (walked, never wholly), `none`."""
     principal.require(Permission.PATROLS_READ)
-    start, end = _local_days(settings, date_from, date_to)
+    start, end = local_days(settings, date_from, date_to)
     walked = (
         select(
             PatrolSegment.segment_id,

@@ -82,27 +82,35 @@ class PatrolNotActive(Problem):
 class PatrolMismatch(Problem):
     code = "patrol_mismatch"
     status = 422
-    title = "该巡查不是您的，或上报时间不在巡查期间"
+    title = "该巡查不是您的，或时间不在巡查期间"
 
 
-def link_report(
-    session: Session, settings: Settings, principal: Principal, patrol_id: int,
-    report_id: int, device_time: datetime,
-) -> None:  # fmt: skip
-    """Attach a report to the reporter's patrol it was made during (with the clock slack
-    and the late-fix grace of an offline phone)."""
+def check_patrol(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int, at: datetime
+) -> Patrol:
+    """The caller's patrol that `at` falls in (with the clock slack and the late-fix grace
+    of an offline phone); 422 otherwise."""
     patrol = session.get(Patrol, patrol_id)
     skew = timedelta(minutes=settings.device_clock_skew_minutes)
     grace = timedelta(minutes=settings.patrol_fix_grace_minutes)
     if (
         patrol is None
         or patrol.user_id != principal.user_id
-        or device_time < patrol.started_at - skew
-        or (patrol.ended_at is not None and device_time > patrol.ended_at + grace)
+        or at < patrol.started_at - skew
+        or (patrol.ended_at is not None and at > patrol.ended_at + grace)
     ):
         raise PatrolMismatch(
-            f"巡查 {patrol_id} 不是您的，或上报时间不在该巡查期间", patrol_id=patrol_id
+            f"巡查 {patrol_id} 不是您的，或时间不在该巡查期间", patrol_id=patrol_id
         )
+    return patrol
+
+
+def link_report(
+    session: Session, settings: Settings, principal: Principal, patrol_id: int,
+    report_id: int, device_time: datetime,
+) -> None:  # fmt: skip
+    """Attach a report to the reporter's patrol it was made during."""
+    check_patrol(session, settings, principal, patrol_id, device_time)
     session.add(PatrolReport(report_id=report_id, patrol_id=patrol_id))
 
 

@@ -160,6 +160,17 @@ def submit_report(
     return result
 
 
+def file_report(
+    session: Session, settings: Settings, principal: Principal, body: ReportIn
+) -> ReportReceipt:
+    """File a report (photos by id) inside the caller's transaction, which commits it:
+    for a step that reports as part of a larger record, such as a shop visit's failed item."""
+    principal.require(Permission.REPORTS_SUBMIT)
+    return _create(
+        session, settings, principal, body, (), (), PendingFiles(media_storage(settings))
+    )
+
+
 def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: datetime) -> None:
     if body.device_time > now + timedelta(minutes=settings.device_clock_skew_minutes):
         raise DeviceTimeInFuture(

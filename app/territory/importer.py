@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.database import Base, utcnow
 from app.core.errors import FieldError, Problem, field_errors_from_pydantic
-from app.core.geo import COVER_TOLERANCE_DEG, geodesic_length_m, parse_geometry
+from app.core.geo import COVER_TOLERANCE_DEG, LocalFrame, geodesic_length_m, parse_geometry
 from app.territory.models import (
     Asset,
     GridCell,
     Jurisdiction,
     JurisdictionLevel,
     RoadSegment,
+    Shop,
     Unit,
     UnitKind,
     Workstation,
@@ -39,6 +40,7 @@ from app.territory.schemas import (
     ImportResult,
     JurisdictionIn,
     RoadSegmentIn,
+    ShopIn,
     UnitIn,
     WorkstationIn,
 )
@@ -57,6 +59,7 @@ class Layer(StrEnum):
     ROAD_SEGMENTS = "road_segments"
     ASSETS = "assets"
     WORKSTATIONS = "workstations"
+    SHOPS = "shops"
 
 
 class GeoJSONMalformed(Problem):
@@ -428,6 +431,55 @@ def _resolve_workstations(
     return rows
 
 
+#: A shop without a segment code joins the nearest segment within this distance.
+SHOP_SEGMENT_MAX_M = 60.0
+
+
+def _resolve_shops(
+    session: Session, items: list[_Item], problems: _Problems
+) -> list[dict[str, Any]]:
+    segments = [
+        (code, seg_id, street_id, to_shape(geom))
+        for code, seg_id, street_id, geom in session.execute(
+            select(RoadSegment.code, RoadSegment.id, RoadSegment.street_id, RoadSegment.geom)
+        )
+    ]
+    by_code = {s[0]: s for s in segments}
+    index = shapely.STRtree([s[3] for s in segments]) if segments else None
+    rows = []
+    for item in items:
+        p: ShopIn = item.props
+        assert item.geom is not None
+        frame = LocalFrame(item.geom.x, item.geom.y)
+        if p.segment_code is not None:
+            segment = by_code.get(p.segment_code)
+            if segment is None:
+                problems.add(item.index, ["properties", "segment_code"], "unknown_reference",
+                             f"路段 {p.segment_code} 不存在")  # fmt: skip
+                continue
+        else:
+            # Degrees are not metres, so take a few nearest candidates and measure them.
+            near = index.query(item.geom.buffer(0.002)) if index is not None else []
+            ranked = sorted((frame.distance_m(segments[i][3]), segments[i][0], i) for i in near)
+            if not ranked or ranked[0][0] > SHOP_SEGMENT_MAX_M:
+                message = f"{SHOP_SEGMENT_MAX_M:.0f} 米内没有路段，请指定 segment_code"
+                problems.add(item.index, ["properties", "segment_code"], "segment_not_found",
+                             message)  # fmt: skip
+                continue
+            segment = segments[ranked[0][2]]
+        if frame.distance_m(segment[3]) > SHOP_SEGMENT_MAX_M:
+            problems.add(item.index, ["geometry"], "too_far_from_segment",
+                         f"商户距路段 {segment[0]} 超过 {SHOP_SEGMENT_MAX_M:.0f} 米")  # fmt: skip
+            continue
+        rows.append({
+            "code": p.code, "name": p.name, "kind": p.kind, "pledge": p.pledge,
+            "address": p.address, "contact_name": p.contact_name,
+            "contact_phone": p.contact_phone, "segment_id": segment[1],
+            "street_id": segment[2], "geom": from_shape(item.geom, srid=4326),
+        })  # fmt: skip
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
     """How one layer is read: its table, properties, geometry types and resolver."""
@@ -462,6 +514,7 @@ LAYERS: dict[Layer, LayerSpec] = {
     ),
     Layer.ASSETS: LayerSpec(Asset, AssetIn, ("Point",), _resolve_assets),
     Layer.WORKSTATIONS: LayerSpec(Workstation, WorkstationIn, ("Point",), _resolve_workstations),
+    Layer.SHOPS: LayerSpec(Shop, ShopIn, ("Point",), _resolve_shops),
 }
 
 

@@ -56,6 +56,20 @@ class AssetType(StrEnum):
     FIRE_HYDRANT = "fire_hydrant"
 
 
+class ShopKind(StrEnum):
+    """沿街商户 / 沿街单位 (机关企事业单位)."""
+
+    SHOP = "shop"
+    INSTITUTION = "institution"
+
+
+class Pledge(StrEnum):
+    """Which pledge the frontage signed: 门前四包 (four items) or 门前五包 (five)."""
+
+    FOUR = "four"
+    FIVE = "five"
+
+
 class Jurisdiction(TimestampMixin, Base):
     """A node of the jurisdiction tree (辖区): district, street office area or community.
 
@@ -161,4 +175,33 @@ class Workstation(TimestampMixin, Base):
     )
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, nullable=False))
 
+    street: Mapped[Jurisdiction] = relationship()
+
+
+class Shop(TimestampMixin, Base):
+    """A street-front shop or unit (沿街商户/单位) with its frontage pledge (门前四包/五包).
+
+    It belongs to the road segment whose frontage it faces; its street office follows from
+    the segment. Not a user: chiefs visit it and assessors rate it.
+    """
+
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[ShopKind] = mapped_column(str_enum(ShopKind))
+    pledge: Mapped[Pledge] = mapped_column(str_enum(Pledge))
+    address: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("road_segments.id", ondelete="RESTRICT"), index=True
+    )
+    street_id: Mapped[int] = mapped_column(
+        ForeignKey("jurisdictions.id", ondelete="RESTRICT"), index=True
+    )
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, nullable=False))
+
+    segment: Mapped[RoadSegment] = relationship()
     street: Mapped[Jurisdiction] = relationship()

@@ -18,7 +18,9 @@ from app.territory.models import (
     AssetType,
     ExcellenceGrade,
     JurisdictionLevel,
+    Pledge,
     RoadGrade,
+    ShopKind,
     UnitKind,
 )
 from app.territory.schemas import (
@@ -29,6 +31,7 @@ from app.territory.schemas import (
     JurisdictionOut,
     Location,
     RoadSegmentOut,
+    ShopOut,
     UnitOut,
     WorkstationOut,
 )
@@ -187,6 +190,29 @@ def list_workstations(
     return _page(Layer.WORKSTATIONS, session, principal, bbox, limit, cursor, street=street)
 
 
+@router.get(
+    "/shops",
+    summary="List street-front shops and units (沿街商户) with their pledge, as GeoJSON",
+    response_model=FeaturePage[Feature[ShopOut]],
+    responses=_READ_ERRORS,
+)
+def list_shops(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxQuery = None,
+    street: Annotated[str | None, Query(description="Street office area code")] = None,
+    segment: Annotated[str | None, Query(description="Road segment code")] = None,
+    pledge: Pledge | None = None,
+    kind: ShopKind | None = None,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    return _page(
+        Layer.SHOPS, session, principal, bbox, limit, cursor,
+        street=street, segment=segment, pledge=pledge, kind=kind,
+    )  # fmt: skip
+
+
 _ONE = problem_responses(*AUTH_PROBLEMS, NotFound)
 
 
@@ -233,6 +259,11 @@ def get_asset(session: SessionDep, principal: PrincipalDep, code: str) -> dict[s
 )
 def get_workstation(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
     return service.get_feature(session, principal, Layer.WORKSTATIONS, code)
+
+
+@router.get("/shops/{code}", summary="One shop", response_model=Feature[ShopOut], responses=_ONE)
+def get_shop(session: SessionDep, principal: PrincipalDep, code: str) -> dict[str, Any]:
+    return service.get_feature(session, principal, Layer.SHOPS, code)
 
 
 @router.get(

@@ -10,7 +10,9 @@ from app.territory.models import (
     AssetType,
     ExcellenceGrade,
     JurisdictionLevel,
+    Pledge,
     RoadGrade,
+    ShopKind,
     UnitKind,
 )
 
@@ -75,6 +77,25 @@ class WorkstationIn(_Properties):
     address: Name | None = None
 
 
+class ShopIn(_Properties):
+    code: Code = Field(examples=["SH-000001"])
+    name: Name = Field(examples=["金河路便民超市"])
+    kind: ShopKind = ShopKind.SHOP
+    pledge: Pledge = Field(default=Pledge.FOUR, description="门前四包 (four) or 门前五包 (five).")
+    address: Name | None = None
+    contact_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None
+    ) = None
+    contact_phone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+\-() ]{3,32}$")]
+        | None
+    ) = None
+    segment_code: Code | None = Field(
+        default=None,
+        description="The road segment the shop fronts; if absent, the nearest within 60 m.",
+    )
+
+
 class ImportResult(BaseModel):
     """What an import changed: all features of the file, or none."""
 
@@ -124,6 +145,18 @@ class AssetOut(BaseModel):
     name: str | None
     owner_unit_code: str
     owner_unit_name: str
+
+
+class ShopOut(BaseModel):
+    code: str
+    name: str
+    kind: ShopKind
+    pledge: Pledge
+    address: str | None
+    contact_name: str | None
+    contact_phone: str | None
+    segment_code: str
+    street_code: str
 
 
 class WorkstationOut(BaseModel):

@@ -22,6 +22,7 @@ from app.territory.models import (
     GridCell,
     Jurisdiction,
     RoadSegment,
+    Shop,
     Unit,
     Workstation,
 )
@@ -31,6 +32,7 @@ from app.territory.schemas import (
     ImportResult,
     JurisdictionOut,
     RoadSegmentOut,
+    ShopOut,
     UnitOut,
     WorkstationOut,
 )
@@ -166,6 +168,32 @@ READS: dict[Layer, ReadSpec] = {
             street_code=r.street_code,
         ),
         {"street": _Street.code},
+        _Street.path,
+    ),
+    Layer.SHOPS: ReadSpec(
+        Shop,
+        lambda: (
+            select(Shop, _Street.code.label("street_code"), RoadSegment.code.label("segment_code"))
+            .join(_Street, Shop.street_id == _Street.id)
+            .join(RoadSegment, Shop.segment_id == RoadSegment.id)
+        ),
+        lambda r: ShopOut(
+            code=r.Shop.code,
+            name=r.Shop.name,
+            kind=r.Shop.kind,
+            pledge=r.Shop.pledge,
+            address=r.Shop.address,
+            contact_name=r.Shop.contact_name,
+            contact_phone=r.Shop.contact_phone,
+            segment_code=r.segment_code,
+            street_code=r.street_code,
+        ),
+        {
+            "street": _Street.code,
+            "segment": RoadSegment.code,
+            "pledge": Shop.pledge,
+            "kind": Shop.kind,
+        },
         _Street.path,
     ),
 }

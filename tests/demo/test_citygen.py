@@ -15,6 +15,7 @@ from shapely.geometry import LinearRing, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from app.core.geo import LocalFrame
 from app.demo.citygen import (
     DATA_DIR,
     DISTRICT_CODE,
@@ -40,6 +41,7 @@ PROPERTY_NAMES = {
     "road_segments": {"code", "name", "road_name", "grade", "excellence"},
     "assets": {"code", "asset_type", "owner_unit_code", "name"},
     "workstations": {"code", "name", "street_code", "address"},
+    "shops": {"code", "name", "kind", "pledge", "address", "segment_code"},
 }
 GEOMETRY_TYPES = {
     "jurisdictions": "Polygon",
@@ -48,6 +50,7 @@ GEOMETRY_TYPES = {
     "road_segments": "LineString",
     "assets": "Point",
     "workstations": "Point",
+    "shops": "Point",
 }
 # Every 牵头单位 and 责任单位 named in the Huiji plan (seed 000).
 SEED_DEPARTMENTS = (
@@ -179,7 +182,7 @@ def check_inside_district(city: City) -> None:
     streets = _by_level(city, "street")
     for f in city["road_segments"]["features"]:
         assert district.covers(shape(f["geometry"])), f["properties"]["code"]
-    for layer in ("assets", "workstations"):
+    for layer in ("assets", "workstations", "shops"):
         for f in city[layer]["features"]:
             assert district.contains(shape(f["geometry"])), f["properties"]["code"]
     for f in city["workstations"]["features"]:
@@ -200,7 +203,7 @@ def check_off_grid_lines(city: City) -> None:
             assert not (lon_a == lon_b and lon_a in lons), f["properties"]["code"]
             assert not (lat_a == lat_b and lat_a in lats), f["properties"]["code"]
             lon_a, lat_a = lon_b, lat_b
-    for layer in ("assets", "workstations"):
+    for layer in ("assets", "workstations", "shops"):
         for f in city[layer]["features"]:
             lon, lat = f["geometry"]["coordinates"]
             assert lon not in lons, f["properties"]["code"]
@@ -237,6 +240,22 @@ def check_segment_midpoints_in_one_street(city: City) -> None:
         assert sum(s.intersects(middle) for s in streets) == 1, f["properties"]["code"]
 
 
+def check_shops_front_their_trunk_segment(city: City) -> None:
+    """Each shop names the trunk segment it faces, about 10 m away, and no other segment is
+    nearer (a back lane's mouth right behind a shop may tie)."""
+    segments = {f["properties"]["code"]: f for f in city["road_segments"]["features"]}
+    lines = [shape(f["geometry"]) for f in segments.values()]
+    for f in city["shops"]["features"]:
+        p = f["properties"]
+        place = shape(f["geometry"])
+        frame = LocalFrame(place.x, place.y)
+        assert segments[p["segment_code"]]["properties"]["grade"] == "trunk", p["code"]
+        own = frame.distance_m(shape(segments[p["segment_code"]]["geometry"]))
+        assert 9.9 < own < 10.1, p["code"]
+        assert min(frame.distances_m(lines)) > own - 0.1, p["code"]
+        assert p["pledge"] == "five" or p["kind"] == "shop", p["code"]
+
+
 ALL_CHECKS: tuple[Callable[[City], None], ...] = (
     check_shape,
     check_codes_unique,
@@ -248,6 +267,7 @@ ALL_CHECKS: tuple[Callable[[City], None], ...] = (
     check_road_names,
     check_lanes_stay_inside_blocks,
     check_segment_midpoints_in_one_street,
+    check_shops_front_their_trunk_segment,
 )
 
 
@@ -280,6 +300,9 @@ def test_scale_1_counts(city: City) -> None:
     assert 300 <= kinds["manhole_cover"] <= 1500
     assert kinds["lamp_post"] > 0
     assert len(city["workstations"]["features"]) == 2 * levels["street"]
+    kinds = Counter(p["kind"] for p in _props(city, "shops"))
+    assert kinds["shop"] > 400
+    assert kinds["institution"] > 50
 
 
 def test_units_cover_the_seed_departments(city: City) -> None:

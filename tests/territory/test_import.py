@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.territory.models import Asset, GridCell, Jurisdiction, RoadSegment, Unit
+from app.territory.models import Asset, GridCell, Jurisdiction, RoadSegment, Shop, Unit
 
 # A small square community inside the demo city's first street (文博路街道, 410199001).
 LON, LAT = 113.5650, 34.8050
@@ -355,3 +356,58 @@ def test_cli_import_reports_every_error_and_stores_nothing(
             assert s.scalars(select(Jurisdiction.code)).all() == ["999001"]
     finally:
         get_settings.cache_clear()
+
+
+# --- shops: a frontage faces its segment ----------------------------------------------------
+
+
+def shop_feature(code: str, lon: float, lat: float, **props: Any) -> dict[str, Any]:
+    return feature(
+        {"code": code, "name": "测试便利店", "pledge": "five", **props},
+        {"type": "Point", "coordinates": [lon, lat]},
+    )
+
+
+def test_a_shop_joins_the_nearest_segment_or_the_one_named(
+    client: TestClient, session: Session
+) -> None:
+    segment = session.scalars(select(RoadSegment).where(RoadSegment.grade == "trunk")
+                              .order_by(RoadSegment.code)).first()  # fmt: skip
+    assert segment is not None
+    middle = to_shape(segment.geom).interpolate(0.5, normalized=True)
+    north = middle.y + 12 / 111_000  # 12 m north of a trunk road
+    body = collection(
+        shop_feature("SH-T-1", middle.x, north),
+        shop_feature("SH-T-2", middle.x, north, segment_code=segment.code, kind="institution",
+                     contact_phone="0371-12345678"),
+    )  # fmt: skip
+    answer = post(client, "shops", body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["created"] == 2
+    for code in ("SH-T-1", "SH-T-2"):
+        props = client.get(f"/api/v1/territory/shops/{code}").json()["properties"]
+        assert (props["segment_code"], props["pledge"]) == (segment.code, "five")
+    listed = client.get("/api/v1/territory/shops", params={"segment": segment.code, "kind":
+                        "institution"}).json()["features"]  # fmt: skip
+    assert [f["id"] for f in listed] == ["SH-T-2"]
+
+
+def test_a_shop_far_from_every_road_or_its_named_one_is_refused(
+    client: TestClient, session: Session
+) -> None:
+    segment = session.scalars(select(RoadSegment).order_by(RoadSegment.code)).first()
+    assert segment is not None
+    before = session.scalar(select(func.count()).select_from(Shop))
+    # The middle of a block without a back lane, 125 m from every road.
+    lon, lat = 113.560 + 250 / 91_500, 34.800 + 500 / 111_000
+    body = collection(
+        shop_feature("SH-T-3", lon, lat),
+        shop_feature("SH-T-4", lon, lat, segment_code=segment.code),
+        shop_feature("SH-T-5", lon, lat, segment_code="RS-NOPE"),
+    )
+    answer = post(client, "shops", body)
+    assert answer.status_code == 422
+    assert [(e["loc"][1], e["code"]) for e in answer.json()["errors"]] == [
+        (0, "segment_not_found"), (1, "too_far_from_segment"), (2, "unknown_reference"),
+    ]  # fmt: skip
+    assert session.scalar(select(func.count()).select_from(Shop)) == before

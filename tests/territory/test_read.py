@@ -79,6 +79,16 @@ def test_units_and_workstations(client: TestClient) -> None:
     assert stations[0]["geometry"]["type"] == "Point"
 
 
+def test_shops_with_their_pledge_and_segment(client: TestClient) -> None:
+    five = get(client, "shops", pledge="five", street="410199001", limit=20)["features"]
+    assert five
+    assert {f["properties"]["pledge"] for f in five} == {"five"}
+    assert {f["properties"]["street_code"] for f in five} == {"410199001"}
+    first = five[0]["properties"]
+    assert get(client, f"road-segments/{first['segment_code']}")["properties"]["grade"] == "trunk"
+    assert get(client, f"shops/{first['code']}")["properties"] == first
+
+
 def test_unknown_code_is_a_404_problem(client: TestClient) -> None:
     response = client.get("/api/v1/territory/road-segments/RS-NOPE")
     assert response.status_code == 404

@@ -1,0 +1,123 @@
+"""Shop visits: a chief checks a street-front shop's frontage pledge; the weekly duty."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from app.accounts.deps import PrincipalDep
+from app.accounts.router import AUTH_PROBLEMS
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import NotFound, problem_responses
+from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.media.service import UnknownPhoto
+from app.patrols.compliance import BadDateRange
+from app.patrols.service import PatrolMismatch
+from app.reports.service import DeviceTimeInFuture, LocationTooInaccurate
+from app.shops import duty, service
+from app.shops.pledges import PLEDGE_ITEMS
+from app.shops.schemas import PledgeItemOut, ShopDutyOut, ShopVisitIn, ShopVisitOut
+
+router = APIRouter(prefix="/api/v1", tags=["shops"])
+
+
+@router.get(
+    "/shops/pledge-items",
+    summary="The frontage pledge's items (门前四包/五包) a visit checks",
+    response_model=list[PledgeItemOut],
+)
+def pledge_items() -> list[PledgeItemOut]:
+    return [
+        PledgeItemOut(
+            code=i.code,
+            name=i.name,
+            requirement=i.requirement,
+            category_code=i.category_code,
+            pledges=sorted(i.pledges),
+        )
+        for i in PLEDGE_ITEMS
+    ]
+
+
+@router.get(
+    "/shops/visit-duty",
+    summary="Weekly shop visits met or missed: per shop, per responsible chief, per street",
+    response_model=ShopDutyOut,
+    responses=problem_responses(*AUTH_PROBLEMS, BadDateRange),
+)
+def visit_duty(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 92 days.")],
+    street: str | None = None,
+    segment: str | None = None,
+    chief: Annotated[str | None, Query(description="A chief's username.")] = None,
+) -> ShopDutyOut:
+    """`ROADCHIEF_SHOP_VISITS_PER_WEEK` visits a week per shop; a shop's chief is its
+    segment's chief closest to the street (level 3, else 2, else 1)."""
+    return duty.visit_duty(
+        session, settings, principal, date_from=date_from, date_to=date_to,
+        street_code=street, segment_code=segment, username=chief,
+    )  # fmt: skip
+
+
+@router.post(
+    "/shops/{code}/visits",
+    summary="Record a visit to a shop (走访): each pledge item pass or fail, near the shop",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ShopVisitOut,
+    responses=problem_responses(
+        *AUTH_PROBLEMS, NotFound, service.TooFarFromShop, service.VisitTooOld,
+        service.UnknownPledgeItem, service.PledgeItemsIncomplete, service.FailPhotoRequired,
+        service.CaseNeedsFail, DeviceTimeInFuture, LocationTooInaccurate, UnknownPhoto,
+        PatrolMismatch, IdempotencyKeyReused,
+    ),
+)  # fmt: skip
+def record_visit(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    code: str,
+    body: ShopVisitIn,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    """A failed item needs a photo; with `open_case` it is reported at once (in the same
+    transaction) and the answer names the case it opened or joined."""
+    return service.record_visit(session, settings, principal, code, body, idempotency_key)
+
+
+@router.get(
+    "/shops/{code}/visits",
+    summary="A shop's visits, newest first",
+    response_model=Page[ShopVisitOut],
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def list_visits(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    code: str,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[ShopVisitOut]:
+    items, next_cursor = service.shop_visits(
+        session, settings, principal, code, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/shop-visits/{visit_id}",
+    summary="One shop visit",
+    response_model=ShopVisitOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def get_visit(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, visit_id: int
+) -> ShopVisitOut:
+    return service.get_visit(session, settings, principal, visit_id)

@@ -1,0 +1,144 @@
+"""Shop visit schemas: what the phone sends after checking a frontage, and the record."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.cases.models import CaseStatus
+from app.core.coords import CoordinateSystem
+from app.media.schemas import PhotoOut
+from app.routing.models import Urgency
+from app.territory.models import Pledge, ShopKind
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class PledgeItemOut(BaseModel):
+    code: str = Field(examples=["order"])
+    name: str = Field(examples=["包秩序"])
+    requirement: str
+    category_code: str = Field(description="The case category a failed check opens.")
+    pledges: list[Pledge] = Field(description="The pledges that include the item.")
+
+
+class ItemCheckIn(BaseModel):
+    """One pledge item as found: pass, or fail with at least one photo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_code: str = Field(examples=["order"])
+    passed: bool
+    note: Note | None = None
+    photo_ids: list[int] = Field(
+        default_factory=list, max_length=9, description="Uploaded beforehand; required on a fail."
+    )
+    open_case: bool = Field(
+        default=False,
+        description="On a fail: report it at once (opens a case, or joins the open one nearby).",
+    )
+    urgency: Urgency | None = Field(
+        default=None, description="For the case; the category's default."
+    )
+
+
+class ShopVisitIn(BaseModel):
+    """A visit to a shop (走访): where the visitor stood, and every item of its pledge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visited_at: AwareDatetime = Field(
+        description="When the phone recorded the visit (offline visits are sent later).",
+        examples=["2026-11-23T10:15:00+08:00"],
+    )
+    lon: float = Field(examples=[113.5609])
+    lat: float = Field(examples=[34.8012])
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    accuracy_m: float | None = Field(default=None, ge=0)
+    note: Note | None = None
+    items: list[ItemCheckIn] = Field(min_length=1, max_length=10)
+    patrol_id: int | None = Field(default=None, description="The visitor's patrol, if walking one.")
+
+
+class ItemCheckOut(BaseModel):
+    item_code: str
+    name: str
+    passed: bool
+    note: str | None
+    photos: list[PhotoOut]
+    case_number: str | None = Field(description="The case the failed item opened or joined.")
+    case_status: CaseStatus | None
+
+
+class ShopVisitOut(BaseModel):
+    id: int
+    shop_code: str
+    shop_name: str
+    pledge: Pledge
+    username: str
+    display_name: str
+    visited_at: datetime
+    received_at: datetime
+    lon: float = Field(description="Where the visitor stood, WGS 84.")
+    lat: float
+    distance_m: float = Field(description="From where the visitor stood to the shop.")
+    note: str | None
+    passed: bool = Field(description="Every item passed.")
+    failed_count: int
+    patrol_id: int | None
+    items: list[ItemCheckOut]
+
+
+class MissedWeek(BaseModel):
+    start: date = Field(description="Monday.")
+    end: date = Field(description="Sunday.")
+    visits: int
+    required: int
+
+
+class ShopDuty(BaseModel):
+    """One shop's weekly visits over the period (by anyone), and its responsible chief's."""
+
+    shop_code: str
+    shop_name: str
+    kind: ShopKind
+    segment_code: str
+    street_code: str
+    chief_username: str | None = Field(description="The segment's ground-level chief, if any.")
+    weeks: int
+    met: int
+    missed: list[MissedWeek]
+    rate: float
+    last_visited_at: datetime | None
+
+
+class ChiefShopDuty(BaseModel):
+    """A chief's own visits to the shops they answer for: shop-weeks due and met."""
+
+    username: str
+    display_name: str
+    chief_level: int
+    shops: int
+    shop_weeks: int
+    met: int
+    rate: float
+    missed: list[str] = Field(description="'SHOP-CODE@week-Monday' for each missed shop-week.")
+
+
+class StreetShopDuty(BaseModel):
+    street_code: str
+    shops: int
+    shop_weeks: int
+    met: int
+    rate: float
+
+
+class ShopDutyOut(BaseModel):
+    date_from: date
+    date_to: date
+    visits_per_week: int
+    shops: list[ShopDuty]
+    chiefs: list[ChiefShopDuty]
+    streets: list[StreetShopDuty]
