@@ -142,15 +142,9 @@ def parse_geometry(
         return None, GeometryIssue(
             "geometry_type_not_allowed", f"几何类型 {raw['type']} 不允许（应为{names}）"
         )
-    positions = list(_coords(raw["coordinates"]))
-    for pos in positions:
-        if len(pos) < 2 or not all(isinstance(v, int | float) and math.isfinite(v) for v in pos):
-            return None, GeometryIssue("geometry_malformed", "坐标必须是数字对 [经度, 纬度]")
-        if not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90):
-            return None, GeometryIssue(
-                "coordinates_out_of_range",
-                f"坐标 {pos[0]}, {pos[1]} 超出经度 ±180、纬度 ±90 的范围",
-            )
+    for pos in _coords(raw["coordinates"]):
+        if issue := _position_issue(pos):
+            return None, issue
     try:
         geom = shape(raw)
     except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException):
@@ -162,14 +156,28 @@ def parse_geometry(
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
         return None, GeometryIssue("geometry_invalid", f"几何图形无效：{reason}")
-    min_lon, min_lat, max_lon, max_lat = service_area
-    x1, y1, x2, y2 = geom.bounds
-    if x1 < min_lon or y1 < min_lat or x2 > max_lon or y2 > max_lat:
-        return None, GeometryIssue("outside_service_area", "位置超出本系统的服务范围")
-    return geom, None
+    return (None, issue) if (issue := _outside(geom.bounds, service_area)) else (geom, None)
 
 
 def point_issue(lon: float, lat: float, service_area: BBox) -> GeometryIssue | None:
-    """The same checks for a bare longitude/latitude pair."""
-    _, issue = parse_geometry({"type": "Point", "coordinates": [lon, lat]}, ["Point"], service_area)
-    return issue
+    """The same checks for a bare longitude/latitude pair (without building a shape: a
+    patrol sends thousands of them a second)."""
+    return _position_issue((lon, lat)) or _outside((lon, lat, lon, lat), service_area)
+
+
+def _position_issue(pos: Sequence[Any]) -> GeometryIssue | None:
+    if len(pos) < 2 or not all(isinstance(v, int | float) and math.isfinite(v) for v in pos):
+        return GeometryIssue("geometry_malformed", "坐标必须是数字对 [经度, 纬度]")
+    if not (-180 <= pos[0] <= 180 and -90 <= pos[1] <= 90):
+        return GeometryIssue(
+            "coordinates_out_of_range", f"坐标 {pos[0]}, {pos[1]} 超出经度 ±180、纬度 ±90 的范围"
+        )
+    return None
+
+
+def _outside(bounds: Sequence[float], service_area: BBox) -> GeometryIssue | None:
+    min_lon, min_lat, max_lon, max_lat = service_area
+    x1, y1, x2, y2 = bounds
+    if x1 < min_lon or y1 < min_lat or x2 > max_lon or y2 > max_lat:
+        return GeometryIssue("outside_service_area", "位置超出本系统的服务范围")
+    return None

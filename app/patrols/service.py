@@ -4,13 +4,12 @@ its length and time, and the segments it covered."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
@@ -19,7 +18,7 @@ from app.accounts.models import User, UserJurisdiction
 from app.accounts.service import load_user, sees_user
 from app.core.config import Settings
 from app.core.coords import to_wgs84
-from app.core.database import bbox_intersects, utcnow
+from app.core.database import UTCDateTime, bbox_intersects, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
 from app.patrols.models import (
@@ -33,6 +32,7 @@ from app.patrols.models import (
 from app.patrols.schemas import (
     FixBatch,
     FixBatchResult,
+    FixIn,
     PatrolOut,
     PatrolStart,
     SegmentCoverageOut,
@@ -210,39 +210,76 @@ def append_fixes(
             raise InvalidFix(f"第 {i + 1} 个定位点：{problem.detail}", index=i,
                              reason=problem.code) from None  # fmt: skip
         points.append(to_wgs84(fix.lon, fix.lat, fix.coordinate_system))
-    rows: dict[datetime, dict[str, Any]] = {}
+    fixes: dict[datetime, tuple[FixIn, float, float]] = {}
     for fix, (lon, lat) in zip(batch.fixes, points, strict=True):
-        rows.setdefault(fix.recorded_at, {
-            "patrol_id": patrol.id,
-            "recorded_at": fix.recorded_at,
-            "received_at": now,
-            "geom": f"SRID=4326;POINT({lon!r} {lat!r})",
-            "accuracy_m": fix.accuracy_m,
-            "coordinate_system": fix.coordinate_system,
-            "flag": _flag(settings, patrol, fix.recorded_at, fix.accuracy_m, now),
-        })  # fmt: skip
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    # Fixes already stored (a resent batch) are skipped by the database: one round trip,
-    # and what it returns is what was new.
-    new = set(
-        session.scalars(
-            insert(PatrolFix)
-            .on_conflict_do_nothing(index_elements=["patrol_id", "recorded_at"])
-            .returning(PatrolFix.recorded_at),
-            list(rows.values()),
-        )
-    )
+        fixes.setdefault(fix.recorded_at, (fix, lon, lat))
+    flags = {
+        moment: _flag(settings, patrol, moment, fix.accuracy_m, now)
+        for moment, (fix, _, _) in fixes.items()
+    }
+    new = _store_fixes(session, patrol.id, now, fixes, flags)
     if new:
         patrol.fix_count = Patrol.fix_count + len(new)  # in SQL: batches may race
-    accepted = [rows[moment] for moment in new]
     if patrol.status is PatrolStatus.ENDED and new:
         _finish(session, settings, patrol)  # late fixes of an offline queue join the track
     session.commit()
-    flagged = Counter(r["flag"] for r in accepted if r["flag"] is not None)
+    flagged = Counter(flags[moment] for moment in new if flags[moment] is not None)
     return FixBatchResult(
-        accepted=len(accepted),
-        duplicates=len(batch.fixes) - len(accepted),
+        accepted=len(new),
+        duplicates=len(batch.fixes) - len(new),
         flagged={flag: flagged.get(flag, 0) for flag in FixFlag},
+    )
+
+
+#: On PostgreSQL a batch goes as one array per column: the statement's text is the same
+#: for every batch, so the driver parses it once (a multi-row VALUES list of 50 fixes is
+#: 350 parameters, re-parsed on every call: a quarter of a worker's time under load).
+_PG_STORE_FIXES = text("""
+    INSERT INTO patrol_fixes
+        (patrol_id, recorded_at, received_at, geom, accuracy_m, coordinate_system, flag)
+    SELECT :patrol_id, f.recorded_at, :received_at, ST_SetSRID(ST_MakePoint(f.lon, f.lat), 4326),
+           f.accuracy_m, f.coordinate_system, f.flag
+    FROM unnest(CAST(:recorded_at AS timestamptz[]), CAST(:lon AS float8[]),
+                CAST(:lat AS float8[]), CAST(:accuracy_m AS float8[]),
+                CAST(:coordinate_system AS text[]), CAST(:flag AS text[]))
+         AS f(recorded_at, lon, lat, accuracy_m, coordinate_system, flag)
+    ON CONFLICT (patrol_id, recorded_at) DO NOTHING
+    RETURNING recorded_at
+""").columns(recorded_at=UTCDateTime())
+
+
+def _store_fixes(
+    session: Session,
+    patrol_id: int,
+    now: datetime,
+    fixes: dict[datetime, tuple[FixIn, float, float]],
+    flags: dict[datetime, FixFlag | None],
+) -> set[datetime]:
+    """Insert the fixes not stored yet; the moments of those that were new. Fixes already
+    stored (a resent batch) are skipped by the database in the same round trip."""
+    if session.get_bind().dialect.name == "postgresql":
+        values = list(fixes.values())
+        return set(session.scalars(_PG_STORE_FIXES, {
+            "patrol_id": patrol_id, "received_at": now,
+            "recorded_at": [f.recorded_at.astimezone(UTC) for f, _, _ in values],
+            "lon": [lon for _, lon, _ in values], "lat": [lat for _, _, lat in values],
+            "accuracy_m": [f.accuracy_m for f, _, _ in values],
+            "coordinate_system": [f.coordinate_system.value for f, _, _ in values],
+            "flag": [flag.value if (flag := flags[m]) else None for m in fixes],
+        }))  # fmt: skip
+    rows = [
+        {"patrol_id": patrol_id, "recorded_at": moment, "received_at": now,
+         "geom": f"SRID=4326;POINT({lon!r} {lat!r})", "accuracy_m": fix.accuracy_m,
+         "coordinate_system": fix.coordinate_system, "flag": flags[moment]}
+        for moment, (fix, lon, lat) in fixes.items()
+    ]  # fmt: skip
+    return set(
+        session.scalars(
+            sqlite_insert(PatrolFix)
+            .on_conflict_do_nothing(index_elements=["patrol_id", "recorded_at"])
+            .returning(PatrolFix.recorded_at),
+            rows,
+        )
     )
 
 

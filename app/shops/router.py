@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
+from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
@@ -28,8 +29,10 @@ router = APIRouter(prefix="/api/v1", tags=["shops"])
     "/shops/pledge-items",
     summary="The frontage pledge's items (门前四包/五包) a visit checks",
     response_model=list[PledgeItemOut],
+    responses=problem_responses(*AUTH_PROBLEMS),
 )
-def pledge_items() -> list[PledgeItemOut]:
+def pledge_items(principal: PrincipalDep) -> list[PledgeItemOut]:
+    principal.require(Permission.TERRITORY_READ)
     return [
         PledgeItemOut(
             code=i.code,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.core.geo import geodesic_length_m
 from app.patrols.models import Patrol, PatrolFix
@@ -113,6 +115,38 @@ def test_a_chief_patrols_a_lane_and_the_walk_becomes_evidence(
         client.get(f"/api/v1/patrols/{patrol['id']}", headers=as_user("demo-chief-2")).status_code
         == 200
     )
+
+
+def test_fixes_are_stored_as_sent_whatever_their_map_and_accuracy(
+    client: TestClient, as_user: Headers, session: Session, spot: Spot
+) -> None:
+    """A fix without accuracy, one in GCJ-02 (from a Chinese map SDK), and the same moment
+    twice in one batch: each stored once, in WGS 84, with what the phone said."""
+    chief = as_user("demo-chief-3")
+    began = utcnow() - timedelta(minutes=30)
+    patrol = start(client, chief, started_at=began.isoformat())
+    at = [began + timedelta(seconds=s) for s in (10, 20)]
+    gcj_lon, gcj_lat = wgs84_to_gcj02(spot.lon, spot.lat)
+    batch = [
+        {"recorded_at": at[0].isoformat(), "lon": spot.lon, "lat": spot.lat},
+        {"recorded_at": at[1].astimezone(ZoneInfo("Asia/Shanghai")).isoformat(),
+         "lon": gcj_lon, "lat": gcj_lat, "coordinate_system": "gcj02", "accuracy_m": 4.5},
+        {"recorded_at": at[1].isoformat(), "lon": gcj_lon, "lat": gcj_lat,
+         "coordinate_system": "gcj02", "accuracy_m": 4.5},
+    ]  # fmt: skip
+    answer = client.post(f"/api/v1/patrols/{patrol['id']}/fixes", json={"fixes": batch},
+                         headers=chief).json()  # fmt: skip
+    assert (answer["accepted"], answer["duplicates"]) == (2, 1)
+    stored = session.scalars(
+        select(PatrolFix).where(PatrolFix.patrol_id == patrol["id"]).order_by(PatrolFix.recorded_at)
+    ).all()
+    assert [f.recorded_at for f in stored] == at
+    assert [(f.accuracy_m, f.coordinate_system.value, f.flag) for f in stored] == [
+        (None, "wgs84", None), (4.5, "gcj02", None),
+    ]  # fmt: skip
+    for fix in stored:
+        point = to_shape(fix.geom)
+        assert (point.x, point.y) == pytest.approx((spot.lon, spot.lat), abs=1e-5)
 
 
 def test_bad_fixes_and_other_peoples_patrols_are_refused(

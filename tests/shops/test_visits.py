@@ -202,8 +202,8 @@ def test_a_report_that_fails_leaves_no_visit_behind(
     assert visits_stored(session, settings) == before
 
 
-def test_the_pledge_items_are_published(client: TestClient) -> None:
-    items = client.get("/api/v1/shops/pledge-items").json()
+def test_the_pledge_items_are_published(client: TestClient, as_user: Headers) -> None:
+    items = client.get("/api/v1/shops/pledge-items", headers=as_user("demo-chief-2")).json()
     assert [i["code"] for i in items] == ITEMS_OF[Pledge.FIVE]
     assert items[-1]["pledges"] == ["five"]
     assert all(i["category_code"] for i in items)
