@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 
 from app.accounts.cli import users_cli
+from app.assessment.cli import assessment_cli
 from app.cases.cli import workflow_cli
 from app.core.config import SettingsError, get_settings
 from app.media.cli import media_cli
@@ -29,6 +30,7 @@ cli.add_typer(users_cli, name="users")
 cli.add_typer(routing_cli, name="routing")
 cli.add_typer(media_cli, name="media")
 cli.add_typer(workflow_cli, name="workflow")
+cli.add_typer(assessment_cli, name="assessment")
 cli.add_typer(webhooks_cli, name="webhooks")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

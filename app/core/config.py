@@ -180,6 +180,16 @@ class Settings(BaseSettings):
         description="Visits each street-front shop needs a week (门前四包 checks), by its "
         "segment's ground-level chief for the chief's own duty.",
     )
+    assessment_weights: str = Field(
+        default="on_time_handling:30,closure:20,on_time_closure:20,rework:10,"
+        "on_time_sign_for:10,extension:5,whistle_on_time:5",
+        description="Weights of the rates in the composite score (综合指标值), summing to 100.",
+    )
+    assessment_min_cases: int = Field(
+        default=5,
+        ge=0,
+        description="A unit with fewer registered cases (departments: tasks) is not ranked.",
+    )
     patrol_duties: str = Field(
         default="1:daily:1,2:weekly:3,3:weekly:2",
         description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "
@@ -245,6 +255,17 @@ class Settings(BaseSettings):
         min_lon, min_lat, max_lon, max_lat = value
         if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
             raise ValueError("must be a non-empty box inside ±180/±90 (min before max)")
+        return value
+
+    @field_validator("assessment_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        from app.assessment.kpis import parse_weights  # the KPI table is the one truth
+
+        try:
+            parse_weights(value)
+        except Exception as exc:
+            raise ValueError(str(getattr(exc, "detail", exc))) from exc
         return value
 
     @field_validator("patrol_duties")

@@ -1,0 +1,361 @@
+"""Case KPIs per street office, department, road segment, community or category over a
+period: what assessors score and leaders rank (see `kpis.py` for the definitions)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Permission, Principal
+from app.assessment.kpis import COUNTS, Tally, parse_weights, score
+from app.assessment.schemas import KpiReport, KpiRow
+from app.calendar.service import WorkingCalendar, working_calendar
+from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import Problem
+from app.reports.models import Report
+from app.routing.service import routing_context
+from app.territory.models import Jurisdiction, RoadSegment, Unit
+from app.whistles.models import Whistle, WhistleSummons
+
+Dimension = Literal["street", "community", "segment", "category", "unit"]
+MAX_PERIOD_DAYS = 366
+NONE_KEY = "-"
+
+_EVENT_KINDS = (
+    CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT, CaseEventKind.REJECTED,
+    CaseEventKind.SIGNED_FOR, CaseEventKind.SIGN_FOR_OVERDUE, CaseEventKind.FED_BACK,
+    CaseEventKind.OVERDUE, CaseEventKind.REWORK, CaseEventKind.RETURN_DECIDED,
+    CaseEventKind.EXTENSION_DECIDED, CaseEventKind.VERIFIED, CaseEventKind.REOPENED,
+    CaseEventKind.CANCELLED,
+)  # fmt: skip
+
+
+class BadPeriod(Problem):
+    code = "bad_period"
+    status = 422
+    title = "考核期无效"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    date_from: date
+    date_to: date
+    start: datetime
+    end: datetime
+    #: Events up to here count: the period's end, or now for a period still running.
+    cutoff: datetime
+
+
+def period_of(settings: Settings, date_from: date, date_to: date) -> Period:
+    if date_to < date_from or (date_to - date_from).days >= MAX_PERIOD_DAYS:
+        raise BadPeriod(f"起止日期须有序，且不超过 {MAX_PERIOD_DAYS} 天")
+    zone = settings.zone
+    start = datetime.combine(date_from, time.min, zone)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+    return Period(date_from, date_to, start, end, min(end, utcnow()))
+
+
+@dataclass(slots=True)
+class _CaseFacts:
+    """One case replayed up to the cutoff: its own counts, and each unit's."""
+
+    lead_unit: int | None = None
+    counts: Tally = field(default_factory=Tally)
+    units: dict[int, Tally] = field(default_factory=lambda: defaultdict(Tally))
+
+
+def _replay(
+    case: Any,
+    events: list[Any],
+    tasks: list[Any],
+    calendar: WorkingCalendar,
+) -> _CaseFacts:
+    facts = _CaseFacts()
+    mine = facts.counts
+    mine.add("cases")
+    for task in tasks:
+        facts.units[task.unit_id].add("dispatched")
+        if task.is_lead:
+            facts.lead_unit = task.unit_id
+    sign_late: set[int] = set()
+    handle_late: set[int] = set()
+    signed: set[int] = set()
+    fed_back: set[int] = set()
+    status: CaseStatus | None = None
+    overdue_before_close = False
+    registered = case.source is CaseSource.WHISTLE
+    for event in events:
+        unit = (event.detail or {}).get("unit_id")
+        kind = event.kind
+        if kind in (CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT):
+            registered = True
+        elif kind is CaseEventKind.SIGN_FOR_OVERDUE and unit is not None:
+            sign_late.add(unit)
+        elif kind is CaseEventKind.OVERDUE and unit is not None:
+            handle_late.add(unit)
+            overdue_before_close = True
+        elif kind is CaseEventKind.SIGNED_FOR and unit is not None and unit not in signed:
+            signed.add(unit)
+            facts.units[unit].add("signed_on_time", unit not in sign_late)
+        elif kind is CaseEventKind.FED_BACK and unit is not None and unit not in fed_back:
+            fed_back.add(unit)
+            tally = facts.units[unit]
+            tally.add("fed_back")
+            tally.add("fed_back_on_time", unit not in handle_late)
+            assigned = max((t.assigned_at for t in tasks if t.unit_id == unit
+                            and t.assigned_at <= event.occurred_at), default=None)  # fmt: skip
+            if assigned is not None:
+                tally.hours.append(calendar.working_hours_between(assigned, event.occurred_at))
+        elif kind is CaseEventKind.RETURN_DECIDED and unit is not None:
+            upheld = bool((event.detail or {}).get("upheld"))
+            facts.units[unit].add("returns_upheld" if upheld else "returns_refused")
+        elif kind is CaseEventKind.EXTENSION_DECIDED and unit is not None:
+            facts.units[unit].add("extensions", bool((event.detail or {}).get("granted")))
+        if event.to_status is not None:
+            status = event.to_status
+    for unit in signed | sign_late:
+        facts.units[unit].add("sign_for_due")
+    for unit in fed_back | handle_late:  # the first feedback counts; rework has its own rate
+        facts.units[unit].add("handling_due")
+    for unit in handle_late:
+        facts.units[unit].add("overdue")
+    mine.add("registered", registered)
+    mine.add("rejected", any(e.kind is CaseEventKind.REJECTED for e in events))
+    mine.add("cases_fed_back", any(e.kind is CaseEventKind.FED_BACK for e in events))
+    mine.add("reworked", any(e.kind is CaseEventKind.REWORK for e in events))
+    closed = status is CaseStatus.CLOSED
+    mine.add("closed", closed)
+    mine.add("closed_on_time", closed and not overdue_before_close)
+    return facts
+
+
+def kpis(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    by: Dimension,
+    date_from: date,
+    date_to: date,
+    street: str | None = None,
+    segment: str | None = None,
+    category: str | None = None,
+    unit: str | None = None,
+    weights: str | None = None,
+) -> KpiReport:
+    """The KPIs of the cases reported in the period, grouped `by` a dimension."""
+    principal.require(Permission.CASES_READ)
+    period = period_of(settings, date_from, date_to)
+    weighting = parse_weights(weights or settings.assessment_weights)
+    units = dict(session.execute(select(Unit.id, Unit.code)).all())
+    unit_id = _unit_id(units, unit)
+    in_period = [
+        Case.reported_at >= period.start,
+        Case.reported_at < period.end,
+        principal.path_filter(Case.jurisdiction_path),
+    ]
+    for column, value in ((Case.street_code, street), (Case.segment_code, segment),
+                          (Case.category_code, category)):  # fmt: skip
+        if value is not None:
+            in_period.append(column == value)
+    if unit_id is not None:
+        in_period.append(Case.id.in_(select(CaseTask.case_id).where(CaseTask.unit_id == unit_id)))
+    cases = session.execute(
+        select(Case.id, Case.source, Case.street_code, Case.community_code, Case.segment_code,
+               Case.category_code).where(*in_period)
+    ).all()  # fmt: skip
+    ids = select(Case.id).where(*in_period)
+    events: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(CaseEvent.case_id, CaseEvent.kind, CaseEvent.occurred_at, CaseEvent.to_status,
+               CaseEvent.detail)
+        .where(CaseEvent.case_id.in_(ids), CaseEvent.occurred_at < period.cutoff,
+               CaseEvent.kind.in_(_EVENT_KINDS))
+        .order_by(CaseEvent.case_id, CaseEvent.occurred_at, CaseEvent.id)
+    ):  # fmt: skip
+        events[row.case_id].append(row)
+    tasks: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(CaseTask.case_id, CaseTask.unit_id, CaseTask.is_lead, CaseTask.assigned_at)
+        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff)
+        .order_by(CaseTask.case_id, CaseTask.id)
+    ):  # fmt: skip
+        tasks[row.case_id].append(row)
+
+    calendar = working_calendar(session, settings)
+    groups: dict[str, Tally] = defaultdict(Tally)
+    total = Tally()
+    key_of = _case_key(by)
+    for case in cases:
+        facts = _replay(case, events[case.id], tasks[case.id], calendar)
+        if by == "unit":
+            if facts.lead_unit is not None and (unit_id is None or facts.lead_unit == unit_id):
+                _merge(groups[units[facts.lead_unit]], facts.counts)
+            for task_unit, tally in facts.units.items():
+                if unit_id is None or task_unit == unit_id:
+                    _merge(groups[units[task_unit]], tally)
+        else:
+            key = key_of(case) or NONE_KEY
+            _merge(groups[key], facts.counts)
+            for tally in facts.units.values():
+                _merge(groups[key], tally)
+        _merge(total, facts.counts)
+        for tally in facts.units.values():
+            _merge(total, tally)
+    _count_reports(session, principal, period, by, in_period, units, unit_id, groups, total)
+    _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
+                    groups, total)  # fmt: skip
+    names = _names(session, by, list(groups))
+    rows = [_row(key, names.get(key, key), tally, weighting, settings, by)
+            for key, tally in groups.items()]  # fmt: skip
+    _rank(rows)
+    return KpiReport(
+        by=by, date_from=date_from, date_to=date_to,
+        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
+        weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
+        total=_row("total", "合计", total, weighting, settings, by),
+    )  # fmt: skip
+
+
+def _merge(into: Tally, tally: Tally) -> None:
+    for name, n in tally.counts.items():
+        into.add(name, n)
+    into.hours.extend(tally.hours)
+
+
+def _case_key(by: Dimension) -> Any:
+    column = {"street": "street_code", "community": "community_code",
+              "segment": "segment_code", "category": "category_code"}.get(by)  # fmt: skip
+    return (lambda case: getattr(case, column)) if column else (lambda case: None)
+
+
+def _unit_id(units: dict[int, str], code: str | None) -> int | None:
+    if code is None:
+        return None
+    for unit_id, unit_code in units.items():
+        if unit_code == code:
+            return unit_id
+    raise UnknownFilter(f"单位“{code}”不存在", unit=code)
+
+
+class UnknownFilter(Problem):
+    code = "unknown_filter_value"
+    status = 422
+    title = "筛选条件中的编码不存在"
+
+
+def _count_reports(
+    session: Session, principal: Principal, period: Period, by: Dimension,
+    in_period: list[ColumnElement[bool]], units: dict[int, str], unit_id: int | None,
+    groups: dict[str, Tally], total: Tally,
+) -> None:  # fmt: skip
+    """Reports received in the period, under their case's key (a duplicate report may join
+    a case of an earlier period)."""
+    filters = in_period[2:]  # scope and filters, not the case's own period
+    query = (
+        select(Report.id, Case.id.label("case_id"), Case.street_code, Case.community_code,
+               Case.segment_code, Case.category_code)
+        .join(Case, Report.case_id == Case.id)
+        .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *filters)
+    )  # fmt: skip
+    rows = session.execute(query).all()
+    if by == "unit":
+        leads = dict(session.execute(
+            select(CaseTask.case_id, CaseTask.unit_id)
+            .where(CaseTask.is_lead.is_(True), CaseTask.case_id.in_({r.case_id for r in rows}))
+            .order_by(CaseTask.id)
+        ).all()) if rows else {}  # fmt: skip
+        for row in rows:
+            lead = leads.get(row.case_id)
+            if lead is not None and (unit_id is None or lead == unit_id):
+                groups[units[lead]].add("reports")
+    else:
+        key_of = _case_key(by)
+        for row in rows:
+            groups[key_of(row) or NONE_KEY].add("reports")
+    total.add("reports", len(rows))
+
+
+def _count_whistles(
+    session: Session, principal: Principal, period: Period, by: Dimension,
+    units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
+    category: str | None, groups: dict[str, Tally], total: Tally,
+) -> None:  # fmt: skip
+    """Summonses of whistles blown in the period whose report-in time has come."""
+    query = (
+        select(WhistleSummons.unit_id, WhistleSummons.reported_at, Whistle.report_in_due_at,
+               Whistle.jurisdiction_path, Whistle.category_code, RoadSegment.code.label("segment"))
+        .join(Whistle, WhistleSummons.whistle_id == Whistle.id)
+        .outerjoin(RoadSegment, Whistle.segment_id == RoadSegment.id)
+        .where(Whistle.blown_at >= period.start, Whistle.blown_at < period.end,
+               Whistle.report_in_due_at <= period.cutoff,
+               principal.path_filter(Whistle.jurisdiction_path))
+    )  # fmt: skip
+    if category is not None:
+        query = query.where(Whistle.category_code == category)
+    if segment is not None:
+        query = query.where(RoadSegment.code == segment)
+    if unit_id is not None:
+        query = query.where(WhistleSummons.unit_id == unit_id)
+    for row in session.execute(query):
+        parts = row.jurisdiction_path.strip("/").split("/")
+        street_code = parts[1] if len(parts) > 1 else None
+        community_code = parts[2] if len(parts) > 2 else None
+        if street is not None and street_code != street:
+            continue
+        key = {"street": street_code, "community": community_code, "segment": row.segment,
+               "category": row.category_code, "unit": units[row.unit_id]}[by]  # fmt: skip
+        on_time = row.reported_at is not None and row.reported_at <= row.report_in_due_at
+        for tally in (groups[key or NONE_KEY], total):
+            tally.add("whistles_due")
+            tally.add("whistles_on_time", on_time)
+
+
+def _names(session: Session, by: Dimension, keys: Iterable[str]) -> dict[str, str]:
+    keys = [k for k in keys if k != NONE_KEY]
+    if by in ("street", "community"):
+        rows = session.execute(select(Jurisdiction.code, Jurisdiction.name)
+                               .where(Jurisdiction.code.in_(keys))).all()  # fmt: skip
+    elif by == "segment":
+        rows = session.execute(select(RoadSegment.code, RoadSegment.name)
+                               .where(RoadSegment.code.in_(keys))).all()  # fmt: skip
+    elif by == "unit":
+        rows = session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(keys))).all()
+    else:
+        taxonomy = routing_context(session).taxonomy
+        rows = [(k, node.name) for k in keys if (node := taxonomy.get(k)) is not None]
+    return {NONE_KEY: "（未关联）", **{code: name for code, name in rows}}
+
+
+def _row(
+    key: str, name: str, tally: Tally, weights: dict[str, float], settings: Settings,
+    by: Dimension,
+) -> KpiRow:  # fmt: skip
+    rates = tally.rates()
+    median_h, p90_h = tally.handling_hours()
+    basis = tally.get("dispatched") if by == "unit" else tally.get("registered")
+    return KpiRow(
+        key=key, name=name,
+        counts={c.code: tally.get(c.code) for c in COUNTS},
+        rates=rates, handling_hours_median=median_h, handling_hours_p90=p90_h,
+        score=score(rates, weights), basis=basis,
+        ranked=key != NONE_KEY and basis >= settings.assessment_min_cases, rank=None,
+    )  # fmt: skip
+
+
+def _rank(rows: list[KpiRow]) -> None:
+    """Best score first; unranked rows (too few cases) after, by key."""
+    rows.sort(key=lambda r: (not (r.ranked and r.score is not None), -(r.score or 0), r.key))
+    place = 0
+    for row in rows:
+        if row.ranked and row.score is not None:
+            place += 1
+            row.rank = place
