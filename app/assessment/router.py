@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.assessment import kpis as kpi_table
-from app.assessment import service
-from app.assessment.schemas import KpiDefinition, KpiDefinitions, KpiReport
+from app.assessment import search, service
+from app.assessment.schemas import CaseRow, KpiDefinition, KpiDefinitions, KpiReport
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
+from app.core.pagination import InvalidCursor, Page
 
 router = APIRouter(prefix="/api/v1/assessment", tags=["assessment"])
 
@@ -70,3 +72,78 @@ def kpis(
         session, settings, principal, by=by, date_from=date_from, date_to=date_to,
         street=street, segment=segment, category=category, unit=unit, weights=weights,
     )  # fmt: skip
+
+
+Filters = Annotated[search.CaseFilter, Query()]
+_SEARCH_PROBLEMS = problem_responses(*AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter)
+
+
+@router.get(
+    "/cases",
+    summary="Search cases by period, place, department, category, state and more",
+    response_model=Page[CaseRow],
+    responses=problem_responses(
+        *AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter, InvalidCursor
+    ),
+)
+def search_cases(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    params: Annotated[search.CaseSearch, Query()],
+) -> Page[CaseRow]:
+    """Newest report first; the cursor holds its place while cases change state. Unknown
+    query parameters are refused (422), so a misspelt filter never returns everything."""
+    items, next_cursor = search.search(
+        session, settings, principal, params, limit=params.limit, cursor=params.cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+_EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", search.export_csv),
+    "xlsx": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        search.export_xlsx,
+    ),
+    "geojson": ("application/geo+json", search.export_geojson),
+}
+
+
+@router.get(
+    "/cases/export.{fmt}",
+    summary="The same filtered cases as CSV or XLSX (Chinese headers) or GeoJSON, streamed",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {media: {} for media, _ in _EXPORTS.values()}},
+        **_SEARCH_PROBLEMS,
+    },
+)
+def export_cases(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    fmt: Literal["csv", "xlsx", "geojson"],
+    filters: Filters,
+) -> StreamingResponse:
+    media, export = _EXPORTS[fmt]
+    body = export(session, settings, principal, filters)  # checks the filters before the 200
+    name = f"cases-{filters.date_from:%Y%m%d}-{filters.date_to:%Y%m%d}.{fmt}"
+    return StreamingResponse(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get(
+    "/heatmap",
+    summary="Cases per grid cell (万米单元格) or road segment, as GeoJSON, for a period",
+    responses=_SEARCH_PROBLEMS,
+)
+def heatmap(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    filters: Annotated[search.HeatmapFilter, Query()],
+) -> dict[str, Any]:
+    """`level=grid_cell|segment` and the case filters; only cells with cases are listed."""
+    return search.heatmap(session, settings, principal, filters, filters.level)

@@ -6,6 +6,9 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from app.cases.models import CaseSource, CaseStatus
+from app.routing.models import Urgency
+
 
 class KpiDefinition(BaseModel):
     code: str = Field(examples=["on_time_handling"])
@@ -45,3 +48,28 @@ class KpiReport(BaseModel):
     min_cases: int
     rows: list[KpiRow]
     total: KpiRow
+
+
+class CaseRow(BaseModel):
+    """A case as assessors list and export it; its history: `GET /api/v1/cases/{number}`."""
+
+    number: str
+    status: CaseStatus
+    source: CaseSource
+    category_code: str
+    urgency: Urgency
+    description: str
+    reported_at: datetime
+    due_at: datetime | None
+    closed_at: datetime | None
+    street_code: str | None
+    community_code: str | None
+    grid_cell_code: str | None
+    segment_code: str | None
+    lead_unit: str | None
+    units: list[str] = Field(description="Every unit that had a task, in dispatch order.")
+    overdue: bool = Field(description="A task was marked overdue.")
+    rework_count: int
+    report_count: int
+    lon: float
+    lat: float

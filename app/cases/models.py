@@ -44,6 +44,20 @@ FINISHED_STATUSES = frozenset({CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatu
 HANDLING_STATUSES = frozenset({CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS})
 
 
+#: The statuses' Chinese names, for exports and bulletins.
+CASE_STATUS_NAMES: dict[CaseStatus, str] = {
+    CaseStatus.PENDING_REGISTRATION: "待立案",
+    CaseStatus.REGISTERED: "已立案",
+    CaseStatus.DISPATCHED: "已派遣",
+    CaseStatus.IN_PROGRESS: "处置中",
+    CaseStatus.AWAITING_VERIFICATION: "待核查",
+    CaseStatus.HUNG_UP: "挂账",
+    CaseStatus.CLOSED: "已结案",
+    CaseStatus.REJECTED: "不予立案",
+    CaseStatus.CANCELLED: "已撤销",
+}
+
+
 class CaseSource(StrEnum):
     REPORT = "report"  # a road chief's, patroller's or supervisor's report
     WHISTLE = "whistle"

@@ -10,19 +10,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assessment.cli import DOC_PATH
 from app.assessment.kpis import kpi_markdown, parse_weights
 from app.cases.models import Case, CaseEvent, CaseTask
-from app.cases.sweep import sweep
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.reports.models import Report
 from tests.cases.conftest import Loop
 from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
+from tests.reports.conftest import upload
 
 Headers = Callable[[str], dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # periods are local days
@@ -35,43 +34,6 @@ def kpis(client: TestClient, as_user: Headers, day: date, **params: Any) -> dict
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
     return result
-
-
-def another_case(loop: Loop, spot: Spot, good_jpeg: Jpeg, category: str) -> Loop:
-    body = report_body(spot, category_code=category, description="另一处问题")
-    receipt = multipart(loop.client, body, [good_jpeg()]).json()
-    return Loop(loop.client, loop.as_user, receipt["case_number"])
-
-
-@pytest.fixture
-def month(
-    dispatched: Loop, spot: Spot, good_jpeg: Jpeg, session: Session, settings: Settings
-) -> dict[str, Loop]:
-    """Case A closed on time; B dispatched and left overdue (the sweep marks it); C rejected."""
-    a = dispatched
-    ours = upload(a.client, good_jpeg(), headers=a.as_user("demo-staff"))["id"]
-    photo = {"note": "已处置", "photo_ids": [ours]}
-    a.ok("demo-staff", "sign_for")
-    a.ok(a.transport, "sign_for")  # type: ignore[attr-defined]
-    a.ok("demo-staff", "feed_back", **photo)
-    theirs = upload(a.client, good_jpeg(), headers=a.as_user(a.transport))["id"]  # type: ignore[attr-defined]
-    a.ok(a.transport, "feed_back", note="已处置", photo_ids=[theirs])  # type: ignore[attr-defined]
-    a.ok("demo-chief-3", "verify_pass", lon=spot.lon, lat=spot.lat)
-
-    b = another_case(a, spot, good_jpeg, "clean.illegal_ads")
-    b.ok("demo-dispatcher", "register")
-    b.ok("demo-dispatcher", "dispatch", units=["urban-management"], reason="城管负责")
-    # Its deadlines pass (as if the unit sat on it), and the sweep marks them.
-    past = utcnow() - timedelta(minutes=5)
-    case_id = session.scalar(select(Case.id).where(Case.number == b.number))
-    deadlines = {"sign_for_due_at": past, "handle_due_at": past, "handle_warn_at": past,
-                 "next_alarm_at": past}  # fmt: skip
-    session.execute(update(CaseTask).where(CaseTask.case_id == case_id).values(**deadlines))
-    assert sweep(session, settings).total >= 2
-
-    c = another_case(a, spot, good_jpeg, "order.street_vending")
-    c.ok("demo-dispatcher", "reject", note="无效上报", reason="invalid")
-    return {"a": a, "b": b, "c": c}
 
 
 def test_a_period_of_three_cases_per_street_and_per_department(

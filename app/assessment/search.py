@@ -1,0 +1,341 @@
+"""Case search for assessors, and the same filtered cases as CSV, XLSX and GeoJSON exports
+and as a heat map per grid cell or road segment.
+
+One filter model serves them all: the page an assessor reads is the file they export.
+Pages are ordered by report time then id, newest first: both are fixed at intake, so a
+cursor stays valid however many cases change state in the meantime.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+import xlsxwriter
+from geoalchemy2.shape import to_shape
+from pydantic import BaseModel, ConfigDict, Field
+from shapely.geometry import mapping
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Permission, Principal
+from app.assessment.schemas import CaseRow
+from app.assessment.service import UnknownFilter, period_of
+from app.cases.models import (
+    CASE_STATUS_NAMES,
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseStatus,
+    CaseTask,
+)
+from app.core.config import Settings
+from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.routing.models import Urgency
+from app.routing.service import routing_context
+from app.territory.models import GridCell, Jurisdiction, RoadSegment, Unit
+
+MAX_SEARCH_PAGE = 200
+URGENCY_NAMES = {Urgency.CRITICAL: "特急", Urgency.URGENT: "紧急", Urgency.NORMAL: "一般"}
+
+
+class CaseFilter(BaseModel):
+    """What an assessor may filter cases on; anything else in the query is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: date = Field(alias="from", description="Reported on or after (local day).")
+    date_to: date = Field(alias="to", description="Reported on or before (local day).")
+    street: str | None = None
+    community: str | None = None
+    grid_cell: str | None = None
+    segment: str | None = None
+    unit: str | None = Field(default=None, description="A department that had a task.")
+    category: str | None = Field(default=None, description="A category, or a group of them.")
+    status: list[CaseStatus] = Field(default_factory=list)
+    urgency: Urgency | None = None
+    overdue: bool | None = Field(default=None, description="A task was marked overdue.")
+    reworked: bool | None = None
+    returned: bool | None = Field(default=None, description="A return was decided on it.")
+    reporter_role: str | None = Field(default=None, examples=["road_chief"])
+
+
+class CaseSearch(CaseFilter):
+    limit: int = Field(default=50, ge=1, le=MAX_SEARCH_PAGE)
+    cursor: str | None = Field(default=None, description="`next_cursor` of the last page.")
+
+
+class HeatmapFilter(CaseFilter):
+    level: Literal["grid_cell", "segment"] = "grid_cell"
+
+
+def _check_code(session: Session, column: Any, value: str | None, what: str) -> None:
+    if value is not None and session.scalar(select(column).where(column == value)) is None:
+        raise UnknownFilter(f"{what}“{value}”不存在", value=value)
+
+
+def conditions(
+    session: Session, settings: Settings, principal: Principal, f: CaseFilter
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a filter, its codes checked (422 for one that does not exist)."""
+    principal.require(Permission.CASES_READ)
+    period = period_of(settings, f.date_from, f.date_to)
+    where: list[ColumnElement[bool]] = [
+        Case.reported_at >= period.start,
+        Case.reported_at < period.end,
+        Case.number.is_not(None),
+        principal.path_filter(Case.jurisdiction_path),
+    ]
+    _check_code(session, Jurisdiction.code, f.street, "街道")
+    _check_code(session, Jurisdiction.code, f.community, "社区")
+    _check_code(session, GridCell.code, f.grid_cell, "网格")
+    _check_code(session, RoadSegment.code, f.segment, "路段")
+    for column, value in ((Case.street_code, f.street), (Case.community_code, f.community),
+                          (Case.grid_cell_code, f.grid_cell), (Case.segment_code, f.segment),
+                          (Case.urgency, f.urgency)):  # fmt: skip
+        if value is not None:
+            where.append(column == value)
+    if f.category is not None:
+        node = routing_context(session).taxonomy.get(f.category)
+        if node is None:
+            raise UnknownFilter(f"问题类别“{f.category}”不存在", value=f.category)
+        where.append(
+            Case.category_code.startswith(f"{f.category}.", autoescape=True)
+            if node.is_group
+            else Case.category_code == f.category
+        )
+    if f.unit is not None:
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == f.unit))
+        if unit_id is None:
+            raise UnknownFilter(f"单位“{f.unit}”不存在", value=f.unit)
+        where.append(exists().where(CaseTask.case_id == Case.id, CaseTask.unit_id == unit_id))
+    if f.status:
+        where.append(Case.status.in_(f.status))
+    if f.overdue is not None:
+        late = exists().where(CaseTask.case_id == Case.id, CaseTask.overdue_at.is_not(None))
+        where.append(late if f.overdue else ~late)
+    if f.reworked is not None:
+        where.append(Case.rework_count > 0 if f.reworked else Case.rework_count == 0)
+    if f.returned is not None:
+        back = exists().where(CaseEvent.case_id == Case.id,
+                              CaseEvent.kind == CaseEventKind.RETURN_DECIDED)  # fmt: skip
+        where.append(back if f.returned else ~back)
+    if f.reporter_role is not None:
+        where.append(exists().where(CaseEvent.case_id == Case.id,
+                                    CaseEvent.kind == CaseEventKind.REPORTED,
+                                    CaseEvent.actor_role == f.reporter_role))  # fmt: skip
+    return where
+
+
+def _rows(session: Session, settings: Settings, cases: Sequence[Case]) -> list[CaseRow]:
+    """The cases as rows, with their units (lead first) and overdue marks: two queries."""
+    ids = [c.id for c in cases]
+    units: dict[int, list[tuple[bool, str, bool]]] = {}
+    if ids:
+        for case_id, is_lead, code, late in session.execute(
+            select(CaseTask.case_id, CaseTask.is_lead, Unit.code, CaseTask.overdue_at.is_not(None))
+            .join(Unit, CaseTask.unit_id == Unit.id)
+            .where(CaseTask.case_id.in_(ids))
+            .order_by(CaseTask.case_id, CaseTask.id)
+        ):  # fmt: skip
+            units.setdefault(case_id, []).append((is_lead, code, late))
+    zone = settings.zone
+    rows = []
+    for c in cases:
+        tasks = units.get(c.id, [])
+        leads = [code for lead, code, _ in tasks if lead]
+        point = to_shape(c.geom)
+        rows.append(
+            CaseRow(
+                number=c.number or "", status=c.status, source=c.source,
+                category_code=c.category_code, urgency=c.urgency, description=c.description,
+                reported_at=c.reported_at.astimezone(zone),
+                due_at=c.due_at.astimezone(zone) if c.due_at else None,
+                closed_at=c.closed_at.astimezone(zone) if c.closed_at else None,
+                street_code=c.street_code, community_code=c.community_code,
+                grid_cell_code=c.grid_cell_code, segment_code=c.segment_code,
+                lead_unit=leads[-1] if leads else None,
+                units=list(dict.fromkeys(code for _, code, _ in tasks)),
+                overdue=any(late for _, _, late in tasks), rework_count=c.rework_count,
+                report_count=c.report_count, lon=point.x, lat=point.y,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def search(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    f: CaseFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[CaseRow], str | None]:
+    """One page of the filtered cases, newest report first."""
+    query = select(Case).where(*conditions(session, settings, principal, f))
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            moment, last_id = datetime.fromisoformat(after[0]), int(after[1])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
+        query = query.where(or_(Case.reported_at < moment,
+                                and_(Case.reported_at == moment, Case.id < last_id)))  # fmt: skip
+    cases = list(session.scalars(
+        query.order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit + 1)
+    ))  # fmt: skip
+    next_cursor = None
+    if len(cases) > limit:
+        last = cases[limit - 1]
+        next_cursor = encode_cursor([last.reported_at.isoformat(), last.id])
+    return _rows(session, settings, cases[:limit]), next_cursor
+
+
+# --- exports -------------------------------------------------------------------------------
+
+#: Export columns: the Chinese header and how to read it off a row.
+COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("案件编号", lambda r: r.number),
+    ("状态", lambda r: CASE_STATUS_NAMES[r.status]),
+    ("问题类别", lambda r: r.category_code),
+    ("紧急程度", lambda r: URGENCY_NAMES[r.urgency]),
+    ("问题描述", lambda r: r.description),
+    ("上报时间", lambda r: r.reported_at.strftime("%Y-%m-%d %H:%M:%S")),
+    ("处置时限", lambda r: r.due_at.strftime("%Y-%m-%d %H:%M:%S") if r.due_at else ""),
+    ("结案时间", lambda r: r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else ""),
+    ("街道", lambda r: r.street_code or ""),
+    ("社区", lambda r: r.community_code or ""),
+    ("网格", lambda r: r.grid_cell_code or ""),
+    ("路段", lambda r: r.segment_code or ""),
+    ("主办单位", lambda r: r.lead_unit or ""),
+    ("承办单位", lambda r: "、".join(r.units)),
+    ("是否超期", lambda r: "是" if r.overdue else "否"),
+    ("返工次数", lambda r: r.rework_count),
+    ("上报次数", lambda r: r.report_count),
+    ("经度", lambda r: round(r.lon, 7)),
+    ("纬度", lambda r: round(r.lat, 7)),
+)
+EXPORT_BATCH = 1000
+
+
+def _all_rows(
+    session: Session, settings: Settings, where: list[ColumnElement[bool]]
+) -> Iterator[list[CaseRow]]:
+    """Every filtered case, oldest first, a batch at a time (memory stays flat)."""
+    last: tuple[datetime, int] | None = None
+    while True:
+        query = select(Case).where(*where)
+        if last is not None:
+            moment, case_id = last
+            later = and_(Case.reported_at == moment, Case.id > case_id)
+            query = query.where(or_(Case.reported_at > moment, later))
+        cases = list(session.scalars(
+            query.order_by(Case.reported_at, Case.id).limit(EXPORT_BATCH)
+        ))  # fmt: skip
+        if not cases:
+            return
+        yield _rows(session, settings, cases)
+        last = (cases[-1].reported_at, cases[-1].id)
+        for case in cases:
+            session.expunge(case)  # written: let the batch go, memory stays flat
+
+
+def export_csv(
+    session: Session, settings: Settings, principal: Principal, f: CaseFilter
+) -> Iterator[bytes]:
+    """UTF-8 with a byte-order mark, so that Excel opens the Chinese headers right."""
+    where = conditions(session, settings, principal, f)
+
+    def generate() -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([name for name, _ in COLUMNS])
+        yield ("\ufeff" + buffer.getvalue()).encode()
+        for batch in _all_rows(session, settings, where):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows([[get(r) for _, get in COLUMNS] for r in batch])
+            yield buffer.getvalue().encode()
+
+    return generate()
+
+
+def export_xlsx(
+    session: Session, settings: Settings, principal: Principal, f: CaseFilter
+) -> Iterator[bytes]:
+    """An Excel workbook written row by row (XlsxWriter's constant-memory mode) to a
+    temporary file, then streamed."""
+    where = conditions(session, settings, principal, f)
+
+    def generate() -> Iterator[bytes]:
+        with tempfile.NamedTemporaryFile(suffix=".xlsx") as spool:
+            book = xlsxwriter.Workbook(spool.name, {"constant_memory": True})
+            sheet = book.add_worksheet("案件")
+            bold = book.add_format({"bold": True})
+            for col, (name, _) in enumerate(COLUMNS):
+                sheet.write(0, col, name, bold)
+            row = 1
+            for batch in _all_rows(session, settings, where):
+                for r in batch:
+                    for col, (_, get) in enumerate(COLUMNS):
+                        sheet.write(row, col, get(r))
+                    row += 1
+            book.close()
+            spool.seek(0)
+            while chunk := spool.read(64 * 1024):
+                yield chunk
+
+    return generate()
+
+
+def export_geojson(
+    session: Session, settings: Settings, principal: Principal, f: CaseFilter
+) -> Iterator[bytes]:
+    where = conditions(session, settings, principal, f)
+
+    def generate() -> Iterator[bytes]:
+        yield b'{"type":"FeatureCollection","features":['
+        first = True
+        for batch in _all_rows(session, settings, where):
+            for r in batch:
+                feature = {
+                    "type": "Feature", "id": r.number,
+                    "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                    "properties": r.model_dump(mode="json", exclude={"lon", "lat"}),
+                }  # fmt: skip
+                yield (b"" if first else b",") + json.dumps(feature, ensure_ascii=False).encode()
+                first = False
+        yield b"]}"
+
+    return generate()
+
+
+def heatmap(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    f: CaseFilter,
+    level: Literal["grid_cell", "segment"],
+) -> dict[str, Any]:
+    """Counts of the filtered cases per grid cell (万米单元格) or road segment, as GeoJSON
+    of the cells or segments that have any."""
+    where = conditions(session, settings, principal, f)
+    key = Case.grid_cell_code if level == "grid_cell" else Case.segment_code
+    per_key = select(key, func.count()).where(*where, key.is_not(None)).group_by(key)
+    counts = dict(session.execute(per_key).all())
+    model = GridCell if level == "grid_cell" else RoadSegment
+    features = []
+    for code, geom in session.execute(
+        select(model.code, model.geom).where(model.code.in_(list(counts))).order_by(model.code)
+    ):
+        features.append({"type": "Feature", "id": code, "geometry": mapping(to_shape(geom)),
+                         "properties": {"code": code, "cases": counts[code]}})  # fmt: skip
+    features.sort(key=lambda x: (-x["properties"]["cases"], x["id"]))
+    return {"type": "FeatureCollection", "level": level, "features": features,
+            "max_cases": max(counts.values(), default=0)}  # fmt: skip

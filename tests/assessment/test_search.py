@@ -1,0 +1,145 @@
+"""An assessor looks for cases: by place, state, department, category and what happened to
+them; pages through them while the loop goes on; exports the same list for a report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.database import utcnow
+from tests.cases.conftest import Loop
+from tests.places import Spot
+
+Headers = Callable[[str], dict[str, str]]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def today() -> dict[str, str]:
+    day = utcnow().astimezone(SHANGHAI).date().isoformat()
+    return {"from": day, "to": day}
+
+
+def find(client: TestClient, as_user: Headers, **params: Any) -> dict[str, Any]:
+    answer = client.get("/api/v1/assessment/cases", params={**today(), **params},
+                        headers=as_user("demo-assessor"))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def numbers(page: dict[str, Any]) -> list[str]:
+    return [c["number"] for c in page["items"]]
+
+
+def test_filters_narrow_the_month_to_the_case_asked_for(
+    client: TestClient, as_user: Headers, month: dict[str, Loop], spot: Spot
+) -> None:
+    a, b, c = (month[k].number for k in "abc")
+    assert numbers(find(client, as_user, street=spot.street_code)) == [c, b, a]  # newest first
+    assert numbers(find(client, as_user, status="closed")) == [a]
+    assert numbers(find(client, as_user, status=["rejected", "closed"])) == [c, a]
+    assert numbers(find(client, as_user, overdue="true")) == [b]
+    assert numbers(find(client, as_user, category="clean")) == [b]  # a group: its categories
+    assert numbers(find(client, as_user, category="order.street_vending")) == [c]
+    assert numbers(find(client, as_user, unit="transport")) == [a]
+    assert numbers(find(client, as_user, reporter_role="road_chief")) == [c, b, a]
+    assert numbers(find(client, as_user, reporter_role="patroller")) == []
+    row = find(client, as_user, status="closed")["items"][0]
+    assert (row["lead_unit"], row["units"]) == ("urban-management", ["urban-management",
+                                                                     "transport"])  # fmt: skip
+    assert row["closed_at"] is not None
+    assert row["segment_code"] == spot.segment_code
+
+
+def test_pages_hold_their_place_while_cases_move_on(
+    client: TestClient, as_user: Headers, month: dict[str, Loop], spot: Spot
+) -> None:
+    first = find(client, as_user, limit=2)
+    assert len(first["items"]) == 2
+    b = month["b"]  # on the first page: it moves on meanwhile
+    b.version = b.read("demo-dispatcher")["version"]
+    b.ok("demo-staff", "sign_for")
+    second = find(client, as_user, limit=2, cursor=first["next_cursor"])
+    assert numbers(first) + numbers(second) == [month[k].number for k in "cba"]
+    assert second["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({"strret": "410199001"}, 422, "validation_failed"),  # a misspelt filter
+        ({"street": "nope"}, 422, "unknown_filter_value"),
+        ({"unit": "nope"}, 422, "unknown_filter_value"),
+        ({"category": "nope.nothing"}, 422, "unknown_filter_value"),
+        ({"status": "lost"}, 422, "validation_failed"),
+        ({"limit": 500}, 422, "validation_failed"),
+        ({"cursor": "not-a-cursor"}, 400, "invalid_cursor"),
+        ({"from": "2026-11-30", "to": "2026-11-01"}, 422, "bad_period"),
+    ],
+)
+def test_bad_searches_are_refused_with_their_reason(
+    client: TestClient, as_user: Headers, params: dict[str, Any], status: int, code: str
+) -> None:
+    answer = client.get("/api/v1/assessment/cases", params={**today(), **params},
+                        headers=as_user("demo-assessor"))  # fmt: skip
+    assert (answer.status_code, answer.json()["code"]) == (status, code)
+    export = client.get("/api/v1/assessment/cases/export.csv", params={**today(), **params},
+                        headers=as_user("demo-assessor"))  # fmt: skip
+    if "limit" in params or "cursor" in params:  # a file has no pages: both are unknown there
+        status, code = 422, "validation_failed"
+    assert (export.status_code, export.json()["code"]) == (status, code)
+
+
+def test_the_same_cases_export_as_csv_xlsx_and_geojson(
+    client: TestClient, as_user: Headers, month: dict[str, Loop], spot: Spot
+) -> None:
+    expected = [month[k].number for k in "abc"]  # oldest first in a file
+    url = "/api/v1/assessment/cases/export"
+    params = {**today(), "street": spot.street_code}
+    headers = as_user("demo-assessor")
+
+    sheet = client.get(f"{url}.csv", params=params, headers=headers)
+    assert sheet.status_code == 200
+    assert sheet.headers["content-type"].startswith("text/csv")
+    assert sheet.content.startswith("\ufeff".encode())  # for Excel
+    rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["案件编号", "状态", "问题类别", "紧急程度"]
+    assert [r[0] for r in rows[1:]] == expected
+    assert [r[1] for r in rows[1:]] == ["已结案", "已派遣", "不予立案"]
+
+    book = client.get(f"{url}.xlsx", params=params, headers=headers)
+    assert book.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(book.content)) as archive:
+        xml = "".join(archive.read(n).decode() for n in archive.namelist()
+                      if n.startswith("xl/") and n.endswith(".xml"))  # fmt: skip
+    assert "案件编号" in xml
+    assert all(number in xml for number in expected)
+
+    shapes = client.get(f"{url}.geojson", params=params, headers=headers)
+    collection = json.loads(shapes.content)
+    assert [f["id"] for f in collection["features"]] == expected
+    assert collection["features"][0]["geometry"]["coordinates"] == pytest.approx(
+        [spot.lon, spot.lat], abs=1e-6
+    )
+
+
+def test_the_heat_map_counts_cases_per_grid_cell_and_segment(
+    client: TestClient, as_user: Headers, month: dict[str, Loop], spot: Spot
+) -> None:
+    for level in ("grid_cell", "segment"):
+        answer = client.get("/api/v1/assessment/heatmap", params={**today(), "level": level},
+                            headers=as_user("demo-assessor"))  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        heat = answer.json()
+        [hot] = heat["features"]  # the three cases lie at one spot
+        assert (hot["properties"]["cases"], heat["max_cases"]) == (3, 3)
+    assert hot["id"] == spot.segment_code
+    assert hot["geometry"]["type"] == "LineString"
