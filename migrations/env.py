@@ -13,6 +13,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 import app.accounts.models  # registers the tables (as do the next two)
+import app.assessment.models
 import app.audit.models
 import app.calendar.models
 import app.cases.models

@@ -36,6 +36,7 @@ class Permission(StrEnum):
     CALENDAR_MANAGE = "calendar:manage"
     PATROLS_READ = "patrols:read"
     PATROLS_RECORD = "patrols:record"
+    INSPECTIONS_RECORD = "inspections:record"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
@@ -57,7 +58,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: _READ_ALL | _REPORT,
     Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ},
     Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN, Permission.PHOTOS_UPLOAD},
-    Role.ASSESSOR: _READ_ALL | {Permission.USERS_READ, Permission.PHOTOS_UPLOAD},
+    Role.ASSESSOR: _READ_ALL
+    | {Permission.USERS_READ, Permission.PHOTOS_UPLOAD, Permission.INSPECTIONS_RECORD},
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -5,18 +5,30 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
+from app.assessment import inspections, search, service
 from app.assessment import kpis as kpi_table
-from app.assessment import search, service
-from app.assessment.schemas import CaseRow, KpiDefinition, KpiDefinitions, KpiReport
+from app.assessment.checklist import Checklist, checklist
+from app.assessment.schemas import (
+    CaseRow,
+    InspectionIn,
+    InspectionOut,
+    InspectionScores,
+    KpiDefinition,
+    KpiDefinitions,
+    KpiReport,
+)
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import problem_responses
-from app.core.pagination import InvalidCursor, Page
+from app.core.errors import NotFound, problem_responses
+from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
+from app.media.service import UnknownPhoto
+from app.reports.service import DeviceTimeInFuture
 
 router = APIRouter(prefix="/api/v1/assessment", tags=["assessment"])
 
@@ -147,3 +159,101 @@ def heatmap(
 ) -> dict[str, Any]:
     """`level=grid_cell|segment` and the case filters; only cells with cases are listed."""
     return search.heatmap(session, settings, principal, filters, filters.level)
+
+
+# --- field inspections ----------------------------------------------------------------------
+
+From = Annotated[date, Query(alias="from", description="First day (local).")]
+To = Annotated[date, Query(alias="to", description="Last day (local), ≤ 366 days.")]
+
+
+@router.get(
+    "/checklist",
+    summary="The field-inspection checklist: categories, items, deduction per occurrence",
+    response_model=Checklist,
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def get_checklist(settings: SettingsDep, principal: PrincipalDep) -> Checklist:
+    principal.require(Permission.CASES_READ)
+    return checklist(settings)
+
+
+@router.post(
+    "/inspections",
+    summary="Record a field inspection of a segment (assessors): deductions placed, photographed",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InspectionOut,
+    responses=problem_responses(
+        *AUTH_PROBLEMS, NotFound, inspections.BadInspectionTime, DeviceTimeInFuture,
+        inspections.UnknownChecklistItem, inspections.DeductionPhotoRequired,
+        inspections.DeductionOffSegment, UnknownPhoto, IdempotencyKeyReused,
+    ),
+)  # fmt: skip
+def record_inspection(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: InspectionIn,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    """A deduction with `open_case` is reported at once (a case of source `inspection`), in
+    the same transaction; each is charged to the lead unit the routing rules give its
+    category at its place."""
+    return inspections.record_inspection(session, settings, principal, body, idempotency_key)
+
+
+@router.get(
+    "/inspections",
+    summary="Inspections of a period, newest first",
+    response_model=Page[InspectionOut],
+    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
+)
+def list_inspections(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    date_from: From,
+    date_to: To,
+    segment: str | None = None,
+    assessor: Annotated[str | None, Query(description="An assessor's username.")] = None,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[InspectionOut]:
+    items, next_cursor = inspections.list_inspections(
+        session, settings, principal, period=service.period_of(settings, date_from, date_to),
+        segment=segment, assessor=assessor, limit=limit, cursor=cursor,
+    )  # fmt: skip
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/inspections/{inspection_id}",
+    summary="One inspection with its deductions and photos",
+    response_model=InspectionOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def get_inspection(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, inspection_id: int
+) -> InspectionOut:
+    return inspections.get_inspection(session, settings, principal, inspection_id)
+
+
+@router.get(
+    "/inspection-scores",
+    summary="Inspection scores of a period per segment (with its 千百十 grade), street or unit",
+    response_model=InspectionScores,
+    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter),
+)
+def inspection_scores(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    by: Literal["segment", "street", "unit"],
+    date_from: From,
+    date_to: To,
+    street: str | None = None,
+) -> InspectionScores:
+    return inspections.inspection_scores(
+        session, settings, principal, by=by,
+        period=service.period_of(settings, date_from, date_to), street=street,
+    )  # fmt: skip

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseSource, CaseStatus
+from app.core.coords import CoordinateSystem
+from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
+from app.territory.models import ExcellenceGrade
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class KpiDefinition(BaseModel):
@@ -73,3 +79,79 @@ class CaseRow(BaseModel):
     report_count: int
     lon: float
     lat: float
+
+
+class DeductionIn(BaseModel):
+    """One finding against a checklist item, placed and photographed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_code: str = Field(examples=["R03"])
+    count: int = Field(default=1, ge=1, le=50, description="Occurrences found.")
+    lon: float
+    lat: float
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    note: Note | None = None
+    photo_ids: list[int] = Field(max_length=9, description="At least one (uploaded first).")
+    open_case: bool = Field(default=False, description="Report it at once as a case.")
+    urgency: Urgency | None = None
+
+
+class InspectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment_code: str = Field(examples=["RS-H00-01"])
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    track: list[tuple[float, float]] | None = Field(
+        default=None, min_length=2, max_length=5000, description="The walk, [lon, lat] points."
+    )
+    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    note: Note | None = None
+    deductions: list[DeductionIn] = Field(default_factory=list, max_length=200)
+
+
+class DeductionOut(BaseModel):
+    item_code: str
+    item_name: str
+    category_code: str
+    count: int
+    points: float
+    note: str | None
+    lon: float
+    lat: float
+    distance_m: float = Field(description="From the segment.")
+    unit_code: str | None = Field(description="The department it is charged to.")
+    case_number: str | None
+    photos: list[PhotoOut]
+
+
+class InspectionOut(BaseModel):
+    id: int
+    segment_code: str
+    segment_name: str
+    assessor: str
+    started_at: datetime
+    ended_at: datetime
+    note: str | None
+    checklist_name: str
+    deducted: float
+    score: float = Field(description="100 minus the deductions, at least 0.")
+    has_track: bool
+    deductions: list[DeductionOut]
+
+
+class InspectionScoreRow(BaseModel):
+    key: str
+    name: str
+    inspections: int
+    score: float
+    grade: ExcellenceGrade | None = Field(description="Segments: the 千百十 grade it earns.")
+
+
+class InspectionScores(BaseModel):
+    by: str
+    date_from: date
+    date_to: date
+    inspections: int
+    rows: list[InspectionScoreRow]

@@ -773,6 +773,7 @@ def case_out(
         number=case.number or "",
         version=case.version,
         status=case.status,
+        source=case.source,
         category_code=case.category_code,
         urgency=case.urgency,
         description=case.description,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
+from app.cases.models import CaseEventKind, CaseSource, CaseStatus, TaskStatus
 from app.core.coords import CoordinateSystem
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
@@ -106,6 +106,7 @@ class CaseOut(BaseModel):
     number: str
     version: int = Field(description="Send it back (If-Match) with the next step.")
     status: CaseStatus
+    source: CaseSource = Field(description="A report, a whistle or an inspection.")
     category_code: str
     urgency: Urgency
     description: str

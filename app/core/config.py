@@ -190,6 +190,24 @@ class Settings(BaseSettings):
         ge=0,
         description="A unit with fewer registered cases (departments: tasks) is not ranked.",
     )
+    inspection_checklist: str | None = Field(
+        default=None,
+        description="A YAML checklist for field inspections; the shipped Guancheng shape "
+        "(10 categories, 46 items) if unset.",
+    )
+    inspection_late_hours: float = Field(
+        default=72.0, gt=0, le=24 * 31, description="An inspection may be entered this late."
+    )
+    inspection_radius_m: float = Field(
+        default=100.0, gt=0, le=1000, description="A deduction is placed this close to the segment."
+    )
+    excellence_thresholds: str = Field(
+        default="ultimate:95,outstanding:90,excellent:85",
+        pattern=r"^(ultimate|outstanding|excellent):\d+(\.\d+)?"
+        r"(,(ultimate|outstanding|excellent):\d+(\.\d+)?)*$",
+        description="The inspection score a segment needs for each 千百十 grade "
+        "(极致, 卓越, 优秀) over a period.",
+    )
     patrol_duties: str = Field(
         default="1:daily:1,2:weekly:3,3:weekly:2",
         description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "

@@ -161,14 +161,18 @@ def submit_report(
 
 
 def file_report(
-    session: Session, settings: Settings, principal: Principal, body: ReportIn
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: ReportIn,
+    source: CaseSource = CaseSource.REPORT,
 ) -> ReportReceipt:
-    """File a report (photos by id) inside the caller's transaction, which commits it:
-    for a step that reports as part of a larger record, such as a shop visit's failed item."""
-    principal.require(Permission.REPORTS_SUBMIT)
-    return _create(
-        session, settings, principal, body, (), (), PendingFiles(media_storage(settings))
-    )
+    """File a report (photos by id) inside the caller's transaction, which commits it: for
+    a step that reports as part of a larger record, such as a shop visit's failed item or an
+    inspection's deduction (`source` says what a new case came from). The caller checks its
+    own permission for that step."""
+    pending = PendingFiles(media_storage(settings))
+    return _create(session, settings, principal, body, (), (), pending, source)
 
 
 def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: datetime) -> None:
@@ -204,6 +208,7 @@ def _create(
     staged_before: Sequence[StagedUpload],
     staged_after: Sequence[StagedUpload],
     pending: PendingFiles,
+    source: CaseSource = CaseSource.REPORT,
 ) -> ReportReceipt:
     now = utcnow()
     _check_input(settings, body, len(body.photos) + len(staged_before) + len(staged_after), now)
@@ -231,7 +236,7 @@ def _create(
     if case is None:
         case = _open_case(
             session, settings, principal, body, decision.out, decision.jurisdiction_path,
-            urgency, point, now, category.time_limits,
+            urgency, point, now, category.time_limits, source,
         )  # fmt: skip
         case.routing_decision_id = record_decision(session, principal, decision).id
     else:
@@ -294,6 +299,7 @@ def _open_case(
     point: Any,
     now: datetime,
     time_limits: Any,
+    source: CaseSource,
 ) -> Case:
     calendar = working_calendar(session, settings)
     limits = time_limits.get(urgency.value) or {}
@@ -304,7 +310,7 @@ def _open_case(
     return new_case(
         session,
         settings,
-        source=CaseSource.REPORT,
+        source=source,
         status=status,
         category_code=body.category_code,
         urgency=urgency,
