@@ -11,17 +11,19 @@ from fastapi.responses import StreamingResponse
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
-from app.assessment import inspections, search, service
+from app.assessment import inspections, rankings, search, service
 from app.assessment import kpis as kpi_table
 from app.assessment.checklist import Checklist, checklist
 from app.assessment.schemas import (
     CaseRow,
+    DistrictScore,
     InspectionIn,
     InspectionOut,
     InspectionScores,
     KpiDefinition,
     KpiDefinitions,
     KpiReport,
+    RankingOut,
 )
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
@@ -257,3 +259,41 @@ def inspection_scores(
         session, settings, principal, by=by,
         period=service.period_of(settings, date_from, date_to), street=street,
     )  # fmt: skip
+
+
+# --- rankings -------------------------------------------------------------------------------
+
+PeriodLabel = Annotated[
+    str, Query(description="A month (`2026-11`: 月排名) or an ISO week (`2026-W47`: 周通报).")
+]
+
+
+@router.get(
+    "/rankings",
+    summary="Monthly ranking or weekly bulletin of street offices or departments, with flags",
+    response_model=RankingOut,
+    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
+)
+def ranking(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    kind: Literal["street", "unit"],
+    period: PeriodLabel,
+) -> RankingOut:
+    """Score = case KPI score and inspection score by `ROADCHIEF_ASSESSMENT_RANKING_WEIGHTS`
+    (one alone when the other is missing); red flags for the best
+    `ROADCHIEF_ASSESSMENT_RED_FLAGS`, black for the worst `ROADCHIEF_ASSESSMENT_BLACK_FLAGS`."""
+    return rankings.ranking(session, settings, principal, kind=kind, period=period)
+
+
+@router.get(
+    "/district-score",
+    summary="The district's score: street offices' and departments' means, weighed",
+    response_model=DistrictScore,
+    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
+)
+def district_score(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
+) -> DistrictScore:
+    return rankings.district_score(session, settings, principal, period=period)

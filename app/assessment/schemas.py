@@ -155,3 +155,35 @@ class InspectionScores(BaseModel):
     date_to: date
     inspections: int
     rows: list[InspectionScoreRow]
+
+
+class RankingRow(BaseModel):
+    key: str
+    name: str
+    case_score: float | None = Field(description="Composite KPI score, if enough cases.")
+    inspection_score: float | None
+    score: float | None = Field(description="The two combined by the ranking weights.")
+    cases: int = Field(description="Registered cases (units: tasks) behind the case score.")
+    inspections: int
+    rank: int | None
+    flag: str | None = Field(description="`red` (红旗) or `black` (黑旗).")
+    last_place_twice: bool = Field(description="Last this period and the one before (约谈).")
+
+
+class RankingOut(BaseModel):
+    kind: str
+    period: str = Field(examples=["2026-11", "2026-W47"])
+    date_from: date
+    date_to: date
+    complete: bool
+    previous_period: str
+    weights: dict[str, float]
+    rows: list[RankingRow]
+
+
+class DistrictScore(BaseModel):
+    period: str
+    weights: dict[str, float]
+    streets: float | None = Field(description="Mean score of the ranked street offices.")
+    units: float | None = Field(description="Mean score of the ranked departments.")
+    score: float | None

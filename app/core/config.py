@@ -14,7 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BBox = tuple[float, float, float, float]
@@ -190,6 +197,17 @@ class Settings(BaseSettings):
         ge=0,
         description="A unit with fewer registered cases (departments: tasks) is not ranked.",
     )
+    assessment_ranking_weights: str = Field(
+        default="cases:60,inspections:40",
+        description="How a ranking combines the case KPI score and the inspection score.",
+    )
+    assessment_group_weights: str = Field(
+        default="streets:70,units:30",
+        description="The district's score from its street offices' and departments' means "
+        "(Boshan: 70 / 30).",
+    )
+    assessment_red_flags: int = Field(default=1, ge=0, le=20, description="红旗: the best N.")
+    assessment_black_flags: int = Field(default=1, ge=0, le=20, description="黑旗: the worst N.")
     inspection_checklist: str | None = Field(
         default=None,
         description="A YAML checklist for field inspections; the shipped Guancheng shape "
@@ -284,6 +302,19 @@ class Settings(BaseSettings):
             parse_weights(value)
         except Exception as exc:
             raise ValueError(str(getattr(exc, "detail", exc))) from exc
+        return value
+
+    @field_validator("assessment_ranking_weights", "assessment_group_weights")
+    @classmethod
+    def _pair_weights(cls, value: str, info: ValidationInfo) -> str:
+        from app.assessment.rankings import parse_weights
+
+        names = {"assessment_ranking_weights": ("cases", "inspections"),
+                 "assessment_group_weights": ("streets", "units")}[info.field_name]  # fmt: skip
+        try:
+            parse_weights(value, names)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
     @field_validator("patrol_duties")

@@ -78,7 +78,8 @@ def test_an_assessor_deducts_and_one_finding_becomes_a_case(
         "R",
     )
     assert (litter["count"], litter["points"], litter["case_number"]) == (2, 2.0, None)
-    assert manhole["unit_code"] and litter["unit_code"]  # charged by the routing rules
+    assert manhole["unit_code"]  # charged by the routing rules
+    assert litter["unit_code"]
     assert [p["id"] for p in manhole["photos"]] == [photo]
     case = client.get(f"/api/v1/cases/{manhole['case_number']}", headers=assessor).json()
     assert (case["category_code"], case["source"]) == ("roads.manhole", "inspection")

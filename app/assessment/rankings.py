@@ -1,0 +1,142 @@
+"""Rankings (排名): the weekly bulletin (周通报) and monthly ranking (月排名) of street
+offices and of departments, from their case KPIs and inspection scores, with red flags for
+the best, black flags for the worst, and a mark for last place two periods running (约谈).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from statistics import fmean
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Principal
+from app.assessment import inspections
+from app.assessment.schemas import DistrictScore, RankingOut, RankingRow
+from app.assessment.service import BadPeriod, kpis, period_of
+from app.core.config import Settings
+
+Kind = Literal["street", "unit"]
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def parse_weights(text: str, names: tuple[str, str]) -> dict[str, float]:
+    """'a:60,b:40' over exactly the two `names`, summing to 100 (checked at start-up)."""
+    weights = {}
+    for part in text.split(","):
+        name, _, value = part.partition(":")
+        weights[name.strip()] = float(value)
+    if set(weights) != set(names) or abs(sum(weights.values()) - 100) > 1e-6:
+        raise ValueError(f"expected {names[0]}:N,{names[1]}:M summing to 100")
+    return weights
+
+
+def period_bounds(label: str) -> tuple[date, date, str]:
+    """A month ('2026-11') or ISO week ('2026-W47'): first day, last day, the period before."""
+    if m := _MONTH.match(label):
+        year, month = int(m[1]), int(m[2])
+        if 1 <= month <= 12:
+            first = date(year, month, 1)
+            nxt = date(year + month // 12, month % 12 + 1, 1)
+            before = first - timedelta(days=1)
+            return first, nxt - timedelta(days=1), f"{before:%Y-%m}"
+    if m := _WEEK.match(label):
+        try:
+            first = date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        except ValueError:
+            pass
+        else:
+            iso = (first - timedelta(days=7)).isocalendar()
+            return first, first + timedelta(days=6), f"{iso.year}-W{iso.week:02d}"
+    raise BadPeriod(f"考核期“{label}”无效：月为 2026-11，周为 2026-W47", period=label)
+
+
+def ranking(
+    session: Session, settings: Settings, principal: Principal, *, kind: Kind, period: str
+) -> RankingOut:
+    """The ranking of one period; `last_place_twice` compares with the period before."""
+    date_from, date_to, before = period_bounds(period)
+    rows = _scored(session, settings, principal, kind, date_from, date_to)
+    earlier = _scored(session, settings, principal, kind, *period_bounds(before)[:2])
+    ranked = [r for r in rows if r.rank is not None]
+    red, black = settings.assessment_red_flags, settings.assessment_black_flags
+    if len(ranked) > red + black:  # too few to flag both ends apart
+        for row in ranked[:red]:
+            row.flag = "red"
+        for row in ranked[len(ranked) - black :]:
+            row.flag = "black"
+    last_before = [r for r in earlier if r.rank is not None][-1:]
+    if ranked and last_before and ranked[-1].key == last_before[0].key:
+        ranked[-1].last_place_twice = True
+    span = period_of(settings, date_from, date_to)
+    return RankingOut(
+        kind=kind, period=period, date_from=date_from, date_to=date_to,
+        complete=span.cutoff == span.end, previous_period=before,
+        weights=parse_weights(settings.assessment_ranking_weights, ("cases", "inspections")),
+        rows=rows,
+    )  # fmt: skip
+
+
+def _scored(
+    session: Session, settings: Settings, principal: Principal, kind: Kind,
+    date_from: date, date_to: date,
+) -> list[RankingRow]:  # fmt: skip
+    weights = parse_weights(settings.assessment_ranking_weights, ("cases", "inspections"))
+    report = kpis(session, settings, principal, by=kind, date_from=date_from, date_to=date_to)
+    scores = inspections.inspection_scores(
+        session, settings, principal, by=kind, period=period_of(settings, date_from, date_to)
+    )
+    inspected = {r.key: r for r in scores.rows}
+    names = {r.key: r.name for r in scores.rows} | {r.key: r.name for r in report.rows}
+    cases = {r.key: r for r in report.rows if r.key != "-"}
+    rows = []
+    for key in sorted(set(cases) | set(inspected)):
+        case_row = cases.get(key)
+        case_score = case_row.score if case_row is not None and case_row.ranked else None
+        if key in inspected:
+            inspection_score: float | None = inspected[key].score
+        elif kind == "unit" and scores.inspections:
+            inspection_score = 100.0  # inspected, and nothing charged to it
+        else:
+            inspection_score = None
+        parts = [(weights["cases"], case_score), (weights["inspections"], inspection_score)]
+        present = [(w, s) for w, s in parts if s is not None and w > 0]
+        score = (
+            round(sum(w * s for w, s in present) / sum(w for w, _ in present), 2)
+            if present
+            else None
+        )
+        rows.append(RankingRow(
+            key=key, name=names.get(key, key), case_score=case_score,
+            inspection_score=inspection_score, score=score,
+            cases=case_row.basis if case_row else 0,
+            inspections=inspected[key].inspections if key in inspected else 0,
+            rank=None, flag=None, last_place_twice=False,
+        ))  # fmt: skip
+    rows.sort(key=lambda r: (r.score is None, -(r.score or 0), r.key))
+    for place, row in enumerate((r for r in rows if r.score is not None), start=1):
+        row.rank = place
+    return rows
+
+
+def district_score(
+    session: Session, settings: Settings, principal: Principal, *, period: str
+) -> DistrictScore:
+    """The whole district's score: the street offices' mean and the departments' mean,
+    weighed by `ROADCHIEF_ASSESSMENT_GROUP_WEIGHTS` (Boshan: 70 / 30)."""
+    date_from, date_to, _ = period_bounds(period)
+    weights = parse_weights(settings.assessment_group_weights, ("streets", "units"))
+    means = {}
+    for kind, group in (("street", "streets"), ("unit", "units")):
+        scored = [r.score for r in _scored(session, settings, principal, kind, date_from, date_to)
+                  if r.score is not None]  # fmt: skip
+        means[group] = round(fmean(scored), 2) if scored else None
+    present = [(weights[g], s) for g, s in means.items() if s is not None]
+    total = (
+        round(sum(w * s for w, s in present) / sum(w for w, _ in present), 2) if present else None
+    )
+    return DistrictScore(period=period, weights=weights, streets=means["streets"],
+                         units=means["units"], score=total)  # fmt: skip
