@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
@@ -63,78 +63,111 @@ def period_of(settings: Settings, date_from: date, date_to: date) -> Period:
     return Period(date_from, date_to, start, end, min(end, utcnow()))
 
 
-@dataclass(slots=True)
-class _CaseFacts:
-    """One case replayed up to the cutoff: its own counts, and each unit's."""
-
-    lead_unit: int | None = None
-    counts: Tally = field(default_factory=Tally)
-    units: dict[int, Tally] = field(default_factory=lambda: defaultdict(Tally))
+_CLOSED = CaseStatus.CLOSED
 
 
-def _replay(
-    case: Any,
-    events: list[Any],
-    tasks: list[Any],
-    calendar: WorkingCalendar,
-) -> _CaseFacts:
-    facts = _CaseFacts()
-    mine = facts.counts
-    mine.add("cases")
-    for task in tasks:
-        facts.units[task.unit_id].add("dispatched")
-        if task.is_lead:
-            facts.lead_unit = task.unit_id
-    sign_late: set[int] = set()
-    handle_late: set[int] = set()
-    signed: set[int] = set()
-    fed_back: set[int] = set()
-    status: CaseStatus | None = None
-    overdue_before_close = False
-    registered = case.source is CaseSource.WHISTLE
-    for event in events:
-        unit = (event.detail or {}).get("unit_id")
-        kind = event.kind
-        if kind in (CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT):
-            registered = True
-        elif kind is CaseEventKind.SIGN_FOR_OVERDUE and unit is not None:
-            sign_late.add(unit)
-        elif kind is CaseEventKind.OVERDUE and unit is not None:
-            handle_late.add(unit)
-            overdue_before_close = True
-        elif kind is CaseEventKind.SIGNED_FOR and unit is not None and unit not in signed:
-            signed.add(unit)
-            facts.units[unit].add("signed_on_time", unit not in sign_late)
-        elif kind is CaseEventKind.FED_BACK and unit is not None and unit not in fed_back:
-            fed_back.add(unit)
-            tally = facts.units[unit]
-            tally.add("fed_back")
-            tally.add("fed_back_on_time", unit not in handle_late)
-            assigned = max((t.assigned_at for t in tasks if t.unit_id == unit
-                            and t.assigned_at <= event.occurred_at), default=None)  # fmt: skip
-            if assigned is not None:
-                tally.hours.append(calendar.working_hours_between(assigned, event.occurred_at))
-        elif kind is CaseEventKind.RETURN_DECIDED and unit is not None:
-            upheld = bool((event.detail or {}).get("upheld"))
-            facts.units[unit].add("returns_upheld" if upheld else "returns_refused")
-        elif kind is CaseEventKind.EXTENSION_DECIDED and unit is not None:
-            facts.units[unit].add("extensions", bool((event.detail or {}).get("granted")))
-        if event.to_status is not None:
-            status = event.to_status
-    for unit in signed | sign_late:
-        facts.units[unit].add("sign_for_due")
-    for unit in fed_back | handle_late:  # the first feedback counts; rework has its own rate
-        facts.units[unit].add("handling_due")
-    for unit in handle_late:
-        facts.units[unit].add("overdue")
-    mine.add("registered", registered)
-    mine.add("rejected", any(e.kind is CaseEventKind.REJECTED for e in events))
-    mine.add("cases_fed_back", any(e.kind is CaseEventKind.FED_BACK for e in events))
-    mine.add("reworked", any(e.kind is CaseEventKind.REWORK for e in events))
-    closed = status is CaseStatus.CLOSED
-    mine.add("closed", closed)
-    mine.add("closed_on_time", closed and not overdue_before_close)
-    return facts
+def _first(kind: CaseEventKind) -> Any:
+    return func.min(case((CaseEvent.kind == kind, CaseEvent.occurred_at)))
+
+
+def _any(*kinds: CaseEventKind) -> Any:
+    return func.max(case((CaseEvent.kind.in_(kinds), 1), else_=0))
+
+
+def _sum_where(condition: ColumnElement[bool]) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _case_facts(ids: Any, cutoff: datetime) -> Any:
+    """Per case, from its events before the cutoff: what happened to it, and when its
+    status last became closed and last became anything else."""
+    e = CaseEvent
+    return (
+        select(
+            e.case_id,
+            _any(CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT).label("registered"),
+            _any(CaseEventKind.REJECTED).label("rejected"),
+            _any(CaseEventKind.FED_BACK).label("fed_back"),
+            _any(CaseEventKind.REWORK).label("reworked"),
+            _any(CaseEventKind.OVERDUE).label("late"),
+            func.max(case((e.to_status == _CLOSED, e.occurred_at))).label("closed_at"),
+            func.max(
+                case((and_(e.to_status.is_not(None), e.to_status != _CLOSED), e.occurred_at))
+            ).label("other_at"),
+        )
+        .where(e.case_id.in_(ids), e.occurred_at < cutoff, e.kind.in_(_EVENT_KINDS))
+        .group_by(e.case_id)
+    )
+
+
+def _task_facts(ids: Any, cutoff: datetime) -> Any:
+    """Per case and unit, from the events naming the unit: the first sign-for, feedback and
+    overdue marks, the decisions on its returns and extensions, its handling time."""
+    e = CaseEvent
+    unit = e.detail["unit_id"].as_integer()
+    upheld = e.detail["upheld"].as_boolean()
+    return (
+        select(
+            e.case_id,
+            unit.label("unit_id"),
+            _first(CaseEventKind.SIGNED_FOR).label("signed_at"),
+            _first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
+            _first(CaseEventKind.FED_BACK).label("fed_at"),
+            _first(CaseEventKind.OVERDUE).label("late_at"),
+            _sum_where(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
+            _sum_where(
+                and_(e.kind == CaseEventKind.RETURN_DECIDED, or_(upheld.is_(None), ~upheld))
+            ).label("refused"),
+            _sum_where(
+                and_(e.kind == CaseEventKind.EXTENSION_DECIDED, e.detail["granted"].as_boolean())
+            ).label("extensions"),
+            # The first feedback's (later ones, after rework, only take longer).
+            func.min(
+                case((e.kind == CaseEventKind.FED_BACK, e.detail["working_hours"].as_float()))
+            ).label("hours"),
+        )
+        .where(
+            e.case_id.in_(ids), e.occurred_at < cutoff, e.kind.in_(_EVENT_KINDS), unit.is_not(None)
+        )
+        .group_by(e.case_id, unit)
+    )
+
+
+def _case_tally(case_row: Any, facts: Any) -> Tally:
+    tally = Tally()
+    tally.add("cases")
+    registered = case_row.source is CaseSource.WHISTLE or bool(facts and facts.registered)
+    tally.add("registered", registered)
+    if facts is None:
+        return tally
+    closed = facts.closed_at is not None and (
+        facts.other_at is None or facts.closed_at > facts.other_at
+    )
+    tally.add("rejected", facts.rejected)
+    tally.add("cases_fed_back", facts.fed_back)
+    tally.add("reworked", facts.reworked)
+    tally.add("closed", closed)
+    tally.add("closed_on_time", closed and not facts.late)
+    return tally
+
+
+def _task_tally(row: Any, hours: float | None) -> Tally:
+    """One unit's part in one case; "on time" means before that unit's overdue mark."""
+    tally = Tally()
+    signed, sign_late = row.signed_at, row.sign_late_at
+    fed, late = row.fed_at, row.late_at
+    tally.add("signed_on_time", signed is not None and (sign_late is None or signed < sign_late))
+    tally.add("sign_for_due", signed is not None or sign_late is not None)
+    tally.add("fed_back", fed is not None)
+    tally.add("fed_back_on_time", fed is not None and (late is None or fed < late))
+    tally.add("handling_due", fed is not None or late is not None)
+    tally.add("overdue", late is not None)
+    tally.add("returns_upheld", row.upheld or 0)
+    tally.add("returns_refused", row.refused or 0)
+    tally.add("extensions", row.extensions or 0)
+    if hours is not None:
+        tally.hours.append(hours)
+    return tally
 
 
 def kpis(
@@ -168,20 +201,12 @@ def kpis(
             in_period.append(column == value)
     if unit_id is not None:
         in_period.append(Case.id.in_(select(CaseTask.case_id).where(CaseTask.unit_id == unit_id)))
+    ids = select(Case.id).where(*in_period)
     cases = session.execute(
         select(Case.id, Case.source, Case.street_code, Case.community_code, Case.segment_code,
                Case.category_code).where(*in_period)
     ).all()  # fmt: skip
-    ids = select(Case.id).where(*in_period)
-    events: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(
-        select(CaseEvent.case_id, CaseEvent.kind, CaseEvent.occurred_at, CaseEvent.to_status,
-               CaseEvent.detail)
-        .where(CaseEvent.case_id.in_(ids), CaseEvent.occurred_at < period.cutoff,
-               CaseEvent.kind.in_(_EVENT_KINDS))
-        .order_by(CaseEvent.case_id, CaseEvent.occurred_at, CaseEvent.id)
-    ):  # fmt: skip
-        events[row.case_id].append(row)
+    case_facts = {r.case_id: r for r in session.execute(_case_facts(ids, period.cutoff))}
     tasks: dict[int, list[Any]] = defaultdict(list)
     for row in session.execute(
         select(CaseTask.case_id, CaseTask.unit_id, CaseTask.is_lead, CaseTask.assigned_at)
@@ -189,27 +214,40 @@ def kpis(
         .order_by(CaseTask.case_id, CaseTask.id)
     ):  # fmt: skip
         tasks[row.case_id].append(row)
-
-    calendar = working_calendar(session, settings)
+    calendar: WorkingCalendar | None = None
     groups: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
     key_of = _case_key(by)
-    for case in cases:
-        facts = _replay(case, events[case.id], tasks[case.id], calendar)
+    by_id = {c.id: c for c in cases}
+    lead_of: dict[int, int] = {}
+
+    def charge(case_id: int, unit: int | None, tally: Tally) -> None:
         if by == "unit":
-            if facts.lead_unit is not None and (unit_id is None or facts.lead_unit == unit_id):
-                _merge(groups[units[facts.lead_unit]], facts.counts)
-            for task_unit, tally in facts.units.items():
-                if unit_id is None or task_unit == unit_id:
-                    _merge(groups[units[task_unit]], tally)
+            if unit is not None and unit in units and (unit_id is None or unit == unit_id):
+                _merge(groups[units[unit]], tally)
         else:
-            key = key_of(case) or NONE_KEY
-            _merge(groups[key], facts.counts)
-            for tally in facts.units.values():
-                _merge(groups[key], tally)
-        _merge(total, facts.counts)
-        for tally in facts.units.values():
-            _merge(total, tally)
+            _merge(groups[key_of(by_id[case_id]) or NONE_KEY], tally)
+        _merge(total, tally)
+
+    for case_id, rows in tasks.items():
+        for task in rows:
+            dispatched = Tally()
+            dispatched.add("dispatched")
+            charge(case_id, task.unit_id, dispatched)
+            if task.is_lead:
+                lead_of[case_id] = task.unit_id  # the latest lead
+    for row in session.execute(_task_facts(ids, period.cutoff)):
+        hours = row.hours
+        if hours is None and row.fed_at is not None:  # fed back before the hours were kept
+            assigned = max((t.assigned_at for t in tasks[row.case_id]
+                            if t.unit_id == row.unit_id and t.assigned_at <= row.fed_at),
+                           default=None)  # fmt: skip
+            if assigned is not None:
+                calendar = calendar or working_calendar(session, settings)
+                hours = calendar.working_hours_between(assigned, row.fed_at)
+        charge(row.case_id, row.unit_id, _task_tally(row, hours))
+    for c in cases:
+        charge(c.id, lead_of.get(c.id), _case_tally(c, case_facts.get(c.id)))
     _count_reports(session, principal, period, by, in_period, units, unit_id, groups, total)
     _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
                     groups, total)  # fmt: skip

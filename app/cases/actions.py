@@ -489,7 +489,9 @@ def _feed_back(step: Step) -> dict[str, Any]:
     task.done_by_user_id = step.principal.user_id
     task.extension_requested_until = None  # done: nothing left to extend
     step.to_verification_if_handled()
-    return {}
+    # Kept with the event: the KPIs' handling time reads it instead of replaying calendars.
+    hours = step.calendar.working_hours_between(task.assigned_at, step.now)
+    return {"working_hours": round(hours, 2)}
 
 
 def _return(step: Step) -> dict[str, Any]:
