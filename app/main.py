@@ -9,6 +9,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
+from app.assessment.router import admin_router as assessment_admin_router
 from app.assessment.router import router as assessment_router
 from app.audit.router import router as audit_router
 from app.calendar.router import admin_router as calendar_admin_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(patrols_router)
     app.include_router(shops_router)
     app.include_router(assessment_router)
+    app.include_router(assessment_admin_router)
     return app
 
 

@@ -37,6 +37,7 @@ class Permission(StrEnum):
     PATROLS_READ = "patrols:read"
     PATROLS_RECORD = "patrols:record"
     INSPECTIONS_RECORD = "inspections:record"
+    ASSESSMENT_MANAGE = "assessment:manage"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.

@@ -24,3 +24,16 @@ def doc(
     weights = parse_weights(Settings.model_fields["assessment_weights"].default)
     write_generated(DOC_PATH, kpi_markdown(weights), check=check,
                     command="roadchief assessment doc")  # fmt: skip
+
+
+@assessment_cli.command("close")
+def close(
+    label: Annotated[str, typer.Argument(help="A month (2026-10) or week (2026-W43).")],
+) -> None:
+    """Freeze a finished period's figures (for cron, early each month and week)."""
+    from app.accounts.access import SYSTEM
+    from app.assessment.periods import close_period
+    from app.core.clitools import run_service
+
+    period = run_service(lambda session, settings: close_period(session, settings, SYSTEM, label))
+    typer.echo(f"{period.label}: frozen {len(period.snapshots)} answers at {period.closed_at}")

@@ -32,7 +32,7 @@ from app.assessment.schemas import (
     InspectionScoreRow,
     InspectionScores,
 )
-from app.assessment.service import Period, UnknownFilter
+from app.assessment.service import Period, UnknownFilter, snapshot
 from app.cases.models import Case, CaseSource
 from app.core.config import Settings
 from app.core.coords import to_wgs84
@@ -323,6 +323,9 @@ def inspection_scores(
     inspections; a street's the mean of its inspected segments'; a department's is 100
     minus the points charged to it per inspection made in the area read."""
     principal.require(Permission.CASES_READ)
+    if street is None and (frozen := snapshot(session, principal, period.date_from,
+                                               period.date_to, f"inspections:{by}")):  # fmt: skip
+        return InspectionScores.model_validate(frozen)
     query = (
         select(Inspection.id, Inspection.score, RoadSegment.code, RoadSegment.name,
                Jurisdiction.code.label("street"), Jurisdiction.name.label("street_name"))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Principal
 from app.assessment import inspections
 from app.assessment.schemas import DistrictScore, RankingOut, RankingRow
-from app.assessment.service import BadPeriod, kpis, period_of
+from app.assessment.service import BadPeriod, kpis, period_of, snapshot
 from app.core.config import Settings
 
 Kind = Literal["street", "unit"]
@@ -57,27 +57,48 @@ def period_bounds(label: str) -> tuple[date, date, str]:
 def ranking(
     session: Session, settings: Settings, principal: Principal, *, kind: Kind, period: str
 ) -> RankingOut:
-    """The ranking of one period; `last_place_twice` compares with the period before."""
+    """The ranking of one period; `last_place_twice` compares with the period before. A
+    closed period's ranking is the one frozen when it closed (corrections applied)."""
     date_from, date_to, before = period_bounds(period)
+    if (frozen := snapshot(session, principal, date_from, date_to, f"ranking:{kind}")) is not None:
+        return RankingOut.model_validate(frozen)
     rows = _scored(session, settings, principal, kind, date_from, date_to)
-    earlier = _scored(session, settings, principal, kind, *period_bounds(before)[:2])
-    ranked = [r for r in rows if r.rank is not None]
+    before_from, before_to, _ = period_bounds(before)
+    earlier = snapshot(session, principal, before_from, before_to, f"ranking:{kind}")
+    earlier_rows = (
+        RankingOut.model_validate(earlier).rows
+        if earlier is not None
+        else _scored(session, settings, principal, kind, before_from, before_to)
+    )
+    last_before = [r.key for r in earlier_rows if r.score is not None][-1:]
+    span = period_of(settings, date_from, date_to)
+    out = RankingOut(
+        kind=kind, period=period, date_from=date_from, date_to=date_to,
+        complete=span.cutoff == span.end, previous_period=before,
+        previous_last=last_before[0] if last_before else None,
+        weights=parse_weights(settings.assessment_ranking_weights, ("cases", "inspections")),
+        rows=rows,
+    )  # fmt: skip
+    place_and_flag(settings, out)
+    return out
+
+
+def place_and_flag(settings: Settings, board: RankingOut) -> None:
+    """Rank the rows by score, flag the best red and the worst black (when there are more
+    ranked rows than flags), and mark the last if it was last the period before."""
+    board.rows.sort(key=lambda r: (r.score is None, -(r.score or 0), r.key))
+    ranked = [r for r in board.rows if r.score is not None]
+    for place, row in enumerate(board.rows, start=1):
+        row.rank = place if row.score is not None else None
+        row.flag, row.last_place_twice = None, False
     red, black = settings.assessment_red_flags, settings.assessment_black_flags
     if len(ranked) > red + black:  # too few to flag both ends apart
         for row in ranked[:red]:
             row.flag = "red"
         for row in ranked[len(ranked) - black :]:
             row.flag = "black"
-    last_before = [r for r in earlier if r.rank is not None][-1:]
-    if ranked and last_before and ranked[-1].key == last_before[0].key:
+    if ranked and ranked[-1].key == board.previous_last:
         ranked[-1].last_place_twice = True
-    span = period_of(settings, date_from, date_to)
-    return RankingOut(
-        kind=kind, period=period, date_from=date_from, date_to=date_to,
-        complete=span.cutoff == span.end, previous_period=before,
-        weights=parse_weights(settings.assessment_ranking_weights, ("cases", "inspections")),
-        rows=rows,
-    )  # fmt: skip
 
 
 def _scored(
@@ -117,8 +138,6 @@ def _scored(
             rank=None, flag=None, last_place_twice=False,
         ))  # fmt: skip
     rows.sort(key=lambda r: (r.score is None, -(r.score or 0), r.key))
-    for place, row in enumerate((r for r in rows if r.score is not None), start=1):
-        row.rank = place
     return rows
 
 

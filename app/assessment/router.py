@@ -11,11 +11,12 @@ from fastapi.responses import StreamingResponse
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
-from app.assessment import inspections, rankings, search, service
+from app.assessment import inspections, periods, rankings, search, service
 from app.assessment import kpis as kpi_table
 from app.assessment.checklist import Checklist, checklist
 from app.assessment.schemas import (
     CaseRow,
+    CorrectionIn,
     DistrictScore,
     InspectionIn,
     InspectionOut,
@@ -23,6 +24,7 @@ from app.assessment.schemas import (
     KpiDefinition,
     KpiDefinitions,
     KpiReport,
+    PeriodOut,
     RankingOut,
 )
 from app.core.deps import SessionDep, SettingsDep
@@ -33,6 +35,7 @@ from app.media.service import UnknownPhoto
 from app.reports.service import DeviceTimeInFuture
 
 router = APIRouter(prefix="/api/v1/assessment", tags=["assessment"])
+admin_router = APIRouter(prefix="/api/v1/admin/assessment", tags=["admin: assessment"])
 
 
 @router.get(
@@ -297,3 +300,49 @@ def district_score(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
 ) -> DistrictScore:
     return rankings.district_score(session, settings, principal, period=period)
+
+
+# --- closed periods -------------------------------------------------------------------------
+
+
+@router.get(
+    "/periods/{label}",
+    summary="A closed period: when it was frozen, by whom, and every correction since",
+    response_model=PeriodOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound, service.BadPeriod),
+)
+def get_period(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, label: str
+) -> PeriodOut:
+    return periods.get_period(session, settings, principal, label)
+
+
+@admin_router.post(
+    "/periods/{label}/close",
+    summary="Freeze a finished month or week: its KPIs, scores and rankings (admins)",
+    response_model=PeriodOut,
+    responses=problem_responses(
+        *AUTH_PROBLEMS, service.BadPeriod, periods.PeriodNotOver, periods.PeriodClosed
+    ),
+)
+def close_period(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, label: str
+) -> PeriodOut:
+    """After this, every answer about the period is read from what was frozen here."""
+    return periods.close_period(session, settings, principal, label)
+
+
+@admin_router.post(
+    "/periods/{label}/corrections",
+    summary="Correct one frozen figure, with the reason (admins; audited, listed)",
+    response_model=PeriodOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound, service.BadPeriod, periods.UnknownFigure),
+)
+def correct_period(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    label: str,
+    body: CorrectionIn,
+) -> PeriodOut:
+    return periods.correct(session, settings, principal, label, body)

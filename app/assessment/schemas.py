@@ -54,6 +54,7 @@ class KpiReport(BaseModel):
     min_cases: int
     rows: list[KpiRow]
     total: KpiRow
+    frozen: bool = Field(default=False, description="Read from the closed period's figures.")
 
 
 class CaseRow(BaseModel):
@@ -155,6 +156,7 @@ class InspectionScores(BaseModel):
     date_to: date
     inspections: int
     rows: list[InspectionScoreRow]
+    frozen: bool = Field(default=False, description="Read from the closed period's figures.")
 
 
 class RankingRow(BaseModel):
@@ -177,8 +179,10 @@ class RankingOut(BaseModel):
     date_to: date
     complete: bool
     previous_period: str
+    previous_last: str | None = Field(description="Last place of the period before.")
     weights: dict[str, float]
     rows: list[RankingRow]
+    frozen: bool = Field(default=False, description="Read from the closed period's figures.")
 
 
 class DistrictScore(BaseModel):
@@ -187,3 +191,40 @@ class DistrictScore(BaseModel):
     streets: float | None = Field(description="Mean score of the ranked street offices.")
     units: float | None = Field(description="Mean score of the ranked departments.")
     score: float | None
+
+
+class CorrectionIn(BaseModel):
+    """Change one frozen figure, saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(examples=["ranking:street"])
+    key: str = Field(examples=["410199001"])
+    field: str = Field(
+        examples=["score"],
+        description="`score`, `case_score`, `inspection_score`, `counts.<code>` or "
+        "`rates.<code>`; a ranking is ranked and flagged again.",
+    )
+    value: float
+    reason: Note
+
+
+class CorrectionOut(BaseModel):
+    kind: str
+    key: str
+    field: str
+    old_value: float | None
+    new_value: float
+    reason: str
+    corrected_at: datetime
+    corrected_by: str | None
+
+
+class PeriodOut(BaseModel):
+    label: str
+    date_from: date
+    date_to: date
+    closed_at: datetime
+    closed_by: str | None
+    snapshots: list[str] = Field(description="The frozen answers: `kpis:street`, ...")
+    corrections: list[CorrectionOut]

@@ -34,6 +34,8 @@ class AuditEventType(StrEnum):
     CALENDAR_CHANGED = "calendar_changed"
     WEBHOOK_CREATED = "webhook_created"
     WEBHOOK_DEACTIVATED = "webhook_deactivated"
+    ASSESSMENT_PERIOD_CLOSED = "assessment_period_closed"
+    ASSESSMENT_CORRECTED = "assessment_corrected"
 
 
 class AuditEvent(Base):

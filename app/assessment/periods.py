@@ -1,0 +1,184 @@
+"""Closing an assessment period (考核期固化): once a month or week is over, an admin (or the
+`roadchief assessment close` job) freezes its figures. From then on every answer about that
+period is read from the frozen copy, whatever arrives later; only an admin's correction,
+which leaves an event with its reason, changes a frozen figure.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from app.accounts.access import SYSTEM, Permission, Principal
+from app.accounts.models import User
+from app.assessment.inspections import inspection_scores
+from app.assessment.models import AssessmentCorrection, AssessmentPeriod, AssessmentSnapshot
+from app.assessment.rankings import period_bounds, place_and_flag, ranking
+from app.assessment.schemas import CorrectionIn, CorrectionOut, PeriodOut, RankingOut
+from app.assessment.service import kpis, period_of
+from app.audit.models import AuditEventType
+from app.audit.service import record
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import NotFound, Problem
+
+KPI_DIMENSIONS = ("street", "community", "segment", "category", "unit")
+SCORE_DIMENSIONS = ("segment", "street", "unit")
+RANKED = ("street", "unit")
+
+
+class PeriodNotOver(Problem):
+    code = "period_not_over"
+    status = 409
+    title = "考核期尚未结束，不能固化"
+
+
+class PeriodClosed(Problem):
+    code = "period_closed"
+    status = 409
+    title = "考核期已固化"
+
+
+class UnknownFigure(Problem):
+    code = "unknown_figure"
+    status = 422
+    title = "要更正的数据项不存在"
+
+
+def _snapshots(session: Session, settings: Settings, label: str) -> dict[str, dict[str, Any]]:
+    """Every answer about the period, computed by the service itself (the whole district)."""
+    date_from, date_to, _ = period_bounds(label)
+    span = period_of(settings, date_from, date_to)
+    out: dict[str, dict[str, Any]] = {}
+    for by in KPI_DIMENSIONS:
+        report = kpis(session, settings, SYSTEM, by=by, date_from=date_from, date_to=date_to)  # type: ignore[arg-type]
+        out[f"kpis:{by}"] = report.model_dump(mode="json")
+    for by in SCORE_DIMENSIONS:
+        out[f"inspections:{by}"] = inspection_scores(
+            session, settings, SYSTEM, by=by, period=span
+        ).model_dump(mode="json")
+    for kind in RANKED:
+        board = ranking(session, settings, SYSTEM, kind=kind, period=label)  # type: ignore[arg-type]
+        out[f"ranking:{kind}"] = board.model_dump(mode="json")
+    return out
+
+
+def close_period(
+    session: Session, settings: Settings, principal: Principal, label: str
+) -> PeriodOut:
+    principal.require(Permission.ASSESSMENT_MANAGE)
+    date_from, date_to, _ = period_bounds(label)
+    span = period_of(settings, date_from, date_to)
+    if span.cutoff != span.end:
+        raise PeriodNotOver(f"考核期 {label} 到 {date_to} 才结束", period=label)
+    if session.scalar(select(AssessmentPeriod.id).where(AssessmentPeriod.label == label)):
+        raise PeriodClosed(f"考核期 {label} 已固化；如需调整请提交更正", period=label)
+    snapshots = _snapshots(session, settings, label)
+    period = AssessmentPeriod(label=label, date_from=date_from, date_to=date_to,
+                              closed_at=utcnow(), closed_by_user_id=principal.user_id)  # fmt: skip
+    session.add(period)
+    session.flush()
+    for kind, payload in snapshots.items():
+        session.add(AssessmentSnapshot(period_id=period.id, kind=kind, payload=payload))
+    record(session, AuditEventType.ASSESSMENT_PERIOD_CLOSED, actor=principal, period=label)
+    session.commit()
+    return period_out(session, settings, period)
+
+
+def _period(session: Session, label: str) -> AssessmentPeriod:
+    period = session.scalar(select(AssessmentPeriod).where(AssessmentPeriod.label == label))
+    if period is None:
+        raise NotFound(f"考核期 {label} 未固化")
+    return period
+
+
+def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -> PeriodOut:
+    zone = settings.zone
+    names = dict(session.execute(select(User.id, User.username)).all())
+    kinds = session.scalars(select(AssessmentSnapshot.kind)
+                            .where(AssessmentSnapshot.period_id == period.id)
+                            .order_by(AssessmentSnapshot.kind)).all()  # fmt: skip
+    corrections = session.scalars(select(AssessmentCorrection)
+                                  .where(AssessmentCorrection.period_id == period.id)
+                                  .order_by(AssessmentCorrection.id)).all()  # fmt: skip
+    return PeriodOut(
+        label=period.label, date_from=period.date_from, date_to=period.date_to,
+        closed_at=period.closed_at.astimezone(zone),
+        closed_by=names.get(period.closed_by_user_id) if period.closed_by_user_id else None,
+        snapshots=list(kinds),
+        corrections=[CorrectionOut(
+            kind=c.kind, key=c.key, field=c.field, old_value=c.old_value,
+            new_value=c.new_value, reason=c.reason, corrected_at=c.corrected_at.astimezone(zone),
+            corrected_by=names.get(c.corrected_by_user_id) if c.corrected_by_user_id else None,
+        ) for c in corrections],
+    )  # fmt: skip
+
+
+def get_period(session: Session, settings: Settings, principal: Principal, label: str) -> PeriodOut:
+    principal.require(Permission.CASES_READ)
+    period_bounds(label)
+    return period_out(session, settings, _period(session, label))
+
+
+def correct(
+    session: Session, settings: Settings, principal: Principal, label: str, body: CorrectionIn
+) -> PeriodOut:
+    """Change one frozen figure; a ranking is ranked and flagged again. The correction is
+    kept with its reason and who made it, and audited."""
+    principal.require(Permission.ASSESSMENT_MANAGE)
+    period_bounds(label)
+    period = _period(session, label)
+    row = session.scalar(
+        select(AssessmentSnapshot).where(AssessmentSnapshot.period_id == period.id,
+                                         AssessmentSnapshot.kind == body.kind)
+        .with_for_update()
+    )  # fmt: skip
+    if row is None:
+        raise UnknownFigure(f"考核期 {label} 没有“{body.kind}”", kind=body.kind)
+    payload = copy.deepcopy(row.payload)
+    target = next((r for r in payload["rows"] if r.get("key") == body.key), None)
+    if target is None:
+        raise UnknownFigure(f"“{body.kind}”中没有“{body.key}”", key=body.key)
+    old = _set(target, body.field)
+    if old is _MISSING:
+        raise UnknownFigure(f"“{body.key}”没有数据项“{body.field}”", field=body.field)
+    _set(target, body.field, body.value)
+    if body.kind.startswith("ranking:"):
+        board = RankingOut.model_validate(payload)
+        place_and_flag(settings, board)
+        payload = board.model_dump(mode="json")
+    row.payload = payload
+    flag_modified(row, "payload")
+    session.add(AssessmentCorrection(
+        period_id=period.id, kind=body.kind, key=body.key, field=body.field,
+        old_value=old, new_value=body.value, reason=body.reason,
+        corrected_at=utcnow(), corrected_by_user_id=principal.user_id,
+    ))  # fmt: skip
+    record(session, AuditEventType.ASSESSMENT_CORRECTED, actor=principal, period=label,
+           kind=body.kind, key=body.key, field=body.field, old=old, new=body.value,
+           reason=body.reason)  # fmt: skip
+    session.commit()
+    return period_out(session, settings, period)
+
+
+_MISSING: Any = object()
+
+
+def _set(row: dict[str, Any], field: str, value: Any = _MISSING) -> Any:
+    """Read (or, given a value, write) `field` of a row: `score`, `counts.reports`, ..."""
+    holder, name = row, field
+    if "." in field:
+        group, name = field.split(".", 1)
+        holder = row.get(group) if isinstance(row.get(group), dict) else None
+        if holder is None:
+            return _MISSING
+    if name not in holder or isinstance(holder[name], dict | list | str | bool):
+        return _MISSING
+    old = holder[name]
+    if value is not _MISSING:
+        holder[name] = value
+    return old

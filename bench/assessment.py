@@ -1,0 +1,236 @@
+"""Benchmark: assessment at a city's scale — a million cases and 50,000 inspections on PostGIS.
+
+    ./scripts/bench assessment [--cases 1000000] [--inspections 50000]
+
+Generates, in SQL, a year of cases on the demo city (a fresh database each run), each with
+the history the KPIs read: reported, registered, dispatched to a lead unit (and a
+cooperating one for a third), signed for, fed back (with its working hours), verified and
+closed for 85 %; 10 % of the tasks marked overdue before their feedback, 2 % with an
+extension granted, 1 % with a return decided, 1 % reworked. 50,000 inspections of random
+segments over the year, three deductions each, charged to units. Then measures, in-process:
+
+1. the KPIs of one street office for one month (`assessment.service.kpis`);
+2. the monthly ranking of all street offices (`assessment.rankings.ranking`: this month's
+   KPIs and inspection scores, and last month's for "last place twice");
+3. a CSV export of 100,000 cases (`assessment.search.export_csv`), streamed, with the
+   process's peak resident memory before and during it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import time
+from datetime import timedelta
+
+import psutil
+from sqlalchemy import select, text
+
+from app.accounts.service import principal_for_user, user_by_username
+from app.assessment.rankings import ranking
+from app.assessment.search import CaseFilter, export_csv
+from app.assessment.service import kpis
+from app.core.database import Database, utcnow
+from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
+from bench.common import OUT, timed
+from bench.intake import PeakMemory, fresh_database, prepare
+
+GENERATE = """
+WITH streets AS (
+    SELECT array_agg(path ORDER BY id) AS paths, array_agg(code ORDER BY id) AS codes
+    FROM jurisdictions WHERE level = 'street'
+), cats AS (
+    SELECT array_agg(code ORDER BY code) AS codes FROM categories
+    WHERE NOT EXISTS (SELECT 1 FROM categories c2 WHERE c2.parent_id = categories.id)
+), segs AS (
+    SELECT array_agg(code ORDER BY id) AS codes FROM road_segments
+)
+INSERT INTO cases (id, number, status, source, category_code, urgency, description,
+    reported_at, geom, jurisdiction_path, street_code, segment_code, due_at, fixed_on_spot,
+    report_count, rework_count, urge_count, reopen_count, closed_at, version,
+    created_at, updated_at)
+SELECT g, 'A' || lpad(g::text, 9, '0'),
+    CASE WHEN g % 20 < 17 THEN 'closed' WHEN g % 20 = 17 THEN 'in_progress'
+         WHEN g % 20 = 18 THEN 'dispatched' ELSE 'rejected' END,
+    'report', cats.codes[1 + g % array_length(cats.codes, 1)], 'normal', '基准测试案件',
+    now() - interval '2 hours' - (g % 365) * interval '1 day' - (g % 997) * interval '1 minute',
+    ST_SetSRID(ST_MakePoint(113.60 + (g % 1009) * 0.00005, 34.78 + (g % 1013) * 0.00005), 4326),
+    streets.paths[1 + g % array_length(streets.paths, 1)],
+    streets.codes[1 + g % array_length(streets.codes, 1)],
+    segs.codes[1 + g % array_length(segs.codes, 1)],
+    NULL, false, 1, CASE WHEN g % 100 = 7 THEN 1 ELSE 0 END, 0, 0, NULL, 1, now(), now()
+FROM generate_series(1, :n) AS g, streets, cats, segs;
+UPDATE cases SET closed_at = reported_at + interval '2 days' WHERE status = 'closed';
+
+INSERT INTO case_tasks (case_id, unit_id, is_lead, status, assigned_at, sign_for_due_at,
+    handle_due_at, escalation_level, extension_count, returns_refused, done_at)
+SELECT c.id, units.ids[1 + c.id % array_length(units.ids, 1)], true,
+    CASE c.status WHEN 'dispatched' THEN 'pending' WHEN 'in_progress' THEN 'signed'
+                  ELSE 'done' END,
+    c.reported_at + interval '1 hour', c.reported_at + interval '3 hours',
+    c.reported_at + interval '1 day', 0, 0, 0,
+    CASE WHEN c.status = 'closed' THEN c.reported_at + interval '20 hours' END
+FROM cases c, (SELECT array_agg(id ORDER BY id) AS ids FROM units
+               WHERE kind <> 'command_centre') AS units
+WHERE c.status <> 'rejected';
+INSERT INTO case_tasks (case_id, unit_id, is_lead, status, assigned_at, sign_for_due_at,
+    handle_due_at, escalation_level, extension_count, returns_refused, done_at)
+SELECT t.case_id, CASE WHEN t.unit_id = :other THEN :lead ELSE :other END, false, t.status,
+    t.assigned_at, t.sign_for_due_at, t.handle_due_at, 0, 0, 0, t.done_at
+FROM case_tasks t WHERE t.case_id % 3 = 0;
+
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, to_status, photo_ids, detail)
+SELECT id, reported_at, 'reported', 'road_chief', 'pending_registration', '[]', '{}' FROM cases;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, from_status, to_status,
+    photo_ids, detail)
+SELECT id, reported_at + interval '30 minutes',
+    CASE WHEN status = 'rejected' THEN 'rejected' ELSE 'registered' END, 'dispatcher',
+    'pending_registration', CASE WHEN status = 'rejected' THEN 'rejected' ELSE 'registered' END,
+    '[]', '{}'
+FROM cases;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, from_status, to_status,
+    photo_ids, detail)
+SELECT case_id, assigned_at, 'dispatched', 'dispatcher', 'registered', 'dispatched', '[]', '{}'
+FROM case_tasks WHERE is_lead;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, photo_ids, detail)
+SELECT case_id, assigned_at + interval '1 hour', 'signed_for', 'department_staff', '[]',
+    json_build_object('unit_id', unit_id)
+FROM case_tasks WHERE status IN ('signed', 'done');
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, photo_ids, detail)
+SELECT case_id, handle_due_at + interval '1 minute', 'overdue', 'system', '[]',
+    json_build_object('unit_id', unit_id)
+FROM case_tasks WHERE case_id % 10 = 3;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, photo_ids, detail)
+SELECT case_id, done_at, 'fed_back', 'department_staff', '[]',
+    json_build_object('unit_id', unit_id, 'working_hours', 5 + case_id % 17)
+FROM case_tasks WHERE status = 'done';
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, photo_ids, detail)
+SELECT case_id, assigned_at + interval '4 hours', 'extension_decided', 'dispatcher', '[]',
+    json_build_object('unit_id', unit_id, 'granted', true)
+FROM case_tasks WHERE case_id % 50 = 11;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, photo_ids, detail)
+SELECT case_id, assigned_at + interval '3 hours', 'return_decided', 'dispatcher', '[]',
+    json_build_object('unit_id', unit_id, 'upheld', false)
+FROM case_tasks WHERE case_id % 100 = 13;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, from_status, to_status,
+    photo_ids, detail)
+SELECT id, reported_at + interval '21 hours', 'rework', 'road_chief', 'awaiting_verification',
+    'in_progress', '[]', '{}'
+FROM cases WHERE rework_count > 0;
+INSERT INTO case_events (case_id, occurred_at, kind, actor_role, from_status, to_status,
+    photo_ids, detail)
+SELECT id, closed_at, 'verified', 'road_chief', 'awaiting_verification', 'closed', '[]', '{}'
+FROM cases WHERE status = 'closed';
+SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases));
+
+INSERT INTO inspections (id, user_id, segment_id, jurisdiction_path, started_at, ended_at,
+    received_at, note, checklist_name, deducted, score)
+SELECT g, :assessor, s.id, j.path, now() - (g % 365) * interval '1 day' - interval '3 hours',
+    now() - (g % 365) * interval '1 day' - interval '2 hours', now(), NULL, 'bench',
+    (g % 7) * 1.5, 100 - (g % 7) * 1.5
+FROM generate_series(1, :inspections) AS g
+JOIN road_segments s
+    ON s.id = (SELECT min(id) FROM road_segments) + g % (SELECT count(*) FROM road_segments)
+JOIN jurisdictions j ON j.id = s.street_id;
+INSERT INTO inspection_deductions (inspection_id, item_code, category_code, count, points,
+    geom, distance_m, unit_id)
+SELECT i.id, 'R01', 'R', 1, 0.5 * k, ST_SetSRID(ST_MakePoint(113.6, 34.8), 4326), 5,
+    units.ids[1 + (i.id + k) % array_length(units.ids, 1)]
+FROM inspections i, generate_series(1, 3) AS k,
+    (SELECT array_agg(id ORDER BY id) AS ids FROM units WHERE kind <> 'command_centre') AS units;
+SELECT setval(pg_get_serial_sequence('inspections', 'id'), (SELECT max(id) FROM inspections))
+"""
+
+
+def generate(database: Database, cases: int, inspections: int) -> dict[str, int]:
+    from app.accounts.models import User
+
+    with database.sessions() as session:
+        ids = dict(session.execute(select(Unit.code, Unit.id)).all())
+        assessor = session.scalar(select(User.id).where(User.username == "demo-assessor"))
+        for statement in filter(str.strip, GENERATE.split(";\n")):
+            session.execute(text(statement), {
+                "n": cases, "inspections": inspections, "lead": ids["urban-management"],
+                "other": ids["transport"], "assessor": assessor,
+            })  # fmt: skip
+        session.commit()
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    with database.sessions() as session:
+        return {
+            table: int(session.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+            for table in ("cases", "case_tasks", "case_events", "inspections",
+                          "inspection_deductions")
+        }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--inspections", type=int, default=50_000)
+    parser.add_argument("--export-rows", type=int, default=100_000)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    media = OUT / "assessment-media"
+    shutil.rmtree(media, ignore_errors=True)
+    url = fresh_database("postgis", "assessment")
+    settings = prepare(url, media)
+    database = Database.from_settings(settings)
+    print(f"assessment benchmark: PostGIS, Python {platform.python_version()}, "
+          f"{psutil.cpu_count()} CPUs")  # fmt: skip
+    started = time.perf_counter()
+    counts = generate(database, args.cases, args.inspections)
+    print(f"  generated in {time.perf_counter() - started:.0f} s: "
+          + ", ".join(f"{v:,} {k}" for k, v in counts.items()))  # fmt: skip
+    with database.sessions() as session:
+        assessor = principal_for_user(user_by_username(session, "demo-assessor"))  # district
+    today = utcnow().astimezone(settings.zone).date()
+    last_month = today.replace(day=1) - timedelta(days=1)
+    first = last_month.replace(day=1)
+    label = f"{first:%Y-%m}"
+    with database.sessions() as session:
+        level = Jurisdiction.level == JurisdictionLevel.STREET
+        street = session.scalar(select(Jurisdiction.code).where(level).order_by(Jurisdiction.code))
+
+        def one_street() -> object:
+            session.rollback()
+            return kpis(session, settings, assessor, by="street", date_from=first,
+                        date_to=last_month, street=street)  # fmt: skip
+
+        report = one_street()
+        row = report.rows[0]  # type: ignore[attr-defined]
+        took = timed(one_street, 10, warmup=2).line()
+        print(f"  KPIs of one street office for {label} ({row.counts['cases']:,} cases, "
+              f"{row.counts['dispatched']:,} tasks): {took}")  # fmt: skip
+
+        def monthly() -> object:
+            session.rollback()
+            return ranking(session, settings, assessor, kind="street", period=label)
+
+        board = monthly()
+        print(f"  monthly ranking of all {len(board.rows)} street offices for {label} "  # type: ignore[attr-defined]
+              f"(this month and the one before): {timed(monthly, 5, warmup=1).line()}")  # fmt: skip
+
+        days = max(1, round(365 * args.export_rows / max(1, counts["cases"])))
+        f = CaseFilter.model_validate({"from": today - timedelta(days=days - 1), "to": today})
+        session.rollback()
+        process = psutil.Process()
+        rss_before = process.memory_info().rss
+        t = time.perf_counter()
+        size = rows = 0
+        with PeakMemory(process) as peak:
+            for chunk in export_csv(session, settings, assessor, f):
+                size += len(chunk)
+                rows += chunk.count(b"\n")
+        elapsed = time.perf_counter() - t
+        print(
+            f"  CSV export of {rows - 1:,} cases ({days} days, {size / 1e6:.1f} MB) in "
+            f"{elapsed:.1f} s ({(rows - 1) / elapsed:,.0f} rows/s); resident memory "
+            f"{rss_before / 1e6:.0f} MB before, peak {peak.peak / 1e6:.0f} MB during"
+        )
+    database.dispose()
+
+
+if __name__ == "__main__":
+    main()
