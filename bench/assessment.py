@@ -9,10 +9,11 @@ closed for 85 %; 10 % of the tasks marked overdue before their feedback, 2 % wit
 extension granted, 1 % with a return decided, 1 % reworked. 50,000 inspections of random
 segments over the year, three deductions each, charged to units. Then measures, in-process:
 
-1. the KPIs of one street office for one month (`assessment.service.kpis`);
-2. the monthly ranking of all street offices (`assessment.rankings.ranking`: this month's
-   KPIs and inspection scores, and last month's for "last place twice");
-3. a CSV export of 100,000 cases (`assessment.search.export_csv`), streamed, with the
+1. the KPIs of one street office for last month (`assessment.service.kpis`), live;
+2. the monthly ranking of all street offices for last month (`assessment.rankings.ranking`:
+   the month's KPIs and inspection scores, and the month before's for "last place twice");
+3. closing last month (`assessment.periods.close_period`), then 1 and 2 again, frozen;
+4. a CSV export of 100,000 cases (`assessment.search.export_csv`), streamed, with the
    process's peak resident memory before and during it.
 """
 
@@ -27,7 +28,9 @@ from datetime import timedelta
 import psutil
 from sqlalchemy import select, text
 
+from app.accounts.access import SYSTEM
 from app.accounts.service import principal_for_user, user_by_username
+from app.assessment.periods import close_period
 from app.assessment.rankings import ranking
 from app.assessment.search import CaseFilter, export_csv
 from app.assessment.service import kpis
@@ -209,8 +212,19 @@ def main() -> None:
             return ranking(session, settings, assessor, kind="street", period=label)
 
         board = monthly()
-        print(f"  monthly ranking of all {len(board.rows)} street offices for {label} "  # type: ignore[attr-defined]
-              f"(this month and the one before): {timed(monthly, 5, warmup=1).line()}")  # fmt: skip
+        took = timed(monthly, 5, warmup=1).line()
+        print(f"  monthly ranking of all {len(board.rows)} street offices for {label}, "  # type: ignore[attr-defined]
+              f"live (this month and the one before): {took}")  # fmt: skip
+
+        session.rollback()
+        t = time.perf_counter()
+        close_period(session, settings, SYSTEM, label)
+        print(f"  closing {label} (every KPI dimension, scores, rankings frozen): "
+              f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+        print(f"  KPIs of one street office for {label}, frozen: "
+              f"{timed(one_street, 20, warmup=2).line()}")  # fmt: skip
+        print(f"  monthly ranking of all street offices for {label}, frozen: "
+              f"{timed(monthly, 20, warmup=2).line()}")  # fmt: skip
 
         days = max(1, round(365 * args.export_rows / max(1, counts["cases"])))
         f = CaseFilter.model_validate({"from": today - timedelta(days=days - 1), "to": today})

@@ -134,41 +134,38 @@ def _task_facts(ids: Any, cutoff: datetime) -> Any:
     )
 
 
-def _case_tally(case_row: Any, facts: Any) -> Tally:
-    tally = Tally()
-    tally.add("cases")
+Counts = dict[str, int]
+
+
+def _case_counts(case_row: Any, facts: Any) -> Counts:
     registered = case_row.source is CaseSource.WHISTLE or bool(facts and facts.registered)
-    tally.add("registered", registered)
     if facts is None:
-        return tally
+        return {"cases": 1, "registered": int(registered)}
     closed = facts.closed_at is not None and (
         facts.other_at is None or facts.closed_at > facts.other_at
     )
-    tally.add("rejected", facts.rejected)
-    tally.add("cases_fed_back", facts.fed_back)
-    tally.add("reworked", facts.reworked)
-    tally.add("closed", closed)
-    tally.add("closed_on_time", closed and not facts.late)
-    return tally
+    return {
+        "cases": 1, "registered": int(registered), "rejected": facts.rejected,
+        "cases_fed_back": facts.fed_back, "reworked": facts.reworked, "closed": int(closed),
+        "closed_on_time": int(closed and not facts.late),
+    }  # fmt: skip
 
 
-def _task_tally(row: Any, hours: float | None) -> Tally:
+def _task_counts(row: Any) -> Counts:
     """One unit's part in one case; "on time" means before that unit's overdue mark."""
-    tally = Tally()
     signed, sign_late = row.signed_at, row.sign_late_at
     fed, late = row.fed_at, row.late_at
-    tally.add("signed_on_time", signed is not None and (sign_late is None or signed < sign_late))
-    tally.add("sign_for_due", signed is not None or sign_late is not None)
-    tally.add("fed_back", fed is not None)
-    tally.add("fed_back_on_time", fed is not None and (late is None or fed < late))
-    tally.add("handling_due", fed is not None or late is not None)
-    tally.add("overdue", late is not None)
-    tally.add("returns_upheld", row.upheld or 0)
-    tally.add("returns_refused", row.refused or 0)
-    tally.add("extensions", row.extensions or 0)
-    if hours is not None:
-        tally.hours.append(hours)
-    return tally
+    return {
+        "signed_on_time": int(signed is not None and (sign_late is None or signed < sign_late)),
+        "sign_for_due": int(signed is not None or sign_late is not None),
+        "fed_back": int(fed is not None),
+        "fed_back_on_time": int(fed is not None and (late is None or fed < late)),
+        "handling_due": int(fed is not None or late is not None),
+        "overdue": int(late is not None),
+        "returns_upheld": row.upheld or 0,
+        "returns_refused": row.refused or 0,
+        "extensions": row.extensions or 0,
+    }
 
 
 def sees_everything(principal: Principal) -> bool:
@@ -251,19 +248,25 @@ def kpis(
     by_id = {c.id: c for c in cases}
     lead_of: dict[int, int] = {}
 
-    def charge(case_id: int, unit: int | None, tally: Tally) -> None:
-        if by == "unit":
-            if unit is not None and unit in units and (unit_id is None or unit == unit_id):
-                _merge(groups[units[unit]], tally)
+    def charge(case_id: int, unit: int | None, counts: Counts, hours: float | None = None) -> None:
+        if by != "unit":
+            targets = (groups[key_of(by_id[case_id]) or NONE_KEY], total)
+        elif unit is not None and unit in units and (unit_id is None or unit == unit_id):
+            targets = (groups[units[unit]], total)
         else:
-            _merge(groups[key_of(by_id[case_id]) or NONE_KEY], tally)
-        _merge(total, tally)
+            targets = (total,)
+        for tally in targets:
+            into = tally.counts
+            for name, n in counts.items():
+                if n:
+                    into[name] = into.get(name, 0) + n
+            if hours is not None:
+                tally.hours.append(hours)
 
+    one_dispatch = {"dispatched": 1}
     for case_id, rows in tasks.items():
         for task in rows:
-            dispatched = Tally()
-            dispatched.add("dispatched")
-            charge(case_id, task.unit_id, dispatched)
+            charge(case_id, task.unit_id, one_dispatch)
             if task.is_lead:
                 lead_of[case_id] = task.unit_id  # the latest lead
     for row in session.execute(_task_facts(ids, period.cutoff)):
@@ -275,9 +278,9 @@ def kpis(
             if assigned is not None:
                 calendar = calendar or working_calendar(session, settings)
                 hours = calendar.working_hours_between(assigned, row.fed_at)
-        charge(row.case_id, row.unit_id, _task_tally(row, hours))
+        charge(row.case_id, row.unit_id, _task_counts(row), hours)
     for c in cases:
-        charge(c.id, lead_of.get(c.id), _case_tally(c, case_facts.get(c.id)))
+        charge(c.id, lead_of.get(c.id), _case_counts(c, case_facts.get(c.id)))
     _count_reports(session, principal, period, by, in_period, units, unit_id, groups, total)
     _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
                     groups, total)  # fmt: skip
@@ -291,12 +294,6 @@ def kpis(
         weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
         total=_row("total", "合计", total, weighting, settings, by),
     )  # fmt: skip
-
-
-def _merge(into: Tally, tally: Tally) -> None:
-    for name, n in tally.counts.items():
-        into.add(name, n)
-    into.hours.extend(tally.hours)
 
 
 def _case_key(by: Dimension) -> Any:
