@@ -226,6 +226,13 @@ class Settings(BaseSettings):
         description="The inspection score a segment needs for each 千百十 grade "
         "(极致, 卓越, 优秀) over a period.",
     )
+    shop_credit_rules: str = Field(
+        default="visit_failed_item:-2,visit_passed:1,red_flag:5,black_flag:-10",
+        description="How a shop's credit score (诚信分) moves, per reason.",
+    )
+    shop_blacklist_below: float = Field(
+        default=60.0, ge=0, le=100, description="Below this credit a shop is blacklisted."
+    )
     patrol_duties: str = Field(
         default="1:daily:1,2:weekly:3,3:weekly:2",
         description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "
@@ -315,6 +322,14 @@ class Settings(BaseSettings):
             parse_weights(value, names)
         except ValueError as exc:
             raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("shop_credit_rules")
+    @classmethod
+    def _credit_rules(cls, value: str) -> str:
+        from app.shops.credit import parse_rules
+
+        parse_rules(value)
         return value
 
     @field_validator("patrol_duties")

@@ -69,3 +69,35 @@ class ShopVisitPhoto(Base):
         ForeignKey("photos.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer)
+
+
+class ShopRating(Base):
+    """An assessor's rating of a shop (红黑旗评比, 星级商户): a flag, stars, a note."""
+
+    __tablename__ = "shop_ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="RESTRICT"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    flag: Mapped[str | None] = mapped_column(String(8))
+    stars: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ShopCreditEvent(Base):
+    """One move of a shop's credit score (诚信分), with why and the balance after."""
+
+    __tablename__ = "shop_credit_events"
+    __table_args__ = (Index("ix_shop_credit_events_shop_id_id", "shop_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="RESTRICT"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str] = mapped_column(String(32))
+    delta: Mapped[float] = mapped_column(Float)
+    balance: Mapped[float] = mapped_column(Float)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("shop_visits.id", ondelete="SET NULL"))
+    rating_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shop_ratings.id", ondelete="SET NULL")
+    )

@@ -18,9 +18,17 @@ from app.media.service import UnknownPhoto
 from app.patrols.compliance import BadDateRange
 from app.patrols.service import PatrolMismatch
 from app.reports.service import DeviceTimeInFuture, LocationTooInaccurate
-from app.shops import duty, service
+from app.shops import credit, duty, service
 from app.shops.pledges import PLEDGE_ITEMS
-from app.shops.schemas import PledgeItemOut, ShopDutyOut, ShopVisitIn, ShopVisitOut
+from app.shops.schemas import (
+    BlacklistRow,
+    PledgeItemOut,
+    RatingIn,
+    ShopCreditOut,
+    ShopDutyOut,
+    ShopVisitIn,
+    ShopVisitOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["shops"])
 
@@ -67,6 +75,55 @@ def visit_duty(
         session, settings, principal, date_from=date_from, date_to=date_to,
         street_code=street, segment_code=segment, username=chief,
     )  # fmt: skip
+
+
+@router.get(
+    "/shops/blacklist",
+    summary="Shops whose credit fell below the line (黑榜), lowest first",
+    response_model=list[BlacklistRow],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def blacklist(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, street: str | None = None
+) -> list[BlacklistRow]:
+    return credit.blacklist(session, settings, principal, street)
+
+
+@router.get(
+    "/shops/{code}/credit",
+    summary="A shop's credit score (诚信分), latest rating and the score's history",
+    response_model=ShopCreditOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+)
+def shop_credit(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    code: str,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> ShopCreditOut:
+    return credit.shop_credit(session, settings, principal, code, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/shops/{code}/ratings",
+    summary="Rate a shop (assessors): red or black flag (红黑旗), stars (星级)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ShopCreditOut,
+    responses=problem_responses(*AUTH_PROBLEMS, NotFound, IdempotencyKeyReused),
+)
+def rate_shop(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    code: str,
+    body: RatingIn,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    """A red flag adds to the credit and a black flag takes from it, by
+    `ROADCHIEF_SHOP_CREDIT_RULES`; a visit's failed items take from it too."""
+    return credit.rate_shop(session, settings, principal, code, body, idempotency_key)
 
 
 @router.post(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.cases.models import CaseStatus
 from app.core.coords import CoordinateSystem
@@ -142,3 +142,49 @@ class ShopDutyOut(BaseModel):
     shops: list[ShopDuty]
     chiefs: list[ChiefShopDuty]
     streets: list[StreetShopDuty]
+
+
+class RatingIn(BaseModel):
+    """An assessor's rating of a shop: a flag (红旗/黑旗), stars (星级), or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flag: Literal["red", "black"] | None = None
+    stars: int | None = Field(default=None, ge=1, le=5)
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> RatingIn:
+        if self.flag is None and self.stars is None:
+            raise ValueError("a rating needs a flag, stars, or both")
+        return self
+
+
+class CreditEventOut(BaseModel):
+    occurred_at: datetime
+    reason: str = Field(examples=["visit_failed_item"])
+    reason_name: str
+    delta: float
+    balance: float = Field(description="The score after this move.")
+    visit_id: int | None
+    rating_id: int | None
+
+
+class ShopCreditOut(BaseModel):
+    shop_code: str
+    shop_name: str
+    credit: float = Field(description="诚信分, 0..100.")
+    flag: str | None
+    stars: int | None
+    blacklisted: bool = Field(description="Below ROADCHIEF_SHOP_BLACKLIST_BELOW (黑榜).")
+    history: list[CreditEventOut] = Field(description="Newest first.")
+    next_cursor: str | None
+
+
+class BlacklistRow(BaseModel):
+    shop_code: str
+    shop_name: str
+    credit: float
+    flag: str | None
+    segment_code: str
+    street_code: str

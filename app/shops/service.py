@@ -33,6 +33,7 @@ from app.patrols.service import check_patrol
 from app.reports.models import Report
 from app.reports.schemas import PhotoRef, ReportIn
 from app.reports.service import DeviceTimeInFuture, LocationTooInaccurate, file_report
+from app.shops.credit import move_credit
 from app.shops.models import ShopVisit, ShopVisitItem, ShopVisitPhoto
 from app.shops.pledges import BY_CODE, PLEDGE_ITEMS, PledgeItem, items_for
 from app.shops.schemas import ItemCheckIn, ItemCheckOut, ShopVisitIn, ShopVisitOut
@@ -198,6 +199,11 @@ def _create(
                                                 body)  # fmt: skip
         session.add(row)
     session.flush()
+    if visit.failed_count:
+        move_credit(session, settings, shop.id, "visit_failed_item", times=visit.failed_count,
+                    visit_id=visit.id)  # fmt: skip
+    else:
+        move_credit(session, settings, shop.id, "visit_passed", visit_id=visit.id)
     return visit_out(session, settings, visit)
 
 

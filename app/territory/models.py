@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, TimestampMixin, str_enum
@@ -202,6 +202,11 @@ class Shop(TimestampMixin, Base):
         ForeignKey("jurisdictions.id", ondelete="RESTRICT"), index=True
     )
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, nullable=False))
+    #: 诚信分: starts at 100, moves with visits and ratings (`shop_credit_events`).
+    credit: Mapped[float] = mapped_column(Float, default=100.0, server_default="100")
+    #: The latest rating: red or black flag (红黑旗), and stars (星级).
+    flag: Mapped[str | None] = mapped_column(String(8))
+    stars: Mapped[int | None] = mapped_column(Integer)
 
     segment: Mapped[RoadSegment] = relationship()
     street: Mapped[Jurisdiction] = relationship()

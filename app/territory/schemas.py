@@ -157,6 +157,9 @@ class ShopOut(BaseModel):
     contact_phone: str | None
     segment_code: str
     street_code: str
+    credit: float = Field(description="诚信分 (0..100); below 60: blacklisted.")
+    flag: str | None = Field(description="Latest rating: red or black flag.")
+    stars: int | None
 
 
 class WorkstationOut(BaseModel):

@@ -187,6 +187,9 @@ READS: dict[Layer, ReadSpec] = {
             contact_phone=r.Shop.contact_phone,
             segment_code=r.segment_code,
             street_code=r.street_code,
+            credit=r.Shop.credit,
+            flag=r.Shop.flag,
+            stars=r.Shop.stars,
         ),
         {
             "street": _Street.code,

@@ -87,6 +87,7 @@ def test_shops_with_their_pledge_and_segment(client: TestClient) -> None:
     first = five[0]["properties"]
     assert get(client, f"road-segments/{first['segment_code']}")["properties"]["grade"] == "trunk"
     assert get(client, f"shops/{first['code']}")["properties"] == first
+    assert (first["credit"], first["flag"]) == (100.0, None)
 
 
 def test_unknown_code_is_a_404_problem(client: TestClient) -> None:

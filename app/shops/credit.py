@@ -1,0 +1,152 @@
+"""A shop's credit score (诚信分) and ratings (红黑旗, 星级): the score starts at 100 and moves
+by rules that are configuration (`ROADCHIEF_SHOP_CREDIT_RULES`); below
+`ROADCHIEF_SHOP_BLACKLIST_BELOW` (60) the shop is on the blacklist (黑榜). Every move is kept
+with its reason and the balance after it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.access import Permission, Principal
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.idempotency import run_idempotent
+from app.core.pagination import decode_id_cursor, encode_cursor
+from app.shops.models import ShopCreditEvent, ShopRating
+from app.shops.schemas import BlacklistRow, CreditEventOut, RatingIn, ShopCreditOut
+from app.territory.models import Jurisdiction, RoadSegment, Shop
+
+REASONS = {
+    "visit_failed_item": "走访检查不合格项",
+    "visit_passed": "走访检查全部合格",
+    "red_flag": "评为红旗商户",
+    "black_flag": "评为黑旗商户",
+}
+CREDIT_MAX = 100.0
+
+
+def parse_rules(text: str) -> dict[str, float]:
+    """'visit_failed_item:-2,...' → points per reason; every reason once."""
+    rules: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        reason, _, value = part.partition(":")
+        if reason not in REASONS or reason in rules:
+            raise ValueError(f"unknown or repeated reason {reason!r}")
+        rules[reason] = float(value)
+    if set(rules) != set(REASONS):
+        raise ValueError(f"every reason needs a value: {', '.join(REASONS)}")
+    return rules
+
+
+def move_credit(
+    session: Session, settings: Settings, shop_id: int, reason: str, *, times: int = 1,
+    visit_id: int | None = None, rating_id: int | None = None,
+) -> None:  # fmt: skip
+    """Move the score by the rule for `reason` (in SQL, so two moves at once both count),
+    kept between 0 and 100, and record it."""
+    delta = parse_rules(settings.shop_credit_rules)[reason] * times
+    if delta == 0:
+        return
+    moved = Shop.credit + delta
+    balance = session.scalar(
+        update(Shop).where(Shop.id == shop_id)
+        .values(credit=case((moved > CREDIT_MAX, CREDIT_MAX), (moved < 0, 0.0), else_=moved))
+        .returning(Shop.credit)
+    )  # fmt: skip
+    session.add(ShopCreditEvent(shop_id=shop_id, occurred_at=utcnow(), reason=reason,
+                                delta=delta, balance=balance, visit_id=visit_id,
+                                rating_id=rating_id))  # fmt: skip
+
+
+def rate_shop(
+    session: Session, settings: Settings, principal: Principal, code: str, body: RatingIn,
+    idempotency_key: str | None,
+) -> Any:  # fmt: skip
+    """An assessor's rating: a red or black flag moves the credit; stars are shown."""
+    from app.shops.service import visible_shop  # the shop lookup lives with the visits
+
+    principal.require(Permission.INSPECTIONS_RECORD)
+
+    def create() -> ShopCreditOut:
+        shop, _ = visible_shop(session, principal, code)
+        rating = ShopRating(shop_id=shop.id, user_id=principal.user_id, rated_at=utcnow(),
+                            flag=body.flag, stars=body.stars, note=body.note)  # fmt: skip
+        session.add(rating)
+        session.flush()
+        if body.flag is not None:
+            move_credit(session, settings, shop.id, f"{body.flag}_flag", rating_id=rating.id)
+        session.execute(update(Shop).where(Shop.id == shop.id)
+                        .values(flag=body.flag, stars=body.stars))  # fmt: skip
+        session.flush()
+        session.refresh(shop)
+        return credit_out(session, settings, shop, limit=20, cursor=None)
+
+    try:
+        return run_idempotent(session, principal.ref, f"shops.{code}.rate", idempotency_key,
+                              body, create)  # fmt: skip
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def credit_out(
+    session: Session, settings: Settings, shop: Shop, *, limit: int, cursor: str | None
+) -> ShopCreditOut:
+    query = select(ShopCreditEvent).where(ShopCreditEvent.shop_id == shop.id)
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        query = query.where(ShopCreditEvent.id < after)
+    rows = list(session.scalars(query.order_by(ShopCreditEvent.id.desc()).limit(limit + 1)))
+    zone = settings.zone
+    return ShopCreditOut(
+        shop_code=shop.code, shop_name=shop.name, credit=shop.credit, flag=shop.flag,
+        stars=shop.stars, blacklisted=shop.credit < settings.shop_blacklist_below,
+        history=[CreditEventOut(
+            occurred_at=r.occurred_at.astimezone(zone), reason=r.reason,
+            reason_name=REASONS.get(r.reason, r.reason), delta=r.delta, balance=r.balance,
+            visit_id=r.visit_id, rating_id=r.rating_id,
+        ) for r in rows[:limit]],
+        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+    )  # fmt: skip
+
+
+def shop_credit(
+    session: Session, settings: Settings, principal: Principal, code: str, *, limit: int,
+    cursor: str | None,
+) -> ShopCreditOut:  # fmt: skip
+    from app.shops.service import visible_shop
+
+    principal.require(Permission.PATROLS_READ)
+    shop, _ = visible_shop(session, principal, code)
+    return credit_out(session, settings, shop, limit=limit, cursor=cursor)
+
+
+def blacklist(
+    session: Session, settings: Settings, principal: Principal, street: str | None
+) -> list[BlacklistRow]:
+    """Shops below the line (黑榜), lowest first."""
+    principal.require(Permission.PATROLS_READ)
+    query = (
+        select(Shop, RoadSegment.code, Jurisdiction.code)
+        .join(RoadSegment, Shop.segment_id == RoadSegment.id)
+        .join(Jurisdiction, Shop.street_id == Jurisdiction.id)
+        .where(Shop.credit < settings.shop_blacklist_below,
+               principal.path_filter(Jurisdiction.path))
+        .order_by(Shop.credit, Shop.code)
+    )  # fmt: skip
+    if street is not None:
+        query = query.where(Jurisdiction.code == street)
+    return [
+        BlacklistRow(
+            shop_code=s.code,
+            shop_name=s.name,
+            credit=s.credit,
+            flag=s.flag,
+            segment_code=segment,
+            street_code=street_code,
+        )
+        for s, segment, street_code in session.execute(query)
+    ]
