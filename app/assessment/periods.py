@@ -98,13 +98,14 @@ def _period(session: Session, label: str) -> AssessmentPeriod:
 
 def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -> PeriodOut:
     zone = settings.zone
-    names = dict(session.execute(select(User.id, User.username)).all())
     kinds = session.scalars(select(AssessmentSnapshot.kind)
                             .where(AssessmentSnapshot.period_id == period.id)
                             .order_by(AssessmentSnapshot.kind)).all()  # fmt: skip
     corrections = session.scalars(select(AssessmentCorrection)
                                   .where(AssessmentCorrection.period_id == period.id)
                                   .order_by(AssessmentCorrection.id)).all()  # fmt: skip
+    who = {period.closed_by_user_id, *(c.corrected_by_user_id for c in corrections)} - {None}
+    names = dict(session.execute(select(User.id, User.username).where(User.id.in_(who))).all())
     return PeriodOut(
         label=period.label, date_from=period.date_from, date_to=period.date_to,
         closed_at=period.closed_at.astimezone(zone),

@@ -132,7 +132,16 @@ def conditions(
     return where
 
 
-def _rows(session: Session, settings: Settings, cases: Sequence[Case]) -> list[CaseRow]:
+#: What a row needs, read as columns (no ORM objects: an export reads 100,000 of them).
+_COLUMNS = (
+    Case.id, Case.number, Case.status, Case.source, Case.category_code, Case.urgency,
+    Case.description, Case.reported_at, Case.due_at, Case.closed_at, Case.street_code,
+    Case.community_code, Case.grid_cell_code, Case.segment_code, Case.rework_count,
+    Case.report_count, func.ST_X(Case.geom).label("lon"), func.ST_Y(Case.geom).label("lat"),
+)  # fmt: skip
+
+
+def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[CaseRow]:
     """The cases as rows, with their units (lead first) and overdue marks: two queries."""
     ids = [c.id for c in cases]
     units: dict[int, list[tuple[bool, str, bool]]] = {}
@@ -149,7 +158,6 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Case]) -> list[C
     for c in cases:
         tasks = units.get(c.id, [])
         leads = [code for lead, code, _ in tasks if lead]
-        point = to_shape(c.geom)
         rows.append(
             CaseRow(
                 number=c.number or "", status=c.status, source=c.source,
@@ -162,7 +170,7 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Case]) -> list[C
                 lead_unit=leads[-1] if leads else None,
                 units=list(dict.fromkeys(code for _, code, _ in tasks)),
                 overdue=any(late for _, _, late in tasks), rework_count=c.rework_count,
-                report_count=c.report_count, lon=point.x, lat=point.y,
+                report_count=c.report_count, lon=c.lon, lat=c.lat,
             )
         )  # fmt: skip
     return rows
@@ -178,7 +186,7 @@ def search(
     cursor: str | None,
 ) -> tuple[list[CaseRow], str | None]:
     """One page of the filtered cases, newest report first."""
-    query = select(Case).where(*conditions(session, settings, principal, f))
+    query = select(*_COLUMNS).where(*conditions(session, settings, principal, f))
     after = decode_cursor(cursor)
     if after is not None:
         try:
@@ -187,9 +195,9 @@ def search(
             raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
         query = query.where(or_(Case.reported_at < moment,
                                 and_(Case.reported_at == moment, Case.id < last_id)))  # fmt: skip
-    cases = list(session.scalars(
+    cases = session.execute(
         query.order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit + 1)
-    ))  # fmt: skip
+    ).all()
     next_cursor = None
     if len(cases) > limit:
         last = cases[limit - 1]
@@ -230,20 +238,16 @@ def _all_rows(
     """Every filtered case, oldest first, a batch at a time (memory stays flat)."""
     last: tuple[datetime, int] | None = None
     while True:
-        query = select(Case).where(*where)
+        query = select(*_COLUMNS).where(*where)
         if last is not None:
             moment, case_id = last
             later = and_(Case.reported_at == moment, Case.id > case_id)
             query = query.where(or_(Case.reported_at > moment, later))
-        cases = list(session.scalars(
-            query.order_by(Case.reported_at, Case.id).limit(EXPORT_BATCH)
-        ))  # fmt: skip
+        cases = session.execute(query.order_by(Case.reported_at, Case.id).limit(EXPORT_BATCH)).all()
         if not cases:
             return
         yield _rows(session, settings, cases)
         last = (cases[-1].reported_at, cases[-1].id)
-        for case in cases:
-            session.expunge(case)  # written: let the batch go, memory stays flat
 
 
 def export_csv(
