@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
@@ -75,7 +75,7 @@ def _any(*kinds: CaseEventKind) -> Any:
     return func.max(case((CaseEvent.kind.in_(kinds), 1), else_=0))
 
 
-def _sum_where(condition: ColumnElement[bool]) -> Any:
+def _flag(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
@@ -115,11 +115,11 @@ def _task_facts(ids: Any, cutoff: datetime) -> Any:
             _first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
             _first(CaseEventKind.FED_BACK).label("fed_at"),
             _first(CaseEventKind.OVERDUE).label("late_at"),
-            _sum_where(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
-            _sum_where(
+            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
+            _flag(
                 and_(e.kind == CaseEventKind.RETURN_DECIDED, or_(upheld.is_(None), ~upheld))
             ).label("refused"),
-            _sum_where(
+            _flag(
                 and_(e.kind == CaseEventKind.EXTENSION_DECIDED, e.detail["granted"].as_boolean())
             ).label("extensions"),
             # The first feedback's (later ones, after rework, only take longer).
@@ -134,38 +134,38 @@ def _task_facts(ids: Any, cutoff: datetime) -> Any:
     )
 
 
-Counts = dict[str, int]
+def _case_sums(facts: Any) -> list[Any]:
+    """The case counts of a group, from the per-case facts (`_case_facts`)."""
+    closed_at, other_at = facts.c.closed_at, facts.c.other_at
+    closed = and_(closed_at.is_not(None), or_(other_at.is_(None), closed_at > other_at))
+    return [
+        func.count().label("cases"),
+        _flag(or_(Case.source == CaseSource.WHISTLE, facts.c.registered == 1)).label("registered"),
+        _flag(facts.c.rejected == 1).label("rejected"),
+        _flag(facts.c.fed_back == 1).label("cases_fed_back"),
+        _flag(facts.c.reworked == 1).label("reworked"),
+        _flag(closed).label("closed"),
+        _flag(and_(closed, facts.c.late == 0)).label("closed_on_time"),
+    ]
 
 
-def _case_counts(case_row: Any, facts: Any) -> Counts:
-    registered = case_row.source is CaseSource.WHISTLE or bool(facts and facts.registered)
-    if facts is None:
-        return {"cases": 1, "registered": int(registered)}
-    closed = facts.closed_at is not None and (
-        facts.other_at is None or facts.closed_at > facts.other_at
-    )
-    return {
-        "cases": 1, "registered": int(registered), "rejected": facts.rejected,
-        "cases_fed_back": facts.fed_back, "reworked": facts.reworked, "closed": int(closed),
-        "closed_on_time": int(closed and not facts.late),
-    }  # fmt: skip
-
-
-def _task_counts(row: Any) -> Counts:
-    """One unit's part in one case; "on time" means before that unit's overdue mark."""
-    signed, sign_late = row.signed_at, row.sign_late_at
-    fed, late = row.fed_at, row.late_at
-    return {
-        "signed_on_time": int(signed is not None and (sign_late is None or signed < sign_late)),
-        "sign_for_due": int(signed is not None or sign_late is not None),
-        "fed_back": int(fed is not None),
-        "fed_back_on_time": int(fed is not None and (late is None or fed < late)),
-        "handling_due": int(fed is not None or late is not None),
-        "overdue": int(late is not None),
-        "returns_upheld": row.upheld or 0,
-        "returns_refused": row.refused or 0,
-        "extensions": row.extensions or 0,
-    }
+def _task_sums(facts: Any) -> list[Any]:
+    """The units' counts of a group, from the per-case-and-unit facts (`_task_facts`);
+    "on time" means before that unit's overdue mark."""
+    signed, sign_late = facts.c.signed_at, facts.c.sign_late_at
+    fed, late = facts.c.fed_at, facts.c.late_at
+    return [
+        _flag(and_(signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
+        .label("signed_on_time"),
+        _flag(or_(signed.is_not(None), sign_late.is_not(None))).label("sign_for_due"),
+        _flag(fed.is_not(None)).label("fed_back"),
+        _flag(and_(fed.is_not(None), or_(late.is_(None), fed < late))).label("fed_back_on_time"),
+        _flag(or_(fed.is_not(None), late.is_not(None))).label("handling_due"),
+        _flag(late.is_not(None)).label("overdue"),
+        func.sum(facts.c.upheld).label("returns_upheld"),
+        func.sum(facts.c.refused).label("returns_refused"),
+        func.sum(facts.c.extensions).label("extensions"),
+    ]  # fmt: skip
 
 
 def sees_everything(principal: Principal) -> bool:
@@ -229,58 +229,76 @@ def kpis(
     if unit_id is not None:
         in_period.append(Case.id.in_(select(CaseTask.case_id).where(CaseTask.unit_id == unit_id)))
     ids = select(Case.id).where(*in_period)
-    cases = session.execute(
-        select(Case.id, Case.source, Case.street_code, Case.community_code, Case.segment_code,
-               Case.category_code).where(*in_period)
-    ).all()  # fmt: skip
-    case_facts = {r.case_id: r for r in session.execute(_case_facts(ids, period.cutoff))}
-    tasks: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(
-        select(CaseTask.case_id, CaseTask.unit_id, CaseTask.is_lead, CaseTask.assigned_at)
-        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff)
-        .order_by(CaseTask.case_id, CaseTask.id)
-    ):  # fmt: skip
-        tasks[row.case_id].append(row)
-    calendar: WorkingCalendar | None = None
     groups: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
-    key_of = _case_key(by)
-    by_id = {c.id: c for c in cases}
-    lead_of: dict[int, int] = {}
+    # Every figure is summed per group in the database; only the handling hours come back
+    # one by one (for the median and the 90th percentile).
+    case_facts = _case_facts(ids, period.cutoff).subquery()
+    task_facts = _task_facts(ids, period.cutoff).subquery()
+    if by == "unit":
+        lead = aliased(CaseTask)  # the case's latest lead task
+        lead_task = (
+            select(func.max(lead.id))
+            .where(lead.case_id == Case.id, lead.is_lead.is_(True),
+                   lead.assigned_at < period.cutoff)
+            .scalar_subquery()
+        )  # fmt: skip
+        case_key: Any = select(CaseTask.unit_id).where(CaseTask.id == lead_task).scalar_subquery()
+        task_key: Any = task_facts.c.unit_id
+        dispatch_key: Any = CaseTask.unit_id
+    else:
+        case_key = task_key = dispatch_key = _case_column(by)
+    per_case = (
+        select(case_key.label("key"), *_case_sums(case_facts))
+        .select_from(Case)
+        .outerjoin(case_facts, case_facts.c.case_id == Case.id)
+        .where(*in_period)
+        .group_by(case_key)
+    )
+    per_task = (
+        select(task_key.label("key"), *_task_sums(task_facts))
+        .select_from(task_facts)
+        .join(Case, Case.id == task_facts.c.case_id)
+        .group_by(task_key)
+    )
+    dispatched = (
+        select(dispatch_key.label("key"), func.count().label("dispatched"))
+        .select_from(CaseTask)
+        .join(Case, Case.id == CaseTask.case_id)
+        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff)
+        .group_by(dispatch_key)
+    )
+    hours = (
+        select(task_key.label("key"), task_facts.c.hours, task_facts.c.case_id,
+               task_facts.c.unit_id, task_facts.c.fed_at)
+        .select_from(task_facts)
+        .join(Case, Case.id == task_facts.c.case_id)
+        .where(task_facts.c.fed_at.is_not(None))
+    )  # fmt: skip
 
-    def charge(case_id: int, unit: int | None, counts: Counts, hours: float | None = None) -> None:
-        if by != "unit":
-            targets = (groups[key_of(by_id[case_id]) or NONE_KEY], total)
-        elif unit is not None and unit in units and (unit_id is None or unit == unit_id):
-            targets = (groups[units[unit]], total)
-        else:
-            targets = (total,)
-        for tally in targets:
-            into = tally.counts
-            for name, n in counts.items():
-                if n:
-                    into[name] = into.get(name, 0) + n
-            if hours is not None:
-                tally.hours.append(hours)
+    def group(key: Any) -> Tally | None:
+        if by == "unit":
+            if key is None or key not in units or (unit_id is not None and key != unit_id):
+                return None  # no lead, or another unit: in the total only
+            return groups[units[key]]
+        return groups[key or NONE_KEY]
 
-    one_dispatch = {"dispatched": 1}
-    for case_id, rows in tasks.items():
-        for task in rows:
-            charge(case_id, task.unit_id, one_dispatch)
-            if task.is_lead:
-                lead_of[case_id] = task.unit_id  # the latest lead
-    for row in session.execute(_task_facts(ids, period.cutoff)):
-        hours = row.hours
-        if hours is None and row.fed_at is not None:  # fed back before the hours were kept
-            assigned = max((t.assigned_at for t in tasks[row.case_id]
-                            if t.unit_id == row.unit_id and t.assigned_at <= row.fed_at),
-                           default=None)  # fmt: skip
-            if assigned is not None:
-                calendar = calendar or working_calendar(session, settings)
-                hours = calendar.working_hours_between(assigned, row.fed_at)
-        charge(row.case_id, row.unit_id, _task_counts(row), hours)
-    for c in cases:
-        charge(c.id, lead_of.get(c.id), _case_counts(c, case_facts.get(c.id)))
+    for statement in (per_case, per_task, dispatched):
+        for row in session.execute(statement):
+            values = row._mapping
+            for tally in filter(None, (group(row.key), total)):
+                for name, n in values.items():
+                    if name != "key" and n:
+                        tally.counts[name] = tally.counts.get(name, 0) + int(n)
+    calendar: WorkingCalendar | None = None
+    for row in session.execute(hours):
+        spent = row.hours
+        if spent is None:  # fed back before the hours were kept with the event
+            calendar = calendar or working_calendar(session, settings)
+            spent = _hours_since_assigned(session, calendar, row)
+        if spent is not None:
+            for tally in filter(None, (group(row.key), total)):
+                tally.hours.append(spent)
     _count_reports(session, principal, period, by, in_period, units, unit_id, groups, total)
     _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
                     groups, total)  # fmt: skip
@@ -296,10 +314,25 @@ def kpis(
     )  # fmt: skip
 
 
+def _case_column(by: Dimension) -> Any:
+    return {"street": Case.street_code, "community": Case.community_code,
+            "segment": Case.segment_code, "category": Case.category_code}[by]  # fmt: skip
+
+
+def _hours_since_assigned(session: Session, calendar: WorkingCalendar, row: Any) -> float | None:
+    assigned = session.scalar(
+        select(func.max(CaseTask.assigned_at)).where(
+            CaseTask.case_id == row.case_id, CaseTask.unit_id == row.unit_id,
+            CaseTask.assigned_at <= row.fed_at,
+        )
+    )  # fmt: skip
+    return None if assigned is None else calendar.working_hours_between(assigned, row.fed_at)
+
+
 def _case_key(by: Dimension) -> Any:
-    column = {"street": "street_code", "community": "community_code",
-              "segment": "segment_code", "category": "category_code"}.get(by)  # fmt: skip
-    return (lambda case: getattr(case, column)) if column else (lambda case: None)
+    """Reads a row's key for a place or category dimension (a row with the case's columns)."""
+    name = _case_column(by).key
+    return lambda row: getattr(row, name)
 
 
 def _unit_id(units: dict[int, str], code: str | None) -> int | None:
