@@ -1,4 +1,5 @@
-"""Work the service does by itself, on a timer: the deadline sweep and webhook delivery.
+"""Work the service does by itself, on a timer: the deadline sweep, webhook delivery, and
+closing finished assessment periods.
 
 Inside the service every `background_interval_seconds` (in a worker thread, so requests
 are not held up); the same calls are CLI commands for cron (`roadchief workflow sweep`,
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 import httpx
 import structlog
 
+from app.assessment.periods import close_due_periods
 from app.cases.sweep import sweep
 from app.core.config import Settings
 from app.core.database import Database
@@ -27,8 +29,10 @@ def run_jobs_once(database: Database, settings: Settings, client: httpx.Client) 
         swept = sweep(session, settings)
     with database.sessions() as session:
         delivered = deliver_due(session, settings, client)
-    if swept.total or delivered.delivered or delivered.retrying or delivered.failed:
-        log.info("jobs_ran", swept=swept.recorded, webhooks=vars(delivered))
+    with database.sessions() as session:
+        frozen = close_due_periods(session, settings)
+    if swept.total or delivered.delivered or delivered.retrying or delivered.failed or frozen:
+        log.info("jobs_ran", swept=swept.recorded, webhooks=vars(delivered), closed=frozen)
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ deadline sweep's marks: a step is on time when no overdue mark for that unit cam
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import median, quantiles
@@ -91,6 +92,8 @@ def parse_weights(text: str) -> dict[str, float]:
         try:
             number = float(value)
         except ValueError:
+            number = -1.0
+        if not math.isfinite(number):
             number = -1.0
         if not sep or code not in RATE_CODES or number < 0 or code in weights:
             raise BadWeights(

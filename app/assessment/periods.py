@@ -7,9 +7,12 @@ which leaves an event with its reason, changes a frozen figure.
 from __future__ import annotations
 
 import copy
+import math
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -18,8 +21,15 @@ from app.accounts.models import User
 from app.assessment.inspections import inspection_scores
 from app.assessment.models import AssessmentCorrection, AssessmentPeriod, AssessmentSnapshot
 from app.assessment.rankings import period_bounds, place_and_flag, ranking
-from app.assessment.schemas import CorrectionIn, CorrectionOut, PeriodOut, RankingOut
-from app.assessment.service import kpis, period_of
+from app.assessment.schemas import (
+    CorrectionIn,
+    CorrectionOut,
+    InspectionScores,
+    KpiReport,
+    PeriodOut,
+    RankingOut,
+)
+from app.assessment.service import kpis, period_of, rank_rows
 from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.core.config import Settings
@@ -27,6 +37,7 @@ from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 
 KPI_DIMENSIONS = ("street", "community", "segment", "category", "unit")
+LOOK_BACK_MONTHS, LOOK_BACK_WEEKS = 3, 8
 SCORE_DIMENSIONS = ("segment", "street", "unit")
 RANKED = ("street", "unit")
 
@@ -41,6 +52,12 @@ class PeriodClosed(Problem):
     code = "period_closed"
     status = 409
     title = "考核期已固化"
+
+
+class BadCorrection(Problem):
+    code = "bad_correction"
+    status = 422
+    title = "更正值无效"
 
 
 class UnknownFigure(Problem):
@@ -81,7 +98,11 @@ def close_period(
     period = AssessmentPeriod(label=label, date_from=date_from, date_to=date_to,
                               closed_at=utcnow(), closed_by_user_id=principal.user_id)  # fmt: skip
     session.add(period)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # closed by someone else meanwhile
+        session.rollback()
+        raise PeriodClosed(f"考核期 {label} 已固化；如需调整请提交更正", period=label) from None
     for kind, payload in snapshots.items():
         session.add(AssessmentSnapshot(period_id=period.id, kind=kind, payload=payload))
     record(session, AuditEventType.ASSESSMENT_PERIOD_CLOSED, actor=principal, period=label)
@@ -145,13 +166,28 @@ def correct(
     if target is None:
         raise UnknownFigure(f"“{body.kind}”中没有“{body.key}”", key=body.key)
     old = _set(target, body.field)
-    if old is _MISSING:
-        raise UnknownFigure(f"“{body.key}”没有数据项“{body.field}”", field=body.field)
-    _set(target, body.field, body.value)
+    if old is _MISSING or body.field in _NOT_FIGURES:
+        raise UnknownFigure(f"“{body.key}”没有可更正的数据项“{body.field}”", field=body.field)
+    _check_value(body.field, body.value)
+    _set(target, body.field, int(body.value) if isinstance(old, int) else body.value)
+    model = _MODELS[body.kind.split(":", 1)[0]]
     if body.kind.startswith("ranking:"):
+        if body.field in ("case_score", "inspection_score"):
+            parts = [(payload["weights"]["cases"], target["case_score"]),
+                     (payload["weights"]["inspections"], target["inspection_score"])]  # fmt: skip
+            present = [(w, v) for w, v in parts if v is not None and w > 0]
+            target["score"] = (
+                round(sum(w * v for w, v in present) / sum(w for w, _ in present), 2)
+                if present else None
+            )  # fmt: skip
         board = RankingOut.model_validate(payload)
         place_and_flag(settings, board)
         payload = board.model_dump(mode="json")
+    elif body.kind.startswith("kpis:") and body.field == "score":
+        report = KpiReport.model_validate(payload)
+        rank_rows(report.rows)
+        payload = report.model_dump(mode="json")
+    model.model_validate(payload)  # what is stored must read back
     row.payload = payload
     flag_modified(row, "payload")
     session.add(AssessmentCorrection(
@@ -167,6 +203,28 @@ def correct(
 
 
 _MISSING: Any = object()
+#: Figures that follow from others; a correction changes what they follow from.
+_NOT_FIGURES = frozenset({"rank"})
+_MODELS: dict[str, Any] = {
+    "kpis": KpiReport, "inspections": InspectionScores, "ranking": RankingOut,
+}  # fmt: skip
+
+
+def _check_value(field: str, value: float) -> None:
+    """A corrected figure is a number its kind can hold: a count is whole, a rate 0..1, a
+    score 0..100."""
+    group = field.split(".", 1)[0] if "." in field else field
+    ok = math.isfinite(value) and value >= 0
+    if group == "counts" or field in ("basis", "inspections", "cases"):
+        ok = ok and float(value).is_integer()
+    elif group == "rates":
+        ok = ok and value <= 1
+    elif "score" in field:
+        ok = ok and value <= 100
+    if not ok:
+        raise BadCorrection(
+            f"“{field}”不能为 {value}：计数为非负整数，比率在 0 到 1，得分在 0 到 100"
+        )
 
 
 def _set(row: dict[str, Any], field: str, value: Any = _MISSING) -> Any:
@@ -183,3 +241,32 @@ def _set(row: dict[str, Any], field: str, value: Any = _MISSING) -> Any:
     if value is not _MISSING:
         holder[name] = value
     return old
+
+
+def close_due_periods(session: Session, settings: Settings, today: date | None = None) -> list[str]:
+    """Close last month and last week once `ROADCHIEF_ASSESSMENT_AUTO_CLOSE_DAYS` have passed
+    since their end (time for late inspections and corrections of cases); the service runs
+    this on its timer. Two processes at once: the unique label lets one win."""
+    if settings.assessment_auto_close_days is None:
+        return []
+    today = today or utcnow().astimezone(settings.zone).date()
+    first_of_month = today.replace(day=1)
+    labels = []
+    for _ in range(LOOK_BACK_MONTHS):  # a service down for a while catches up
+        first_of_month = (first_of_month - timedelta(days=1)).replace(day=1)
+        labels.append(f"{first_of_month:%Y-%m}")
+    for back in range(1, LOOK_BACK_WEEKS + 1):
+        iso = (today - timedelta(weeks=back)).isocalendar()
+        labels.append(f"{iso.year}-W{iso.week:02d}")
+    done = set(session.scalars(select(AssessmentPeriod.label).where(
+        AssessmentPeriod.label.in_(labels))))  # fmt: skip
+    closed = []
+    for label in reversed(labels):  # oldest first: a ranking reads the period before
+        _, last, _ = period_bounds(label)
+        if label in done or (today - last).days <= settings.assessment_auto_close_days:
+            continue
+        try:
+            closed.append(close_period(session, settings, SYSTEM, label).label)
+        except PeriodClosed:
+            session.rollback()  # another process closed it first
+    return closed

@@ -10,13 +10,15 @@ from datetime import date, timedelta
 from statistics import fmean
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Principal
+from app.accounts.access import SYSTEM, Permission, Principal
 from app.assessment import inspections
 from app.assessment.schemas import DistrictScore, RankingOut, RankingRow
-from app.assessment.service import BadPeriod, kpis, period_of, snapshot
+from app.assessment.service import BadPeriod, kpis, period_of, sees_everything, snapshot
 from app.core.config import Settings
+from app.territory.models import Jurisdiction, Unit
 
 Kind = Literal["street", "unit"]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -38,12 +40,12 @@ def period_bounds(label: str) -> tuple[date, date, str]:
     """A month ('2026-11') or ISO week ('2026-W47'): first day, last day, the period before."""
     if m := _MONTH.match(label):
         year, month = int(m[1]), int(m[2])
-        if 1 <= month <= 12:
+        if 2000 <= year <= 2999 and 1 <= month <= 12:
             first = date(year, month, 1)
             nxt = date(year + month // 12, month % 12 + 1, 1)
             before = first - timedelta(days=1)
             return first, nxt - timedelta(days=1), f"{before:%Y-%m}"
-    if m := _WEEK.match(label):
+    if (m := _WEEK.match(label)) and 2000 <= int(m[1]) <= 2999:
         try:
             first = date.fromisocalendar(int(m[1]), int(m[2]), 1)
         except ValueError:
@@ -58,7 +60,13 @@ def ranking(
     session: Session, settings: Settings, principal: Principal, *, kind: Kind, period: str
 ) -> RankingOut:
     """The ranking of one period; `last_place_twice` compares with the period before. A
-    closed period's ranking is the one frozen when it closed (corrections applied)."""
+    closed period's ranking is the one frozen when it closed (corrections applied). Places
+    are always the district's: a reader who sees part of it gets the rows in their sight."""
+    principal.require(Permission.CASES_READ)
+    if not sees_everything(principal):
+        board = ranking(session, settings, SYSTEM, kind=kind, period=period)
+        board.rows = [r for r in board.rows if _in_sight(session, principal, kind, r.key)]
+        return board
     date_from, date_to, before = period_bounds(period)
     if (frozen := snapshot(session, principal, date_from, date_to, f"ranking:{kind}")) is not None:
         return RankingOut.model_validate(frozen)
@@ -81,6 +89,19 @@ def ranking(
     )  # fmt: skip
     place_and_flag(settings, out)
     return out
+
+
+def _in_sight(session: Session, principal: Principal, kind: Kind, code: str) -> bool:
+    """A street office in the reader's scope; a department unless it is a street office
+    outside it (as units are listed)."""
+    if kind == "street":
+        path = session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == code))
+    else:
+        path = session.scalar(
+            select(Jurisdiction.path).join(Unit, Unit.jurisdiction_id == Jurisdiction.id)
+            .where(Unit.code == code)
+        )  # fmt: skip
+    return principal.sees_path(path) if (path is not None or kind == "unit") else False
 
 
 def place_and_flag(settings: Settings, board: RankingOut) -> None:

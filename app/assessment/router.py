@@ -132,7 +132,13 @@ _EXPORTS = {
     summary="The same filtered cases as CSV or XLSX (Chinese headers) or GeoJSON, streamed",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {media: {} for media, _ in _EXPORTS.values()}},
+        200: {
+            "content": {
+                _EXPORTS["csv"][0]: {"schema": {"type": "string"}},
+                _EXPORTS["xlsx"][0]: {"schema": {"type": "string", "format": "binary"}},
+                _EXPORTS["geojson"][0]: {"schema": {"type": "object"}},
+            }
+        },
         **_SEARCH_PROBLEMS,
     },
 )

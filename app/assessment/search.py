@@ -191,7 +191,9 @@ def search(
     if after is not None:
         try:
             moment, last_id = datetime.fromisoformat(after[0]), int(after[1])
-        except (TypeError, ValueError, IndexError) as exc:
+            if moment.tzinfo is None:
+                raise ValueError("a cursor's moment carries its zone")
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
         query = query.where(or_(Case.reported_at < moment,
                                 and_(Case.reported_at == moment, Case.id < last_id)))  # fmt: skip
@@ -264,10 +266,18 @@ def export_csv(
         for batch in _all_rows(session, settings, where):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows([[get(r) for _, get in COLUMNS] for r in batch])
+            writer.writerows([[_inert(get(r)) for _, get in COLUMNS] for r in batch])
             yield buffer.getvalue().encode()
 
     return generate()
+
+
+def _inert(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading quote (OWASP's
+    advice against CSV injection); numbers are left alone."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def export_xlsx(
@@ -279,7 +289,10 @@ def export_xlsx(
 
     def generate() -> Iterator[bytes]:
         with tempfile.NamedTemporaryFile(suffix=".xlsx") as spool:
-            book = xlsxwriter.Workbook(spool.name, {"constant_memory": True})
+            # Text stays text: a description like "=HYPERLINK(...)" is never a formula.
+            book = xlsxwriter.Workbook(spool.name, {
+                "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+            })  # fmt: skip
             sheet = book.add_worksheet("案件")
             bold = book.add_format({"bold": True})
             for col, (name, _) in enumerate(COLUMNS):

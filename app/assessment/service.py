@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
 from app.assessment.models import AssessmentPeriod, AssessmentSnapshot
 from app.assessment.schemas import KpiReport, KpiRow
-from app.calendar.service import WorkingCalendar, working_calendar
+from app.calendar.service import working_calendar
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
 from app.core.config import Settings
 from app.core.database import utcnow
@@ -214,6 +214,12 @@ def kpis(
             report = KpiReport.model_validate(frozen)
             if (key := own_key.get(by)) is not None:
                 report.rows = [r for r in report.rows if r.key == key]
+                # As computed live: the total of what the filter keeps.
+                report.total = (
+                    report.rows[0].model_copy(update={"key": "total", "name": "合计", "rank": None})
+                    if report.rows
+                    else _row("total", "合计", Tally(), weighting, settings, by)
+                )
             return report
     units = dict(session.execute(select(Unit.id, Unit.code)).all())
     unit_id = _unit_id(units, unit)
@@ -236,14 +242,7 @@ def kpis(
     case_facts = _case_facts(ids, period.cutoff).subquery()
     task_facts = _task_facts(ids, period.cutoff).subquery()
     if by == "unit":
-        lead = aliased(CaseTask)  # the case's latest lead task
-        lead_task = (
-            select(func.max(lead.id))
-            .where(lead.case_id == Case.id, lead.is_lead.is_(True),
-                   lead.assigned_at < period.cutoff)
-            .scalar_subquery()
-        )  # fmt: skip
-        case_key: Any = select(CaseTask.unit_id).where(CaseTask.id == lead_task).scalar_subquery()
+        case_key: Any = _lead_unit_as_of(period.cutoff)
         task_key: Any = task_facts.c.unit_id
         dispatch_key: Any = CaseTask.unit_id
     else:
@@ -255,17 +254,21 @@ def kpis(
         .where(*in_period)
         .group_by(case_key)
     )
+    # With a unit asked for, the task figures are that unit's tasks only.
+    own_tasks = [task_facts.c.unit_id == unit_id] if unit_id is not None else []
+    own_dispatches = [CaseTask.unit_id == unit_id] if unit_id is not None else []
     per_task = (
         select(task_key.label("key"), *_task_sums(task_facts))
         .select_from(task_facts)
         .join(Case, Case.id == task_facts.c.case_id)
+        .where(*own_tasks)
         .group_by(task_key)
     )
     dispatched = (
         select(dispatch_key.label("key"), func.count().label("dispatched"))
         .select_from(CaseTask)
         .join(Case, Case.id == CaseTask.case_id)
-        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff)
+        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff, *own_dispatches)
         .group_by(dispatch_key)
     )
     hours = (
@@ -273,7 +276,7 @@ def kpis(
                task_facts.c.unit_id, task_facts.c.fed_at)
         .select_from(task_facts)
         .join(Case, Case.id == task_facts.c.case_id)
-        .where(task_facts.c.fed_at.is_not(None))
+        .where(task_facts.c.fed_at.is_not(None), *own_tasks)
     )  # fmt: skip
 
     def group(key: Any) -> Tally | None:
@@ -290,12 +293,17 @@ def kpis(
                 for name, n in values.items():
                     if name != "key" and n:
                         tally.counts[name] = tally.counts.get(name, 0) + int(n)
-    calendar: WorkingCalendar | None = None
-    for row in session.execute(hours):
+    spent_rows = session.execute(hours).all()
+    if missing := [r for r in spent_rows if r.hours is None]:
+        # Fed back before the hours were kept with the event: from the task's assignment.
+        assigned = _assignments(session, {r.case_id for r in missing})
+        calendar = working_calendar(session, settings)
+    for row in spent_rows:
         spent = row.hours
-        if spent is None:  # fed back before the hours were kept with the event
-            calendar = calendar or working_calendar(session, settings)
-            spent = _hours_since_assigned(session, calendar, row)
+        if spent is None:
+            start = max((t for t in assigned.get((row.case_id, row.unit_id), [])
+                         if t <= row.fed_at), default=None)  # fmt: skip
+            spent = calendar.working_hours_between(start, row.fed_at) if start else None
         if spent is not None:
             for tally in filter(None, (group(row.key), total)):
                 tally.hours.append(spent)
@@ -305,7 +313,7 @@ def kpis(
     names = _names(session, by, list(groups))
     rows = [_row(key, names.get(key, key), tally, weighting, settings, by)
             for key, tally in groups.items()]  # fmt: skip
-    _rank(rows)
+    rank_rows(rows)
     return KpiReport(
         by=by, date_from=date_from, date_to=date_to,
         as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
@@ -314,19 +322,37 @@ def kpis(
     )  # fmt: skip
 
 
+def _lead_unit_as_of(cutoff: datetime) -> Any:
+    """SQL, correlated to a case: its lead unit as of the cutoff, the first of the units
+    its latest dispatch (or whistle) before then named. Tasks' lead flags change later (an
+    upheld return); the events do not."""
+    dispatch, chosen = aliased(CaseEvent), aliased(CaseEvent)
+    latest = (
+        select(func.max(dispatch.id))
+        .where(dispatch.case_id == Case.id, dispatch.occurred_at < cutoff,
+               dispatch.kind.in_((CaseEventKind.DISPATCHED, CaseEventKind.WHISTLE_BLOWN)))
+        .scalar_subquery()
+    )  # fmt: skip
+    code = select(chosen.detail[("units", 0)].as_string()).where(chosen.id == latest)
+    return select(Unit.id).where(Unit.code == code.scalar_subquery()).scalar_subquery()
+
+
 def _case_column(by: Dimension) -> Any:
     return {"street": Case.street_code, "community": Case.community_code,
             "segment": Case.segment_code, "category": Case.category_code}[by]  # fmt: skip
 
 
-def _hours_since_assigned(session: Session, calendar: WorkingCalendar, row: Any) -> float | None:
-    assigned = session.scalar(
-        select(func.max(CaseTask.assigned_at)).where(
-            CaseTask.case_id == row.case_id, CaseTask.unit_id == row.unit_id,
-            CaseTask.assigned_at <= row.fed_at,
-        )
-    )  # fmt: skip
-    return None if assigned is None else calendar.working_hours_between(assigned, row.fed_at)
+def _assignments(session: Session, case_ids: set[int]) -> dict[tuple[int, int], list[datetime]]:
+    """When each unit's tasks on these cases were assigned, in a few queries."""
+    out: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    ids = sorted(case_ids)
+    for start in range(0, len(ids), 1000):
+        for case_id, unit, assigned_at in session.execute(
+            select(CaseTask.case_id, CaseTask.unit_id, CaseTask.assigned_at)
+            .where(CaseTask.case_id.in_(ids[start : start + 1000]))
+        ):  # fmt: skip
+            out[(case_id, unit)].append(assigned_at)
+    return out
 
 
 def _case_key(by: Dimension) -> Any:
@@ -358,23 +384,18 @@ def _count_reports(
     """Reports received in the period, under their case's key (a duplicate report may join
     a case of an earlier period)."""
     filters = in_period[2:]  # scope and filters, not the case's own period
+    lead = _lead_unit_as_of(period.cutoff).label("lead") if by == "unit" else literal(None)
     query = (
-        select(Report.id, Case.id.label("case_id"), Case.street_code, Case.community_code,
-               Case.segment_code, Case.category_code)
+        select(Report.id, Case.street_code, Case.community_code, Case.segment_code,
+               Case.category_code, lead)
         .join(Case, Report.case_id == Case.id)
         .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *filters)
     )  # fmt: skip
     rows = session.execute(query).all()
     if by == "unit":
-        leads = dict(session.execute(
-            select(CaseTask.case_id, CaseTask.unit_id)
-            .where(CaseTask.is_lead.is_(True), CaseTask.case_id.in_({r.case_id for r in rows}))
-            .order_by(CaseTask.id)
-        ).all()) if rows else {}  # fmt: skip
         for row in rows:
-            lead = leads.get(row.case_id)
-            if lead is not None and (unit_id is None or lead == unit_id):
-                groups[units[lead]].add("reports")
+            if row.lead is not None and (unit_id is None or row.lead == unit_id):
+                groups[units[row.lead]].add("reports")
     else:
         key_of = _case_key(by)
         for row in rows:
@@ -449,7 +470,7 @@ def _row(
     )  # fmt: skip
 
 
-def _rank(rows: list[KpiRow]) -> None:
+def rank_rows(rows: list[KpiRow]) -> None:
     """Best score first; unranked rows (too few cases) after, by key."""
     rows.sort(key=lambda r: (not (r.ranked and r.score is not None), -(r.score or 0), r.key))
     place = 0

@@ -206,6 +206,13 @@ class Settings(BaseSettings):
         description="The district's score from its street offices' and departments' means "
         "(Boshan: 70 / 30).",
     )
+    assessment_auto_close_days: int | None = Field(
+        default=3,
+        ge=0,
+        le=60,
+        description="Close (freeze) last month and last week this many days after they end; "
+        "empty: only by hand (`roadchief assessment close`).",
+    )
     assessment_red_flags: int = Field(default=1, ge=0, le=20, description="红旗: the best N.")
     assessment_black_flags: int = Field(default=1, ge=0, le=20, description="黑旗: the worst N.")
     inspection_checklist: str | None = Field(

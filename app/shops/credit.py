@@ -5,9 +5,10 @@ with its reason and the balance after it."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
@@ -45,20 +46,30 @@ def move_credit(
     session: Session, settings: Settings, shop_id: int, reason: str, *, times: int = 1,
     visit_id: int | None = None, rating_id: int | None = None,
 ) -> None:  # fmt: skip
-    """Move the score by the rule for `reason` (in SQL, so two moves at once both count),
-    kept between 0 and 100, and record it."""
-    delta = parse_rules(settings.shop_credit_rules)[reason] * times
-    if delta == 0:
+    """Move the score by the rule for `reason`, kept between 0 and 100, and record the move
+    as it came out. The shop's row is locked meanwhile, so two moves at once both count. A
+    visit that passes everything counts once a week: visits cannot wash a score clean."""
+    rule = parse_rules(settings.shop_credit_rules)[reason] * times
+    if rule == 0:
         return
-    moved = Shop.credit + delta
-    balance = session.scalar(
-        update(Shop).where(Shop.id == shop_id)
-        .values(credit=case((moved > CREDIT_MAX, CREDIT_MAX), (moved < 0, 0.0), else_=moved))
-        .returning(Shop.credit)
-    )  # fmt: skip
+    if reason == "visit_passed":
+        today = utcnow().astimezone(settings.zone)
+        monday = datetime.combine(today.date() - timedelta(days=today.weekday()), time.min,
+                                  settings.zone)  # fmt: skip
+        if session.scalar(select(ShopCreditEvent.id).where(
+            ShopCreditEvent.shop_id == shop_id, ShopCreditEvent.reason == reason,
+            ShopCreditEvent.occurred_at >= monday,
+        ).limit(1)):  # fmt: skip
+            return
+    before = session.scalar(select(Shop.credit).where(Shop.id == shop_id).with_for_update())
+    assert before is not None
+    after = min(CREDIT_MAX, max(0.0, before + rule))
+    if after == before:
+        return  # at the top or the bottom already: nothing moved
+    session.execute(update(Shop).where(Shop.id == shop_id).values(credit=after))
     session.add(ShopCreditEvent(shop_id=shop_id, occurred_at=utcnow(), reason=reason,
-                                delta=delta, balance=balance, visit_id=visit_id,
-                                rating_id=rating_id))  # fmt: skip
+                                delta=round(after - before, 2), balance=after,
+                                visit_id=visit_id, rating_id=rating_id))  # fmt: skip
 
 
 def rate_shop(
@@ -78,8 +89,9 @@ def rate_shop(
         session.flush()
         if body.flag is not None:
             move_credit(session, settings, shop.id, f"{body.flag}_flag", rating_id=rating.id)
-        session.execute(update(Shop).where(Shop.id == shop.id)
-                        .values(flag=body.flag, stars=body.stars))  # fmt: skip
+        kept = {"flag": body.flag, "stars": body.stars}  # a stars-only rating keeps the flag
+        session.execute(update(Shop).where(Shop.id == shop.id).values(
+            **{name: value for name, value in kept.items() if value is not None}))  # fmt: skip
         session.flush()
         session.refresh(shop)
         return credit_out(session, settings, shop, limit=20, cursor=None)

@@ -4,14 +4,16 @@ each ground-level chief visits the shops on their own segments.
 A shop's responsible chief is its segment's chief of the highest level number (the one
 closest to the street: level 3 before 2 before 1). A week (Monday to Sunday, local time)
 counts for a shop when it had `shop_visits_per_week` visits by anyone, and for its chief
-when the chief made that many themselves.
+when the chief made that many themselves. Weeks are whole even when the range cuts them;
+the week still running is counted once its visits are made, and is not missed before it
+ends.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.core.config import Settings
+from app.core.database import utcnow
 from app.patrols.compliance import local_days, rate, week_starts
 from app.shops.models import ShopVisit
 from app.shops.schemas import ChiefShopDuty, MissedWeek, ShopDuty, ShopDutyOut, StreetShopDuty
@@ -37,7 +40,12 @@ def visit_duty(
     username: str | None,
 ) -> ShopDutyOut:
     principal.require(Permission.PATROLS_READ)
-    start, end = local_days(settings, date_from, date_to)
+    local_days(settings, date_from, date_to)  # the range's checks
+    weeks = week_starts(date_from, date_to)
+    # Whole weeks: a visit on the Monday before a range that starts on a Wednesday counts.
+    start = datetime.combine(weeks[0], time.min, settings.zone)
+    end = datetime.combine(weeks[-1] + timedelta(days=7), time.min, settings.zone)
+    today = utcnow().astimezone(settings.zone).date()
     needed = settings.shop_visits_per_week
     query = (
         select(Shop, RoadSegment.code, Jurisdiction.code)
@@ -56,7 +64,6 @@ def visit_duty(
     if username is not None:
         shops = [r for r in shops if (c := chiefs.get(r[0].segment_id)) and c.username == username]
     zone = settings.zone
-    weeks = week_starts(date_from, date_to)
     visits: dict[int, list[tuple[int, date, datetime]]] = defaultdict(list)
     for shop_id, user_id, visited_at in session.execute(
         select(ShopVisit.shop_id, ShopVisit.user_id, ShopVisit.visited_at).where(
@@ -83,26 +90,30 @@ def visit_duty(
             per_week[monday] += 1
             if chief is not None and user_id == chief.user_id:
                 own_per_week[monday] += 1
+        # A week still running counts once its visits are made; it is not missed yet.
+        due = [m for m in weeks if m + timedelta(days=6) < today or per_week[m] >= needed]
         missed = [
             MissedWeek(start=m, end=m + timedelta(days=6), visits=per_week[m], required=needed)
-            for m in weeks
+            for m in due
             if per_week[m] < needed
         ]
-        met = len(weeks) - len(missed)
+        met = len(due) - len(missed)
         seen = last.get(shop.id)
         shop_rows.append(
             ShopDuty(
                 shop_code=shop.code, shop_name=shop.name, kind=shop.kind, segment_code=segment,
                 street_code=street, chief_username=chief.username if chief else None,
-                weeks=len(weeks), met=met, missed=missed, rate=rate(met, len(weeks)),
+                weeks=len(due), met=met, missed=missed, rate=rate(met, len(due)),
                 last_visited_at=seen.astimezone(zone) if seen else None,
             )
         )  # fmt: skip
         if chief is not None:
+            own_due = [m for m in weeks
+                       if m + timedelta(days=6) < today or own_per_week[m] >= needed]  # fmt: skip
             count, shop_weeks = chief_due[chief.user_id]
-            chief_due[chief.user_id] = (count + 1, shop_weeks + len(weeks))
+            chief_due[chief.user_id] = (count + 1, shop_weeks + len(own_due))
             chief_tally[chief.user_id] += [
-                f"{shop.code}@{m.isoformat()}" for m in weeks if own_per_week[m] < needed
+                f"{shop.code}@{m.isoformat()}" for m in own_due if own_per_week[m] < needed
             ]
     by_user = {c.user_id: c for c in chiefs.values()}
     chief_rows = []

@@ -4,12 +4,14 @@ later; the only change is an admin's correction, which says who, when and why.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.assessment.periods import close_due_periods
 from app.assessment.rankings import period_bounds
 from app.audit.models import AuditEvent, AuditEventType
 from app.core.config import Settings
@@ -74,8 +76,17 @@ def test_a_closed_month_keeps_its_figures_and_only_corrections_change_them(
         AuditEvent.event == AuditEventType.ASSESSMENT_CORRECTED
     )
     assert session.scalar(audited)["reason"] == correction["reason"]
+    # A part of the score corrected: the score follows it (the inspections are missing).
+    part = {**correction, "field": "case_score", "value": 60, "reason": "案件分复核"}
+    assert client.post(f"/api/v1/admin/assessment/periods/{label}/corrections", json=part,
+                       headers=admin).status_code == 200  # fmt: skip
+    rescored = client.get("/api/v1/assessment/rankings", headers=assessor,
+                          params={"kind": "street", "period": label}).json()  # fmt: skip
+    [row] = [r for r in rescored["rows"] if r["key"] == spot.street_code]
+    assert (row["case_score"], row["score"]) == (60.0, 60.0)
     shown = client.get(f"/api/v1/assessment/periods/{label}", headers=assessor).json()
-    assert shown["corrections"] == corrected.json()["corrections"]
+    assert len(shown["corrections"]) == 2
+    assert shown["corrections"][0] == corrected.json()["corrections"][0]
 
     # A street chief sees only their street: they get live figures, not the district's copy.
     own = street_kpis(client, as_user("demo-chief-2"), label, spot.street_code)
@@ -105,6 +116,15 @@ def test_what_cannot_be_closed_or_corrected(
     assert client.post(f"{url}/close", headers=admin).status_code == 200
     twice = client.post(f"{url}/close", headers=admin)
     assert (twice.status_code, twice.json()["code"]) == (409, "period_closed")
+    for body, code in (
+        ({"field": "counts.closed", "value": 2.5}, "bad_correction"),
+        ({"field": "rates.closure", "value": 1.5}, "bad_correction"),
+        ({"field": "score", "value": -1}, "bad_correction"),
+        ({"field": "rank", "value": 1}, "unknown_figure"),
+    ):
+        answer = client.post(f"{url}/corrections", headers=admin, json={
+            "kind": "kpis:street", "key": spot.street_code, "reason": "试试", **body})  # fmt: skip
+        assert (answer.status_code, answer.json()["code"]) == (422, code), body
     for body in (
         {"kind": "ranking:planet", "key": spot.street_code, "field": "score"},
         {"kind": "ranking:street", "key": "nowhere", "field": "score"},
@@ -123,3 +143,18 @@ def test_what_cannot_be_closed_or_corrected(
     answer = client.get("/api/v1/assessment/kpis", headers=as_user("demo-assessor"), params=params)
     [row] = answer.json()["rows"]
     assert row["counts"]["closed"] == 2
+
+
+def test_the_service_closes_last_month_and_week_a_few_days_after_they_end(
+    session: Session, settings: Settings, month: dict[str, Loop]
+) -> None:
+    label = move_to_last_month(session, settings, month.values())
+    _, last, _ = period_bounds(label)
+    soon = last + timedelta(days=settings.assessment_auto_close_days or 0)
+    early = close_due_periods(session, settings, today=soon)  # older periods, not this one
+    assert label not in early
+    closed = close_due_periods(session, settings, today=soon + timedelta(days=1))
+    assert label in closed
+    assert close_due_periods(session, settings, today=soon + timedelta(days=1)) == []
+    off = settings.model_copy(update={"assessment_auto_close_days": None})
+    assert close_due_periods(session, off, today=soon + timedelta(days=30)) == []

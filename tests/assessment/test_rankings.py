@@ -81,6 +81,10 @@ def test_inspections_alone_rank_the_streets_and_the_last_twice_is_marked(
         (first.street_code, 3, 70.0, "black"),
     ]
     assert [r["last_place_twice"] for r in board["rows"]] == [False, False, True]
+    # The first street's own chief sees their row, with the district's place and flag.
+    own = client.get("/api/v1/assessment/rankings", headers=as_user("demo-chief-2"),
+                     params={"kind": "street", "period": this_month()}).json()  # fmt: skip
+    assert own["rows"] == [board["rows"][2]]
     assert board["rows"][0]["case_score"] is None  # no cases: inspections alone
     district = client.get("/api/v1/assessment/district-score", params={"period": this_month()},
                           headers=as_user("demo-dispatcher")).json()  # fmt: skip

@@ -12,9 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.database import utcnow
+from tests.assessment.test_inspections import inspection
 from tests.cases.conftest import Loop
 from tests.places import Spot
 
@@ -143,3 +145,30 @@ def test_the_heat_map_counts_cases_per_grid_cell_and_segment(
         assert (hot["properties"]["cases"], heat["max_cases"]) == (3, 3)
     assert hot["id"] == spot.segment_code
     assert hot["geometry"]["type"] == "LineString"
+
+
+def test_api_keys_read_within_their_scope_and_write_nothing(
+    client: TestClient, app: FastAPI, month: dict[str, Loop], spot: Spot
+) -> None:
+    anonymous = TestClient(app)  # no one signed in: the key alone speaks
+    def key_for(code: str) -> dict[str, str]:
+        body = {"name": f"考评公司同步 {code}", "jurisdiction_codes": [code]}
+        made = client.post("/api/v1/admin/api-keys", json=body)
+        assert made.status_code == 201, made.text
+        return {"X-API-Key": made.json()["key"]}
+
+    district, other_street = key_for("410199"), key_for("410199002")
+    assert spot.street_code != "410199002"
+    url = "/api/v1/assessment/cases"
+    seen = anonymous.get(url, params=today(), headers=district).json()
+    assert len(seen["items"]) == 3
+    assert anonymous.get(url, params=today(), headers=other_street).json()["items"] == []
+    kpi = anonymous.get("/api/v1/assessment/kpis", params={**today(), "by": "street"},
+                        headers=other_street).json()  # fmt: skip
+    assert kpi["rows"] == []
+    walked = anonymous.post("/api/v1/assessment/inspections", json=inspection(spot),
+                            headers=district)  # fmt: skip
+    assert (walked.status_code, walked.json()["code"]) == (403, "forbidden")
+    label = today()["from"][:7]
+    closing = anonymous.post(f"/api/v1/admin/assessment/periods/{label}/close", headers=district)
+    assert (closing.status_code, closing.json()["code"]) == (403, "forbidden")

@@ -28,6 +28,8 @@ def test_visits_and_ratings_move_the_credit_down_to_the_blacklist(
     assert client.post(f"{url}/visits", json=body, headers=chief).status_code == 201
     fine = client.post(f"{url}/visits", json=visit_body(shop), headers=chief)
     assert fine.status_code == 201
+    again = client.post(f"{url}/visits", json=visit_body(shop), headers=chief)
+    assert again.status_code == 201  # a second clean visit this week moves nothing
     credit = client.get(f"{url}/credit", headers=assessor).json()
     assert credit["credit"] == 97.0  # 100 - 2 × 2 + 1
     assert [(h["reason"], h["delta"], h["balance"]) for h in credit["history"]] == [
@@ -56,6 +58,8 @@ def test_visits_and_ratings_move_the_credit_down_to_the_blacklist(
 
     red = client.post(f"{url}/ratings", json={"flag": "red", "stars": 4}, headers=assessor).json()
     assert (red["credit"], red["blacklisted"], red["stars"]) == (62.0, False, 4)
+    stars = client.post(f"{url}/ratings", json={"stars": 5}, headers=assessor).json()
+    assert (stars["flag"], stars["stars"], stars["credit"]) == ("red", 5, 62.0)
     assert client.get("/api/v1/shops/blacklist", headers=assessor).json() == []
 
 
