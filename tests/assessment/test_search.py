@@ -151,6 +151,7 @@ def test_api_keys_read_within_their_scope_and_write_nothing(
     client: TestClient, app: FastAPI, month: dict[str, Loop], spot: Spot
 ) -> None:
     anonymous = TestClient(app)  # no one signed in: the key alone speaks
+
     def key_for(code: str) -> dict[str, str]:
         body = {"name": f"考评公司同步 {code}", "jurisdiction_codes": [code]}
         made = client.post("/api/v1/admin/api-keys", json=body)
