@@ -11,7 +11,7 @@ import math
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -32,6 +32,7 @@ from app.assessment.schemas import (
 from app.assessment.service import kpis, period_of, rank_rows
 from app.audit.models import AuditEventType
 from app.audit.service import record
+from app.cases.models import Case
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
@@ -260,10 +261,18 @@ def close_due_periods(session: Session, settings: Settings, today: date | None =
         labels.append(f"{iso.year}-W{iso.week:02d}")
     done = set(session.scalars(select(AssessmentPeriod.label).where(
         AssessmentPeriod.label.in_(labels))))  # fmt: skip
+    # Periods from before the first case are not frozen empty: a city that imports its
+    # history later still gets them computed from it.
+    first_case = session.scalar(select(func.min(Case.reported_at)))
+    if first_case is None:
+        return []
+    first_day = first_case.astimezone(settings.zone).date()
     closed = []
     for label in reversed(labels):  # oldest first: a ranking reads the period before
         _, last, _ = period_bounds(label)
         if label in done or (today - last).days <= settings.assessment_auto_close_days:
+            continue
+        if last < first_day:
             continue
         try:
             closed.append(close_period(session, settings, SYSTEM, label).label)

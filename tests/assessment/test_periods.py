@@ -156,5 +156,7 @@ def test_the_service_closes_last_month_and_week_a_few_days_after_they_end(
     closed = close_due_periods(session, settings, today=soon + timedelta(days=1))
     assert label in closed
     assert close_due_periods(session, settings, today=soon + timedelta(days=1)) == []
+    # Months before the first case are not frozen empty.
+    assert [x for x in early + closed if "-W" not in x] == [label]
     off = settings.model_copy(update={"assessment_auto_close_days": None})
     assert close_due_periods(session, off, today=soon + timedelta(days=30)) == []
