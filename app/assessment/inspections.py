@@ -45,11 +45,12 @@ from app.media.models import Photo
 from app.media.service import photo_out, usable_photos, use_photo
 from app.reports.models import Report
 from app.reports.schemas import PhotoRef, ReportIn
-from app.reports.service import DeviceTimeInFuture, file_report
+from app.reports.service import check_not_ahead, file_report
 from app.routing.service import decide_on_facts, gather_facts, routing_context
 from app.routing.taxonomy import require_leaf
 from app.territory.locator import check_coordinates
 from app.territory.models import ExcellenceGrade, Jurisdiction, RoadSegment, Unit
+from app.territory.service import in_sight
 
 
 class BadInspectionTime(Problem):
@@ -76,17 +77,6 @@ class DeductionOffSegment(Problem):
     title = "扣分位置不在该路段附近"
 
 
-def _segment(session: Session, principal: Principal, code: str) -> tuple[RoadSegment, str]:
-    row = session.execute(
-        select(RoadSegment, Jurisdiction.path)
-        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
-        .where(RoadSegment.code == code)
-    ).first()
-    if row is None or not principal.sees_path(row[1]):
-        raise NotFound(f"路段 {code} 不存在")
-    return row[0], row[1]
-
-
 def record_inspection(
     session: Session,
     settings: Settings,
@@ -97,20 +87,17 @@ def record_inspection(
     principal.require(Permission.INSPECTIONS_RECORD)
     if principal.user_id is None:
         raise Forbidden("考评记录只属于登录的考评员")
-    try:
-        return run_idempotent(
-            session, principal.ref, "assessment.inspections.create", idempotency_key, body,
-            lambda: _create(session, settings, principal, body),
-        )  # fmt: skip
-    except BaseException:
-        session.rollback()  # a refused deduction leaves no inspection and no report behind
-        raise
+    # A refused deduction leaves no inspection and no report behind (run_idempotent rolls
+    # back).
+    return run_idempotent(
+        session, principal.ref, "assessment.inspections.create", idempotency_key, body,
+        lambda: _create(session, settings, principal, body),
+    )  # fmt: skip
 
 
 def _check_times(settings: Settings, body: InspectionIn) -> None:
     now = utcnow()
-    if body.ended_at > now + timedelta(minutes=settings.device_clock_skew_minutes):
-        raise DeviceTimeInFuture("考评结束时间晚于现在：请校准手机时间")
+    check_not_ahead(settings, body.ended_at, "考评结束时间", now)
     if body.ended_at < body.started_at:
         raise BadInspectionTime("结束时间早于开始时间")
     if body.started_at < now - timedelta(hours=settings.inspection_late_hours):
@@ -162,7 +149,7 @@ def _charged_unit(
 def _create(
     session: Session, settings: Settings, principal: Principal, body: InspectionIn
 ) -> InspectionOut:
-    segment, path = _segment(session, principal, body.segment_code)
+    segment, path = in_sight(session, principal, RoadSegment, body.segment_code, "路段")
     _check_times(settings, body)
     items = checklist(settings)
     placed = _checked(settings, items, segment, body.deductions)

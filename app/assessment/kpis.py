@@ -9,12 +9,12 @@ deadline sweep's marks: a step is on time when no overdue mark for that unit cam
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import median, quantiles
 from typing import Literal
 
+from app.core.config import named_numbers
 from app.core.errors import Problem
 
 
@@ -86,22 +86,17 @@ class BadWeights(Problem):
 
 def parse_weights(text: str) -> dict[str, float]:
     """'on_time_handling:30,closure:20,...' → weights by rate code, which must sum to 100."""
-    weights: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        code, sep, value = part.partition(":")
-        try:
-            number = float(value)
-        except ValueError:
-            number = -1.0
-        if not math.isfinite(number):
-            number = -1.0
-        if not sep or code not in RATE_CODES or number < 0 or code in weights:
-            raise BadWeights(
-                f"“{part}”无效：应为“指标:权重”，指标为 {'、'.join(sorted(RATE_CODES))} 之一，"
-                "权重不为负、每项一次",
-                weight=part,
-            )
-        weights[code] = number
+    try:
+        weights = named_numbers(text)
+        wrong = [f"{c}:{w:g}" for c, w in weights.items() if c not in RATE_CODES or w < 0]
+    except ValueError as exc:
+        wrong = [str(exc)]
+    if wrong:
+        raise BadWeights(
+            f"“{wrong[0]}”无效：应为“指标:权重”，指标为 {'、'.join(sorted(RATE_CODES))} 之一，"
+            "权重不为负、每项一次",
+            weight=wrong[0],
+        )
     total = sum(weights.values())
     if abs(total - 100) > 1e-6:
         raise BadWeights(f"权重之和应为 100，现为 {total:g}", total=total)

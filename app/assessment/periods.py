@@ -261,6 +261,14 @@ def close_due_periods(session: Session, settings: Settings, today: date | None =
         labels.append(f"{iso.year}-W{iso.week:02d}")
     done = set(session.scalars(select(AssessmentPeriod.label).where(
         AssessmentPeriod.label.in_(labels))))  # fmt: skip
+    grace = settings.assessment_auto_close_days
+    due = [
+        (label, period_bounds(label)[1])
+        for label in reversed(labels)  # oldest first: a ranking reads the period before
+        if label not in done and (today - period_bounds(label)[1]).days > grace
+    ]
+    if not due:
+        return []  # nothing due: no more questions for the database
     # Periods from before the first case are not frozen empty: a city that imports its
     # history later still gets them computed from it.
     first_case = session.scalar(select(func.min(Case.reported_at)))
@@ -268,10 +276,7 @@ def close_due_periods(session: Session, settings: Settings, today: date | None =
         return []
     first_day = first_case.astimezone(settings.zone).date()
     closed = []
-    for label in reversed(labels):  # oldest first: a ranking reads the period before
-        _, last, _ = period_bounds(label)
-        if label in done or (today - last).days <= settings.assessment_auto_close_days:
-            continue
+    for label, last in due:
         if last < first_day:
             continue
         try:

@@ -17,7 +17,7 @@ from app.accounts.access import SYSTEM, Permission, Principal
 from app.assessment import inspections
 from app.assessment.schemas import DistrictScore, RankingOut, RankingRow
 from app.assessment.service import BadPeriod, kpis, period_of, sees_everything, snapshot
-from app.core.config import Settings
+from app.core.config import Settings, named_numbers
 from app.territory.models import Jurisdiction, Unit
 
 Kind = Literal["street", "unit"]
@@ -27,10 +27,7 @@ _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 def parse_weights(text: str, names: tuple[str, str]) -> dict[str, float]:
     """'a:60,b:40' over exactly the two `names`, summing to 100 (checked at start-up)."""
-    weights = {}
-    for part in text.split(","):
-        name, _, value = part.partition(":")
-        weights[name.strip()] = float(value)
+    weights = named_numbers(text)
     if set(weights) != set(names) or abs(sum(weights.values()) - 100) > 1e-6:
         raise ValueError(f"expected {names[0]}:N,{names[1]}:M summing to 100")
     return weights

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
@@ -16,7 +16,7 @@ from app.accounts.access import Permission, Principal
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
 from app.assessment.models import AssessmentPeriod, AssessmentSnapshot
 from app.assessment.schemas import KpiReport, KpiRow
-from app.calendar.service import working_calendar
+from app.calendar.service import day_bounds, working_calendar
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
 from app.core.config import Settings
 from app.core.database import utcnow
@@ -59,8 +59,7 @@ def period_of(settings: Settings, date_from: date, date_to: date) -> Period:
     if date_to < date_from or (date_to - date_from).days >= MAX_PERIOD_DAYS:
         raise BadPeriod(f"起止日期须有序，且不超过 {MAX_PERIOD_DAYS} 天")
     zone = settings.zone
-    start = datetime.combine(date_from, time.min, zone)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+    start, end = day_bounds(zone, date_from, date_to)
     return Period(date_from, date_to, start, end, min(end, utcnow()))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -25,6 +25,15 @@ from app.calendar.models import CalendarDay
 from app.calendar.schemas import CalendarDayOut, CalendarYearIn, CalendarYearOut
 from app.core.config import Settings, parse_periods
 from app.core.errors import Problem
+
+
+def day_bounds(zone: tzinfo, first: date, last: date) -> tuple[datetime, datetime]:
+    """The local midnight that starts `first` and the one that ends `last`: a range of
+    whole local days as the instants that bound it."""
+    return (
+        datetime.combine(first, time.min, zone),
+        datetime.combine(last + timedelta(days=1), time.min, zone),
+    )
 
 
 def official_workday(day: date) -> bool:

@@ -6,6 +6,7 @@ engine; only `app.core.database` looks at which one it is.
 
 from __future__ import annotations
 
+import math
 import os
 import zoneinfo
 from dataclasses import dataclass
@@ -381,6 +382,23 @@ class PatrolDuty:
     period: Literal["daily", "weekly"]
     #: daily: patrols each working day; weekly: days with a patrol each week (Mon–Sun).
     days: int
+
+
+def named_numbers(text: str) -> dict[str, float]:
+    """'a:30,b:-2.5' → {"a": 30.0, "b": -2.5}: the shape of every weights-and-rules setting.
+    Raises ValueError naming the part that is not `name:number`, not finite, or repeated;
+    what the names and numbers may be is the caller's to check."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = (x.strip() for x in part.partition(":"))
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(part) from None
+        if not sep or not name or not math.isfinite(number) or name in out:
+            raise ValueError(part)
+        out[name] = number
+    return out
 
 
 def parse_duties(text: str) -> dict[int, PatrolDuty]:

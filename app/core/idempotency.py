@@ -91,6 +91,14 @@ def _replay(row: IdempotencyRecord) -> JSONResponse:
     )
 
 
+def _created(session: Session, create: Callable[[], BaseModel]) -> BaseModel:
+    try:
+        return create()
+    except BaseException:
+        session.rollback()
+        raise
+
+
 def run_idempotent(
     session: Session,
     caller: str,
@@ -107,17 +115,18 @@ def run_idempotent(
 
     Returns the created model, or the stored answer of the first request with this key.
     If two requests with one key race, the loser's transaction is rolled back and it
-    answers with the winner's result.
+    answers with the winner's result. If `create` refuses (raises), everything it added is
+    rolled back: a refused request leaves nothing half-written.
     """
     if key is None:
-        result = create()
+        result = _created(session, create)
         session.commit()
         return result
     fingerprint = request_fingerprint(request)
     row = _stored(session, caller, operation, key, fingerprint)
     if row is not None:
         return _replay(row)
-    result = create()
+    result = _created(session, create)
     session.add(
         IdempotencyRecord(
             caller=caller,

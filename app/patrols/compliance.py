@@ -9,7 +9,7 @@ weekly duties count weeks Monday to Sunday that overlap the range.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from geoalchemy2.shape import to_shape
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.accounts.service import sees_user
-from app.calendar.service import working_calendar
+from app.calendar.service import day_bounds, working_calendar
 from app.core.config import Settings, parse_duties
 from app.core.errors import Problem
 from app.patrols.models import Patrol, PatrolSegment
@@ -145,11 +145,7 @@ def local_days(settings: Settings, date_from: date, date_to: date) -> tuple[date
     """The range's first and after-last local midnights (422 for a bad range)."""
     if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
         raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
-    zone = settings.zone
-    return (
-        datetime.combine(date_from, time.min, zone),
-        datetime.combine(date_to + timedelta(days=1), time.min, zone),
-    )
+    return day_bounds(settings.zone, date_from, date_to)
 
 
 def week_starts(date_from: date, date_to: date) -> list[date]:

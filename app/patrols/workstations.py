@@ -15,14 +15,15 @@ from app.accounts.models import User
 from app.core.config import Settings
 from app.core.coords import to_wgs84
 from app.core.database import utcnow
-from app.core.errors import NotFound, Problem
+from app.core.errors import Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.patrols.models import WorkstationCheckIn
 from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
 from app.territory.locator import check_coordinates
-from app.territory.models import Jurisdiction, Workstation
+from app.territory.models import Workstation
+from app.territory.service import in_sight
 
 
 class TooFarFromWorkstation(Problem):
@@ -44,14 +45,7 @@ class NotCheckedIn(Problem):
 
 
 def _workstation(session: Session, principal: Principal, code: str) -> Workstation:
-    row = session.execute(
-        select(Workstation, Jurisdiction.path)
-        .join(Jurisdiction, Workstation.street_id == Jurisdiction.id)
-        .where(Workstation.code == code)
-    ).first()
-    if row is None or not principal.sees_path(row[1]):
-        raise NotFound("工作站不存在")
-    return row[0]
+    return in_sight(session, principal, Workstation, code, "工作站")[0]
 
 
 def _distance(settings: Settings, station: Workstation, lon: float, lat: float,

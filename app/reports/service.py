@@ -175,12 +175,17 @@ def file_report(
     return _create(session, settings, principal, body, (), (), pending, source)
 
 
-def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: datetime) -> None:
-    if body.device_time > now + timedelta(minutes=settings.device_clock_skew_minutes):
+def check_not_ahead(settings: Settings, moment: datetime, what: str, now: datetime) -> None:
+    """A phone's time may run ahead of ours by the allowed skew, no more (422)."""
+    if moment > now + timedelta(minutes=settings.device_clock_skew_minutes):
         raise DeviceTimeInFuture(
-            f"设备时间 {body.device_time.astimezone(settings.zone):%Y-%m-%d %H:%M} 晚于现在",
-            device_time=body.device_time.isoformat(),
+            f"{what} {moment.astimezone(settings.zone):%Y-%m-%d %H:%M} 晚于现在：请校准手机时间",
+            device_time=moment.isoformat(),
         )
+
+
+def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: datetime) -> None:
+    check_not_ahead(settings, body.device_time, "设备时间", now)
     if body.accuracy_m is not None and body.accuracy_m > settings.report_max_accuracy_m:
         raise LocationTooInaccurate(
             f"定位误差 {body.accuracy_m:.0f} 米，须不超过 {settings.report_max_accuracy_m:.0f} 米"

@@ -12,13 +12,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
-from app.core.config import Settings
+from app.core.config import Settings, named_numbers
 from app.core.database import utcnow
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.shops.models import ShopCreditEvent, ShopRating
 from app.shops.schemas import BlacklistRow, CreditEventOut, RatingIn, ShopCreditOut
 from app.territory.models import Jurisdiction, RoadSegment, Shop
+from app.territory.service import in_sight
 
 REASONS = {
     "visit_failed_item": "走访检查不合格项",
@@ -31,12 +32,7 @@ CREDIT_MAX = 100.0
 
 def parse_rules(text: str) -> dict[str, float]:
     """'visit_failed_item:-2,...' → points per reason; every reason once."""
-    rules: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        reason, _, value = part.partition(":")
-        if reason not in REASONS or reason in rules:
-            raise ValueError(f"unknown or repeated reason {reason!r}")
-        rules[reason] = float(value)
+    rules = named_numbers(text)
     if set(rules) != set(REASONS):
         raise ValueError(f"every reason needs a value: {', '.join(REASONS)}")
     return rules
@@ -77,12 +73,10 @@ def rate_shop(
     idempotency_key: str | None,
 ) -> Any:  # fmt: skip
     """An assessor's rating: a red or black flag moves the credit; stars are shown."""
-    from app.shops.service import visible_shop  # the shop lookup lives with the visits
-
     principal.require(Permission.INSPECTIONS_RECORD)
 
     def create() -> ShopCreditOut:
-        shop, _ = visible_shop(session, principal, code)
+        shop, _ = in_sight(session, principal, Shop, code, "商户")
         rating = ShopRating(shop_id=shop.id, user_id=principal.user_id, rated_at=utcnow(),
                             flag=body.flag, stars=body.stars, note=body.note)  # fmt: skip
         session.add(rating)
@@ -96,12 +90,8 @@ def rate_shop(
         session.refresh(shop)
         return credit_out(session, settings, shop, limit=20, cursor=None)
 
-    try:
-        return run_idempotent(session, principal.ref, f"shops.{code}.rate", idempotency_key,
-                              body, create)  # fmt: skip
-    except BaseException:
-        session.rollback()
-        raise
+    return run_idempotent(session, principal.ref, f"shops.{code}.rate", idempotency_key,
+                          body, create)  # fmt: skip
 
 
 def credit_out(
@@ -129,10 +119,8 @@ def shop_credit(
     session: Session, settings: Settings, principal: Principal, code: str, *, limit: int,
     cursor: str | None,
 ) -> ShopCreditOut:  # fmt: skip
-    from app.shops.service import visible_shop
-
     principal.require(Permission.PATROLS_READ)
-    shop, _ = visible_shop(session, principal, code)
+    shop, _ = in_sight(session, principal, Shop, code, "商户")
     return credit_out(session, settings, shop, limit=limit, cursor=cursor)
 
 

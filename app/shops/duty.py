@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
+from app.calendar.service import day_bounds
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.patrols.compliance import local_days, rate, week_starts
@@ -43,8 +44,7 @@ def visit_duty(
     local_days(settings, date_from, date_to)  # the range's checks
     weeks = week_starts(date_from, date_to)
     # Whole weeks: a visit on the Monday before a range that starts on a Wednesday counts.
-    start = datetime.combine(weeks[0], time.min, settings.zone)
-    end = datetime.combine(weeks[-1] + timedelta(days=7), time.min, settings.zone)
+    start, end = day_bounds(settings.zone, weeks[0], weeks[-1] + timedelta(days=6))
     today = utcnow().astimezone(settings.zone).date()
     needed = settings.shop_visits_per_week
     query = (

@@ -32,13 +32,14 @@ from app.media.service import photo_out, usable_photos, use_photo
 from app.patrols.service import check_patrol
 from app.reports.models import Report
 from app.reports.schemas import PhotoRef, ReportIn
-from app.reports.service import DeviceTimeInFuture, LocationTooInaccurate, file_report
+from app.reports.service import LocationTooInaccurate, check_not_ahead, file_report
 from app.shops.credit import move_credit
 from app.shops.models import ShopVisit, ShopVisitItem, ShopVisitPhoto
 from app.shops.pledges import BY_CODE, PLEDGE_ITEMS, PledgeItem, items_for
 from app.shops.schemas import ItemCheckIn, ItemCheckOut, ShopVisitIn, ShopVisitOut
 from app.territory.locator import check_coordinates
 from app.territory.models import Jurisdiction, Pledge, Shop
+from app.territory.service import in_sight
 
 PLEDGE_NAMES = {Pledge.FOUR: "门前四包", Pledge.FIVE: "门前五包"}
 
@@ -81,14 +82,7 @@ class CaseNeedsFail(Problem):
 
 def visible_shop(session: Session, principal: Principal, code: str) -> tuple[Shop, str]:
     """The shop and its street's path; 404 also outside the caller's scope."""
-    row = session.execute(
-        select(Shop, Jurisdiction.path)
-        .join(Jurisdiction, Shop.street_id == Jurisdiction.id)
-        .where(Shop.code == code)
-    ).first()
-    if row is None or not principal.sees_path(row[1]):
-        raise NotFound(f"商户 {code} 不存在")
-    return row[0], row[1]
+    return in_sight(session, principal, Shop, code, "商户")
 
 
 def record_visit(
@@ -103,23 +97,16 @@ def record_visit(
     principal.require(Permission.PATROLS_RECORD)
     if principal.user_id is None:
         raise Forbidden("走访只属于登录的用户")
-    try:
-        return run_idempotent(
-            session, principal.ref, f"shops.{shop_code}.visit", idempotency_key, body,
-            lambda: _create(session, settings, principal, shop_code, body),
-        )  # fmt: skip
-    except BaseException:
-        session.rollback()  # a refused item must not leave the visit or a report behind
-        raise
+    # A refused item leaves neither the visit nor a report behind (run_idempotent rolls back).
+    return run_idempotent(
+        session, principal.ref, f"shops.{shop_code}.visit", idempotency_key, body,
+        lambda: _create(session, settings, principal, shop_code, body),
+    )  # fmt: skip
 
 
 def _check_time(settings: Settings, body: ShopVisitIn) -> None:
     now = utcnow()
-    if body.visited_at > now + timedelta(minutes=settings.device_clock_skew_minutes):
-        raise DeviceTimeInFuture(
-            f"走访时间 {body.visited_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 晚于现在",
-            device_time=body.visited_at.isoformat(),
-        )
+    check_not_ahead(settings, body.visited_at, "走访时间", now)
     if body.visited_at < now - timedelta(hours=settings.patrol_offline_start_hours):
         raise VisitTooOld(
             f"走访须在 {settings.patrol_offline_start_hours:g} 小时内上传",

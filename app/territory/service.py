@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
@@ -37,6 +37,8 @@ from app.territory.schemas import (
     WorkstationOut,
 )
 
+T = TypeVar("T")
+
 
 class UnknownUnit(Problem):
     code = "unknown_unit"
@@ -48,6 +50,21 @@ class InvalidBBox(Problem):
     code = "invalid_bbox"
     status = 400
     title = "bbox 参数无效"
+
+
+def in_sight(
+    session: Session, principal: Principal, model: type[T], code: str, what: str
+) -> tuple[T, str]:
+    """The thing of a street-attached layer (segment, workstation, shop) with `code`, and
+    its street's path; 404 also when the street is outside the caller's scope."""
+    row = session.execute(
+        select(model, Jurisdiction.path)
+        .join(Jurisdiction, model.street_id == Jurisdiction.id)  # type: ignore[attr-defined]
+        .where(model.code == code)  # type: ignore[attr-defined]
+    ).first()
+    if row is None or not principal.sees_path(row[1]):
+        raise NotFound(f"{what} {code} 不存在")
+    return row[0], row[1]
 
 
 def parse_bbox(raw: str | None) -> BBox | None:
