@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -41,6 +43,8 @@ from tests.places import Spot, on_segment
 Headers = Callable[[str], dict[str, str]]
 
 POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
+#: The suite's "now" (ISO 8601 with offset), to run it on a chosen day: see scripts/test-dates.
+TEST_NOW_VAR = "ROADCHIEF_TEST_NOW"
 TEST_SECRET_KEY = "test-signing-key-that-is-long-enough-0123456789"
 ENGINES = [e for e in os.environ.get("ROADCHIEF_TEST_ENGINES", "sqlite,postgis").split(",") if e]
 
@@ -52,6 +56,23 @@ def pytest_configure(config: pytest.Config) -> None:
             "throwaway PostgreSQL + PostGIS), or set ROADCHIEF_TEST_ENGINES=sqlite to run "
             "the SpatiaLite half only."
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_clock() -> Iterator[None]:
+    """The one clock of the suite: the real one, or the moment ROADCHIEF_TEST_NOW names,
+    running on from there. A test that means particular dates pins them itself with
+    `@pytest.mark.time_machine("2026-11-18T10:00:00+08:00")` (time-machine's marker); every
+    other test must pass whatever day the suite runs on."""
+    value = os.environ.get(TEST_NOW_VAR)
+    if not value:
+        yield
+        return
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"{TEST_NOW_VAR} needs an offset: {value!r}")
+    with time_machine.travel(moment, tick=True):
+        yield
 
 
 class DatabaseFactory:
