@@ -58,21 +58,29 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def suite_clock() -> Iterator[None]:
+_suite_travel: time_machine.travel | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
     """The one clock of the suite: the real one, or the moment ROADCHIEF_TEST_NOW names,
-    running on from there. A test that means particular dates pins them itself with
-    `@pytest.mark.time_machine("2026-11-18T10:00:00+08:00")` (time-machine's marker); every
-    other test must pass whatever day the suite runs on."""
+    running on from there (started before any fixture, so every test and every fixture
+    sees it). A test that means particular dates pins them itself with
+    `@pytest.mark.time_machine(...)` (time-machine's marker); every other test must pass
+    whatever day the suite runs on: `scripts/test-dates` proves it on the awkward days."""
+    global _suite_travel
     value = os.environ.get(TEST_NOW_VAR)
     if not value:
-        yield
         return
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise pytest.UsageError(f"{TEST_NOW_VAR} needs an offset: {value!r}")
-    with time_machine.travel(moment, tick=True):
-        yield
+    _suite_travel = time_machine.travel(moment, tick=True)
+    _suite_travel.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _suite_travel is not None:
+        _suite_travel.stop()
 
 
 class DatabaseFactory:
@@ -301,6 +309,27 @@ def staff(session: Session, settings: Settings) -> Callable[[str], str]:
         return username
 
     return make
+
+
+@pytest.fixture
+def outsider(session: Session, settings: Settings) -> str:
+    """A road chief of the next street (410199002), who must not reach 文博路街道's cases;
+    returns the username."""
+    username = "chief-410199002"
+    create_user(
+        session,
+        settings,
+        None,
+        UserCreate(
+            username=username,
+            display_name="二级路长（邻街）",
+            password="Chief@2026-long",
+            roles=[Role.ROAD_CHIEF],
+            chief_level=2,
+            jurisdiction_codes=["410199002"],
+        ),
+    )
+    return username
 
 
 @pytest.fixture

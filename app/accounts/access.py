@@ -180,6 +180,11 @@ class Principal:
             return True
         return any(path.startswith(root) for root in self.scope_paths) or path in self._ancestors()
 
+    def contains_path(self, path: str) -> bool:
+        """Whether the jurisdiction at `path` lies inside one of the caller's scope roots
+        (ancestors excluded): the test for what belongs to a person, see `oversees_user`."""
+        return self.unrestricted or any(path.startswith(root) for root in self.scope_paths)
+
     def path_filter(self, column: Any, *, nullable: bool = False) -> ColumnElement[bool]:
         """The SQL form of `sees_path` on a column holding jurisdiction paths."""
         if self.unrestricted:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, insert, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import Forbidden, Permission, Principal
@@ -372,6 +372,33 @@ def sees_user(principal: Principal, user: User) -> bool:
     if Role.ADMIN in user.roles:
         return False
     return any(principal.sees_path(r.jurisdiction.path) for r in user.scope_rows)
+
+
+def overseen_users(principal: Principal) -> ColumnElement[bool]:
+    """The users whose personal data (GPS tracks, check-ins, the duty record) is in the
+    caller's sight, as a filter on `User`: the caller themself, or a user (not an admin)
+    every scope root of whom lies inside the caller's scope. Stricter than `sees_user`: a
+    street's chief sees the district's chief as a colleague, not where they walked."""
+    if principal.unrestricted:
+        return true()
+    own = User.id == principal.user_id if principal.user_id is not None else false()
+    inside = or_(
+        false(),
+        *(Jurisdiction.path.startswith(root, autoescape=True) for root in principal.scope_paths),
+    )
+    roots = (
+        select(UserJurisdiction.user_id)
+        .join(Jurisdiction, UserJurisdiction.jurisdiction_id == Jurisdiction.id)
+        .where(UserJurisdiction.user_id == User.id)
+    )
+    admin = exists().where(UserRole.user_id == User.id, UserRole.role == Role.ADMIN)
+    return or_(own, and_(exists(roots), ~exists(roots.where(~inside)), ~admin))
+
+
+def oversees_user(session: Session, principal: Principal, user_id: int) -> bool:
+    """`overseen_users` for one user."""
+    query = select(User.id).where(User.id == user_id, overseen_users(principal))
+    return session.scalar(query) is not None
 
 
 def user_by_username(session: Session, username: str) -> User:

@@ -17,12 +17,11 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.accounts.access import Forbidden, Permission, Principal
-from app.accounts.models import Role, SegmentChief
 from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import next_alarm, set_handle_deadline, shift_for_pause
 from app.cases.models import (
@@ -34,6 +33,7 @@ from app.cases.models import (
     CaseTask,
     TaskStatus,
 )
+from app.cases.relations import may_see_case, may_verify
 from app.cases.schemas import ActionIn, CaseOut, TaskOut
 from app.cases.service import history, record_event
 from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
@@ -47,7 +47,7 @@ from app.routing.models import RoutingDecision
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
 from app.territory.locator import check_coordinates
-from app.territory.models import RoadSegment, Unit
+from app.territory.models import Unit
 from app.territory.service import UnknownUnit
 
 
@@ -166,27 +166,9 @@ class ReopenWindowPassed(Problem):
 def find_case(session: Session, principal: Principal, number: str) -> Case:
     """The case, if the caller may see it (in scope, or staff of a unit with a task)."""
     case = session.scalar(select(Case).where(Case.number == number))
-    if case is None or not (
-        principal.sees_path(case.jurisdiction_path) or _has_task(session, principal, case)
-    ):
+    if case is None or not may_see_case(session, principal, case):
         raise NotFound("案件不存在")
     return case
-
-
-def _has_task(session: Session, principal: Principal, case: Case) -> bool:
-    if not (principal.has_role(Role.DEPARTMENT_STAFF) and principal.unit_code):
-        return False
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    CaseTask.case_id == case.id,
-                    CaseTask.unit_id == Unit.id,
-                    Unit.code == principal.unit_code,
-                )
-            )
-        )
-    )
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -208,26 +190,6 @@ def _task_of(session: Session, case: Case, unit_code: str) -> CaseTask:
     return task
 
 
-def _is_verifier(session: Session, principal: Principal, case: Case) -> bool:
-    if principal.unrestricted or principal.has_role(Role.SUPERVISOR):
-        return True
-    if principal.user_id is not None and case.reporter_user_id == principal.user_id:
-        return True
-    return bool(
-        principal.has_role(Role.ROAD_CHIEF)
-        and case.segment_code
-        and session.scalar(
-            select(
-                exists().where(
-                    SegmentChief.user_id == principal.user_id,
-                    SegmentChief.segment_id == RoadSegment.id,
-                    RoadSegment.code == case.segment_code,
-                )
-            )
-        )
-    )
-
-
 def _check_actor(
     session: Session,
     principal: Principal,
@@ -240,7 +202,7 @@ def _check_actor(
         raise Forbidden(f"“{transition.name_zh}”不是您的角色可以执行的操作")
     if Actor.VERIFIER in transition.actors and not (
         principal.roles & roles_of(transition.actors - {Actor.VERIFIER})
-        or _is_verifier(session, principal, case)
+        or may_verify(session, principal, case)
     ):
         raise Forbidden(f"只有上报人、该路段的路长或监督员可以“{transition.name_zh}”")
     if transition.task_sources is None:

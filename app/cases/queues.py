@@ -17,7 +17,6 @@ from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Forbidden, Permission, Principal
-from app.accounts.models import Role, SegmentChief
 from app.calendar.service import working_calendar
 from app.cases.models import (
     HANDLING_STATUSES,
@@ -27,12 +26,13 @@ from app.cases.models import (
     CaseTask,
     TaskStatus,
 )
+from app.cases.relations import verifiable_cases
 from app.cases.schemas import CaseSummary, TaskQueueItem
 from app.cases.workflow import ACTOR_ROLES, Actor
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.pagination import InvalidCursor, decode_cursor, decode_id_cursor, encode_cursor
-from app.territory.models import RoadSegment, Unit
+from app.territory.models import Unit
 
 DispatchStage = Literal["register", "dispatch", "returns", "extensions"]
 
@@ -203,19 +203,9 @@ def dispatch_queue(
 def verification_queue(
     session: Session, settings: Settings, principal: Principal, *, limit: int, cursor: str | None
 ) -> tuple[list[CaseSummary], str | None]:
-    """Cases awaiting verification that the caller may verify: reported by them, on a
-    segment they are road chief of, or (supervisors) anywhere in their scope."""
+    """Cases awaiting verification that the caller may verify (`verifiable_cases`)."""
     principal.require(Permission.CASES_READ)
-    mine = [Case.reporter_user_id == principal.user_id]
-    if principal.has_role(Role.SUPERVISOR, Role.ADMIN):
-        mine.append(principal.path_filter(Case.jurisdiction_path))
-    if principal.has_role(Role.ROAD_CHIEF):
-        mine.append(
-            exists().where(
-                SegmentChief.user_id == principal.user_id,
-                SegmentChief.segment_id == RoadSegment.id,
-                RoadSegment.code == Case.segment_code,
-            )
-        )
-    query = select(Case).where(and_(Case.status == CaseStatus.AWAITING_VERIFICATION, or_(*mine)))
+    query = select(Case).where(
+        Case.status == CaseStatus.AWAITING_VERIFICATION, verifiable_cases(principal)
+    )
     return _page(session, settings, query, limit, cursor)

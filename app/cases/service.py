@@ -7,9 +7,11 @@ from typing import Any
 
 import shapely
 from geoalchemy2.shape import to_shape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from app.accounts.access import Principal
 from app.accounts.models import User
 from app.cases.models import (
     FINISHED_STATUSES,
@@ -19,6 +21,7 @@ from app.cases.models import (
     CaseSource,
     CaseStatus,
 )
+from app.cases.relations import visible_cases
 from app.cases.schemas import CaseEventOut, NearbyCase
 from app.core.config import Settings
 from app.core.database import bbox_intersects
@@ -76,16 +79,32 @@ def new_case(
     return case
 
 
+def count_joined_report(session: Session, case: Case) -> None:
+    """One more report of the case's problem (并案). A core UPDATE: the case's version
+    stays, so a join never makes a department's or dispatcher's step on it fail."""
+    session.execute(
+        update(Case).where(Case.id == case.id).values(report_count=Case.report_count + 1)
+    )
+    set_committed_value(case, "report_count", case.report_count + 1)
+
+
 def open_cases_near(
-    session: Session, category_code: str, lon: float, lat: float, radius_m: float
+    session: Session,
+    category_code: str,
+    lon: float,
+    lat: float,
+    radius_m: float,
+    principal: Principal,
 ) -> list[tuple[float, Case]]:
-    """Unfinished cases of the category within `radius_m`, nearest first."""
+    """Unfinished cases of the category within `radius_m` that `principal` may see,
+    nearest first."""
     box = bbox_around(lon, lat, radius_m)
     candidates = session.execute(
         select(Case.id, func.ST_AsBinary(Case.geom, type_=None)).where(
             Case.category_code == category_code,
             Case.status.not_in(FINISHED_STATUSES),
             bbox_intersects(Case.geom, *box),
+            visible_cases(principal),
         )
     ).all()
     if not candidates:  # the usual answer: nothing to load
@@ -111,8 +130,8 @@ def nearby_cases(
 ) -> list[NearbyCase]:
     """What a reporter should look at before submitting: maybe it is already reported.
 
-    Any reporter sees open cases near where they stand, even outside their scope: two
-    teams must not report the same pothole twice. The caller checked `cases:read`.
+    Only cases the reporter may see (`open_cases_near` filters them): a case number is not
+    a key to another street's case. The caller checked `cases:read`.
     """
     zone = settings.zone
     return [

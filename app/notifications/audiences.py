@@ -17,7 +17,7 @@ class Audience(StrEnum):
     RELEASED_UNITS = "released_units"
     ACTED_UNIT = "acted_unit"  # staff of the unit the step concerned
     #: The reporter and the segment's road chiefs of its first level (the lowest rank): who is
-    #: asked. Any chief of the segment, or a supervisor, may verify (`actions._is_verifier`).
+    #: asked, of those who may verify it (`cases.relations.verifiable_cases`).
     VERIFIERS = "verifiers"
     REPORTER = "reporter"
     ESCALATION = "escalation"  # the segment's road chiefs of the level escalated to

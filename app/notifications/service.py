@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import Role, SegmentChief, User, UserJurisdiction, UserRole
+from app.accounts.service import load_user, principal_for_user
 from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.cases.models import (
@@ -26,6 +27,7 @@ from app.cases.models import (
     CaseTask,
     TaskStatus,
 )
+from app.cases.relations import may_verify
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound
@@ -122,9 +124,17 @@ def recipients(session: Session, case: Case, event: CaseEvent) -> set[int]:
             audiences.append(STATUS_AUDIENCE[event.to_status])
     users: set[int] = set()
     for audience in dict.fromkeys(audiences):
-        users |= set(session.scalars(_audience_query(audience, case, event)))
+        found = set(session.scalars(_audience_query(audience, case, event)))
+        if audience is Audience.VERIFIERS:  # asked only if they may: `may_verify`
+            found = {u for u in found if _may_verify(session, u, case)}
+        users |= found
     users.discard(event.actor_user_id)  # type: ignore[arg-type]
     return users
+
+
+def _may_verify(session: Session, user_id: int, case: Case) -> bool:
+    user = load_user(session, user_id)
+    return user is not None and may_verify(session, principal_for_user(user), case)
 
 
 def event_payload(case: Case, event: CaseEvent, settings: Settings) -> dict[str, Any]:

@@ -19,13 +19,12 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
-from app.accounts.service import sees_user
+from app.accounts.service import overseen_users
 from app.calendar.service import day_bounds, working_calendar
 from app.core.config import Settings, parse_duties
 from app.core.errors import Problem
 from app.patrols.models import Patrol, PatrolSegment
 from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
-from app.patrols.service import WITH_SCOPE
 from app.territory.models import Jurisdiction, RoadSegment
 
 MAX_RANGE_DAYS = 92
@@ -56,8 +55,8 @@ def compliance(
         .join(RoadSegment, SegmentChief.segment_id == RoadSegment.id)
         .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
         .join(User, SegmentChief.user_id == User.id)
-        .where(User.is_active.is_(True))
-        .options(WITH_SCOPE)
+        # A duty record is personal data: only of those the caller oversees.
+        .where(User.is_active.is_(True), overseen_users(principal))
         .order_by(Jurisdiction.code, SegmentChief.level, User.username, RoadSegment.code)
     )
     if username is not None:
@@ -66,11 +65,7 @@ def compliance(
         query = query.where(RoadSegment.code == segment_code)
     if street_code is not None:
         query = query.where(Jurisdiction.code == street_code)
-    assignments = [
-        row
-        for row in session.execute(query).all()
-        if row[3].id == principal.user_id or sees_user(principal, row[3])
-    ]
+    assignments = session.execute(query).all()
     zone = settings.zone
     patrolled: dict[tuple[int, int], set[date]] = defaultdict(set)
     for user_id, segment_id, started_at in session.execute(

@@ -11,11 +11,11 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.accounts.access import Forbidden, Permission, Principal
-from app.accounts.models import User, UserJurisdiction
-from app.accounts.service import load_user, sees_user
+from app.accounts.models import User
+from app.accounts.service import oversees_user
 from app.core.config import Settings
 from app.core.coords import to_wgs84
 from app.core.database import UTCDateTime, bbox_intersects, utcnow
@@ -41,9 +41,7 @@ from app.patrols.schemas import (
 from app.patrols.track import RawFix, coverage, drop_impossible_jumps, length_m, track_of
 from app.territory.locator import check_coordinates
 from app.territory.models import RoadSegment
-
-#: The scope rows `sees_user` reads, loaded with the users (not one query per user).
-WITH_SCOPE = selectinload(User.scope_rows).selectinload(UserJurisdiction.jurisdiction)
+from app.territory.service import in_sight
 
 #: How far a track's box is widened to find the segments it may cover.
 _SEARCH_SLACK_DEG = 0.001
@@ -401,13 +399,12 @@ def _finish(session: Session, settings: Settings, patrol: Patrol) -> None:
 
 
 def _visible(session: Session, principal: Principal, patrol_id: int) -> Patrol:
-    """The patrol, if it is the caller's or its walker is in the caller's sight."""
+    """The patrol, if it is the caller's or the caller oversees its walker: a GPS track is
+    personal data (`oversees_user`)."""
     principal.require(Permission.PATROLS_READ)
     patrol = _load(session, patrol_id)
-    if patrol.user_id != principal.user_id:
-        walker = load_user(session, patrol.user_id)
-        if walker is None or not sees_user(principal, walker):
-            raise NotFound("巡查不存在")
+    if not oversees_user(session, principal, patrol.user_id):
+        raise NotFound("巡查不存在")
     return patrol
 
 
@@ -495,15 +492,17 @@ def patrol_geojson(
 def segment_patrols(
     session: Session, settings: Settings, principal: Principal, segment_code: str, limit: int
 ) -> list[SegmentPatrolOut]:
-    """Who patrolled a segment, when, and how much of it: newest first."""
+    """Who patrolled a segment the caller may see, when, and how much of it: newest first.
+
+    The segment's record, clipped to it: whoever walked it, without their tracks (those
+    are `GET /patrols/{id}`, for whom oversees the walker)."""
     principal.require(Permission.PATROLS_READ)
+    segment, _ = in_sight(session, principal, RoadSegment, segment_code, "路段")
     rows = session.execute(
         select(Patrol, PatrolSegment, User)
         .join(PatrolSegment, PatrolSegment.patrol_id == Patrol.id)
-        .join(RoadSegment, PatrolSegment.segment_id == RoadSegment.id)
         .join(User, Patrol.user_id == User.id)
-        .where(RoadSegment.code == segment_code)
-        .options(WITH_SCOPE)
+        .where(PatrolSegment.segment_id == segment.id)
         .order_by(Patrol.started_at.desc(), Patrol.id.desc())
         .limit(limit)
     ).all()
@@ -519,5 +518,4 @@ def segment_patrols(
             complete=ps.complete,
         )
         for patrol, ps, user in rows
-        if patrol.user_id == principal.user_id or sees_user(principal, user)
     ]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import User
+from app.accounts.service import overseen_users
 from app.core.config import Settings
 from app.core.coords import to_wgs84
 from app.core.database import utcnow
@@ -157,7 +158,12 @@ def check_ins(
     """Who was at the workstation, when, for what: newest first."""
     principal.require(Permission.PATROLS_READ)
     station = _workstation(session, principal, code)
-    query = select(WorkstationCheckIn).where(WorkstationCheckIn.workstation_id == station.id)
+    # A check-in is personal data: only those of people the caller oversees.
+    query = (
+        select(WorkstationCheckIn)
+        .join(User, WorkstationCheckIn.user_id == User.id)
+        .where(WorkstationCheckIn.workstation_id == station.id, overseen_users(principal))
+    )
     after = decode_id_cursor(cursor)
     if after is not None:
         query = query.where(WorkstationCheckIn.id < after)

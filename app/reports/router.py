@@ -54,6 +54,7 @@ REPORT_PROBLEMS = (
     service.AfterPhotoRequired,
     UnknownPhoto,
     service.DuplicateCaseInvalid,
+    service.DuplicateCaseTooFar,
     PatrolMismatch,
     IdempotencyKeyReused,
 )

@@ -129,6 +129,10 @@ class ReportDetail(ReportReceipt):
     input_lat: float
     accuracy_m: float | None
     asset_code: str | None
+    case_visible: bool = Field(
+        description="Whether the caller may see the report's case. When not (a report made "
+        "outside the caller's scope), the case's routing, deadline and history are left out."
+    )
     history: list[CaseEventOut]
 
 

@@ -29,8 +29,16 @@ from app.cases.models import (
     CaseSource,
     CaseStatus,
 )
+from app.cases.relations import may_see_case
 from app.cases.schemas import NearbyCase
-from app.cases.service import history, nearby_cases, new_case, open_cases_near, record_event
+from app.cases.service import (
+    count_joined_report,
+    history,
+    nearby_cases,
+    new_case,
+    open_cases_near,
+    record_event,
+)
 from app.core.config import Settings
 from app.core.coords import CoordinateSystem, to_wgs84
 from app.core.database import utcnow
@@ -111,6 +119,12 @@ class DuplicateCaseInvalid(Problem):
     code = "duplicate_case_invalid"
     status = 422
     title = "所选的重复案件不存在、已结案或类别不同"
+
+
+class DuplicateCaseTooFar(Problem):
+    code = "duplicate_case_too_far"
+    status = 422
+    title = "上报位置离所选的重复案件太远"
 
 
 class ReportFingerprint(BaseModel):
@@ -236,7 +250,7 @@ def _create(
         photos.append((store_photo(session, settings, principal, staged, pending), role))
 
     urgency = body.urgency or Urgency(category.default_urgency)
-    case = _joined_case(session, settings, body, category.code, lon, lat)
+    case = _joined_case(session, settings, principal, body, category.code, lon, lat)
     point = from_shape(Point(lon, lat), srid=4326)
     if case is None:
         case = _open_case(
@@ -245,7 +259,7 @@ def _create(
         )  # fmt: skip
         case.routing_decision_id = record_decision(session, principal, decision).id
     else:
-        case.report_count += 1  # the version rises with the update
+        count_joined_report(session, case)
     report = Report(
         reporter_user_id=principal.user_id,
         case_id=case.id,
@@ -276,20 +290,41 @@ def _create(
 
 
 def _joined_case(
-    session: Session, settings: Settings, body: ReportIn, category_code: str, lon: float, lat: float
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: ReportIn,
+    category_code: str,
+    lon: float,
+    lat: float,
 ) -> Case | None:
     """The open case this report is a duplicate of: chosen by the reporter, or the
-    nearest open one of the category within the duplicate radius."""
+    nearest open one of the category within the duplicate radius. Either way a case the
+    reporter may see, within the radius: joining is not a way into another street's case."""
     if body.duplicate_of is not None:
         case = session.scalar(select(Case).where(Case.number == body.duplicate_of))
-        if case is None or case.status in FINISHED_STATUSES or case.category_code != category_code:
+        if (
+            case is None
+            or not may_see_case(session, principal, case)
+            or case.status in FINISHED_STATUSES
+            or case.category_code != category_code
+        ):
             raise DuplicateCaseInvalid(
                 f"案件“{body.duplicate_of}”不存在、已结束或不是“{category_code}”类问题"
+            )
+        place = to_shape(case.geom)
+        distance = LocalFrame(lon, lat).distance_m(place)
+        if distance > settings.duplicate_radius_m:
+            raise DuplicateCaseTooFar(
+                f"上报位置距案件“{case.number}” {distance:.0f} 米，"
+                f"并案须在 {settings.duplicate_radius_m:.0f} 米以内",
+                distance_m=round(distance, 1),
+                max_distance_m=settings.duplicate_radius_m,
             )
         return case
     if body.fixed_on_spot:
         return None  # fixed already: its own case goes straight to verification
-    near = open_cases_near(session, category_code, lon, lat, settings.duplicate_radius_m)
+    near = open_cases_near(session, category_code, lon, lat, settings.duplicate_radius_m, principal)
     return near[0][1] if near else None
 
 
@@ -529,9 +564,24 @@ def get_report(
         .where(ReportPhoto.report_id == report.id)
         .order_by(ReportPhoto.position)
     ).all()
+    case_visible = may_see_case(session, principal, case)
     receipt = _receipt(session, settings, report, case, [(r, p) for r, p in photos])
+    if not case_visible:
+        # The reporter's own report of a case outside their sight: the report, not the
+        # case's routing, deadline or history.
+        receipt = receipt.model_copy(
+            update={
+                "lead_units": [],
+                "cooperating_units": [],
+                "territorial_unit": None,
+                "due_at": None,
+                "nearby_assets": [],
+                "segment": None,
+            }
+        )
     return ReportDetail(
         **receipt.model_dump(),
+        case_visible=case_visible,
         category_code=report.category_code,
         description=report.description,
         urgency=report.urgency,
@@ -541,7 +591,7 @@ def get_report(
         input_lat=report.input_lat,
         accuracy_m=report.accuracy_m,
         asset_code=report.asset_code,
-        history=history(session, case.id, settings.zone),
+        history=history(session, case.id, settings.zone) if case_visible else [],
     )
 
 
@@ -562,7 +612,7 @@ def nearby_open_cases(
     lon, lat = to_wgs84(lon, lat, coordinate_system)
     require_leaf(current_routing(session).taxonomy, category_code)
     radius = radius_m or settings.duplicate_radius_m
-    near = open_cases_near(session, category_code, lon, lat, radius)
+    near = open_cases_near(session, category_code, lon, lat, radius, principal)
     first_photo = (
         _first_thumbnails(session, Report.case_id, [c.id for _, c in near]) if near else {}
     )

@@ -4,7 +4,7 @@ for the best, a black flag for the worst, and the street last two months running
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,20 +58,22 @@ def ranking(client: TestClient, as_user: Headers, **params: str) -> dict[str, An
     return result
 
 
+@pytest.mark.time_machine(datetime(2026, 11, 18, 10, 0, tzinfo=SHANGHAI))
 def test_inspections_alone_rank_the_streets_and_the_last_twice_is_marked(
     client: TestClient, as_user: Headers, session: Session, good_jpeg: Jpeg
 ) -> None:
+    """November 2026 against October 2026."""
     assessor = as_user("demo-assessor")
     photo = upload(client, good_jpeg(), headers=assessor)["id"]
     first, second, third = streets(session)
-    # Last month: the first street is last.
+    # October: the first street is last.
+    october = datetime(2026, 10, 15, 10, 0, tzinfo=SHANGHAI)
     for spot, lost in ((first, 30), (second, 10), (third, 6)):
         made = inspect(client, assessor, spot, photo, lost)
         row = session.get_one(Inspection, made["id"])
-        row.started_at -= timedelta(days=40)
-        row.ended_at -= timedelta(days=40)
+        row.started_at, row.ended_at = october, october + timedelta(hours=1)
     session.flush()
-    # This month: last again.
+    # November: last again.
     for spot, lost in ((first, 30), (second, 6), (third, 10)):
         inspect(client, assessor, spot, photo, lost)
     board = ranking(client, as_user)
