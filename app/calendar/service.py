@@ -9,7 +9,7 @@ time zone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -34,6 +34,37 @@ def day_bounds(zone: tzinfo, first: date, last: date) -> tuple[datetime, datetim
         datetime.combine(first, time.min, zone),
         datetime.combine(last + timedelta(days=1), time.min, zone),
     )
+
+
+def week_starts(date_from: date, date_to: date) -> list[date]:
+    """The Mondays of the weeks (Monday to Sunday) that overlap the range."""
+    first = date_from - timedelta(days=date_from.weekday())
+    return [first + timedelta(weeks=i) for i in range((date_to - first).days // 7 + 1)]
+
+
+Period = tuple[date, date]  # first and last day, local, inclusive
+
+
+def judged_periods(
+    periods: Iterable[Period], today: date, met: Callable[[Period], bool]
+) -> tuple[list[Period], list[Period]]:
+    """The periods a duty (patrols, shop visits) is judged on, and the missed ones among
+    them. One rule for every duty: a period that has ended is judged; the period still
+    running is judged only once it is met, never missed before it ends."""
+    judged: list[Period] = []
+    missed: list[Period] = []
+    for period in periods:
+        done = met(period)
+        if period[1] < today or done:
+            judged.append(period)
+            if not done:
+                missed.append(period)
+    return judged, missed
+
+
+def met_share(met: int, judged: int) -> float | None:
+    """The share of judged periods met; None when none is judged yet (not a perfect 1)."""
+    return round(met / judged, 4) if judged else None
 
 
 def official_workday(day: date) -> bool:

@@ -242,9 +242,10 @@ class Settings(BaseSettings):
         default=60.0, ge=0, le=100, description="Below this credit a shop is blacklisted."
     )
     patrol_duties: str = Field(
-        default="1:daily:1,2:weekly:3,3:weekly:2",
-        description="Patrol duty per road-chief level, 'level:daily|weekly:days': a complete "
-        "patrol of each of one's segments on every working day, or on that many days a week.",
+        default="1:daily:1:any,2:weekly:3:any,3:weekly:2:each",
+        description="Patrol duty per road-chief level, 'level:daily|weekly:days:each|any': "
+        "on every working day, or on that many days a week, a complete patrol of each of "
+        "one's segments (each), or of at least one of them (any).",
     )
     webhook_max_attempts: int = Field(default=8, ge=1, le=30)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
@@ -346,7 +347,7 @@ class Settings(BaseSettings):
         try:
             parse_duties(value)
         except ValueError as exc:
-            raise ValueError(f"expected 'level:daily|weekly:days,...' ({exc})") from exc
+            raise ValueError(f"expected 'level:daily|weekly:days:each|any,...' ({exc})") from exc
         return value
 
     @field_validator("working_hours")
@@ -377,11 +378,15 @@ def parse_periods(text: str) -> tuple[tuple[time, time], ...]:
 
 @dataclass(frozen=True)
 class PatrolDuty:
-    """How often a chief of one level must patrol each of their segments (巡查频次)."""
+    """How often a chief of one level must patrol, and what (巡查频次)."""
 
     period: Literal["daily", "weekly"]
     #: daily: patrols each working day; weekly: days with a patrol each week (Mon–Sun).
     days: int
+    #: each: every one of the chief's segments, each on its own; any: a day counts when a
+    #: patrol of the chief's completely covered at least one of their segments (a street
+    #: head's daily round of the area, 每日巡查辖区各路段).
+    scope: Literal["each", "any"] = "each"
 
 
 def named_numbers(text: str) -> dict[str, float]:
@@ -402,15 +407,17 @@ def named_numbers(text: str) -> dict[str, float]:
 
 
 def parse_duties(text: str) -> dict[int, PatrolDuty]:
-    """'1:daily:1,3:weekly:2' → {1: PatrolDuty('daily', 1), 3: PatrolDuty('weekly', 2)}."""
+    """'1:daily:1:any,3:weekly:2' → {1: PatrolDuty('daily', 1, 'any'),
+    3: PatrolDuty('weekly', 2, 'each')} (the scope defaults to each)."""
     duties: dict[int, PatrolDuty] = {}
     for part in text.split(","):
-        level, period, days = (x.strip() for x in part.split(":"))
+        level, period, days, *rest = (x.strip() for x in part.split(":"))
+        scope = rest[0] if rest else "each"
         if period not in ("daily", "weekly") or int(level) not in (1, 2, 3) or int(days) < 1:
             raise ValueError(part)
-        if period == "weekly" and int(days) > 7:
+        if (period == "weekly" and int(days) > 7) or len(rest) > 1 or scope not in ("each", "any"):
             raise ValueError(part)
-        duties[int(level)] = PatrolDuty(period, int(days))  # type: ignore[arg-type]
+        duties[int(level)] = PatrolDuty(period, int(days), scope)  # type: ignore[arg-type]
     return duties
 
 

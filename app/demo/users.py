@@ -37,17 +37,19 @@ DEMO_USERS = (
     ),
     DemoUser("demo-supervisor", "区级监督员", (Role.SUPERVISOR,), (DISTRICT,), what="supervisor"),
     DemoUser("demo-assessor", "第三方考核员", (Role.ASSESSOR,), (DISTRICT,), what="assessor"),
+    # Seed 003 (管城区): 各乡、办行政正职担任一级路长，每日巡查辖区各路段情况. District
+    # leaders supervise (区级督导); they are not road chiefs with a patrol duty.
     DemoUser(
         "demo-chief-1",
-        "一级路长（副区长）",
+        "一级路长（文博路街道办事处主任）",
         (Role.ROAD_CHIEF,),
-        (DISTRICT,),
+        (STREET,),
         chief_level=1,
-        what="level-1 chief: the district's trunk roads",
+        what="level-1 chief: head of 文博路街道, every road of it, a round every working day",
     ),
     DemoUser(
         "demo-chief-2",
-        "二级路长（文博路街道）",
+        "二级路长（文博路街道副主任）",
         (Role.ROAD_CHIEF,),
         (STREET,),
         chief_level=2,
@@ -77,9 +79,7 @@ DEMO_USERS = (
 
 def _segments_for(session: Session, level: int) -> list[str]:
     query = select(RoadSegment.code).join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
-    if level == 1:
-        query = query.where(RoadSegment.grade == RoadGrade.TRUNK)
-    elif level == 2:
+    if level in (1, 2):
         query = query.where(Jurisdiction.code == STREET)
     else:
         community = (

@@ -1,6 +1,9 @@
-"""Who hears of each case event: the rule as data (the people who must act next first).
+"""Who hears of each case event, and what each is told to do: the rule as data.
 
-`AUDIENCES` is read by `service.notify_case_event`; the actor never hears of their own step.
+`AUDIENCES` is read by `service.notify_case_event`: for each event kind, the audiences in
+order (the people who must act next first), each with its own message. Someone in several
+audiences gets one message, the first that applies to them. The actor never hears of their
+own step.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.cases.models import CaseEventKind as K
+from app.cases.models import CaseStatus as S
 
 
 class Audience(StrEnum):
@@ -21,7 +25,8 @@ class Audience(StrEnum):
     VERIFIERS = "verifiers"
     REPORTER = "reporter"
     ESCALATION = "escalation"  # the segment's road chiefs of the level escalated to
-    #: Whoever must act on the status the step left the case in (none if it stayed).
+    #: Whoever must act on the status the step left the case in (none if it stayed), told
+    #: what `NEXT_STEP` says for that status.
     NEXT_IF_MOVED = "next_if_moved"
 
 
@@ -35,34 +40,67 @@ D, TU, AU, V, R, E, NX = (
     Audience.NEXT_IF_MOVED,
 )
 
-#: Event → (audiences, the inbox title: "{number}" is the case number).
-AUDIENCES: dict[K, tuple[tuple[Audience, ...], str]] = {
-    K.REPORTED: ((NX,), "新上报案件 {number} 待立案"),
-    K.DUPLICATE_REPORTED: ((), "案件 {number} 被重复上报"),
-    K.FIXED_ON_SPOT: ((V,), "当场整改案件 {number} 待核查"),
-    K.REGISTERED: ((), "案件 {number} 已立案"),
-    K.REJECTED: ((R,), "您上报的案件 {number} 不予立案"),
-    K.DISPATCHED: ((TU,), "案件 {number} 已派遣到本单位，请签收"),
-    K.SIGNED_FOR: ((), "案件 {number} 已签收"),
-    K.FED_BACK: ((NX,), "案件 {number} 已处置，待核查"),
-    K.VERIFIED: ((R,), "案件 {number} 核查通过，已结案"),
-    K.REWORK: ((TU,), "案件 {number} 核查不通过，须返工"),
-    K.RELEASED: ((AU, NX), "案件 {number} 协办任务已释放"),
-    K.URGED: ((TU,), "案件 {number} 被督办"),
-    K.CANCELLED: ((Audience.RELEASED_UNITS, R), "案件 {number} 已撤销"),
-    K.RETURN_REQUESTED: ((D,), "案件 {number} 被申请退回，待审核"),
-    K.RETURN_DECIDED: ((AU, NX), "案件 {number} 的退回申请已审核"),
-    K.EXTENSION_REQUESTED: ((D,), "案件 {number} 申请延期，待审批"),
-    K.EXTENSION_DECIDED: ((AU,), "案件 {number} 的延期申请已审批"),
-    K.HUNG_UP: ((TU,), "案件 {number} 已挂账，期限暂停"),
-    K.RESUMED: ((TU,), "案件 {number} 恢复处置，期限继续"),
-    K.REOPENED: ((NX, D), "案件 {number} 被重新打开"),
-    K.DEADLINE_WARNING: ((AU,), "案件 {number} 处置时限将到"),
-    K.SIGN_FOR_OVERDUE: ((AU, D), "案件 {number} 签收超时"),
-    K.OVERDUE: ((AU, D, E), "案件 {number} 处置超期，已升级"),
-    K.ESCALATED: ((AU, D, E), "案件 {number} 超期未办，再次升级"),
-    K.VERIFICATION_OVERDUE: ((V, D), "案件 {number} 核查超期"),
-    K.WHISTLE_BLOWN: ((TU,), "路长吹哨：案件 {number} 请到现场报到并处置"),
-    K.WHISTLE_REPORTED_IN: ((R,), "案件 {number}：部门已报到"),
-    K.WHISTLE_MISSED: ((D, R), "案件 {number}：有部门未按时报到"),
+#: Who must act on a case in each status, and the message that tells them ("{number}" is
+#: the case number).
+NEXT_STEP: dict[S, tuple[Audience, str]] = {
+    S.PENDING_REGISTRATION: (D, "新上报案件 {number} 待立案"),
+    S.REGISTERED: (D, "案件 {number} 待派遣"),
+    S.DISPATCHED: (TU, "案件 {number} 待本单位签收"),
+    S.IN_PROGRESS: (TU, "案件 {number} 待本单位继续处置"),
+    S.AWAITING_VERIFICATION: (V, "案件 {number} 已处置完毕，请到现场核查"),
+    S.CLOSED: (R, "您上报的案件 {number} 已结案"),
+    S.REJECTED: (R, "您上报的案件 {number} 不予立案"),
+    S.CANCELLED: (R, "您上报的案件 {number} 已撤销"),
+}
+
+#: Event → the audiences in order, each with its message (None: `NEXT_STEP`'s).
+AUDIENCES: dict[K, tuple[tuple[Audience, str | None], ...]] = {
+    K.REPORTED: ((NX, None),),
+    K.DUPLICATE_REPORTED: (),
+    K.FIXED_ON_SPOT: ((V, "当场整改案件 {number} 请到现场核查"),),
+    K.REGISTERED: (),
+    K.REJECTED: ((R, "您上报的案件 {number} 不予立案"),),
+    K.DISPATCHED: ((TU, "案件 {number} 已派遣到本单位，请签收"),),
+    K.SIGNED_FOR: (),
+    K.FED_BACK: ((NX, None),),
+    K.VERIFIED: ((R, "您上报的案件 {number} 核查通过，已结案"),),
+    K.REWORK: ((TU, "案件 {number} 核查不通过，请返工"),),
+    K.RELEASED: ((AU, "案件 {number} 的协办任务已释放，本单位无须再办"), (NX, None)),
+    K.URGED: ((TU, "案件 {number} 被督办，请加快处置"),),
+    K.CANCELLED: (
+        (Audience.RELEASED_UNITS, "案件 {number} 已撤销，本单位无须再办"),
+        (R, "您上报的案件 {number} 已撤销"),
+    ),
+    K.RETURN_REQUESTED: ((D, "案件 {number} 被申请退回，请审核"),),
+    K.RETURN_DECIDED: ((AU, "案件 {number} 的退回申请已审核"), (NX, None)),
+    K.EXTENSION_REQUESTED: ((D, "案件 {number} 申请延期，请审批"),),
+    K.EXTENSION_DECIDED: ((AU, "案件 {number} 的延期申请已审批"),),
+    K.HUNG_UP: ((TU, "案件 {number} 已挂账，期限暂停"),),
+    K.RESUMED: ((TU, "案件 {number} 恢复处置，期限继续"),),
+    K.REOPENED: ((NX, None), (D, "案件 {number} 被重新打开")),
+    K.DEADLINE_WARNING: ((AU, "案件 {number} 处置时限将到，请尽快处置"),),
+    K.SIGN_FOR_OVERDUE: ((AU, "案件 {number} 签收超时，请立即签收"), (D, "案件 {number} 签收超时")),
+    K.OVERDUE: (
+        (AU, "案件 {number} 处置超期，已升级，请立即处置"),
+        (D, "案件 {number} 处置超期，已升级"),
+        (E, "案件 {number} 处置超期，已升级到您，请督办"),
+    ),
+    K.ESCALATED: (
+        (AU, "案件 {number} 超期未办，再次升级，请立即处置"),
+        (D, "案件 {number} 超期未办，再次升级"),
+        (E, "案件 {number} 超期未办，已升级到您，请督办"),
+    ),
+    K.VERIFICATION_OVERDUE: (
+        (V, "案件 {number} 核查超期，请尽快到现场核查"),
+        (D, "案件 {number} 核查超期"),
+    ),
+    # The summoned units are told by the whistle itself (`service.notify_whistle`), which
+    # names the case: one message each, whether the whistle opened a case, joined one or
+    # stands alone.
+    K.WHISTLE_BLOWN: (),
+    K.WHISTLE_REPORTED_IN: ((R, "案件 {number}：部门已报到"),),
+    K.WHISTLE_MISSED: (
+        (D, "案件 {number}：有部门未按时报到"),
+        (R, "案件 {number}：有部门未按时报到"),
+    ),
 }

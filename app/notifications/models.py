@@ -25,6 +25,8 @@ class Notification(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     case_number: Mapped[str | None] = mapped_column(String(32))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("case_events.id", ondelete="CASCADE"))
+    #: The whistle that summoned the reader's unit (路长吹哨): report in on site.
+    whistle_id: Mapped[int | None] = mapped_column(ForeignKey("whistles.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,12 +11,19 @@ from app.cases.models import CaseEventKind
 from app.core.pagination import Page
 from app.notifications.models import DeliveryStatus
 
+#: Webhook event types beside the case events (`case.<kind>`).
+WHISTLE_BLOWN = "whistle.blown"
+OTHER_EVENT_TYPES = (WHISTLE_BLOWN,)
+
 
 class NotificationOut(BaseModel):
     id: int
     created_at: datetime
     kind: str = Field(description="The case event it announces (e.g. `dispatched`).")
     case_number: str | None
+    whistle_id: int | None = Field(
+        description="The whistle that summoned the reader's unit (`kind: whistle_summoned`)."
+    )
     title: str
     body: str | None
     read_at: datetime | None
@@ -38,13 +45,14 @@ class WebhookCreate(BaseModel):
     event_types: list[str] = Field(
         default_factory=list,
         max_length=50,
-        description="Wanted types (`case.dispatched`, `case.overdue`, ...); empty: all.",
+        description="Wanted types (`case.dispatched`, `case.overdue`, ..., `whistle.blown`); "
+        "empty: all.",
     )
 
     @field_validator("event_types")
     @classmethod
     def _known_types(cls, value: list[str]) -> list[str]:
-        known = {f"case.{kind.value}" for kind in CaseEventKind}
+        known = {f"case.{kind.value}" for kind in CaseEventKind} | set(OTHER_EVENT_TYPES)
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"未知的事件类型：{'、'.join(unknown)}")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,6 @@ from app.cases.models import (
     ACTIVE_TASK_STATUSES,
     Case,
     CaseEvent,
-    CaseStatus,
     CaseTask,
     TaskStatus,
 )
@@ -32,7 +33,7 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound
 from app.core.pagination import decode_id_cursor, encode_cursor
-from app.notifications.audiences import AUDIENCES, Audience
+from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
 from app.notifications.models import (
     DeliveryStatus,
     Notification,
@@ -41,25 +42,15 @@ from app.notifications.models import (
     WebhookDelivery,
 )
 from app.notifications.schemas import (
+    WHISTLE_BLOWN,
     DeliveryOut,
     NotificationOut,
     WebhookCreate,
     WebhookCreated,
     WebhookOut,
 )
-from app.territory.models import Jurisdiction, RoadSegment
-
-#: Who must act on a case in each status (for `Audience.NEXT_IF_MOVED`).
-STATUS_AUDIENCE: dict[CaseStatus, Audience] = {
-    CaseStatus.PENDING_REGISTRATION: Audience.DISPATCHERS,
-    CaseStatus.REGISTERED: Audience.DISPATCHERS,
-    CaseStatus.DISPATCHED: Audience.TASK_UNITS,
-    CaseStatus.IN_PROGRESS: Audience.TASK_UNITS,
-    CaseStatus.AWAITING_VERIFICATION: Audience.VERIFIERS,
-    CaseStatus.CLOSED: Audience.REPORTER,
-    CaseStatus.REJECTED: Audience.REPORTER,
-    CaseStatus.CANCELLED: Audience.REPORTER,
-}
+from app.territory.models import Jurisdiction, RoadSegment, Unit
+from app.whistles.models import Whistle
 
 
 def _active_users_with_role(role: Role) -> Any:
@@ -115,21 +106,23 @@ def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
     raise ValueError(audience)
 
 
-def recipients(session: Session, case: Case, event: CaseEvent) -> set[int]:
-    """The users who hear of the event (never its actor)."""
-    audiences = list(AUDIENCES[event.kind][0])
-    if Audience.NEXT_IF_MOVED in audiences:
-        audiences.remove(Audience.NEXT_IF_MOVED)
-        if event.to_status is not None and event.to_status in STATUS_AUDIENCE:
-            audiences.append(STATUS_AUDIENCE[event.to_status])
-    users: set[int] = set()
-    for audience in dict.fromkeys(audiences):
+def messages(session: Session, case: Case, event: CaseEvent) -> dict[int, str]:
+    """Who hears of the event (never its actor), each with what they must now do: the
+    first of the event's audiences (`AUDIENCES`) that holds them decides their message."""
+    told: dict[int, str] = {}
+    for audience, title in AUDIENCES[event.kind]:
+        if audience is Audience.NEXT_IF_MOVED:
+            if event.to_status is None or event.to_status not in NEXT_STEP:
+                continue
+            audience, title = NEXT_STEP[event.to_status]
+        assert title is not None  # only NEXT_IF_MOVED takes NEXT_STEP's message
         found = set(session.scalars(_audience_query(audience, case, event)))
         if audience is Audience.VERIFIERS:  # asked only if they may: `may_verify`
             found = {u for u in found if _may_verify(session, u, case)}
-        users |= found
-    users.discard(event.actor_user_id)  # type: ignore[arg-type]
-    return users
+        for user_id in sorted(found - told.keys()):
+            told[user_id] = title.format(number=case.number)
+    told.pop(event.actor_user_id, None)  # type: ignore[arg-type]
+    return told
 
 
 def _may_verify(session: Session, user_id: int, case: Case) -> bool:
@@ -168,8 +161,7 @@ def notify_case_event(session: Session, settings: Settings, case: Case, event: C
     wants it; added to the session (the caller commits with the step)."""
     if event.id is None:
         session.flush()
-    title = AUDIENCES[event.kind][1].format(number=case.number)
-    for user_id in sorted(recipients(session, case, event)):
+    for user_id, title in sorted(messages(session, case, event).items()):
         session.add(
             Notification(
                 user_id=user_id,
@@ -183,6 +175,66 @@ def notify_case_event(session: Session, settings: Settings, case: Case, event: C
             )
         )
     enqueue(session, f"case.{event.kind.value}", event_payload(case, event, settings))
+
+
+def notify_whistle(
+    session: Session,
+    settings: Settings,
+    whistle: Whistle,
+    units: Sequence[Unit],
+    case: Case | None,
+    segment: RoadSegment,
+) -> None:
+    """Tell each summoned unit's staff to report in on site (路长吹哨、部门报到): an inbox
+    message each, and `whistle.blown` for the webhooks; in the whistle's transaction."""
+    zone = settings.zone
+    due = whistle.report_in_due_at.astimezone(zone)
+    when = (
+        f"{due:%H:%M}"
+        if due.date() == whistle.blown_at.astimezone(zone).date()
+        else (f"{due:%m月%d日 %H:%M}")
+    )
+    title = f"路长吹哨：请于 {when} 前到“{segment.name}”现场报到"
+    if case is not None:
+        title += f"（案件 {case.number}）"
+    staff = session.scalars(
+        _active_users_with_role(Role.DEPARTMENT_STAFF).where(
+            User.unit_id.in_([u.id for u in units])
+        )
+    )
+    for user_id in sorted(set(staff) - {whistle.blown_by_user_id}):
+        session.add(
+            Notification(
+                user_id=user_id,
+                created_at=whistle.blown_at,
+                kind="whistle_summoned",
+                case_id=case.id if case else None,
+                case_number=case.number if case else None,
+                whistle_id=whistle.id,
+                title=title,
+                body=whistle.description,
+            )
+        )
+    point = to_shape(whistle.geom)
+    enqueue(
+        session,
+        WHISTLE_BLOWN,
+        {
+            "whistle": {
+                "id": whistle.id,
+                "blown_at": whistle.blown_at.astimezone(zone).isoformat(),
+                "blown_by_user_id": whistle.blown_by_user_id,
+                "segment_code": segment.code,
+                "category_code": whistle.category_code,
+                "description": whistle.description,
+                "lon": point.x,
+                "lat": point.y,
+                "report_in_due_at": due.isoformat(),
+                "units": [u.code for u in units],
+                "case_number": case.number if case else None,
+            }
+        },
+    )
 
 
 def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:
@@ -254,6 +306,7 @@ def inbox(
             created_at=n.created_at.astimezone(zone),
             kind=n.kind,
             case_number=n.case_number,
+            whistle_id=n.whistle_id,
             title=n.title,
             body=n.body,
             read_at=n.read_at.astimezone(zone) if n.read_at else None,

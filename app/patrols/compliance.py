@@ -1,14 +1,17 @@
-"""Patrol duty compliance (巡查履职): did each chief patrol each of their segments as often
-as their level requires, over a range of days, and which days or weeks fell short.
+"""Patrol duty compliance (巡查履职): did each chief patrol as often as their level
+requires, over a range of days, and which days or weeks fell short.
 
 A day counts for a chief and a segment when a patrol by that chief, started that local day,
-covered the segment completely. Daily duties count working days (the working calendar);
-weekly duties count weeks Monday to Sunday that overlap the range.
+covered the segment completely. A duty of scope `each` is judged per segment; one of scope
+`any` per chief, a day counting when any of their segments was covered completely. Daily
+duties count working days (the working calendar); weekly duties count weeks Monday to
+Sunday that overlap the range. The day or week still running is judged only once it is met
+(`calendar.service.judged_periods`, the rule shop visits follow too).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,8 +23,16 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.accounts.service import overseen_users
-from app.calendar.service import day_bounds, working_calendar
-from app.core.config import Settings, parse_duties
+from app.calendar.service import (
+    Period,
+    day_bounds,
+    judged_periods,
+    met_share,
+    week_starts,
+    working_calendar,
+)
+from app.core.config import PatrolDuty, Settings, parse_duties
+from app.core.database import utcnow
 from app.core.errors import Problem
 from app.patrols.models import Patrol, PatrolSegment
 from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
@@ -76,64 +87,74 @@ def compliance(
     ):  # fmt: skip
         patrolled[(user_id, segment_id)].add(started_at.astimezone(zone).date())
     calendar = working_calendar(session, settings)
+    today = utcnow().astimezone(zone).date()
     days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
-    workdays = [d for d in days if calendar.is_workday(d)]
-    weeks = week_starts(date_from, date_to)
-    rows = []
+    workdays = [(d, d) for d in days if calendar.is_workday(d)]
+    weeks = [(m, m + timedelta(days=6)) for m in week_starts(date_from, date_to)]
+
+    def judge(
+        user: User, level: int, duty: PatrolDuty, done: set[date], segment: RoadSegment | None,
+        street: str,
+    ) -> DutyCompliance:  # fmt: skip
+        required = 1 if duty.period == "daily" else duty.days
+
+        def count(period: Period) -> int:
+            return sum(1 for d in done if period[0] <= d <= period[1])
+
+        periods = workdays if duty.period == "daily" else weeks
+        judged, missed = judged_periods(periods, today, lambda p: count(p) >= required)
+        return DutyCompliance(
+            username=user.username,
+            display_name=user.display_name,
+            chief_level=level,
+            scope=duty.scope,
+            segment_code=segment.code if segment else None,
+            segment_name=segment.name if segment else None,
+            street_code=street,
+            duty="daily" if duty.period == "daily" else f"weekly:{duty.days}",
+            periods=len(judged),
+            met=len(judged) - len(missed),
+            missed=[
+                MissedPeriod(start=a, end=b, patrolled_days=count((a, b)), required_days=required)
+                for a, b in missed
+            ],
+            rate=met_share(len(judged) - len(missed), len(judged)),
+        )
+
+    rows: list[DutyCompliance] = []
+    # any: one duty per chief over all their segments (in the range's filters).
+    areas: dict[tuple[int, int], list[tuple[RoadSegment, str]]] = defaultdict(list)
+    users: dict[int, User] = {}
     for chief, segment, street, user in assignments:
         duty = duties.get(chief.level)
         if duty is None:
             continue
-        done = patrolled[(user.id, segment.id)]
-        if duty.period == "daily":
-            missed = [MissedPeriod(start=d, end=d, patrolled_days=0, required_days=1)
-                      for d in workdays if d not in done]  # fmt: skip
-            periods = len(workdays)
+        if duty.scope == "each":
+            done = patrolled[(user.id, segment.id)]
+            rows.append(judge(user, chief.level, duty, done, segment, street))
         else:
-            missed = []
-            for monday in weeks:
-                week = {monday + timedelta(days=i) for i in range(7)}
-                count = len(week & done)
-                if count < duty.days:
-                    missed.append(
-                        MissedPeriod(
-                            start=monday,
-                            end=monday + timedelta(days=6),
-                            patrolled_days=count,
-                            required_days=duty.days,
-                        )
-                    )
-            periods = len(weeks)
-        met = periods - len(missed)
-        rows.append(
-            DutyCompliance(
-                username=user.username,
-                display_name=user.display_name,
-                chief_level=chief.level,
-                segment_code=segment.code,
-                segment_name=segment.name,
-                street_code=street,
-                duty="daily" if duty.period == "daily" else f"weekly:{duty.days}",
-                periods=periods,
-                met=met,
-                missed=missed,
-                rate=rate(met, periods),
-            )
-        )
+            areas[(user.id, chief.level)].append((segment, street))
+            users[user.id] = user
+    for (user_id, level), segments in areas.items():
+        done = set().union(*(patrolled[(user_id, s.id)] for s, _ in segments))
+        streets = Counter(street for _, street in segments)
+        street = min(streets, key=lambda code: (-streets[code], code))  # where most of them lie
+        rows.append(judge(users[user_id], level, duties[level], done, None, street))
+    rows.sort(key=lambda r: (r.street_code, r.chief_level, r.username, r.segment_code or ""))
     by_street: dict[str, list[DutyCompliance]] = defaultdict(list)
     for row in rows:
         by_street[row.street_code].append(row)
-    streets = []
+    streets_out = []
     for code, group in sorted(by_street.items()):
         periods = sum(r.periods for r in group)
         met = sum(r.met for r in group)
-        streets.append(
+        streets_out.append(
             StreetCompliance(
                 street_code=code, duties=len(group), periods=periods, met=met,
-                rate=rate(met, periods),
+                rate=met_share(met, periods),
             )
         )  # fmt: skip
-    return ComplianceOut(date_from=date_from, date_to=date_to, duties=rows, streets=streets)
+    return ComplianceOut(date_from=date_from, date_to=date_to, duties=rows, streets=streets_out)
 
 
 def local_days(settings: Settings, date_from: date, date_to: date) -> tuple[datetime, datetime]:
@@ -141,16 +162,6 @@ def local_days(settings: Settings, date_from: date, date_to: date) -> tuple[date
     if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
         raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
     return day_bounds(settings.zone, date_from, date_to)
-
-
-def week_starts(date_from: date, date_to: date) -> list[date]:
-    """The Mondays of the weeks (Monday to Sunday) that overlap the range."""
-    first = date_from - timedelta(days=date_from.weekday())
-    return [first + timedelta(weeks=i) for i in range((date_to - first).days // 7 + 1)]
-
-
-def rate(met: int, periods: int) -> float:
-    return round(met / periods, 4) if periods else 1.0
 
 
 def coverage_map(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -90,19 +90,27 @@ class MissedPeriod(BaseModel):
 
 
 class DutyCompliance(BaseModel):
-    """One chief's duty on one segment over the period asked (巡查履职)."""
+    """One chief's duty over the period asked (巡查履职): on one segment (scope `each`), or
+    on their segments as a whole (scope `any`: no segment named)."""
 
     username: str
     display_name: str
     chief_level: int
-    segment_code: str
-    segment_name: str
-    street_code: str
+    scope: Literal["each", "any"] = Field(
+        description="each: this segment on its own; any: a day counts when any of the "
+        "chief's segments was patrolled completely."
+    )
+    segment_code: str | None
+    segment_name: str | None
+    street_code: str = Field(description="The segment's street (any: where most lie).")
     duty: str = Field(description='"daily" or "weekly:N" (days a week).')
-    periods: int = Field(description="Working days (daily) or weeks (weekly) in the range.")
+    periods: int = Field(
+        description="Working days (daily) or weeks (weekly) judged: those that have ended, "
+        "and the running one once it is met."
+    )
     met: int
     missed: list[MissedPeriod]
-    rate: float = Field(description="met / periods (1.0 with no period).")
+    rate: float | None = Field(description="met / periods; null while none is judged.")
 
 
 class StreetCompliance(BaseModel):
@@ -110,7 +118,7 @@ class StreetCompliance(BaseModel):
     duties: int
     periods: int
     met: int
-    rate: float
+    rate: float | None
 
 
 class ComplianceOut(BaseModel):

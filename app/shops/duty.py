@@ -6,7 +6,7 @@ closest to the street: level 3 before 2 before 1). A week (Monday to Sunday, loc
 counts for a shop when it had `shop_visits_per_week` visits by anyone, and for its chief
 when the chief made that many themselves. Weeks are whole even when the range cuts them;
 the week still running is counted once its visits are made, and is not missed before it
-ends.
+ends (`calendar.service.judged_periods`, the rule patrol duties follow too).
 """
 
 from __future__ import annotations
@@ -20,10 +20,16 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
-from app.calendar.service import day_bounds
+from app.calendar.service import (
+    Period,
+    day_bounds,
+    judged_periods,
+    met_share,
+    week_starts,
+)
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.patrols.compliance import local_days, rate, week_starts
+from app.patrols.compliance import local_days
 from app.shops.models import ShopVisit
 from app.shops.schemas import ChiefShopDuty, MissedWeek, ShopDuty, ShopDutyOut, StreetShopDuty
 from app.territory.models import Jurisdiction, RoadSegment, Shop
@@ -42,9 +48,9 @@ def visit_duty(
 ) -> ShopDutyOut:
     principal.require(Permission.PATROLS_READ)
     local_days(settings, date_from, date_to)  # the range's checks
-    weeks = week_starts(date_from, date_to)
+    weeks: list[Period] = [(m, m + timedelta(days=6)) for m in week_starts(date_from, date_to)]
     # Whole weeks: a visit on the Monday before a range that starts on a Wednesday counts.
-    start, end = day_bounds(settings.zone, weeks[0], weeks[-1] + timedelta(days=6))
+    start, end = day_bounds(settings.zone, weeks[0][0], weeks[-1][1])
     today = utcnow().astimezone(settings.zone).date()
     needed = settings.shop_visits_per_week
     query = (
@@ -90,12 +96,9 @@ def visit_duty(
             per_week[monday] += 1
             if chief is not None and user_id == chief.user_id:
                 own_per_week[monday] += 1
-        # A week still running counts once its visits are made; it is not missed yet.
-        due = [m for m in weeks if m + timedelta(days=6) < today or per_week[m] >= needed]
+        due, missed_weeks = judged_periods(weeks, today, lambda w, n=per_week: n[w[0]] >= needed)
         missed = [
-            MissedWeek(start=m, end=m + timedelta(days=6), visits=per_week[m], required=needed)
-            for m in due
-            if per_week[m] < needed
+            MissedWeek(start=a, end=b, visits=per_week[a], required=needed) for a, b in missed_weeks
         ]
         met = len(due) - len(missed)
         seen = last.get(shop.id)
@@ -103,18 +106,17 @@ def visit_duty(
             ShopDuty(
                 shop_code=shop.code, shop_name=shop.name, kind=shop.kind, segment_code=segment,
                 street_code=street, chief_username=chief.username if chief else None,
-                weeks=len(due), met=met, missed=missed, rate=rate(met, len(due)),
+                weeks=len(due), met=met, missed=missed, rate=met_share(met, len(due)),
                 last_visited_at=seen.astimezone(zone) if seen else None,
             )
         )  # fmt: skip
         if chief is not None:
-            own_due = [m for m in weeks
-                       if m + timedelta(days=6) < today or own_per_week[m] >= needed]  # fmt: skip
+            own_due, own_missed = judged_periods(
+                weeks, today, lambda w, n=own_per_week: n[w[0]] >= needed
+            )
             count, shop_weeks = chief_due[chief.user_id]
             chief_due[chief.user_id] = (count + 1, shop_weeks + len(own_due))
-            chief_tally[chief.user_id] += [
-                f"{shop.code}@{m.isoformat()}" for m in own_due if own_per_week[m] < needed
-            ]
+            chief_tally[chief.user_id] += [f"{shop.code}@{a.isoformat()}" for a, _ in own_missed]
     by_user = {c.user_id: c for c in chiefs.values()}
     chief_rows = []
     for user_id, (count, shop_weeks) in chief_due.items():
@@ -123,7 +125,7 @@ def visit_duty(
         chief_rows.append(
             ChiefShopDuty(
                 username=chief.username, display_name=chief.display_name, chief_level=chief.level,
-                shops=count, shop_weeks=shop_weeks, met=met, rate=rate(met, shop_weeks),
+                shops=count, shop_weeks=shop_weeks, met=met, rate=met_share(met, shop_weeks),
                 missed=chief_tally[user_id],
             )
         )  # fmt: skip
@@ -137,7 +139,7 @@ def visit_duty(
             shops=len(rows),
             shop_weeks=sum(r.weeks for r in rows),
             met=sum(r.met for r in rows),
-            rate=rate(sum(r.met for r in rows), sum(r.weeks for r in rows)),
+            rate=met_share(sum(r.met for r in rows), sum(r.weeks for r in rows)),
         )
         for code, rows in sorted(by_street.items())
     ]

@@ -110,7 +110,7 @@ class ShopDuty(BaseModel):
     weeks: int
     met: int
     missed: list[MissedWeek]
-    rate: float
+    rate: float | None = Field(description="met / weeks judged; null while none is judged.")
     last_visited_at: datetime | None
 
 
@@ -123,7 +123,7 @@ class ChiefShopDuty(BaseModel):
     shops: int
     shop_weeks: int
     met: int
-    rate: float
+    rate: float | None = Field(description="met / weeks judged; null while none is judged.")
     missed: list[str] = Field(description="'SHOP-CODE@week-Monday' for each missed shop-week.")
 
 
@@ -132,7 +132,7 @@ class StreetShopDuty(BaseModel):
     shops: int
     shop_weeks: int
     met: int
-    rate: float
+    rate: float | None = Field(description="met / weeks judged; null while none is judged.")
 
 
 class ShopDutyOut(BaseModel):

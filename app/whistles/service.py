@@ -28,6 +28,7 @@ from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
+from app.notifications.service import notify_whistle
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import decide_on_facts, gather_facts, record_decision, routing_context
@@ -158,9 +159,10 @@ def blow_whistle(
         )
         session.add(whistle)
         session.flush()
-        case_id = _case_for(session, settings, principal, body, whistle, units, now)
-        if case_id is not None:
-            session.add(WhistleCase(whistle_id=whistle.id, case_id=case_id))
+        case = _case_for(session, settings, principal, body, whistle, units, now)
+        if case is not None:
+            session.add(WhistleCase(whistle_id=whistle.id, case_id=case.id))
+        notify_whistle(session, settings, whistle, units, case, segment)
         return _out(session, settings, whistle, now)
 
     return run_idempotent(session, principal.ref, "whistles.create", idempotency_key, body, create)
@@ -174,7 +176,7 @@ def _case_for(
     whistle: Whistle,
     units: list[Unit],
     now: datetime,
-) -> int | None:
+) -> Case | None:
     """The case the whistle opens (dispatched to the summoned units) or joins; its
     history records the whistle."""
     if body.case_number is not None:
@@ -203,7 +205,7 @@ def _case_for(
         to_status=CaseStatus.DISPATCHED if body.open_case else None, note=body.description,
         geom=whistle.geom, detail={"whistle_id": whistle.id, "units": [u.code for u in units]},
     )  # fmt: skip
-    return case.id
+    return case
 
 
 def _summons(unit_code: str) -> Any:

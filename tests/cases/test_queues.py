@@ -73,6 +73,6 @@ def test_each_actor_sees_what_awaits_them(
         page = chief.get("/api/v1/queues/verification", headers=as_user(who)).json()
         assert numbers(page) == [cases[0].number], who
     assert (
-        chief.get("/api/v1/queues/verification", headers=as_user("demo-chief-1")).json()["items"]
+        chief.get("/api/v1/queues/verification", headers=as_user("demo-patroller")).json()["items"]
         == []
-    )
+    )  # neither the reporter, a chief of the segment nor a supervisor

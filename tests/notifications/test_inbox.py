@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tests.cases.conftest import Loop
+from tests.reports.conftest import upload
 
 
 def inbox(loop: Loop, who: str, **params: Any) -> dict[str, Any]:
@@ -57,3 +59,26 @@ def test_messages_are_marked_read_by_their_owner_only(dispatched: Loop) -> None:
     marked = loop.client.post("/api/v1/inbox/read-all", headers=loop.as_user("demo-dispatcher"))
     assert marked.json()["marked"] >= 1
     assert inbox(loop, "demo-dispatcher")["unread_count"] == 0
+
+
+def test_each_message_says_what_its_reader_must_now_do(
+    dispatched: Loop, good_jpeg: Callable[..., bytes]
+) -> None:
+    """The last release moves the case to verification: the released unit learns it need
+    not act, the reporter that the case awaits their check, not "a task was released"."""
+    loop = dispatched
+    loop.ok("demo-staff", "sign_for")
+    fix = upload(loop.client, good_jpeg(), headers=loop.as_user("demo-staff"))["id"]
+    loop.ok("demo-staff", "feed_back", note="已修补", photo_ids=[fix])
+    case = loop.ok("demo-dispatcher", "release", unit_code="transport", note="无须交通协办")
+    assert case["status"] == "awaiting_verification"
+    [to_transport] = about(inbox(loop, loop.transport), loop.number)[:1]  # type: ignore[attr-defined]
+    assert (to_transport["kind"], to_transport["title"]) == (
+        "released",
+        f"案件 {loop.number} 的协办任务已释放，本单位无须再办",
+    )
+    [to_reporter] = about(inbox(loop, "demo-chief-3"), loop.number)
+    assert (to_reporter["kind"], to_reporter["title"]) == (
+        "released",
+        f"案件 {loop.number} 已处置完毕，请到现场核查",
+    )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,10 +16,12 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.patrols.models import Patrol
 from tests.patrols.test_patrols import start, walk
-from tests.places import Spot, on_segment
+from tests.places import Spot
 
 Headers = Callable[[str], dict[str, str]]
 MONDAY, SUNDAY = date(2026, 11, 9), date(2026, 11, 15)
+#: The Friday after that week: the week has ended and is judged.
+AFTER_THAT_WEEK = "2026-11-20T10:00:00+08:00"
 
 
 def patrol_on(
@@ -50,6 +53,7 @@ def compliance(client: TestClient, headers: dict[str, str], **params: Any) -> di
     return result
 
 
+@pytest.mark.time_machine(AFTER_THAT_WEEK)
 def test_a_week_of_patrols_meets_or_misses_each_chiefs_duty(
     client: TestClient, as_user: Headers, session: Session, settings: Settings, spot: Spot
 ) -> None:
@@ -73,10 +77,14 @@ def test_a_week_of_patrols_meets_or_misses_each_chiefs_duty(
         }
     ]  # fmt: skip  (the level-3 chief's walks are not the level-2 chief's)
 
-    trunk = on_segment(session, chief="demo-chief-1")
-    [daily] = compliance(client, leader, chief="demo-chief-1", segment=trunk.segment_code)["duties"]
-    assert (daily["duty"], daily["periods"], daily["met"]) == ("daily", 5, 0)
+    # The street head's round (scope any): every working day, any of their segments.
+    [daily] = compliance(client, leader, chief="demo-chief-1")["duties"]
+    assert (daily["scope"], daily["segment_code"], daily["duty"]) == ("any", None, "daily")
+    assert (daily["periods"], daily["met"]) == (5, 0)
     assert [m["start"] for m in daily["missed"]] == [f"2026-11-{d:02d}" for d in range(9, 14)]
+    patrol_on(client, as_user("demo-chief-1"), session, settings, spot.segment_code, MONDAY)
+    [daily] = compliance(client, leader, chief="demo-chief-1")["duties"]
+    assert (daily["periods"], daily["met"], daily["rate"]) == (5, 1, 0.2)
 
     street = compliance(client, leader, street=spot.street_code)
     assert street["streets"][0]["street_code"] == spot.street_code
@@ -95,6 +103,34 @@ def test_a_bad_range_is_refused(client: TestClient, as_user: Headers) -> None:
     assert (too_long.status_code, too_long.json()["code"]) == (422, "bad_date_range")
 
 
+@pytest.mark.time_machine("2026-11-17T10:00:00+08:00")  # a Tuesday
+def test_the_running_day_and_week_are_not_missed_before_they_end(
+    client: TestClient, as_user: Headers, session: Session, settings: Settings, spot: Spot
+) -> None:
+    """On Tuesday a chief whose duty is two days a week has not missed the week, nor a
+    street head today's round: judged once met, or once over (as the shop duty is)."""
+    leader = as_user("demo-dispatcher")
+    week = {"from": "2026-11-16", "to": "2026-11-22"}
+    [weekly] = compliance(client, leader, chief="demo-chief-3", segment=spot.segment_code,
+                          **week)["duties"]  # fmt: skip
+    assert (weekly["periods"], weekly["met"], weekly["missed"], weekly["rate"]) == (0, 0, [], None)
+    [daily] = compliance(client, leader, chief="demo-chief-1", **week)["duties"]
+    assert (daily["periods"], daily["met"]) == (1, 0)  # Monday is over, Tuesday is not
+    assert [m["start"] for m in daily["missed"]] == ["2026-11-16"]
+
+    chief = as_user("demo-chief-3")
+    patrol_on(client, chief, session, settings, spot.segment_code, date(2026, 11, 16))
+    patrol_on(client, chief, session, settings, spot.segment_code, date(2026, 11, 17))
+    [weekly] = compliance(client, leader, chief="demo-chief-3", segment=spot.segment_code,
+                          **week)["duties"]  # fmt: skip
+    assert (weekly["periods"], weekly["met"], weekly["rate"]) == (1, 1, 1.0)
+    patrol_on(client, as_user("demo-chief-1"), session, settings, spot.segment_code,
+              date(2026, 11, 17))  # fmt: skip
+    [daily] = compliance(client, leader, chief="demo-chief-1", **week)["duties"]
+    assert (daily["periods"], daily["met"]) == (2, 1)
+
+
+@pytest.mark.time_machine(AFTER_THAT_WEEK)
 def test_the_period_map_colours_segments_by_coverage(
     client: TestClient, as_user: Headers, session: Session, settings: Settings, spot: Spot
 ) -> None:

@@ -128,7 +128,7 @@ def test_a_decision_names_the_facts_it_used(
     assert facts["segment"]["distance_m"] < 1
     chiefs = {c["level"]: c["display_name"] for c in facts["segment"]["chiefs"]}
     assert chiefs[3] == "三级路长（文博社区）"
-    assert chiefs[2] == "二级路长（文博路街道）"
+    assert chiefs[2] == "二级路长（文博路街道副主任）"
     assert facts["asset"] is None
     text = "\n".join(decision["explanation"])
     assert "三级路长 三级路长（文博社区）" in text

@@ -203,3 +203,45 @@ def test_whistles_are_seen_within_scope(
     hidden = client.get(url, headers=as_user("demo-chief-2"))
     assert (hidden.status_code, hidden.json()["code"]) == (404, "not_found")
     assert client.get(WHISTLES, headers=as_user("demo-chief-2")).json()["items"] == []
+
+
+def test_a_whistle_alone_tells_each_summoned_unit_to_report_in(
+    client: TestClient, as_user: Headers, spot: Spot, staff: Callable[[str], str]
+) -> None:
+    """No case is opened, but the summoned units have half an hour: each unit's staff gets
+    a message naming the whistle and the time, and webhooks get `whistle.blown`."""
+    police = staff("traffic-police-5")
+    hook = client.post(
+        "/api/v1/admin/webhooks",
+        json={"name": "城市运行中心", "url": "http://127.0.0.1:9/hook",
+              "event_types": ["whistle.blown"]},
+        headers=as_user("demo-admin"),
+    )  # fmt: skip
+    assert hook.status_code == 201, hook.text
+    whistle = blow(client, as_user, spot, report_in_minutes=30)
+    due = whistle["report_in_due_at"][11:16]
+    for who in ("demo-staff", police):
+        inbox = client.get("/api/v1/inbox", headers=as_user(who)).json()["items"]
+        [message] = [m for m in inbox if m["whistle_id"] == whistle["id"]]
+        assert message["kind"] == "whistle_summoned"
+        assert message["case_number"] is None
+        assert message["title"].startswith(f"路长吹哨：请于 {due} 前到")
+        assert message["body"] == whistle_body(spot)["description"]
+    chief_inbox = client.get("/api/v1/inbox", headers=as_user("demo-chief-3")).json()["items"]
+    assert [m for m in chief_inbox if m["whistle_id"] == whistle["id"]] == []
+    [delivery] = client.get(
+        f"/api/v1/admin/webhooks/{hook.json()['id']}/deliveries", headers=as_user("demo-admin")
+    ).json()["items"]
+    assert delivery["event_type"] == "whistle.blown"
+
+
+def test_a_whistle_that_opens_a_case_tells_each_unit_once(
+    client: TestClient, as_user: Headers, spot: Spot, staff: Callable[[str], str]
+) -> None:
+    police = staff("traffic-police-5")
+    whistle = blow(client, as_user, spot, open_case=True)
+    for who in ("demo-staff", police):
+        inbox = client.get("/api/v1/inbox", headers=as_user(who)).json()["items"]
+        about = [m for m in inbox if m["case_number"] == whistle["case_number"]]
+        assert [m["kind"] for m in about] == ["whistle_summoned"]
+        assert about[0]["title"].endswith(f"（案件 {whistle['case_number']}）")
