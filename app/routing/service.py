@@ -27,6 +27,7 @@ from app.routing.models import Category, DecisionBasis, RoutingDecision, RuleSet
 from app.routing.rule_sets import check_document
 from app.routing.rules import CategoryNode, CompiledRuleSet, assign, category_lineage
 from app.routing.schemas import (
+    TERRITORY,
     AssetFact,
     ChiefBrief,
     MatchedRule,
@@ -276,6 +277,7 @@ def _explain(
     lead: list[UnitBrief],
     cooperating: list[UnitBrief],
     territorial: UnitBrief | None,
+    responsible: tuple[str, ...],
 ) -> list[str]:
     def unit_name(code: str) -> str:
         unit = context.units.get(code)
@@ -320,7 +322,22 @@ def _explain(
     lines.append("牵头：" + "、".join(u.name for u in lead))
     if cooperating:
         lines.append("协办：" + "、".join(u.name for u in cooperating))
-    lines.append("属地：" + (territorial.name if territorial else "无（该位置没有街道办事处单位）"))
+    if territorial is None:
+        lines.append("属地：无（该位置没有街道办事处单位）")
+    elif territorial in (*lead, *cooperating):
+        lines.append(f"属地：{territorial.name}（按规则参与处置）")
+    else:
+        lines.append(f"属地：{territorial.name}（记录在案，本规则不派属地任务）")
+    tasked = {u.code for u in (*lead, *cooperating)}
+    others = [
+        "各街道（镇）" if code == TERRITORY else unit_name(code)
+        for code in responsible
+        if code not in tasked
+    ]
+    if others:
+        lines.append(
+            "该工作项的其他责任单位（用于专项整治和考核，不逐案派遣）：" + "、".join(others)
+        )
     return lines
 
 
@@ -370,6 +387,7 @@ def decide_on_facts(
     territorial_code = context.street_offices.get(street_code) if street_code else None
     category = context.taxonomy[facts.category_code]
     rule_set: RuleSet | None = None
+    responsible: tuple[str, ...] = ()
     if key is None:
         basis, matched, notes = DecisionBasis.FALLBACK, None, ()
         lead_codes, cooperating_codes = [context.command_centre().code], []
@@ -391,6 +409,7 @@ def decide_on_facts(
             if assignment.rule
             else None
         )
+        responsible = assignment.rule.responsible if assignment.rule else ()
         lead_codes, cooperating_codes = list(assignment.lead), list(assignment.cooperating)
     lead = [context.units[c] for c in lead_codes if c in context.units]
     if not lead:  # the table's fallback unit no longer exists
@@ -410,7 +429,16 @@ def decide_on_facts(
         territorial_unit=territorial,
         facts=facts,
         explanation=_explain(
-            context, facts, rule_set, basis, matched, notes, lead, cooperating, territorial
+            context,
+            facts,
+            rule_set,
+            basis,
+            matched,
+            notes,
+            lead,
+            cooperating,
+            territorial,
+            responsible,
         ),
     )
     return Decision(
