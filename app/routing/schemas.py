@@ -305,18 +305,29 @@ class MatchedRule(BaseModel):
     item: str | None
 
 
-class RoutingDecisionOut(BaseModel):
-    """Who must act and why. `id` is null for a dry run (nothing was stored)."""
+class RoutingProposal(BaseModel):
+    """Who must act and why (分拨建议): the units a dispatch gives a task each, unless the
+    centre names others. `id` is null for a dry run (nothing was stored)."""
 
     id: int | None
     decided_at: datetime
     rule_set_version: int | None
     rule_set_name: str | None
-    category_code: str
     basis: DecisionBasis
     matched_rule: MatchedRule | None
     lead_units: list[UnitBrief] = Field(description="牵头单位: first is the main lead.")
-    cooperating_units: list[UnitBrief] = Field(description="责任单位 (协办).")
-    territorial_unit: UnitBrief | None = Field(description="属地: the street office (块).")
-    facts: RoutingFacts
+    cooperating_units: list[UnitBrief] = Field(
+        description="协办单位: the units that must act on the case as well."
+    )
+    territorial_unit: UnitBrief | None = Field(
+        description="属地: the street office (块) where the point lies; it has a task only "
+        "when it is also a lead or cooperating unit."
+    )
     explanation: list[str] = Field(description="The decision step by step, in Chinese.")
+
+
+class RoutingDecisionOut(RoutingProposal):
+    """A routing decision with the facts it looked at."""
+
+    category_code: str
+    facts: RoutingFacts
