@@ -363,9 +363,9 @@ def assign(
     """Who must act on a problem of `leaf_code` at a place with these facts.
 
     The matched rule's lead and cooperating units act (its `responsible` list does not);
-    `territory` becomes the point's street office;
-    an asset's owner takes the lead when the category concerns that kind of asset (the
-    rule's leads then cooperate); with no rule, the fallback unit takes it.
+    `territory` becomes the point's street office; an asset's owner takes the lead when
+    the category concerns that kind of asset (the rule's leads then cooperate); with no
+    rule, the fallback unit takes it.
     """
     notes: list[str] = []
     rule = rules.match(leaf_code, jurisdiction_path, road_grade)
