@@ -33,7 +33,7 @@ from app.cases.models import (
     CaseTask,
     TaskStatus,
 )
-from app.cases.relations import may_see_case, may_verify
+from app.cases.relations import may_dispatch, may_see_case, may_verify
 from app.cases.schemas import ActionIn, CaseOut, TaskOut
 from app.cases.service import history, record_event
 from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
@@ -44,8 +44,8 @@ from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.media.service import usable_photos, use_photo
 from app.routing.models import RoutingDecision
-from app.routing.schemas import UnitBrief
-from app.routing.service import routing_context
+from app.routing.schemas import RoutingProposal, UnitBrief
+from app.routing.service import proposals, routing_context
 from app.territory.locator import check_coordinates
 from app.territory.models import Unit
 from app.territory.service import UnknownUnit
@@ -756,9 +756,19 @@ def case_out(
         reopen_count=case.reopen_count,
         hung_up_at=local(case.hung_up_at),
         fixed_on_spot=case.fixed_on_spot,
+        routing=routing_proposal(session, settings, principal, case),
         tasks=tasks,
         history=history(session, case.id, zone),
     )
+
+
+def routing_proposal(
+    session: Session, settings: Settings, principal: Principal, case: Case
+) -> RoutingProposal | None:
+    """The case's routing decision, for whoever may dispatch it (and sees the case)."""
+    if case.routing_decision_id is None or not may_dispatch(principal):
+        return None
+    return proposals(session, settings, [case.routing_decision_id])[case.routing_decision_id]
 
 
 def get_case(session: Session, settings: Settings, principal: Principal, number: str) -> CaseOut:

@@ -26,12 +26,12 @@ from app.cases.models import (
     CaseTask,
     TaskStatus,
 )
-from app.cases.relations import verifiable_cases
-from app.cases.schemas import CaseSummary, TaskQueueItem
-from app.cases.workflow import ACTOR_ROLES, Actor
+from app.cases.relations import may_dispatch, verifiable_cases
+from app.cases.schemas import CaseSummary, DispatchQueueItem, TaskQueueItem
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.pagination import InvalidCursor, decode_cursor, decode_id_cursor, encode_cursor
+from app.routing.service import proposals
 from app.territory.models import Unit
 
 DispatchStage = Literal["register", "dispatch", "returns", "extensions"]
@@ -157,14 +157,14 @@ def _summaries(settings: Settings, cases: list[Case]) -> list[CaseSummary]:
 
 
 def _page(
-    session: Session, settings: Settings, query: Any, limit: int, cursor: str | None
-) -> tuple[list[CaseSummary], str | None]:
+    session: Session, query: Any, limit: int, cursor: str | None
+) -> tuple[list[Case], str | None]:
     after = decode_id_cursor(cursor)
     if after is not None:
         query = query.where(Case.id > after)
     cases = list(session.scalars(query.order_by(Case.id).limit(limit + 1)))
     next_cursor = encode_cursor(cases[limit - 1].id) if len(cases) > limit else None
-    return _summaries(settings, cases[:limit]), next_cursor
+    return cases[:limit], next_cursor
 
 
 def dispatch_queue(
@@ -175,11 +175,11 @@ def dispatch_queue(
     stage: DispatchStage | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[CaseSummary], str | None]:
+) -> tuple[list[DispatchQueueItem], str | None]:
     """The command centre's queue, oldest first: cases to register or dispatch, and units'
     returns (退回) and extension requests (延期) awaiting a decision."""
     principal.require(Permission.CASES_READ)
-    if not principal.roles & ACTOR_ROLES[Actor.DISPATCHER]:
+    if not may_dispatch(principal):
         raise Forbidden("只有指挥中心可以查看受理派遣队列")
     stages = [stage] if stage else ["register", "dispatch", "returns", "extensions"]
     awaiting = {
@@ -197,7 +197,19 @@ def dispatch_queue(
     query = select(Case).where(
         or_(*(awaiting[s] for s in stages)), principal.path_filter(Case.jurisdiction_path)
     )
-    return _page(session, settings, query, limit, cursor)
+    cases, next_cursor = _page(session, query, limit, cursor)
+    # The routing's proposal with each, so the centre can accept it in one step.
+    routed = proposals(
+        session, settings, {c.routing_decision_id for c in cases if c.routing_decision_id}
+    )
+    items = [
+        DispatchQueueItem(
+            **dict(summary),
+            routing=routed.get(case.routing_decision_id) if case.routing_decision_id else None,
+        )
+        for case, summary in zip(cases, _summaries(settings, cases), strict=True)
+    ]
+    return items, next_cursor
 
 
 def verification_queue(
@@ -208,4 +220,5 @@ def verification_queue(
     query = select(Case).where(
         Case.status == CaseStatus.AWAITING_VERIFICATION, verifiable_cases(principal)
     )
-    return _page(session, settings, query, limit, cursor)
+    cases, next_cursor = _page(session, query, limit, cursor)
+    return _summaries(settings, cases), next_cursor

@@ -1,6 +1,7 @@
-"""Who relates to a case: who may see it, who may verify it. One rule each, in two forms
-that read alike: a SQL filter on `Case` for lists and queues, and a check of one loaded
-case (which runs the same filter) for a step, a report or a notification."""
+"""Who relates to a case: who may see it, who may verify it, who may dispatch it. One rule
+each, in two forms that read alike where it depends on the case: a SQL filter on `Case`
+for lists and queues, and a check of one loaded case (which runs the same filter) for a
+step, a report or a notification."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Principal
 from app.accounts.models import Role, SegmentChief
 from app.cases.models import Case, CaseTask
+from app.cases.workflow import BY_ACTION, Action, roles_of
 from app.territory.models import RoadSegment, Unit
 
 
@@ -33,6 +35,13 @@ def may_see_case(session: Session, principal: Principal, case: Case) -> bool:
     if principal.sees_path(case.jurisdiction_path):  # the usual answer, without a query
         return True
     return _holds(session, case, visible_cases(principal))
+
+
+def may_dispatch(principal: Principal) -> bool:
+    """Whether `principal` is the command centre: one of the dispatch step's actors. They
+    see a case's routing decision (分拨建议) and the dispatch queue; on a case they may
+    see, that is: scope applies as everywhere."""
+    return bool(principal.roles & roles_of(BY_ACTION[Action.DISPATCH].actors))
 
 
 def verifiable_cases(principal: Principal) -> ColumnElement[bool]:

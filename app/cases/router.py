@@ -11,7 +11,14 @@ from app.accounts.models import Role
 from app.accounts.router import AUTH_PROBLEMS
 from app.cases import actions, queues
 from app.cases.models import TaskStatus
-from app.cases.schemas import ActionIn, CaseOut, CaseSummary, TaskQueueItem, TransitionOut
+from app.cases.schemas import (
+    ActionIn,
+    CaseOut,
+    CaseSummary,
+    DispatchQueueItem,
+    TaskQueueItem,
+    TransitionOut,
+)
 from app.cases.workflow import TRANSITIONS, Action, roles_of
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
@@ -152,7 +159,7 @@ def unit_tasks(
 @router.get(
     "/queues/dispatch",
     summary="The command centre's queue: to register, dispatch, decide returns or extensions",
-    response_model=Page[CaseSummary],
+    response_model=Page[DispatchQueueItem],
     responses=problem_responses(*AUTH_PROBLEMS),
 )
 def dispatch_queue(
@@ -162,7 +169,8 @@ def dispatch_queue(
     stage: queues.DispatchStage | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
-) -> Page[CaseSummary]:
+) -> Page[DispatchQueueItem]:
+    """Oldest first; each case with its routing proposal (`routing`)."""
     items, next_cursor = queues.dispatch_queue(
         session, settings, principal, stage=stage, limit=limit, cursor=cursor
     )

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from app.cases.models import CaseEventKind, CaseSource, CaseStatus, TaskStatus
 from app.core.coords import CoordinateSystem
 from app.routing.models import Urgency
-from app.routing.schemas import UnitBrief
+from app.routing.schemas import RoutingProposal, UnitBrief
 from app.territory.schemas import Code
 
 
@@ -125,6 +125,11 @@ class CaseOut(BaseModel):
     reopen_count: int
     hung_up_at: datetime | None
     fixed_on_spot: bool
+    routing: RoutingProposal | None = Field(
+        description="The routing decision (分拨建议): its id, the units proposed, the rule "
+        "and why. `dispatch` without `units` gives these units their tasks. Shown to the "
+        "command centre (dispatchers, admins); null for everyone else."
+    )
     tasks: list[TaskOut]
     history: list[CaseEventOut]
 
@@ -173,3 +178,12 @@ class CaseSummary(BaseModel):
     reported_at: datetime
     due_at: datetime | None
     version: int
+
+
+class DispatchQueueItem(CaseSummary):
+    """A case in the command centre's queue, with what the routing proposes."""
+
+    routing: RoutingProposal | None = Field(
+        description="The routing decision: `dispatch` with this item's `version` and no "
+        "`units` accepts it."
+    )

@@ -224,8 +224,10 @@ NOTES = """\
 ## Rules the table does not show
 
 - **Several units.** Dispatch gives each unit a task: the first is the lead (牵头), the others
-  cooperate (协办). The case awaits verification when the lead's task is done and every
-  cooperating task is done, released or returned.
+  cooperate (协办). Without `units` they are the routing decision's: the units that must
+  act on the case, not every unit responsible for the work item. The case awaits
+  verification when the lead's task is done and every cooperating task is done, released
+  or returned.
 - **Deadlines** are counted in working hours on the working calendar
   (`GET /api/v1/calendar/{year}`), per category and urgency: sign-for and handling from
   dispatch, verification from the last feedback. A granted extension moves the unit's

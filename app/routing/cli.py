@@ -19,11 +19,13 @@ FileArgument = Annotated[
 
 @routing_cli.command("load-shipped")
 def load_shipped() -> None:
-    """Load the shipped taxonomy and the Huiji (active) and Dengfeng tables, if none exist."""
+    """Load the shipped taxonomy and the Huiji (active) and Dengfeng tables, if none exist;
+    where an earlier edition of a shipped table is stored, add the current one (in force
+    where the earlier one is)."""
     from app.routing.shipped import load_shipped_routing
 
     done = run_service(lambda s, _: load_shipped_routing(s, SYSTEM))
-    typer.echo("\n".join(done) or "routing: taxonomy and rule sets already present")
+    typer.echo("\n".join(done) or "routing: taxonomy and rule sets already present and current")
 
 
 @routing_cli.command("import-taxonomy")

@@ -10,6 +10,11 @@ and is tested without a database. Which rule wins where several match:
 
 A rule that loses everywhere it applies is unreachable, and a rule set with one is
 refused: it would be a rule that an admin believes in and that never acts.
+
+Who gets a task on a case: the winning rule's `lead` and `cooperating` units (the units
+that must act on every case of its categories), with a named asset's owner leading ahead
+of them. Its `responsible` list, the work item's 责任单位 across the district, is kept
+for campaigns and assessment and never assigned.
 """
 
 from __future__ import annotations
@@ -106,9 +111,12 @@ class CompiledRule:
     position: int
     id: str
     item: str | None
+    #: Who gets a task on each case: the lead(s) and the units that must act as well.
     lead: tuple[str, ...]
     cooperating: tuple[str, ...]
     scope: Scope
+    #: The work item's responsible units (责任单位): data only, never a task.
+    responsible: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +184,10 @@ def compile_rule_set(
     if document.fallback == TERRITORY or document.fallback not in unit_codes:
         check.add(["fallback"], "unknown_unit", f"兜底单位“{document.fallback}”不存在")
 
+    def known(codes: Iterable[str]) -> tuple[str, ...]:
+        """The codes in order, once each; lenient: only units that still exist."""
+        return tuple(c for c in dict.fromkeys(codes) if strict or c == TERRITORY or c in unit_codes)
+
     rules: list[CompiledRule] = []
     covers: dict[str, list[_Candidate]] = {}
     seen_ids: set[str] = set()
@@ -183,20 +195,16 @@ def compile_rule_set(
         if rule.id in seen_ids:
             check.add(["rules", i, "id"], "duplicate_rule_id", f"规则编号“{rule.id}”重复")
         seen_ids.add(rule.id)
-        _check_units(check, i, rule.lead, rule.cooperating, unit_codes)
+        _check_units(check, i, rule.lead, rule.cooperating, rule.responsible, unit_codes)
         scope = _scope(check, i, rule.when, jurisdiction_paths)
-        known = [c for c in rule.lead if strict or c == TERRITORY or c in unit_codes]
         compiled = CompiledRule(
             position=i,
             id=rule.id,
             item=rule.item,
-            lead=tuple(dict.fromkeys(known)),
-            cooperating=tuple(
-                c
-                for c in dict.fromkeys(rule.cooperating)
-                if c not in rule.lead and (strict or c == TERRITORY or c in unit_codes)
-            ),
+            lead=known(rule.lead),
+            cooperating=tuple(c for c in known(rule.cooperating) if c not in rule.lead),
             scope=scope,
+            responsible=tuple(c for c in known(rule.responsible) if c not in rule.lead),
         )
         rules.append(compiled)
         # A rule naming a group and one of its leaves applies at the leaf's depth.
@@ -267,19 +275,25 @@ def _check_units(
     i: int,
     lead: Sequence[str],
     cooperating: Sequence[str],
+    responsible: Sequence[str],
     unit_codes: Collection[str],
 ) -> None:
-    for key, codes in (("lead", lead), ("cooperating", cooperating)):
+    lists = (("lead", lead), ("cooperating", cooperating), ("responsible", responsible))
+    for key, codes in lists:
         for j, code in enumerate(codes):
             if code != TERRITORY and code not in unit_codes:
                 check.add(["rules", i, key, j], "unknown_unit", f"单位“{code}”不存在")
-    for j, code in enumerate(cooperating):
-        if code in lead:
-            check.add(
-                ["rules", i, "cooperating", j],
-                "unit_listed_twice",
-                f"单位“{code}”已是牵头单位，不能同时列为责任单位",
-            )
+    for key, codes, what in (
+        ("cooperating", cooperating, "协办单位"),
+        ("responsible", responsible, "责任单位"),
+    ):
+        for j, code in enumerate(codes):
+            if code in lead:
+                check.add(
+                    ["rules", i, key, j],
+                    "unit_listed_twice",
+                    f"单位“{code}”已是牵头单位，不能同时列为{what}",
+                )
 
 
 def _scope(
@@ -348,9 +362,10 @@ def assign(
 ) -> Assignment:
     """Who must act on a problem of `leaf_code` at a place with these facts.
 
-    The matched rule names the units; `territory` becomes the point's street office;
-    an asset's owner takes the lead when the category concerns that kind of asset (the
-    rule's leads then cooperate); with no rule, the fallback unit takes it.
+    The matched rule's lead and cooperating units act (its `responsible` list does not);
+    `territory` becomes the point's street office; an asset's owner takes the lead when
+    the category concerns that kind of asset (the rule's leads then cooperate); with no
+    rule, the fallback unit takes it.
     """
     notes: list[str] = []
     rule = rules.match(leaf_code, jurisdiction_path, road_grade)

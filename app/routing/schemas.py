@@ -155,7 +155,12 @@ class RuleWhen(_Document):
 
 
 class RuleIn(_Document):
-    """Problem categories → the lead unit(s) (牵头单位) and cooperating units (责任单位)."""
+    """Problem categories → who acts on each case, and who answers for the work item.
+
+    `lead` (牵头单位) and `cooperating` (协办) get a task on every case the rule routes;
+    `responsible` (责任单位) is the plan's list for the work item as a whole, kept for
+    campaigns and assessment and never given a task by routing.
+    """
 
     id: Code = Field(description="Unique within the rule set.", examples=["H18"])
     item: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = Field(
@@ -167,11 +172,28 @@ class RuleIn(_Document):
     lead: list[Code] = Field(
         min_length=1,
         max_length=10,
-        description=f"Unit codes; `{TERRITORY}` is the street office where the point lies.",
+        description="Units leading every case (牵头单位), main lead first; "
+        f"`{TERRITORY}` is the street office where the point lies.",
     )
-    cooperating: list[Code] = Field(default_factory=list, max_length=60)
+    cooperating: list[Code] = Field(
+        default_factory=list,
+        max_length=60,
+        description="Units that must act on every case as well (协办): only those the plan "
+        f"makes act on each case of this kind; `{TERRITORY}` as in `lead`.",
+        examples=[[TERRITORY]],
+    )
+    responsible: list[Code] = Field(
+        default_factory=list,
+        max_length=60,
+        description="The work item's responsible units (责任单位) as the plan lists them, "
+        f"besides its lead; `{TERRITORY}` stands for every street office (各镇（街道）). "
+        "Data for campaigns and assessment: routing gives them no task.",
+        examples=[["housing-construction", "transport", TERRITORY]],
+    )
     when: RuleWhen | None = None
-    note: LongText | None = None
+    note: LongText | None = Field(
+        default=None, description="Why the rule names these units (the plan's words)."
+    )
 
 
 class RuleSetDocument(_Document):
@@ -283,18 +305,29 @@ class MatchedRule(BaseModel):
     item: str | None
 
 
-class RoutingDecisionOut(BaseModel):
-    """Who must act and why. `id` is null for a dry run (nothing was stored)."""
+class RoutingProposal(BaseModel):
+    """Who must act and why (分拨建议): the units a dispatch gives a task each, unless the
+    centre names others. `id` is null for a dry run (nothing was stored)."""
 
     id: int | None
     decided_at: datetime
     rule_set_version: int | None
     rule_set_name: str | None
-    category_code: str
     basis: DecisionBasis
     matched_rule: MatchedRule | None
     lead_units: list[UnitBrief] = Field(description="牵头单位: first is the main lead.")
-    cooperating_units: list[UnitBrief] = Field(description="责任单位 (协办).")
-    territorial_unit: UnitBrief | None = Field(description="属地: the street office (块).")
-    facts: RoutingFacts
+    cooperating_units: list[UnitBrief] = Field(
+        description="协办单位: the units that must act on the case as well."
+    )
+    territorial_unit: UnitBrief | None = Field(
+        description="属地: the street office (块) where the point lies; it has a task only "
+        "when it is also a lead or cooperating unit."
+    )
     explanation: list[str] = Field(description="The decision step by step, in Chinese.")
+
+
+class RoutingDecisionOut(RoutingProposal):
+    """A routing decision with the facts it looked at."""
+
+    category_code: str
+    facts: RoutingFacts

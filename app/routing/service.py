@@ -7,6 +7,7 @@ every decision, so an admin's change is seen by the next decision on every serve
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -15,7 +16,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
@@ -27,12 +28,14 @@ from app.routing.models import Category, DecisionBasis, RoutingDecision, RuleSet
 from app.routing.rule_sets import check_document
 from app.routing.rules import CategoryNode, CompiledRuleSet, assign, category_lineage
 from app.routing.schemas import (
+    TERRITORY,
     AssetFact,
     ChiefBrief,
     MatchedRule,
     RouteRequest,
     RoutingDecisionOut,
     RoutingFacts,
+    RoutingProposal,
     RuleSetDocument,
     SegmentFact,
     UnitBrief,
@@ -276,6 +279,7 @@ def _explain(
     lead: list[UnitBrief],
     cooperating: list[UnitBrief],
     territorial: UnitBrief | None,
+    responsible: tuple[str, ...],
 ) -> list[str]:
     def unit_name(code: str) -> str:
         unit = context.units.get(code)
@@ -320,7 +324,22 @@ def _explain(
     lines.append("牵头：" + "、".join(u.name for u in lead))
     if cooperating:
         lines.append("协办：" + "、".join(u.name for u in cooperating))
-    lines.append("属地：" + (territorial.name if territorial else "无（该位置没有街道办事处单位）"))
+    if territorial is None:
+        lines.append("属地：无（该位置没有街道办事处单位）")
+    elif territorial in (*lead, *cooperating):
+        lines.append(f"属地：{territorial.name}（按规则参与处置）")
+    else:
+        lines.append(f"属地：{territorial.name}（记录在案，本规则不派属地任务）")
+    tasked = {u.code for u in (*lead, *cooperating)}
+    others = [
+        "各街道（镇）" if code == TERRITORY else unit_name(code)
+        for code in responsible
+        if code not in tasked
+    ]
+    if others:
+        lines.append(
+            "该工作项的其他责任单位（用于专项整治和考核，不逐案派遣）：" + "、".join(others)
+        )
     return lines
 
 
@@ -370,6 +389,7 @@ def decide_on_facts(
     territorial_code = context.street_offices.get(street_code) if street_code else None
     category = context.taxonomy[facts.category_code]
     rule_set: RuleSet | None = None
+    responsible: tuple[str, ...] = ()
     if key is None:
         basis, matched, notes = DecisionBasis.FALLBACK, None, ()
         lead_codes, cooperating_codes = [context.command_centre().code], []
@@ -391,6 +411,7 @@ def decide_on_facts(
             if assignment.rule
             else None
         )
+        responsible = assignment.rule.responsible if assignment.rule else ()
         lead_codes, cooperating_codes = list(assignment.lead), list(assignment.cooperating)
     lead = [context.units[c] for c in lead_codes if c in context.units]
     if not lead:  # the table's fallback unit no longer exists
@@ -410,7 +431,16 @@ def decide_on_facts(
         territorial_unit=territorial,
         facts=facts,
         explanation=_explain(
-            context, facts, rule_set, basis, matched, notes, lead, cooperating, territorial
+            context,
+            facts,
+            rule_set,
+            basis,
+            matched,
+            notes,
+            lead,
+            cooperating,
+            territorial,
+            responsible,
         ),
     )
     return Decision(
@@ -451,25 +481,28 @@ def record_decision(session: Session, principal: Principal, decision: Decision) 
     return row
 
 
-def _unit_briefs(session: Session, codes: list[str]) -> dict[str, UnitBrief]:
-    rows = session.execute(select(Unit.code, Unit.name, Unit.kind).where(Unit.code.in_(codes)))
+def _unit_briefs(session: Session, codes: Iterable[str]) -> dict[str, UnitBrief]:
+    rows = session.execute(
+        select(Unit.code, Unit.name, Unit.kind).where(Unit.code.in_(sorted(set(codes))))
+    )
     return {code: UnitBrief(code=code, name=name, kind=kind) for code, name, kind in rows}
 
 
-def decision_out(session: Session, settings: Settings, row: RoutingDecision) -> RoutingDecisionOut:
+def _unit_codes(row: RoutingDecision) -> list[str]:
+    territorial = [row.territorial_unit_code] if row.territorial_unit_code else []
+    return [*row.lead_unit_codes, *row.cooperating_unit_codes, *territorial]
+
+
+def _proposal(
+    row: RoutingDecision, units: Mapping[str, UnitBrief], zone: tzinfo
+) -> RoutingProposal:
     """A stored decision as it was made (units by their current names)."""
-    codes = [*row.lead_unit_codes, *row.cooperating_unit_codes]
-    if row.territorial_unit_code:
-        codes.append(row.territorial_unit_code)
-    units = _unit_briefs(session, codes)
-    facts = dict(row.facts)
-    item = facts.pop("matched_rule_item", None)
-    return RoutingDecisionOut(
+    item = row.facts.get("matched_rule_item")
+    return RoutingProposal(
         id=row.id,
-        decided_at=row.decided_at.astimezone(settings.zone),
+        decided_at=row.decided_at.astimezone(zone),
         rule_set_version=row.rule_set.version if row.rule_set else None,
         rule_set_name=row.rule_set.name if row.rule_set else None,
-        category_code=row.category_code,
         basis=row.basis,
         matched_rule=MatchedRule(id=row.matched_rule_id, item=item)
         if row.matched_rule_id
@@ -477,8 +510,35 @@ def decision_out(session: Session, settings: Settings, row: RoutingDecision) -> 
         lead_units=[units[c] for c in row.lead_unit_codes],
         cooperating_units=[units[c] for c in row.cooperating_unit_codes],
         territorial_unit=units.get(row.territorial_unit_code or ""),
-        facts=RoutingFacts.model_validate(facts),
         explanation=row.explanation,
+    )
+
+
+def proposals(
+    session: Session, settings: Settings, decision_ids: Collection[int]
+) -> dict[int, RoutingProposal]:
+    """Stored decisions by id, in three queries however many (a queue page's)."""
+    if not decision_ids:
+        return {}
+    rows = list(
+        session.scalars(
+            select(RoutingDecision)
+            .where(RoutingDecision.id.in_(sorted(decision_ids)))
+            .options(selectinload(RoutingDecision.rule_set))
+        )
+    )
+    units = _unit_briefs(session, (c for row in rows for c in _unit_codes(row)))
+    return {row.id: _proposal(row, units, settings.zone) for row in rows}
+
+
+def decision_out(session: Session, settings: Settings, row: RoutingDecision) -> RoutingDecisionOut:
+    """A stored decision with the facts it looked at."""
+    proposal = _proposal(row, _unit_briefs(session, _unit_codes(row)), settings.zone)
+    facts = {k: v for k, v in row.facts.items() if k != "matched_rule_item"}
+    return RoutingDecisionOut(
+        **dict(proposal),
+        category_code=row.category_code,
+        facts=RoutingFacts.model_validate(facts),
     )
 
 

@@ -105,12 +105,18 @@ def test_a_failed_verification_sends_it_back_for_rework(
 def test_dispatch_follows_the_routing_decision_by_default(loop: Loop) -> None:
     loop.ok("demo-dispatcher", "register")
     case = loop.ok("demo-dispatcher", "dispatch")
-    codes = [t["unit"]["code"] for t in case["tasks"]]
-    assert codes[0] == "urban-management"  # Huiji H1's lead unit
-    assert "housing-construction" in codes[1:]
-    # A cooperating unit no longer needed is released by the centre.
-    released = loop.ok("demo-dispatcher", "release", unit_code="fire-rescue", note="无需消防")
-    assert {t["unit"]["code"]: t["status"] for t in released["tasks"]}["fire-rescue"] == "released"
+    # Huiji H1: its lead acts on each pothole; the item's responsible units get nothing.
+    assert [(t["unit"]["code"], t["is_lead"]) for t in case["tasks"]] == [
+        ("urban-management", True)
+    ]
+
+
+def test_a_cooperating_unit_no_longer_needed_is_released(dispatched: Loop) -> None:
+    released = dispatched.ok("demo-dispatcher", "release", unit_code="transport", note="无需协办")
+    assert {t["unit"]["code"]: t["status"] for t in released["tasks"]} == {
+        "urban-management": "pending",
+        "transport": "released",
+    }
 
 
 def test_two_people_acting_on_one_version_cannot_both_win(loop: Loop) -> None:

@@ -194,3 +194,51 @@ def test_every_reference_is_checked_and_every_problem_reported() -> None:
         ("unknown_jurisdiction", ("rules", 1, "when", "jurisdictions", 0)),
         ("unknown_unit", ("rules", 0, "lead", 1)),
     ]
+
+
+def test_responsible_units_are_kept_as_data_and_given_no_task() -> None:
+    rules = compiled(
+        rule(
+            "G",
+            ["greenery"],
+            ["parks"],
+            cooperating=["territory"],
+            responsible=["bureau", "city", "territory"],
+        ),
+        rule("M", ["roads"], ["city"], responsible=["bureau", "gas"]),
+    )
+    got = assign(
+        rules,
+        "greenery.park",
+        jurisdiction_path="/d/s1/",
+        road_grade=None,
+        territorial_unit="street-s1",
+    )
+    assert (got.lead, got.cooperating) == (("parks",), ("street-s1",))
+    assert got.rule is not None
+    assert got.rule.responsible == ("bureau", "city", "territory")
+
+    # A named asset's owner leads and the rule's lead cooperates; the responsible units
+    # of the work item still get nothing.
+    manhole = assign(
+        rules,
+        "roads.manhole",
+        jurisdiction_path="/d/s1/",
+        road_grade=None,
+        territorial_unit="street-s1",
+        category_asset_types={"manhole_cover"},
+        asset_type="manhole_cover",
+        asset_owner="gas",
+    )
+    assert (manhole.lead, manhole.cooperating) == (("gas",), ("city",))
+
+
+def test_responsible_units_are_checked_like_the_others() -> None:
+    _, errors = compile_rules(
+        rule("G", ["greenery"], ["parks"], responsible=["ghost", "parks", "territory"]),
+        rule("M", ["roads"], ["city"]),
+    )
+    assert sorted((e.code, tuple(e.loc)) for e in errors) == [
+        ("unit_listed_twice", ("rules", 0, "responsible", 1)),
+        ("unknown_unit", ("rules", 0, "responsible", 0)),
+    ]
