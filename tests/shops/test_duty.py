@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -39,6 +40,7 @@ def duty(client: TestClient, headers: dict[str, str], **params: Any) -> dict[str
     return result
 
 
+@pytest.mark.time_machine("2026-11-25T10:00:00+08:00")  # both weeks are over
 def test_two_weeks_of_visits_per_shop_per_chief_and_per_street(
     client: TestClient, as_user: Headers, session: Session, settings: Settings
 ) -> None:
