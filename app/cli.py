@@ -179,7 +179,17 @@ def serve(
 
         typer.echo(demo_logins_text(base))
     uvicorn.run(
-        "app.main:app_factory", factory=True, host=host, port=port, workers=workers, log_config=None
+        "app.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        # Bounds on what clients can hold open; the request bodies are bounded by the app
+        # (README, "Running in production").
+        limit_concurrency=settings.server_limit_concurrency,
+        timeout_keep_alive=settings.server_timeout_keep_alive_seconds,
+        timeout_graceful_shutdown=settings.server_timeout_graceful_shutdown_seconds,
     )
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
+from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.assessment.router import admin_router as assessment_admin_router
 from app.assessment.router import router as assessment_router
@@ -15,6 +16,7 @@ from app.audit.router import router as audit_router
 from app.calendar.router import admin_router as calendar_admin_router
 from app.calendar.router import router as calendar_router
 from app.cases.router import router as case_router
+from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
@@ -62,10 +64,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        form_limits=form_limits(settings),
     )
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
     install_problem_handlers(app)
+    document_body_problems(app)
+    # Innermost of the three: its refusals are logged and carry the request id.
+    app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.middleware("http")(log_requests)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.include_router(health_router)

@@ -24,6 +24,10 @@ class ApiKeyScopeInvalid(Problem):
     title = "接口密钥的范围无效"
 
 
+def api_key_invalid() -> ApiKeyInvalid:
+    return ApiKeyInvalid("接口密钥无效、已撤销或已过期", headers=bearer_challenge())
+
+
 def principal_from_api_key(
     session: Session, key: str, now: datetime, touch_every: timedelta = timedelta(minutes=1)
 ) -> Principal:
@@ -32,7 +36,7 @@ def principal_from_api_key(
     `last_used_at` is written at most once a minute per key, so a nightly sync pulling
     thousands of pages does not write on every request.
     """
-    invalid = ApiKeyInvalid("接口密钥无效、已撤销或已过期", headers=bearer_challenge())
+    invalid = api_key_invalid()
     prefix = api_key_prefix(key)
     if prefix is None:
         raise invalid

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from app.accounts.access import Principal
-from app.accounts.api_keys import principal_from_api_key
-from app.accounts.tokens import missing_credentials, principal_from_access_token
+from app.accounts.api_keys import api_key_invalid, principal_from_api_key
+from app.accounts.tokens import api_key_prefix, missing_credentials, principal_from_access_token
+from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.deps import SessionDep, SettingsDep
 
@@ -38,6 +41,39 @@ def get_principal(
         return principal_from_access_token(token, settings)
     if api_key:
         return principal_from_api_key(session, api_key, utcnow())
+    raise missing_credentials()
+
+
+def requires_principal(route: APIRoute) -> bool:
+    """Whether the route asks who is calling (every route but sign-in and the probes)."""
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is get_principal:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
+
+
+async def credentials_before_body(
+    route: APIRoute, connection: HTTPConnection, settings: Settings
+) -> bool:
+    """The check of `get_principal`, made by the body gate before a body is read (FastAPI
+    reads it before dependencies run): the same 401 problems, in the same order. True when
+    the caller is verified or the route public; False for an API key of the right form,
+    whose row `get_principal` looks up when the route runs (API keys are read-only: the
+    gate lets them send the default body limit at most)."""
+    if not requires_principal(route):
+        return True
+    token = await _bearer(connection)
+    if token:
+        principal_from_access_token(token, settings)
+        return True
+    api_key = await _api_key(connection)
+    if api_key:
+        if api_key_prefix(api_key) is None:
+            raise api_key_invalid()
+        return False
     raise missing_credentials()
 
 

@@ -247,6 +247,46 @@ class Settings(BaseSettings):
         "on every working day, or on that many days a week, a complete patrol of each of "
         "one's segments (each), or of at least one of them (any).",
     )
+    body_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=16 * 1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body of a route that declares no larger limit.",
+    )
+    territory_import_max_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Largest GeoJSON document a territory import over the API takes.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Time a request body has to arrive, extended by a second for every "
+        "body_min_rate bytes received; slower bodies are cut off (408).",
+    )
+    body_min_rate: int = Field(
+        default=16 * 1024,
+        ge=1,
+        description="Bytes a second a slow body must average beyond body_timeout_seconds.",
+    )
+    server_limit_concurrency: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="`roadchief serve`: connections and requests a worker holds at once; "
+        "beyond it uvicorn answers 503.",
+    )
+    server_timeout_keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="`roadchief serve`: idle keep-alive connections."
+    )
+    server_timeout_graceful_shutdown_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="`roadchief serve`: how long a stopping worker waits for open requests.",
+    )
     webhook_max_attempts: int = Field(default=8, ge=1, le=30)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 

@@ -8,6 +8,7 @@ FastAPI's validation errors and anything unexpected into `application/problem+js
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -115,6 +117,39 @@ class InternalError(Problem):
     title = "服务器内部错误"
 
 
+class BodyUnreadable(Problem):
+    code = "body_unreadable"
+    status = 400
+    title = "请求体无法解析"
+
+
+class BodyNotUtf8(Problem):
+    code = "body_not_utf8"
+    status = 400
+    title = "请求体不是 UTF-8 编码"
+
+
+class FormInvalid(Problem):
+    code = "form_invalid"
+    status = 400
+    title = "表单格式错误"
+
+
+class FormLimitExceeded(Problem):
+    code = "form_limit_exceeded"
+    status = 413
+    title = "表单超出限制"
+
+
+class ProblemInBody(StarletteHTTPException):
+    """A Problem raised while a request body is being read. FastAPI lets only
+    HTTPException out of its body reading as it is; anything else becomes a bare 400."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status)
+        self.problem = problem
+
+
 # Chinese wording of Pydantic's error types (the English message stays in the log).
 _PYDANTIC_MESSAGES = {
     "missing": "缺少必填字段",
@@ -183,15 +218,42 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, request)
 
 
+#: Starlette's form-parser limits (its English messages) and how they read in Chinese.
+_FORM_LIMITS = (
+    (re.compile(r"^Too many files\. Maximum number of files is (\d+)"), "文件过多：最多 {} 个"),
+    (re.compile(r"^Too many fields\. Maximum number of fields is (\d+)"), "字段过多：最多 {} 个"),
+    (re.compile(r"^(?:Field|Part) exceeded maximum size of (\d+)KB"), "文本字段过大：最多 {} KB"),
+)
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> Problem:
+    """The framework's bare 400 for a body it could not read, as a specific problem."""
+    cause = exc.__cause__ or exc.__context__
+    log.info("unreadable request body: %s (%r)", exc.detail, cause)
+    if isinstance(cause, UnicodeDecodeError):
+        return BodyNotUtf8("JSON 请求体须为 UTF-8 编码")
+    if isinstance(cause, MultiPartException):
+        for pattern, text in _FORM_LIMITS:
+            if match := pattern.match(cause.message):
+                return FormLimitExceeded(text.format(match.group(1)))
+        return FormInvalid("表单请求体不完整或格式错误")
+    return BodyUnreadable("请求体不完整或格式错误")
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     problem: Problem
-    if exc.status_code == 404:
+    if isinstance(exc, ProblemInBody):
+        problem = exc.problem
+    elif exc.status_code == 404:
         problem = NotFound("请求的地址不存在")
     elif exc.status_code == 405:
         problem = MethodNotAllowed()
+    elif exc.status_code == 400:
+        problem = _unreadable_body(exc)
     else:
-        problem = Problem(str(exc.detail))
+        log.warning("HTTP error from the framework: %s %s", exc.status_code, exc.detail)
+        problem = Problem("请求无法处理", headers=exc.headers)
         problem.status = exc.status_code  # type: ignore[misc]
     return problem_response(problem, request)
 
@@ -208,18 +270,33 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
+def _describe(problems: Sequence[type[Problem]]) -> str:
+    return "；".join(f"`{p.code}` {p.title}" for p in problems)
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
+
+
 def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the problems a route may answer with."""
     by_status: dict[int, list[type[Problem]]] = {}
     for p in (*problems, ValidationFailed):
         by_status.setdefault(p.status, []).append(p)
     return {
-        status: {
-            "model": ProblemBody,
-            "content": {
-                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}
-            },
-            "description": "；".join(f"`{p.code}` {p.title}" for p in ps),
-        }
+        status: {"model": ProblemBody, "content": _problem_content(), "description": _describe(ps)}
         for status, ps in sorted(by_status.items())
     }
+
+
+def add_problem_responses(responses: dict[str, Any], problems: Sequence[type[Problem]]) -> None:
+    """Add problems to an operation's `responses` in a generated OpenAPI document (for the
+    problems that every route of a kind may answer with, added after generation)."""
+    for p in problems:
+        entry = responses.setdefault(
+            str(p.status), {"content": _problem_content(), "description": ""}
+        )
+        entry["description"] = "；".join(d for d in (entry["description"], _describe([p])) if d)
+    responses_in_order = dict(sorted(responses.items()))
+    responses.clear()
+    responses.update(responses_in_order)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile, status
+from fastapi import APIRouter, File, UploadFile, status
 from fastapi.responses import FileResponse, Response
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
+from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.media import images, service
@@ -25,22 +26,16 @@ PHOTO_PROBLEMS = (
 )
 
 
-def refuse_oversize_body(request: Request, limit: int) -> None:
-    """413 before reading a body that its Content-Length already says is too big."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise images.PhotoTooLarge(f"请求体 {int(length):,} 字节，超过上限 {limit:,} 字节")
-
-
 @router.post(
     "",
     summary="Upload one photo; use its id in a report (uploads no report uses are removed)",
     status_code=status.HTTP_201_CREATED,
     response_model=PhotoOut,
     responses=problem_responses(*AUTH_PROBLEMS, *PHOTO_PROBLEMS),
+    form_limits={"max_files": 1},
 )
+@body_limit(lambda s: s.photo_max_bytes + MULTIPART_FRAMING_BYTES)
 def upload_photo(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -48,7 +43,6 @@ def upload_photo(
 ) -> PhotoOut:
     """The same bytes uploaded twice are one photo (the answer is the same id)."""
     principal.require(Permission.PHOTOS_UPLOAD)
-    refuse_oversize_body(request, settings.photo_max_bytes + 64 * 1024)
     return service.upload_photo(session, settings, principal, file.file)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import ValidationError
 
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.cases.schemas import NearbyCase
+from app.core.bodies import body_limit
 from app.core.coords import CoordinateSystem
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import (
@@ -20,7 +21,7 @@ from app.core.errors import (
 )
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
-from app.media.router import PHOTO_PROBLEMS, refuse_oversize_body
+from app.media.router import PHOTO_PROBLEMS
 from app.media.service import (
     StagedUpload,
     UnknownPhoto,
@@ -90,8 +91,8 @@ def submit_report(
     response_model=ReportReceipt,
     responses=problem_responses(*REPORT_PROBLEMS),
 )
+@body_limit(lambda s: s.report_max_photos * s.photo_max_bytes + s.body_max_bytes)
 def submit_report_multipart(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -103,9 +104,6 @@ def submit_report_multipart(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     """Photos are streamed to disk as they arrive, then checked one by one."""
-    refuse_oversize_body(
-        request, settings.photo_max_bytes * settings.report_max_photos + 1024 * 1024
-    )
     try:
         body = ReportIn.model_validate_json(report)
     except ValidationError as exc:

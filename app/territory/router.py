@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from app.accounts.access import Principal
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
+from app.core.bodies import body_limit
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FeaturePage, Page, PageSize
@@ -356,6 +357,7 @@ _FC_EXAMPLE = {
     response_model=ImportResult,
     responses=problem_responses(*AUTH_PROBLEMS, GeoJSONMalformed, TerritoryImportRejected),
 )
+@body_limit(lambda s: s.territory_import_max_bytes)
 def import_territory_layer(
     session: SessionDep,
     principal: PrincipalDep,
