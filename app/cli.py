@@ -179,7 +179,15 @@ def serve(
 
         typer.echo(demo_logins_text(base))
     uvicorn.run(
-        "app.main:app_factory", factory=True, host=host, port=port, workers=workers, log_config=None
+        "app.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        # uvicorn would believe X-Forwarded-For from any local process; the app believes
+        # only ROADCHIEF_TRUSTED_PROXIES (app.main).
+        proxy_headers=False,
     )
 
 
