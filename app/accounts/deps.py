@@ -28,7 +28,8 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_token_states(request: Request) -> TokenStates:
+async def get_token_states(request: Request) -> TokenStates:
+    # async: no I/O here, so no hop to the thread pool that sync dependencies take.
     states: TokenStates = request.app.state.token_states
     return states
 
