@@ -410,3 +410,10 @@ def test_a_thief_replaying_a_refresh_token_in_the_retry_window_ends_the_session(
     assert refresh(anonymous, phone["refresh_token"]).json()["code"] == "refresh_token_invalid"
     assert len(events(session, AuditEventType.REFRESH_TOKEN_REUSED)) == 1
     assert sign_in(anonymous, "demo-patroller").status_code == 200  # the owner signs in again
+
+
+def test_the_longest_typed_name_is_counted_like_any_other(anonymous: TestClient) -> None:
+    name = "n" * 100  # the form's limit; its throttle keys once overflowed on PostgreSQL
+    for _ in range(2):
+        response = sign_in(anonymous, name, "Wrong#password1")
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_credentials")
