@@ -190,6 +190,9 @@ def serve(
         limit_concurrency=settings.server_limit_concurrency,
         timeout_keep_alive=settings.server_timeout_keep_alive_seconds,
         timeout_graceful_shutdown=settings.server_timeout_graceful_shutdown_seconds,
+        # uvicorn would believe X-Forwarded-For from any local process; the app believes
+        # only ROADCHIEF_TRUSTED_PROXIES (app.main).
+        proxy_headers=False,
     )
 
 

@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
+from app.accounts.token_state import TokenStates
 from app.assessment.router import admin_router as assessment_admin_router
 from app.assessment.router import router as assessment_router
 from app.audit.router import router as audit_router
@@ -68,12 +70,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
+    app.state.token_states = TokenStates(settings.token_state_cache_seconds)
     install_problem_handlers(app)
     document_body_problems(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.middleware("http")(log_requests)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    if settings.trusted_proxies:
+        # Outermost: everything inside sees the client the trusted proxy names. Nobody
+        # else's X-Forwarded-For is believed (`roadchief serve` turns uvicorn's own off).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.include_router(health_router)
     app.include_router(territory_router)
     app.include_router(territory_admin_router)

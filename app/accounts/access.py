@@ -89,6 +89,12 @@ class TokenInvalid(Problem):
     title = "令牌无效"
 
 
+class AccountDisabled(Problem):
+    code = "account_disabled"
+    status = 401
+    title = "账号已停用"
+
+
 class ApiKeyInvalid(Problem):
     code = "api_key_invalid"
     status = 401

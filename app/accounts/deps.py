@@ -11,7 +11,8 @@ from starlette.requests import HTTPConnection
 
 from app.accounts.access import Principal
 from app.accounts.api_keys import api_key_invalid, principal_from_api_key
-from app.accounts.tokens import api_key_prefix, missing_credentials, principal_from_access_token
+from app.accounts.token_state import TokenStates
+from app.accounts.tokens import api_key_prefix, missing_credentials, read_access_token
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.deps import SessionDep, SettingsDep
@@ -30,15 +31,25 @@ _api_key = APIKeyHeader(
 )
 
 
+async def get_token_states(request: Request) -> TokenStates:
+    # async: no I/O here, so no hop to the thread pool that sync dependencies take.
+    states: TokenStates = request.app.state.token_states
+    return states
+
+
 def get_principal(
     settings: SettingsDep,
     session: SessionDep,
+    token_states: Annotated[TokenStates, Depends(get_token_states)],
     token: Annotated[str | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller, from a bearer access token (no database round trip) or an API key."""
+    """The caller, from a bearer access token its user still stands behind (checked on
+    every authenticated route) or from an API key."""
     if token:
-        return principal_from_access_token(token, settings)
+        access = read_access_token(token, settings)
+        token_states.require_current(session, access)
+        return access.principal
     if api_key:
         return principal_from_api_key(session, api_key, utcnow())
     raise missing_credentials()
@@ -67,7 +78,9 @@ async def credentials_before_body(
         return True
     token = await _bearer(connection)
     if token:
-        principal_from_access_token(token, settings)
+        # The signature and expiry; whether the user still stands behind the token is
+        # `get_principal`'s check (a database read), once the route runs.
+        read_access_token(token, settings)
         return True
     api_key = await _api_key(connection)
     if api_key:
@@ -78,7 +91,8 @@ async def credentials_before_body(
 
 
 def client_address(request: Request) -> str | None:
-    """The caller's address (uvicorn's --proxy-headers applies X-Forwarded-For)."""
+    """The caller's address: the connecting peer, or what a trusted proxy says it is
+    (ROADCHIEF_TRUSTED_PROXIES; see app.main)."""
     return request.client.host if request.client else None
 
 

@@ -41,6 +41,9 @@ class User(TimestampMixin, Base):
     #: Set by an admin's reset: the app asks the user to choose a new password.
     password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Access tokens issued before this instant are refused: set when the account is
+    #: disabled, its roles, level, unit or scope change, or its password changes.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: 一级/二级/三级路长; only for road chiefs.
     chief_level: Mapped[int | None] = mapped_column(Integer)
     #: The department or unit a department_staff user works for.
@@ -151,14 +154,17 @@ class ApiKeyJurisdiction(Base):
 
 
 class LoginThrottle(Base):
-    """Recent failed sign-ins for one account name or one client address."""
+    """Recent failed password checks for one account name, one client address, or one
+    account from one address; for the last, also when that account last signed in there."""
 
     __tablename__ = "login_throttles"
     __table_args__ = (UniqueConstraint("key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: "account:<username>" or "address:<ip>".
-    key: Mapped[str] = mapped_column(String(100))
+    #: "account:<username>", "address:<ip>" or "pair:<ip>|<username>".
+    key: Mapped[str] = mapped_column(String(200))
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Pairs only: the last successful sign-in of the account from the address.
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

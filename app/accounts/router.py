@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Query, Response, status
 
 from app.accounts import api_keys, service, signin
 from app.accounts.access import (
+    AccountDisabled,
     ApiKeyInvalid,
     Forbidden,
     NotAuthenticated,
@@ -43,7 +44,14 @@ users_router = APIRouter(prefix="/api/v1/admin/users", tags=["admin: users"])
 api_keys_router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin: API keys"])
 
 #: Problems any authenticated route may answer with.
-AUTH_PROBLEMS = (NotAuthenticated, TokenExpired, TokenInvalid, ApiKeyInvalid, Forbidden)
+AUTH_PROBLEMS = (
+    NotAuthenticated,
+    TokenExpired,
+    TokenInvalid,
+    AccountDisabled,
+    ApiKeyInvalid,
+    Forbidden,
+)
 
 
 class UnsupportedGrantType(Problem):
@@ -58,7 +66,7 @@ class UnsupportedGrantType(Problem):
     response_model=TokenPair,
     responses=problem_responses(
         signin.InvalidCredentials,
-        service.AccountDisabled,
+        AccountDisabled,
         signin.RefreshTokenInvalid,
         signin.RefreshTokenExpired,
         signin.RefreshTokenReused,
@@ -119,7 +127,13 @@ def get_me(session: SessionDep, principal: PrincipalDep) -> MeOut:
     "/password",
     summary="Change my password (every other sign-in ends; this one gets new tokens)",
     response_model=TokenPair,
-    responses=problem_responses(*AUTH_PROBLEMS, signin.CurrentPasswordIncorrect, WeakPassword),
+    responses=problem_responses(
+        *AUTH_PROBLEMS,
+        signin.CurrentPasswordIncorrect,
+        WeakPassword,
+        LoginThrottled,
+        LoginLocked,
+    ),
 )
 def change_my_password(
     session: SessionDep,

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, false, insert, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.access import AccountDisabled, Forbidden, Permission, Principal
 from app.accounts.models import (
     ApiKey,
     ApiKeyJurisdiction,
@@ -35,6 +35,7 @@ from app.accounts.schemas import (
     UserOut,
     UserUpdate,
 )
+from app.accounts.token_state import end_access_tokens
 from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.core.config import Settings
@@ -44,12 +45,6 @@ from app.core.pagination import decode_id_cursor, encode_cursor
 from app.territory.models import Jurisdiction, RoadSegment, Unit
 
 # --- problems ------------------------------------------------------------------------------
-
-
-class AccountDisabled(Problem):
-    code = "account_disabled"
-    status = 401
-    title = "账号已停用"
 
 
 class UsernameTaken(Problem):
@@ -502,6 +497,7 @@ def update_user(
         user.role_rows = [UserRole(role=r) for r in sorted(roles)]
         user.chief_level = chief_level
         user.unit = unit
+        end_access_tokens(user, now)
         if chief_level != before_level:
             # Segments were owned at the old level; an admin links them again.
             session.execute(SegmentChief.__table__.delete().where(SegmentChief.user_id == user.id))
@@ -523,6 +519,7 @@ def update_user(
         user.scope_rows = [
             UserJurisdiction(jurisdiction_id=j.id, jurisdiction=j) for j in jurisdictions
         ]
+        end_access_tokens(user, now)
         record(
             session,
             AuditEventType.SCOPE_CHANGED,
@@ -531,10 +528,12 @@ def update_user(
             before=before_scope,
             after=after_scope,
         )
+        _drop_segments_out_of_scope(session, principal, user)
     if data.is_active is not None and data.is_active != user.is_active:
         user.is_active = data.is_active
         if not data.is_active:
             revoke_refresh_tokens(session, "disabled", now, user_id=user.id)
+            end_access_tokens(user, now)
         record(
             session,
             AuditEventType.USER_ENABLED if data.is_active else AuditEventType.USER_DISABLED,
@@ -563,8 +562,48 @@ def reset_password(
     now = utcnow()
     set_password(user, new_password, settings, now, must_change=True)
     revoke_refresh_tokens(session, "password_reset", now, user_id=user.id)
+    end_access_tokens(user, now)
     record(session, AuditEventType.PASSWORD_RESET, actor=principal, subject_user_id=user.id)
     session.commit()
+
+
+def _owned_segments(session: Session, user_id: int) -> list[tuple[int, str, str]]:
+    """(segment id, code, its street's path) of each segment the chief owns."""
+    rows = session.execute(
+        select(RoadSegment.id, RoadSegment.code, Jurisdiction.path)
+        .join(SegmentChief, SegmentChief.segment_id == RoadSegment.id)
+        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
+        .where(SegmentChief.user_id == user_id)
+        .order_by(RoadSegment.code)
+    ).all()
+    return [(r.id, r.code, r.path) for r in rows]
+
+
+def _drop_segments_out_of_scope(session: Session, principal: Principal | None, user: User) -> None:
+    """A chief moved to another area gives up the segments the new scope does not reach
+    (the rule `set_chief_segments` assigns by); audited as a segment change."""
+    chief = principal_for_user(user)
+    owned = _owned_segments(session, user.id)
+    dropped = [(sid, code) for sid, code, path in owned if not chief.sees_path(path)]
+    if not dropped:
+        return
+    session.execute(
+        SegmentChief.__table__.delete().where(
+            SegmentChief.user_id == user.id,
+            SegmentChief.segment_id.in_([sid for sid, _ in dropped]),
+        )
+    )
+    gone = {code for _, code in dropped}
+    record(
+        session,
+        AuditEventType.SEGMENTS_CHANGED,
+        actor=principal,
+        subject_user_id=user.id,
+        level=user.chief_level,
+        before=[code for _, code, _ in owned],
+        after=[code for _, code, _ in owned if code not in gone],
+        reason="scope_changed",
+    )
 
 
 def set_chief_segments(
@@ -626,13 +665,7 @@ def set_chief_segments(
             "部分路段已有同级路长；确认调整请设置 reassign=true",
             conflicts=[{"segment_code": by_id[c.segment_id], "chief": name} for c, name in taken],
         )
-    before = sorted(
-        session.scalars(
-            select(RoadSegment.code)
-            .join(SegmentChief, SegmentChief.segment_id == RoadSegment.id)
-            .where(SegmentChief.user_id == user.id)
-        ).all()
-    )
+    before = [code for _, code, _ in _owned_segments(session, user.id)]
     table = SegmentChief.__table__
     session.execute(table.delete().where(SegmentChief.user_id == user.id))
     if segment_ids:

@@ -1,7 +1,8 @@
 """Access tokens (JWT, HS256), refresh tokens and API keys: making and checking them.
 
 An access token carries everything authorization needs (roles, scope, unit, chief
-level), so checking one costs no database round trip. Refresh tokens and API keys are
+level); whether its user still stands behind it (not disabled, nothing changed since it
+was issued) is checked by `token_state`. Refresh tokens and API keys are
 random secrets stored only as SHA-256 hashes: they are long and random, so a slow hash
 would add nothing but latency.
 """
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +70,9 @@ def issue_access_token(principal: Principal, now: datetime, settings: Settings) 
         "iss": ISSUER,
         "sub": str(principal.id),
         "typ": "access",
-        "iat": int(now.timestamp()),
+        # To the microsecond (RFC 7519 allows a fraction): a token issued by the very
+        # request that moves `tokens_valid_after` (a password change) is not before it.
+        "iat": now.timestamp(),
         "exp": int((now + timedelta(minutes=settings.access_token_minutes)).timestamp()),
         "name": principal.name,
         "roles": sorted(principal.roles),
@@ -81,8 +85,18 @@ def issue_access_token(principal: Principal, now: datetime, settings: Settings) 
     return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM)
 
 
-def principal_from_access_token(token: str, settings: Settings) -> Principal:
-    """The user a valid access token speaks for; 401 problems otherwise."""
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """What a valid access token says: who, with which rights, issued when."""
+
+    principal: Principal
+    #: POSIX seconds (with a fraction); compared with the user's `tokens_valid_after`.
+    issued_at: float
+
+
+def read_access_token(token: str, settings: Settings) -> AccessToken:
+    """The claims of a well-signed, unexpired access token; 401 problems otherwise.
+    Whether its user still stands behind it is `token_state`'s question."""
     try:
         claims = jwt.decode(
             token,
@@ -101,7 +115,7 @@ def principal_from_access_token(token: str, settings: Settings) -> Principal:
     try:
         if claims.get("typ") != "access":
             raise ValueError("not an access token")
-        return Principal(
+        principal = Principal(
             kind="user",
             id=int(claims["sub"]),
             name=str(claims["name"]),
@@ -110,6 +124,7 @@ def principal_from_access_token(token: str, settings: Settings) -> Principal:
             chief_level=claims.get("lvl"),
             unit_code=claims.get("unit"),
         )
+        return AccessToken(principal, float(claims["iat"]))
     except (KeyError, ValueError, TypeError):
         raise TokenInvalid(
             "访问令牌内容不完整", headers=bearer_challenge("invalid_token")

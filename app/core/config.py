@@ -6,6 +6,7 @@ engine; only `app.core.database` looks at which one it is.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import zoneinfo
@@ -304,11 +305,34 @@ class Settings(BaseSettings):
     refresh_retry_seconds: int = Field(default=30, ge=0, le=300)
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65536, ge=1024, le=1048576)
-    login_free_failures: int = Field(default=3, ge=1, description="Per account, before slowing.")
-    login_lock_failures: int = Field(default=10, ge=2, description="Per account, then locked.")
+    login_free_failures: int = Field(
+        default=3, ge=1, description="Per account (and per account and address), before slowing."
+    )
+    login_lock_failures: int = Field(
+        default=10, ge=2, description="Per account and address, then locked."
+    )
     login_address_free_failures: int = Field(default=20, ge=1)
     login_address_lock_failures: int = Field(default=100, ge=2)
     login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_known_address_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="An address the account signed in from this recently is not slowed by "
+        "failures from elsewhere.",
+    )
+    token_state_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a process trusts what it last read of a user's token state "
+        "(disabled, tokens valid after); 0 reads it on every request.",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed ('10.0.0.5,192.168.1.0/24'); none by default.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -329,6 +353,23 @@ class Settings(BaseSettings):
     def _supported_engine(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql")):
             raise ValueError("must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @field_validator("service_area", mode="before")

@@ -91,18 +91,22 @@ class TooFarFromPlace(Problem):
 
 
 def _own_segment(session: Session, principal: Principal, segment_code: str) -> RoadSegment:
-    """The segment, if the caller is one of its road chiefs (any level)."""
-    segment = session.scalar(
-        select(RoadSegment).where(
+    """The segment, if the caller is one of its road chiefs (any level) and it lies in
+    their scope (a chief moved elsewhere blows no whistle on the old roads)."""
+    row = session.execute(
+        select(RoadSegment, Jurisdiction.path)
+        .join(Jurisdiction, RoadSegment.street_id == Jurisdiction.id)
+        .where(
             RoadSegment.code == segment_code,
             exists().where(
                 SegmentChief.segment_id == RoadSegment.id,
                 SegmentChief.user_id == principal.user_id,
             ),
         )
-    )
-    if segment is None:
+    ).one_or_none()
+    if row is None or not principal.sees_path(row.path):
         raise NotYourSegment(f"您不是路段“{segment_code}”的路长", segment_code=segment_code)
+    segment: RoadSegment = row.RoadSegment
     return segment
 
 

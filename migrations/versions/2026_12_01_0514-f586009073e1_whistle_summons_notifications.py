@@ -1,7 +1,7 @@
 """Inbox messages may name the whistle that summoned the reader's unit (路长吹哨、部门报到).
 
 Revision ID: f586009073e1
-Revises: dfe46c1cdba1
+Revises: 59ce57572a4e
 Create Date: 2026-12-01 05:14:34.126660+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = 'f586009073e1'
-down_revision: str | Sequence[str] | None = 'dfe46c1cdba1'
+down_revision: str | Sequence[str] | None = '59ce57572a4e'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.models import LoginThrottle, RefreshToken, User
+from app.accounts.passwords import verify_password
 from app.accounts.service import principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
 from app.audit.models import AuditEvent, AuditEventType
@@ -22,6 +24,7 @@ from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
 
 TOKEN_URL = "/api/v1/auth/token"
+Headers = Callable[[str], dict[str, str]]
 
 
 def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> Any:
@@ -138,10 +141,18 @@ def test_a_phone_retrying_a_refresh_whose_answer_was_lost_stays_signed_in(
     lost = refresh(anonymous, first["refresh_token"]).json()  # the answer never arrived
     retry = refresh(anonymous, first["refresh_token"])
     assert retry.status_code == 200
-    assert refresh(anonymous, retry.json()["refresh_token"]).status_code == 200
-    # The token in the lost answer can never be used.
-    assert refresh(anonymous, lost["refresh_token"]).status_code == 401
+    current = refresh(anonymous, retry.json()["refresh_token"])
+    assert current.status_code == 200
     assert events(session, AuditEventType.REFRESH_TOKEN_REUSED) == []
+    [retried] = events(session, AuditEventType.REFRESH_TOKEN_RETRIED)
+    assert retried.username == "demo-patroller"
+    assert retried.client_address == "testclient"
+    # The token in the lost answer never reached the phone: if it ever shows up, someone
+    # else has it, and the sign-in ends.
+    again = refresh(anonymous, lost["refresh_token"])
+    assert (again.status_code, again.json()["code"]) == (401, "refresh_token_reused")
+    assert refresh(anonymous, current.json()["refresh_token"]).status_code == 401
+    assert len(events(session, AuditEventType.REFRESH_TOKEN_REUSED)) == 1
 
 
 def test_unknown_and_expired_refresh_tokens(anonymous: TestClient, session: Session) -> None:
@@ -209,8 +220,11 @@ def test_unsupported_and_incomplete_grants(anonymous: TestClient) -> None:
 
 
 @pytest.fixture
-def strict(settings: Settings, demo_database: Database, session: Session) -> Iterator[TestClient]:
-    """A client on settings with small limits: 2 free failures, lock at 4 (address: 3/6)."""
+def strict_at(
+    settings: Settings, demo_database: Database, session: Session
+) -> Iterator[Callable[[str], TestClient]]:
+    """Clients at a given address, on settings with small limits: 2 free failures, lock
+    at 4 (address: 3/6)."""
     strict_settings = settings.model_copy(
         update={
             "login_free_failures": 2,
@@ -221,14 +235,26 @@ def strict(settings: Settings, demo_database: Database, session: Session) -> Ite
     )
     app = create_app(strict_settings, demo_database)
     app.dependency_overrides[get_db_session] = lambda: session
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
+    with ExitStack() as stack:
+
+        def at(address: str) -> TestClient:
+            return stack.enter_context(
+                TestClient(app, raise_server_exceptions=False, client=(address, 50000))
+            )
+
+        yield at
+
+
+@pytest.fixture
+def strict(strict_at: Callable[[str], TestClient]) -> TestClient:
+    return strict_at("testclient")
 
 
 def wait_out_delays(session: Session, seconds: int = 120) -> None:
     """Pretend the client waited: move every failure back in time."""
     for row in session.scalars(select(LoginThrottle)):
-        row.last_failure_at -= timedelta(seconds=seconds)
+        if row.last_failure_at is not None:
+            row.last_failure_at -= timedelta(seconds=seconds)
     session.flush()
 
 
@@ -284,3 +310,110 @@ def test_disabled_account_cannot_sign_in_and_its_sessions_end(
     refused = sign_in(anonymous, "demo-patroller")
     assert (refused.status_code, refused.json()["code"]) == (401, "account_disabled")
     assert session.get(User, user_id).is_active is False  # type: ignore[union-attr]
+
+
+def test_a_stranger_failing_ten_times_cannot_hold_the_dispatcher_out(
+    strict_at: Callable[[str], TestClient], session: Session
+) -> None:
+    office, stranger, new_phone = (
+        strict_at("10.1.2.3"),
+        strict_at("203.0.113.9"),
+        strict_at("198.51.100.7"),
+    )
+    assert sign_in(office, "demo-dispatcher").status_code == 200  # the usual desk
+    bad = "Wrong#password1"
+    for attempt in range(4):  # the lock count of the strict settings
+        if attempt:
+            wait_out_delays(session)
+        assert sign_in(stranger, "demo-dispatcher", bad).status_code == 401
+    locked = sign_in(stranger, "demo-dispatcher", DEMO_PASSWORD)
+    assert (locked.status_code, locked.json()["code"]) == (429, "login_locked")
+
+    # From an address the account never signed in from: slowed (the stranger's failures
+    # count for the account everywhere), not locked.
+    slowed = sign_in(new_phone, "demo-dispatcher")
+    assert (slowed.status_code, slowed.json()["code"]) == (429, "login_throttled")
+    # The dispatcher at the usual desk: neither locked nor slowed.
+    assert sign_in(office, "demo-dispatcher").status_code == 200
+    # The stranger's address stays locked for this account.
+    assert sign_in(stranger, "demo-dispatcher", DEMO_PASSWORD).json()["code"] == "login_locked"
+
+
+def test_a_stolen_access_token_cannot_guess_the_password_by_changing_it(
+    strict_at: Callable[[str], TestClient], session: Session, settings: Settings, as_user: Headers
+) -> None:
+    thief = strict_at("203.0.113.9")
+    stolen = as_user("demo-chief-2")
+
+    def change(current: str) -> Any:
+        return thief.post(
+            "/api/v1/me/password",
+            headers=stolen,
+            json={"current_password": current, "new_password": "Thief#Owns2026"},
+        )
+
+    guesses = ["Jinhe@2025", "Jinhe@2024"]
+    for guess in guesses:
+        assert change(guess).json()["code"] == "current_password_incorrect"
+    slowed = change(DEMO_PASSWORD)  # even the right one waits now
+    assert (slowed.status_code, slowed.json()["code"]) == (429, "login_throttled")
+    assert int(slowed.headers["retry-after"]) >= 1
+    for guess in ["Jinhe@2023", "Jinhe@2022"]:
+        wait_out_delays(session)
+        assert change(guess).status_code == 403
+    wait_out_delays(session)
+    locked = change(DEMO_PASSWORD)
+    assert (locked.status_code, locked.json()["code"]) == (429, "login_locked")
+    assert "error" not in locked.json()  # OAuth2's field belongs to the token endpoint only
+
+    user = user_by_username(session, "demo-chief-2")
+    assert verify_password(DEMO_PASSWORD, user.password_hash, settings)[0]  # unchanged
+    failed = events(session, AuditEventType.PASSWORD_CHANGE_FAILED)
+    assert len(failed) == 4
+    assert {(e.actor_user_id, e.subject_user_id) for e in failed} == {(user.id, user.id)}
+    assert {e.client_address for e in failed} == {"203.0.113.9"}
+    throttled = events(session, AuditEventType.LOGIN_THROTTLED)
+    assert {e.detail["during"] for e in throttled} == {"password_change"}
+    assert len(throttled) == 2
+    # One budget with sign-in: the thief's address cannot switch to guessing there.
+    assert sign_in(thief, "demo-chief-2").json()["code"] == "login_locked"
+
+
+def test_a_thief_replaying_a_refresh_token_in_the_retry_window_ends_the_session(
+    anonymous: TestClient, session: Session
+) -> None:
+    phone = sign_in(anonymous, "demo-patroller").json()
+    copied = phone["refresh_token"]  # the thief's copy
+    phone = refresh(anonymous, phone["refresh_token"]).json()
+    # Within the retry window the thief's replay looks like a phone that lost an answer.
+    thief = refresh(anonymous, copied)
+    assert thief.status_code == 200
+    [retried] = events(session, AuditEventType.REFRESH_TOKEN_RETRIED)
+    assert retried.detail["family"]
+
+    # The phone's own token died with the retry; it comes back with it: that is reuse.
+    back = refresh(anonymous, phone["refresh_token"])
+    assert (back.status_code, back.json()["code"]) == (401, "refresh_token_reused")
+    [reused] = events(session, AuditEventType.REFRESH_TOKEN_REUSED)
+    assert reused.detail == {"family": retried.detail["family"], "token_state": "revoked"}
+    assert reused.username == "demo-patroller"
+    # The thief's pair is dead too: the refresh token, and the access token at once.
+    stolen = thief.json()
+    assert refresh(anonymous, stolen["refresh_token"]).status_code == 401
+    me = anonymous.get("/api/v1/me", headers=bearer(stolen))
+    assert (me.status_code, me.json()["code"]) == (401, "token_expired")
+    family = session.scalars(
+        select(RefreshToken).where(RefreshToken.family == retried.detail["family"])
+    ).all()
+    assert all(t.revoked_at is not None for t in family)
+    # Presented once more, a token of the dead sign-in is only invalid: no new event.
+    assert refresh(anonymous, phone["refresh_token"]).json()["code"] == "refresh_token_invalid"
+    assert len(events(session, AuditEventType.REFRESH_TOKEN_REUSED)) == 1
+    assert sign_in(anonymous, "demo-patroller").status_code == 200  # the owner signs in again
+
+
+def test_the_longest_typed_name_is_counted_like_any_other(anonymous: TestClient) -> None:
+    name = "n" * 100  # the form's limit; its throttle keys once overflowed on PostgreSQL
+    for _ in range(2):
+        response = sign_in(anonymous, name, "Wrong#password1")
+        assert (response.status_code, response.json()["code"]) == (401, "invalid_credentials")

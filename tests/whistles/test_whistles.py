@@ -7,15 +7,20 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.accounts.models import SegmentChief
+from app.accounts.service import user_by_username
+from app.audit.models import AuditEvent, AuditEventType
 from app.core.database import utcnow
 from app.core.idempotency import IdempotencyRecord
+from app.territory.models import RoadSegment
 from app.whistles.models import Whistle, WhistleSummons
 from tests.places import Spot, on_segment
 
 WHISTLES = "/api/v1/whistles"
+USERS = "/api/v1/admin/users"
 Headers = Callable[[str], dict[str, str]]
 
 
@@ -245,3 +250,50 @@ def test_a_whistle_that_opens_a_case_tells_each_unit_once(
         about = [m for m in inbox if m["case_number"] == whistle["case_number"]]
         assert [m["kind"] for m in about] == ["whistle_summoned"]
         assert about[0]["title"].endswith(f"（案件 {whistle['case_number']}）")
+
+
+def test_a_chief_moved_to_another_area_blows_no_whistle_on_the_old_roads(
+    client: TestClient, as_user: Headers, spot: Spot, session: Session
+) -> None:
+    chief = user_by_username(session, "demo-chief-3")
+    owned = client.get(f"{USERS}/{chief.id}/segments").json()
+    assert spot.segment_code in {s["code"] for s in owned}
+
+    # Widened to the whole street: the lanes are still in scope and stay theirs.
+    wider = client.patch(f"{USERS}/{chief.id}", json={"jurisdiction_codes": ["410199001"]})
+    assert wider.status_code == 200
+    assert client.get(f"{USERS}/{chief.id}/segments").json() == owned
+
+    # Moved to a community of another street: the old lanes are given up.
+    moved = client.patch(f"{USERS}/{chief.id}", json={"jurisdiction_codes": ["410199002001"]})
+    assert moved.status_code == 200
+    assert client.get(f"{USERS}/{chief.id}/segments").json() == []
+    [event] = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.event == AuditEventType.SEGMENTS_CHANGED,
+            AuditEvent.subject_user_id == chief.id,
+            AuditEvent.actor_user_id.is_not(None),  # not the demo loader's
+        )
+    ).all()
+    assert event.detail["reason"] == "scope_changed"
+    assert event.detail["before"] == [s["code"] for s in owned]
+    assert event.detail["after"] == []
+
+    response = client.post(WHISTLES, json=whistle_body(spot), headers=as_user("demo-chief-3"))
+    assert (response.status_code, response.json()["code"]) == (403, "not_your_segment")
+    assert session.scalar(select(func.count()).select_from(Whistle)) == 0
+
+
+def test_a_segment_outside_the_chiefs_scope_is_not_theirs_to_whistle_on(
+    client: TestClient, as_user: Headers, session: Session
+) -> None:
+    far = on_segment(session, street="410199003")  # 同乐街道; demo-chief-3 is in 文博社区
+    segment_id = session.scalar(select(RoadSegment.id).where(RoadSegment.code == far.segment_code))
+    chief = user_by_username(session, "demo-chief-3")
+    # A link stored before links had to lie in the chief's scope (or written by hand).
+    session.execute(insert(SegmentChief).values(segment_id=segment_id, level=3, user_id=chief.id))
+    session.commit()
+
+    response = client.post(WHISTLES, json=whistle_body(far), headers=as_user("demo-chief-3"))
+    assert (response.status_code, response.json()["code"]) == (403, "not_your_segment")
+    assert session.scalar(select(func.count()).select_from(Whistle)) == 0
