@@ -97,6 +97,10 @@ def _sqlite_dbapi() -> Any:
     return dbapi2
 
 
+#: Execution option of read-only sessions' connections: their transactions begin deferred.
+_READ_ONLY = "roadchief_read_only"
+
+
 def _install_spatialite(engine: Engine, library: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -123,7 +127,14 @@ def _install_spatialite(engine: Engine, library: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A deferred BEGIN that reads and then writes fails at once ("database is locked",
+        # whatever the busy timeout) when another writer committed in between: SQLite
+        # cannot move its read snapshot forward. A writing transaction therefore takes the
+        # write lock first (IMMEDIATE), queueing on busy_timeout; readers are not blocked
+        # in WAL mode. Read-only sessions begin deferred, so a long read never holds the
+        # writers back (see `Database.read_sessions`).
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engine:
@@ -148,18 +159,28 @@ def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engin
 
 
 class Database:
-    """An engine and its session factory: one per process, or one per test database."""
+    """An engine and its session factories: one per process, or one per test database.
+
+    `sessions` may write: on SQLite each transaction takes the write lock when it begins,
+    so concurrent writers wait their turn (busy_timeout) instead of failing. `read_sessions`
+    only read: they never wait for writers nor hold them up. A read session that writes
+    all the same must make the write the first statement of its transaction (commit what
+    it read first): SQLite then waits for the lock as it does for a writer.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: The engine for connections that only read (health checks, read sessions).
+        self.read_engine = engine.execution_options(**{_READ_ONLY: True})
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(create_db_engine(settings.database_url, settings))
 
-    def session(self) -> Iterator[Session]:
-        with self.sessions() as session:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        with (self.sessions if write else self.read_sessions)() as session:
             yield session
 
     def dispose(self) -> None:
