@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         le=24 * 60,
         description="An ended patrol still takes fixes (an offline queue) for this long.",
     )
+    patrol_max_fixes_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=600,
+        description="A patrol holds at most this many fixes per minute it has lasted "
+        "(plus one batch): a phone records one a second.",
+    )
     patrol_offline_start_hours: float = Field(
         default=24.0,
         gt=0,
