@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AliasChoices,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -254,7 +255,18 @@ class Settings(BaseSettings):
         "patrol of each of one's segments on every working day, or on that many days a week.",
     )
     webhook_max_attempts: int = Field(default=8, ge=1, le=30)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="The longest one delivery attempt may take, from connecting to the "
+        "answer's headers, however slowly the receiver answers.",
+    )
+    webhook_allowed_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Networks webhooks may reach although they are not public (loopback, "
+        "private, link-local...): 'CIDR,CIDR'. Empty: public addresses only.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,
@@ -295,6 +307,13 @@ class Settings(BaseSettings):
     def _supported_engine(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql")):
             raise ValueError("must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>")
+        return value
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
     @field_validator("service_area", mode="before")
