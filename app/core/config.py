@@ -143,8 +143,9 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0,
         le=3600,
-        description="How often the service sweeps deadlines and delivers webhooks (0: never; "
-        "then run `roadchief workflow sweep` and `roadchief webhooks deliver` from cron).",
+        description="How often the service sweeps deadlines, measures patrols again and "
+        "delivers webhooks (0: never; then run `roadchief workflow sweep`, `roadchief patrols "
+        "remeasure` and `roadchief webhooks deliver` from cron).",
     )
     patrol_max_accuracy_m: float = Field(
         default=50.0, gt=0, le=1000, description="A patrol fix less accurate is left out."

@@ -3,6 +3,7 @@ handled, and the end shows how far, how long and how much of which segments."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,9 @@ from fastapi.testclient import TestClient
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
@@ -318,3 +321,10 @@ def test_reports_made_on_a_patrol_are_its_findings(
     )
     assert (refused.status_code, refused.json()["code"]) == (422, "patrol_mismatch")
     assert stored(session, settings) == before
+
+
+def test_patrols_are_measured_again_from_the_command_line(empty_database: Any) -> None:
+    """For deployments that run the jobs from cron (ROADCHIEF_BACKGROUND_INTERVAL_SECONDS=0)."""
+    result = CliRunner().invoke(cli, ["patrols", "remeasure"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"remeasured": 0}
