@@ -12,6 +12,7 @@ as the tests run it), for each mode in turn: `--readers` clients loop over a hea
 `--writers` clients loop over JSON reports, for `--seconds`. Printed per mode: requests
 per second, latency, and the count of 5xx answers (or dropped connections); then how
 long one report waits while a long read (seconds of SQLite work) has its transaction open.
+Last, writers only: 10 clients sending 40 reports each, back to back.
 """
 
 from __future__ import annotations
@@ -139,6 +140,39 @@ def behind_a_long_read(
           f"(HTTP {answer.status_code})")  # fmt: skip
 
 
+def writers_only(base: str, points: list[tuple[float, float]], clients: int, each: int) -> None:
+    """`clients` phones each sending `each` JSON reports back to back: how long the
+    unluckiest waits (SQLite's busy handler alone lets newcomers starve older writers)."""
+    token = httpx.post(f"{base}/api/v1/auth/token", data={
+        "grant_type": "password", "username": "demo-chief-1", "password": DEMO_PASSWORD,
+    }).json()["access_token"]  # fmt: skip
+    samples: list[float] = []
+    failed = 0
+
+    def phone(n: int) -> None:
+        nonlocal failed
+        with httpx.Client(base_url=base, timeout=60,
+                          headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+            for k in range(each):
+                lon, lat = points[(n * each + k) % len(points)]
+                started = time.perf_counter()
+                answer = client.post("/api/v1/reports", json={
+                    "category_code": "civility.public_behaviour", "description": "乱扔垃圾",
+                    "lon": lon, "lat": lat, "device_time": utcnow().isoformat()})  # fmt: skip
+                samples.append(time.perf_counter() - started)
+                failed += answer.status_code >= 500
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=phone, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - started
+    print(f"writers only, {clients} clients x {each} reports: {len(samples) / took:.1f}/s  "
+          f"{stats(samples).line()}  max {max(samples) * 1000:.0f} ms  5xx: {failed}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -161,6 +195,9 @@ def main() -> None:
         with server(settings, database) as base:
             load(base, points, args)
             behind_a_long_read(base, database, points, immediate=not safe)
+    app.core.deps.SAFE_METHODS = modes["reads deferred (as built)"]  # type: ignore[misc]
+    with server(settings, database) as base:
+        writers_only(base, points, clients=10, each=40)
     database.dispose()
 
 

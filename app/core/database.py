@@ -7,6 +7,7 @@ PostgreSQL + PostGIS. Everything above it writes one query for both.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -99,6 +100,10 @@ def _sqlite_dbapi() -> Any:
 
 #: Execution option of read-only sessions' connections: their transactions begin deferred.
 _READ_ONLY = "roadchief_read_only"
+#: How long a writer waits for its turn (SQLite's busy timeout, and the gate's).
+_WRITE_WAIT_MS = 10_000
+#: Marks, in a connection's info, that it holds its engine's writers' gate.
+_GATE = "roadchief_writers_gate"
 
 
 def _install_spatialite(engine: Engine, library: str) -> None:
@@ -119,11 +124,21 @@ def _install_spatialite(engine: Engine, library: str) -> None:
         finally:
             dbapi_conn.enable_load_extension(False)
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
-        dbapi_conn.execute("PRAGMA busy_timeout = 10000")
+        dbapi_conn.execute(f"PRAGMA busy_timeout = {_WRITE_WAIT_MS}")
         if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
             dbapi_conn.execute("PRAGMA journal_mode = WAL")
             dbapi_conn.execute("PRAGMA synchronous = NORMAL")
         init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+    # SQLite's busy handler polls, and the longer a writer has waited the longer it sleeps
+    # between polls: under load newcomers take the lock first and an unlucky writer starves
+    # to the timeout. This process's writers queue at a gate instead, each woken as the one
+    # before it finishes (writers of other processes still meet at SQLite's lock).
+    gate = threading.Lock()
+
+    def _leave(info: dict[Any, Any]) -> None:
+        if info.pop(_GATE, False):
+            gate.release()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -133,8 +148,25 @@ def _install_spatialite(engine: Engine, library: str) -> None:
         # write lock first (IMMEDIATE), queueing on busy_timeout; readers are not blocked
         # in WAL mode. Read-only sessions begin deferred, so a long read never holds the
         # writers back (see `Database.read_sessions`).
-        read_only = conn.get_execution_options().get(_READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if gate.acquire(timeout=_WRITE_WAIT_MS / 1000):
+            conn.info[_GATE] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _leave(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        _leave(conn.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        _leave(record.info)  # a connection returned however its transaction ended
 
 
 def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engine:
