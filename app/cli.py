@@ -17,6 +17,7 @@ from app.cases.cli import workflow_cli
 from app.core.config import SettingsError, get_settings
 from app.media.cli import media_cli
 from app.notifications.cli import webhooks_cli
+from app.patrols.cli import patrols_cli
 from app.routing.cli import routing_cli
 
 cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
@@ -32,6 +33,7 @@ cli.add_typer(media_cli, name="media")
 cli.add_typer(workflow_cli, name="workflow")
 cli.add_typer(assessment_cli, name="assessment")
 cli.add_typer(webhooks_cli, name="webhooks")
+cli.add_typer(patrols_cli, name="patrols")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"

@@ -1,16 +1,18 @@
-"""Work the service does by itself, on a timer: the deadline sweep, webhook delivery, and
-closing finished assessment periods.
+"""Work the service does by itself, on a timer: the deadline sweep, closing finished
+assessment periods, measuring patrols again after late fixes, and webhook delivery.
 
-Inside the service every `background_interval_seconds` (in a worker thread, so requests
-are not held up); the same calls are CLI commands for cron (`roadchief workflow sweep`,
-`roadchief webhooks deliver`). Both are safe to run from several processes at once.
+Inside the service every `background_interval_seconds`, in two loops of their own threads
+(so requests are not held up): one for the database's own work, one for webhook delivery,
+which waits on receivers elsewhere and so must never hold up a deadline. The same calls
+are CLI commands for cron (`roadchief workflow sweep`, `roadchief webhooks deliver`).
+All are safe to run from several processes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import structlog
@@ -19,20 +21,31 @@ from app.assessment.periods import close_due_periods
 from app.cases.sweep import sweep
 from app.core.config import Settings
 from app.core.database import Database
-from app.notifications.delivery import deliver_due
+from app.notifications.delivery import deliver_due, webhook_client
+from app.patrols.service import remeasure_due
 
 log = structlog.get_logger("roadchief.jobs")
 
 
-def run_jobs_once(database: Database, settings: Settings, client: httpx.Client) -> None:
+def run_jobs_once(database: Database, settings: Settings) -> None:
+    """The deadline sweep, closing periods, measuring patrols: the database's own work."""
     with database.sessions() as session:
         swept = sweep(session, settings)
+    # These two read a lot before they write a little: read-only sessions, whose writes
+    # start transactions of their own, so other writers are not held back meanwhile.
+    with database.read_sessions() as session:
+        frozen = close_due_periods(session, settings)
+    with database.read_sessions() as session:
+        remeasured = remeasure_due(session, settings)
+    if swept.total or frozen or remeasured:
+        log.info("jobs_ran", swept=swept.recorded, closed=frozen, remeasured=remeasured)
+
+
+def deliver_once(database: Database, settings: Settings, client: httpx.Client) -> None:
     with database.sessions() as session:
         delivered = deliver_due(session, settings, client)
-    with database.sessions() as session:
-        frozen = close_due_periods(session, settings)
-    if swept.total or delivered.delivered or delivered.retrying or delivered.failed or frozen:
-        log.info("jobs_ran", swept=swept.recorded, webhooks=vars(delivered), closed=frozen)
+    if delivered.delivered or delivered.retrying or delivered.failed:
+        log.info("webhooks_ran", webhooks=vars(delivered))
 
 
 @contextlib.asynccontextmanager
@@ -42,19 +55,28 @@ async def background_jobs(database: Database, settings: Settings) -> AsyncIterat
         yield
         return
 
-    async def loop() -> None:
-        with httpx.Client() as client:
-            while True:
-                try:
-                    await asyncio.to_thread(run_jobs_once, database, settings, client)
-                except Exception:  # a failed round must not stop the next one
-                    log.exception("jobs_failed")
-                await asyncio.sleep(settings.background_interval_seconds)
+    async def every_interval(name: str, job: Callable[[], None]) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(job)
+            except Exception:  # a failed round must not stop the next one
+                log.exception("jobs_failed", loop=name)
+            await asyncio.sleep(settings.background_interval_seconds)
 
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    with webhook_client(settings) as client:
+        tasks = [
+            asyncio.create_task(
+                every_interval("database", lambda: run_jobs_once(database, settings))
+            ),
+            asyncio.create_task(
+                every_interval("webhooks", lambda: deliver_once(database, settings, client))
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -164,18 +164,22 @@ def demo_database_for(
 
     def get(engine_name: str) -> Database:
         if engine_name not in _demo_databases:
-            factory = database_factories(engine_name)
-            database = factory.database(factory.new_url())
-            migrate(database)
-            settings = factory.settings(database.engine.url.render_as_string(hide_password=False))
-            with database.sessions() as session:
-                list(load_demo_city(session, settings))
-                create_demo_users(session, settings)
-                load_shipped_routing(session, SYSTEM)
-            _demo_databases[engine_name] = database
+            _demo_databases[engine_name] = new_demo_database(database_factories(engine_name))
         return _demo_databases[engine_name]
 
     return get
+
+
+def new_demo_database(factory: DatabaseFactory) -> Database:
+    """A migrated database with the demo city, its users and the shipped routing."""
+    database = factory.database(factory.new_url())
+    migrate(database)
+    settings = factory.settings(database.engine.url.render_as_string(hide_password=False))
+    with database.sessions() as session:
+        list(load_demo_city(session, settings))
+        create_demo_users(session, settings)
+        load_shipped_routing(session, SYSTEM)
+    return database
 
 
 @pytest.fixture(scope="session", params=ENGINES)
@@ -193,6 +197,14 @@ def factory(
 @pytest.fixture(scope="session")
 def demo_database(engine_name: str, demo_database_for: Callable[[str], Database]) -> Database:
     return demo_database_for(engine_name)
+
+
+@pytest.fixture(scope="session")
+def live_database(factory: DatabaseFactory) -> Database:
+    """Another demo city, whose writes are committed: for the stories that run a real
+    server (`tests.live.serve`) with concurrent clients or its background jobs, which
+    the one rolled-back transaction of `session` cannot serve. Shared by those stories."""
+    return new_demo_database(factory)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app.core.database import Base
 from app.core.schema import include_object, schema_heads
@@ -31,3 +31,41 @@ def test_upgrade_from_empty_matches_the_models_and_downgrades_to_nothing(
     assert not set(inspect(database.engine).get_table_names()) & APP_TABLES
     migrate(database)  # up again: the downgrade left nothing in the way
     assert set(inspect(database.engine).get_table_names()) >= APP_TABLES
+
+
+def test_stored_delivery_errors_become_classes(factory: DatabaseFactory) -> None:
+    """The exception texts deliveries kept (which ports answer, which names resolve) are
+    replaced by the classes the delivery log now shows."""
+    database = factory.database(factory.new_url())
+    migrate(database, "586f5f891814")
+    kept = {
+        1: "ConnectError: [Errno 111] Connection refused",
+        2: "ReadTimeout: timed out",
+        3: "HTTP 503",
+        4: "webhook deactivated",
+        5: "RemoteProtocolError: illegal status line: bytearray(b'SSH-2.0-OpenSSH_9.2')",
+        6: None,
+    }
+    with database.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO webhooks (id, name, url, secret, event_types, active, created_at,"
+            " updated_at) VALUES (1, 'w', 'http://10.0.0.1:22/', 's', '[]', true,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))  # fmt: skip
+        for id_, error in kept.items():  # one message each: a delivery per (hook, message)
+            conn.execute(text(
+                "INSERT INTO outbox_messages (id, message_id, event_type, payload, created_at)"
+                " VALUES (:id, :message_id, 'case.registered', '{}', CURRENT_TIMESTAMP)"
+            ), {"id": id_, "message_id": f"msg_{id_}"})  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO webhook_deliveries (id, webhook_id, message_id, status, attempts,"
+                " next_attempt_at, last_error)"
+                " VALUES (:id, 1, :id, 'failed', 1, CURRENT_TIMESTAMP, :error)"
+            ), {"id": id_, "error": error})  # fmt: skip
+    migrate(database)
+    with database.engine.connect() as conn:
+        now = dict(conn.execute(text("SELECT id, last_error FROM webhook_deliveries")).all())
+    assert now == {
+        1: "unreachable", 2: "timed_out", 3: "http_status", 4: "webhook_deactivated",
+        5: "bad_answer", 6: None,
+    }  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import ApiKeyInvalid, Permission, Principal, bearer_challenge
@@ -53,7 +53,10 @@ def principal_from_api_key(
     ):
         raise invalid
     if row.last_used_at is None or now - row.last_used_at >= touch_every:
-        row.last_used_at = now
+        # A key's requests only read, in a read-only session: the write goes first in a
+        # transaction of its own, so on SQLite it waits for the lock instead of failing.
+        session.commit()
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         session.commit()
     return Principal(
         kind="api_key",

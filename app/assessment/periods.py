@@ -96,6 +96,10 @@ def close_period(
     if session.scalar(select(AssessmentPeriod.id).where(AssessmentPeriod.label == label)):
         raise PeriodClosed(f"考核期 {label} 已固化；如需调整请提交更正", period=label)
     snapshots = _snapshots(session, settings, label)
+    # The reading may take seconds: end it, so the writes below are a short transaction of
+    # their own (on SQLite a read-only session's write then waits its turn; the unique
+    # label still tells if someone else closed the period meanwhile).
+    session.commit()
     period = AssessmentPeriod(label=label, date_from=date_from, date_to=date_to,
                               closed_at=utcnow(), closed_by_user_id=principal.user_id)  # fmt: skip
     session.add(period)

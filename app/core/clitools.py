@@ -18,21 +18,22 @@ T = TypeVar("T")
 
 
 @contextmanager
-def service_session() -> Iterator[tuple[Session, Settings]]:
+def service_session(*, write: bool = True) -> Iterator[tuple[Session, Settings]]:
     from app.core.database import Database
 
     settings = get_settings()
     database = Database.from_settings(settings)
     try:
-        with database.sessions() as session:
+        with (database.sessions if write else database.read_sessions)() as session:
             yield session, settings
     finally:
         database.dispose()
 
 
-def run_service(action: Callable[[Session, Settings], T]) -> T:
-    """Run a service call; a problem becomes its JSON body on stderr and exit 1."""
-    with service_session() as (session, settings):
+def run_service(action: Callable[[Session, Settings], T], *, write: bool = True) -> T:
+    """Run a service call; a problem becomes its JSON body on stderr and exit 1. An action
+    that reads long before it writes a little takes a read-only session (`write=False`)."""
+    with service_session(write=write) as (session, settings):
         try:
             return action(session, settings)
         except Problem as problem:

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AliasChoices,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -143,8 +144,9 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0,
         le=3600,
-        description="How often the service sweeps deadlines and delivers webhooks (0: never; "
-        "then run `roadchief workflow sweep` and `roadchief webhooks deliver` from cron).",
+        description="How often the service sweeps deadlines, measures patrols again and "
+        "delivers webhooks (0: never; then run `roadchief workflow sweep`, `roadchief patrols "
+        "remeasure` and `roadchief webhooks deliver` from cron).",
     )
     patrol_max_accuracy_m: float = Field(
         default=50.0, gt=0, le=1000, description="A patrol fix less accurate is left out."
@@ -160,6 +162,13 @@ class Settings(BaseSettings):
         ge=0,
         le=24 * 60,
         description="An ended patrol still takes fixes (an offline queue) for this long.",
+    )
+    patrol_max_fixes_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=600,
+        description="A patrol holds at most this many fixes per minute it has lasted "
+        "(plus one batch): a phone records one a second.",
     )
     patrol_offline_start_hours: float = Field(
         default=24.0,
@@ -289,7 +298,18 @@ class Settings(BaseSettings):
         description="`roadchief serve`: how long a stopping worker waits for open requests.",
     )
     webhook_max_attempts: int = Field(default=8, ge=1, le=30)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="The longest one delivery attempt may take, from connecting to the "
+        "answer's headers, however slowly the receiver answers.",
+    )
+    webhook_allowed_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Networks webhooks may reach although they are not public (loopback, "
+        "private, link-local...): 'CIDR,CIDR'. Empty: public addresses only.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,
@@ -355,9 +375,9 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>")
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")
     @classmethod
-    def _parse_proxies(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value

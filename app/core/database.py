@@ -7,6 +7,7 @@ PostgreSQL + PostGIS. Everything above it writes one query for both.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -97,6 +98,14 @@ def _sqlite_dbapi() -> Any:
     return dbapi2
 
 
+#: Execution option of read-only sessions' connections: their transactions begin deferred.
+_READ_ONLY = "roadchief_read_only"
+#: How long a writer waits for its turn (SQLite's busy timeout, and the gate's).
+_WRITE_WAIT_MS = 10_000
+#: Marks, in a connection's info, that it holds its engine's writers' gate.
+_GATE = "roadchief_writers_gate"
+
+
 def _install_spatialite(engine: Engine, library: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -115,15 +124,49 @@ def _install_spatialite(engine: Engine, library: str) -> None:
         finally:
             dbapi_conn.enable_load_extension(False)
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
-        dbapi_conn.execute("PRAGMA busy_timeout = 10000")
+        dbapi_conn.execute(f"PRAGMA busy_timeout = {_WRITE_WAIT_MS}")
         if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
             dbapi_conn.execute("PRAGMA journal_mode = WAL")
             dbapi_conn.execute("PRAGMA synchronous = NORMAL")
         init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
 
+    # SQLite's busy handler polls, and the longer a writer has waited the longer it sleeps
+    # between polls: under load newcomers take the lock first and an unlucky writer starves
+    # to the timeout. This process's writers queue at a gate instead, each woken as the one
+    # before it finishes (writers of other processes still meet at SQLite's lock).
+    gate = threading.Lock()
+
+    def _leave(info: dict[Any, Any]) -> None:
+        if info.pop(_GATE, False):
+            gate.release()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A deferred BEGIN that reads and then writes fails at once ("database is locked",
+        # whatever the busy timeout) when another writer committed in between: SQLite
+        # cannot move its read snapshot forward. A writing transaction therefore takes the
+        # write lock first (IMMEDIATE), queueing on busy_timeout; readers are not blocked
+        # in WAL mode. Read-only sessions begin deferred, so a long read never holds the
+        # writers back (see `Database.read_sessions`).
+        if conn.get_execution_options().get(_READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if gate.acquire(timeout=_WRITE_WAIT_MS / 1000):
+            conn.info[_GATE] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _leave(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        _leave(conn.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        _leave(record.info)  # a connection returned however its transaction ended
 
 
 def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engine:
@@ -148,18 +191,28 @@ def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engin
 
 
 class Database:
-    """An engine and its session factory: one per process, or one per test database."""
+    """An engine and its session factories: one per process, or one per test database.
+
+    `sessions` may write: on SQLite each transaction takes the write lock when it begins,
+    so concurrent writers wait their turn (busy_timeout) instead of failing. `read_sessions`
+    only read: they never wait for writers nor hold them up. A read session that writes
+    all the same must make the write the first statement of its transaction (commit what
+    it read first): SQLite then waits for the lock as it does for a writer.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: The engine for connections that only read (health checks, read sessions).
+        self.read_engine = engine.execution_options(**{_READ_ONLY: True})
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(create_db_engine(settings.database_url, settings))
 
-    def session(self) -> Iterator[Session]:
-        with self.sessions() as session:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        with (self.sessions if write else self.read_sessions)() as session:
             yield session
 
     def dispose(self) -> None:

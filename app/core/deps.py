@@ -22,9 +22,16 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def get_db_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    """A session for the request; services commit what they finish, the rest rolls back."""
-    yield from database.session()
+#: Methods that change nothing: their requests get a read-only session.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_db_session(
+    request: Request, database: Annotated[Database, Depends(get_database)]
+) -> Iterator[Session]:
+    """A session for the request; services commit what they finish, the rest rolls back.
+    Requests that read get a read-only session (`Database.read_sessions`)."""
+    yield from database.session(write=request.method not in SAFE_METHODS)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -37,7 +37,7 @@ def healthz() -> Health:
 )
 def readyz(database: DatabaseDep) -> Readiness:
     try:
-        with database.engine.connect() as conn:
+        with database.read_engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
     except SQLAlchemyError as exc:
         raise ServiceUnavailable("数据库无法连接") from exc

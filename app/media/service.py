@@ -1,8 +1,9 @@
 """Photo intake and delivery: stream to disk, check with Pillow, store content-addressed.
 
 A photo is stored in three steps that can each fail: stage (stream the upload to a
-temporary file while hashing it, within the byte limit), process (Pillow), store (files
-renamed into place, a `Photo` row added to the caller's transaction). `PendingFiles`
+temporary file while hashing it, within the byte limit), process (Pillow; files renamed
+into place, before any database work), store (a `Photo` row added to the caller's
+transaction). `PendingFiles`
 remembers the files written, so a caller whose transaction fails removes them again:
 nothing is left behind by a refused request.
 """
@@ -26,7 +27,7 @@ from app.accounts.access import Principal
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
-from app.media.images import FORMATS, PhotoTooLarge, process_photo
+from app.media.images import FORMATS, PhotoFacts, PhotoTooLarge, process_photo
 from app.media.models import Photo, PhotoUse
 from app.media.schemas import PhotoOut
 from app.media.storage import LocalMediaStorage, content_key
@@ -128,22 +129,25 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def store_photo(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    staged: StagedUpload,
-    pending: PendingFiles,
-) -> Photo:
-    """The `Photo` of these bytes: the existing one, or a new one checked and derived.
+@dataclass(frozen=True)
+class ProcessedUpload:
+    """An upload checked and derived, its files in storage; not yet a `Photo` row."""
 
-    The staged file is consumed either way. The row is added to the session; the caller
-    commits, or rolls back and calls `pending.undo`.
-    """
-    existing = session.scalar(select(Photo).where(Photo.sha256 == staged.sha256))
-    if existing is not None and pending.storage.exists(existing.original_key):
-        staged.path.unlink(missing_ok=True)
-        return existing
+    sha256: str
+    size: int
+    facts: PhotoFacts
+    original_key: str
+    display_key: str
+    thumbnail_key: str
+
+
+def process_upload(
+    settings: Settings, staged: StagedUpload, pending: PendingFiles
+) -> ProcessedUpload:
+    """Check and derive a staged upload with Pillow and put its files in storage; the
+    staged file is consumed. Done before the request touches the database: on SQLite a
+    writing transaction holds the one write lock from its first statement, and other
+    writers must not wait on Pillow meanwhile."""
     workdir = Path(tempfile.mkdtemp(dir=pending.storage.temp_dir()))
     try:
         with processing_slot(settings):
@@ -164,14 +168,28 @@ def store_photo(
     finally:
         staged.path.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    photo = existing or Photo(sha256=staged.sha256)
+    return ProcessedUpload(
+        staged.sha256, staged.size, facts, original_key, display_key, thumbnail_key
+    )
+
+
+def store_photo(
+    session: Session, principal: Principal, upload: ProcessedUpload, pending: PendingFiles
+) -> Photo:
+    """The `Photo` of these bytes: the existing one, or a new row (added to the session;
+    the caller commits, or rolls back and calls `pending.undo`)."""
+    existing = session.scalar(select(Photo).where(Photo.sha256 == upload.sha256))
+    if existing is not None and pending.storage.exists(existing.original_key):
+        return existing
+    photo = existing or Photo(sha256=upload.sha256)
+    facts = upload.facts
     photo.format = facts.format
-    photo.byte_size = staged.size
+    photo.byte_size = upload.size
     photo.width, photo.height = facts.width, facts.height
     photo.original_key, photo.display_key, photo.thumbnail_key = (
-        original_key,
-        display_key,
-        thumbnail_key,
+        upload.original_key,
+        upload.display_key,
+        upload.thumbnail_key,
     )
     photo.taken_at = facts.taken_at
     photo.exif_lon, photo.exif_lat = facts.lon, facts.lat
@@ -189,7 +207,7 @@ def upload_photo(
     staged = stage_upload(stream, storage, settings.photo_max_bytes)
     pending = PendingFiles(storage)
     try:
-        photo = store_photo(session, settings, principal, staged, pending)
+        photo = store_photo(session, principal, process_upload(settings, staged, pending), pending)
         session.commit()
     except BaseException:
         session.rollback()

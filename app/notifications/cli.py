@@ -13,11 +13,10 @@ webhooks_cli = typer.Typer(help="Webhook delivery.", no_args_is_help=True)
 def deliver() -> None:
     """Send every webhook delivery now due (the service does this itself unless
     ROADCHIEF_BACKGROUND_INTERVAL_SECONDS=0)."""
-    import httpx
-
     from app.core.clitools import run_service
-    from app.notifications.delivery import deliver_due
+    from app.core.config import get_settings
+    from app.notifications.delivery import deliver_due, webhook_client
 
-    with httpx.Client() as client:
+    with webhook_client(get_settings()) as client:
         run = run_service(lambda session, settings: deliver_due(session, settings, client))
     typer.echo(json.dumps(vars(run)))

@@ -8,6 +8,8 @@ it; anything else (or no answer) tries again after the next pause in `RETRY_PAUS
 
 A delivery is claimed before sending (its next attempt moved past the send's timeout), so
 two workers never send it at once, and a worker that dies mid-send leaves it to be retried.
+Deliveries go only to allowed addresses and each attempt is capped in time
+(`app.notifications.egress`); what went wrong is kept as a class (`DeliveryError`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.notifications.models import DeliveryStatus, OutboxMessage, Webhook, WebhookDelivery
+from app.notifications.egress import AddressRefused, guarded_client
+from app.notifications.models import (
+    DeliveryError,
+    DeliveryStatus,
+    OutboxMessage,
+    Webhook,
+    WebhookDelivery,
+)
 
 #: Pause before attempt n+1 after n failed ones (the last repeats).
 RETRY_PAUSES = tuple(
@@ -57,6 +66,30 @@ def signed_request(
     return body.encode(), headers
 
 
+def attempt(
+    client: httpx.Client, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int | None, DeliveryError | None]:
+    """Send once: the answer's status code, and why it failed if it did. Only the status
+    line and headers are read: a receiver's body, however large, stays where it is."""
+    try:
+        with client.stream("POST", url, content=body, headers=headers) as answer:
+            status_code = answer.status_code
+    except httpx.TimeoutException:
+        return None, DeliveryError.TIMED_OUT
+    except httpx.ConnectError as exc:
+        if isinstance(exc.__cause__, AddressRefused):
+            return None, DeliveryError.ADDRESS_REFUSED
+        return None, DeliveryError.UNREACHABLE
+    except (httpx.HTTPError, httpx.InvalidURL):
+        return None, DeliveryError.BAD_ANSWER
+    return status_code, None if 200 <= status_code < 300 else DeliveryError.HTTP_STATUS
+
+
+def webhook_client(settings: Settings) -> httpx.Client:
+    """The client deliveries go through: allowed addresses only, each attempt capped."""
+    return guarded_client(settings.webhook_allowed_networks, settings.webhook_timeout_seconds)
+
+
 def deliver_due(
     session: Session,
     settings: Settings,
@@ -65,7 +98,11 @@ def deliver_due(
     limit: int = 200,
     now: datetime | None = None,
 ) -> DeliveryRun:
-    """Send every delivery whose moment has come (at most `limit`); report how it went."""
+    """Send every delivery whose moment has come (at most `limit`); report how it went.
+
+    No transaction stays open while a receiver is waited for: the claim and the outcome
+    are each a short write of their own.
+    """
     now = now or utcnow()
     run = DeliveryRun()
     due = session.execute(
@@ -90,8 +127,8 @@ def deliver_due(
             # The lease runs from this claim (a long run must not hand out stale leases).
             .values(next_attempt_at=utcnow() + lease)
         ).rowcount
-        session.commit()
         if claimed != 1:
+            session.rollback()
             continue  # another worker has it
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None
@@ -99,17 +136,10 @@ def deliver_due(
         message = session.get(OutboxMessage, delivery.message_id)
         assert hook is not None
         assert message is not None
+        url = hook.url
         body, headers = signed_request(hook, message, utcnow())
-        status_code, error = None, None
-        try:
-            answer = client.post(
-                hook.url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
-            )
-            status_code = answer.status_code
-            if not answer.is_success:
-                error = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        session.commit()
+        status_code, error = attempt(client, url, body, headers)
         finished = utcnow()
         delivery.attempts += 1
         delivery.last_attempt_at, delivery.last_status_code = finished, status_code

@@ -70,6 +70,18 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # gave up after webhook_max_attempts
 
 
+class DeliveryError(StrEnum):
+    """Why an attempt failed, as a class: what the receiver's network said in detail is
+    not kept (the delivery log must not map the network for whoever reads it)."""
+
+    ADDRESS_REFUSED = "address_refused"  # not a public address, nor an allowed one
+    UNREACHABLE = "unreachable"  # no such name, or nothing listening there
+    TIMED_OUT = "timed_out"  # no full answer within the attempt's time
+    BAD_ANSWER = "bad_answer"  # not an HTTP answer
+    HTTP_STATUS = "http_status"  # answered, but not 2xx (the code is `last_status_code`)
+    WEBHOOK_DEACTIVATED = "webhook_deactivated"  # stopped before it was sent
+
+
 class WebhookDelivery(Base):
     """One message to one webhook, and how its attempts went."""
 
@@ -89,5 +101,6 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_status_code: Mapped[int | None] = mapped_column(Integer)
+    #: A `DeliveryError` value.
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

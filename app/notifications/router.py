@@ -10,6 +10,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.notifications import service
+from app.notifications.egress import WebhookAddressRefused
 from app.notifications.models import DeliveryStatus
 from app.notifications.schemas import (
     DeliveryOut,
@@ -70,12 +71,14 @@ def mark_all_read(session: SessionDep, principal: PrincipalDep) -> MarkedRead:
     summary="Add a webhook: case events are POSTed to it, signed (Standard Webhooks)",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(*AUTH_PROBLEMS, WebhookAddressRefused),
 )
 def create_webhook(
-    session: SessionDep, principal: PrincipalDep, body: WebhookCreate
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: WebhookCreate
 ) -> WebhookCreated:
-    return service.create_webhook(session, principal, body)
+    """The URL must lead to a public address (or one `ROADCHIEF_WEBHOOK_ALLOWED_NETWORKS`
+    names): `422 webhook_address_refused` otherwise, checked again at each delivery."""
+    return service.create_webhook(session, settings, principal, body)
 
 
 @admin_router.get(

@@ -9,7 +9,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, f
 
 from app.cases.models import CaseEventKind
 from app.core.pagination import Page
-from app.notifications.models import DeliveryStatus
+from app.notifications.models import DeliveryError, DeliveryStatus
 
 #: Webhook event types beside the case events (`case.<kind>`).
 WHISTLE_BLOWN = "whistle.blown"
@@ -82,5 +82,8 @@ class DeliveryOut(BaseModel):
     next_attempt_at: datetime | None
     last_attempt_at: datetime | None
     last_status_code: int | None
-    last_error: str | None
+    last_error: DeliveryError | None = Field(
+        description="Why the last attempt failed, as a class (the answer's code, if any, "
+        "is `last_status_code`)."
+    )
     delivered_at: datetime | None

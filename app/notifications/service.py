@@ -34,7 +34,9 @@ from app.core.database import utcnow
 from app.core.errors import NotFound
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
+from app.notifications.egress import check_webhook_url
 from app.notifications.models import (
+    DeliveryError,
     DeliveryStatus,
     Notification,
     OutboxMessage,
@@ -351,8 +353,12 @@ def _webhook_out(hook: Webhook) -> WebhookOut:
     )
 
 
-def create_webhook(session: Session, principal: Principal, body: WebhookCreate) -> WebhookCreated:
+def create_webhook(
+    session: Session, settings: Settings, principal: Principal, body: WebhookCreate
+) -> WebhookCreated:
+    """Add a webhook; 422 when its URL leads inside (delivery checks again each time)."""
     principal.require(Permission.WEBHOOKS_MANAGE)
+    check_webhook_url(str(body.url), settings.webhook_allowed_networks)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     hook = Webhook(
         name=body.name,
@@ -393,7 +399,7 @@ def deactivate_webhook(session: Session, principal: Principal, webhook_id: int) 
             WebhookDelivery.webhook_id == hook.id,
             WebhookDelivery.status == DeliveryStatus.PENDING,
         )
-        .values(status=DeliveryStatus.FAILED, last_error="webhook deactivated")
+        .values(status=DeliveryStatus.FAILED, last_error=DeliveryError.WEBHOOK_DEACTIVATED)
     )
     record(session, AuditEventType.WEBHOOK_DEACTIVATED, actor=principal, webhook_id=hook.id)
     session.commit()
@@ -440,7 +446,7 @@ def list_deliveries(
             else None,
             last_attempt_at=local(d.last_attempt_at),
             last_status_code=d.last_status_code,
-            last_error=d.last_error,
+            last_error=DeliveryError(d.last_error) if d.last_error else None,
             delivered_at=local(d.delivered_at),
         )
         for d, m in rows[:limit]

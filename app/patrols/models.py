@@ -29,6 +29,14 @@ class FixFlag(StrEnum):
     AFTER_END = "after_end"  # recorded after the patrol ended
 
 
+class OutOfWindow(StrEnum):
+    """Why a fix is refused: recorded outside its patrol's time (not stored)."""
+
+    CLOCK_AHEAD = FixFlag.CLOCK_AHEAD.value
+    BEFORE_START = FixFlag.BEFORE_START.value
+    AFTER_END = FixFlag.AFTER_END.value
+
+
 class Patrol(TimestampMixin, Base):
     """One road chief's patrol (巡查): from start to end, with pauses; may cover several
     segments. The track and the measures are computed when it ends."""
@@ -49,6 +57,9 @@ class Patrol(TimestampMixin, Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     fix_count: Mapped[int] = mapped_column(Integer, default=0)
     kept_fix_count: Mapped[int | None] = mapped_column(Integer)
+    #: Late fixes arrived after the end: the measures are taken again by the background
+    #: jobs (`remeasure_due`), once for however many batches, not in the phone's request.
+    remeasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class PatrolFix(Base):

@@ -97,7 +97,9 @@ def patrol_coverage_map(
     "/patrols/{patrol_id}/fixes",
     summary="Add GPS fixes (batched, any order; resent ones are taken once)",
     response_model=FixBatchResult,
-    responses=problem_responses(*OWN, service.PatrolEnded, service.InvalidFix),
+    responses=problem_responses(
+        *OWN, service.PatrolEnded, service.InvalidFix, service.TooManyFixes
+    ),
 )
 def append_fixes(
     session: SessionDep,
@@ -106,6 +108,11 @@ def append_fixes(
     patrol_id: int,
     body: FixBatch,
 ) -> FixBatchResult:
+    """Fixes recorded outside the patrol's time are refused (counted in `refused`, not
+    stored). A patrol holds at most `ROADCHIEF_PATROL_MAX_FIXES_PER_MINUTE` (60) fixes per
+    minute it has lasted, plus one batch: beyond, `422 too_many_fixes` and nothing of the
+    batch is stored. Late fixes of an ended patrol are measured shortly after, by the
+    service (`remeasure_pending` until then)."""
     return service.append_fixes(session, settings, principal, patrol_id, body)
 
 

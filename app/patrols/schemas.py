@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.core.coords import CoordinateSystem
-from app.patrols.models import CheckInPurpose, FixFlag, PatrolStatus
+from app.patrols.models import CheckInPurpose, FixFlag, OutOfWindow, PatrolStatus
 
 
 class PatrolStart(BaseModel):
@@ -29,18 +29,26 @@ class FixIn(BaseModel):
     coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
 
 
+#: The most fixes one batch may carry.
+MAX_FIXES_PER_BATCH = 500
+
+
 class FixBatch(BaseModel):
     """Fixes in any order; a resent batch (or fix) is taken once."""
 
     model_config = ConfigDict(extra="forbid")
 
-    fixes: list[FixIn] = Field(min_length=1, max_length=500)
+    fixes: list[FixIn] = Field(min_length=1, max_length=MAX_FIXES_PER_BATCH)
 
 
 class FixBatchResult(BaseModel):
     accepted: int = Field(description="New fixes stored.")
     duplicates: int = Field(description="Fixes already stored (same moment): ignored.")
     flagged: dict[FixFlag, int] = Field(description="New fixes left out of the track, by reason.")
+    refused: dict[OutOfWindow, int] = Field(
+        description="Fixes recorded outside the patrol's time (or ahead of the server's "
+        "clock): not stored, by reason. The phone may drop them."
+    )
 
 
 class SegmentCoverageOut(BaseModel):
@@ -65,6 +73,10 @@ class PatrolOut(BaseModel):
     report_ids: list[int] = Field(description="Reports made during the patrol.")
     flagged: dict[FixFlag, int]
     segments: list[SegmentCoverageOut]
+    remeasure_pending: bool = Field(
+        description="Late fixes arrived after the end: the measures above are taken again "
+        "shortly (by the service's background jobs)."
+    )
 
 
 class SegmentPatrolOut(BaseModel):

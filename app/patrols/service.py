@@ -4,11 +4,13 @@ its length and time, and the segments it covered."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import LineString
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,6 +25,7 @@ from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
 from app.patrols.models import (
     FixFlag,
+    OutOfWindow,
     Patrol,
     PatrolFix,
     PatrolReport,
@@ -30,6 +33,7 @@ from app.patrols.models import (
     PatrolStatus,
 )
 from app.patrols.schemas import (
+    MAX_FIXES_PER_BATCH,
     FixBatch,
     FixBatchResult,
     FixIn,
@@ -38,7 +42,14 @@ from app.patrols.schemas import (
     SegmentCoverageOut,
     SegmentPatrolOut,
 )
-from app.patrols.track import RawFix, coverage, drop_impossible_jumps, length_m, track_of
+from app.patrols.track import (
+    Coverage,
+    RawFix,
+    coverage,
+    drop_impossible_jumps,
+    length_m,
+    track_of,
+)
 from app.territory.locator import check_coordinates
 from app.territory.models import RoadSegment
 from app.territory.service import in_sight
@@ -118,6 +129,12 @@ class InvalidFix(Problem):
     title = "定位点无效"
 
 
+class TooManyFixes(Problem):
+    code = "too_many_fixes"
+    status = 422
+    title = "定位点过多"
+
+
 def _load(session: Session, patrol_id: int, *, lock: bool = False) -> Patrol:
     query = select(Patrol).where(Patrol.id == patrol_id)
     patrol = session.scalar(query.with_for_update() if lock else query)
@@ -173,25 +190,44 @@ def start_patrol(
     return run_idempotent(session, principal.ref, "patrols.start", idempotency_key, body, create)
 
 
-def _flag(settings: Settings, patrol: Patrol, recorded_at: datetime, accuracy: float | None,
-          now: datetime) -> FixFlag | None:  # fmt: skip
+def _out_of_window(
+    settings: Settings, patrol: Patrol, recorded_at: datetime, now: datetime
+) -> OutOfWindow | None:
+    """Why a fix cannot belong to the patrol, if it cannot (it is refused, not stored)."""
     skew = timedelta(minutes=settings.device_clock_skew_minutes)
     if recorded_at > now + skew:
-        return FixFlag.CLOCK_AHEAD
+        return OutOfWindow.CLOCK_AHEAD
     if recorded_at < patrol.started_at - skew:
-        return FixFlag.BEFORE_START
+        return OutOfWindow.BEFORE_START
     if patrol.ended_at is not None and recorded_at > patrol.ended_at:
-        return FixFlag.AFTER_END
+        return OutOfWindow.AFTER_END
+    return None
+
+
+def _flag(settings: Settings, accuracy: float | None) -> FixFlag | None:
     if accuracy is not None and accuracy > settings.patrol_max_accuracy_m:
         return FixFlag.POOR_ACCURACY
     return None
+
+
+def _minutes_lasted(patrol: Patrol, now: datetime) -> float:
+    return max(0.0, ((patrol.ended_at or now) - patrol.started_at).total_seconds() / 60)
+
+
+def max_fixes(settings: Settings, patrol: Patrol, now: datetime) -> int:
+    """How many fixes the patrol may hold: so many a minute it has lasted, plus a batch.
+    What one patrol can store, and so what measuring it costs, grows only with its time."""
+    lasted = _minutes_lasted(patrol, now)
+    return int(lasted * settings.patrol_max_fixes_per_minute) + MAX_FIXES_PER_BATCH
 
 
 def append_fixes(
     session: Session, settings: Settings, principal: Principal, patrol_id: int, batch: FixBatch
 ) -> FixBatchResult:
     """Store a batch of fixes: any order, resent ones ignored, each flagged if it cannot be
-    trusted. A bad coordinate refuses the whole batch (nothing stored)."""
+    trusted, those outside the patrol's time refused. A bad coordinate, or more fixes than
+    the patrol's time allows, refuses the whole batch (nothing stored). Late fixes of an
+    ended patrol mark it for measuring again (`remeasure_due`)."""
     patrol = _own(session, principal, patrol_id)
     now = utcnow()
     if patrol.ended_at is not None and now > patrol.ended_at + timedelta(
@@ -209,23 +245,36 @@ def append_fixes(
                              reason=problem.code) from None  # fmt: skip
         points.append(to_wgs84(fix.lon, fix.lat, fix.coordinate_system))
     fixes: dict[datetime, tuple[FixIn, float, float]] = {}
+    refused: Counter[OutOfWindow] = Counter()
     for fix, (lon, lat) in zip(batch.fixes, points, strict=True):
-        fixes.setdefault(fix.recorded_at, (fix, lon, lat))
-    flags = {
-        moment: _flag(settings, patrol, moment, fix.accuracy_m, now)
-        for moment, (fix, _, _) in fixes.items()
-    }
-    new = _store_fixes(session, patrol.id, now, fixes, flags)
+        reason = _out_of_window(settings, patrol, fix.recorded_at, now)
+        if reason is not None:
+            refused[reason] += 1
+        else:
+            fixes.setdefault(fix.recorded_at, (fix, lon, lat))
+    flags = {moment: _flag(settings, fix.accuracy_m) for moment, (fix, _, _) in fixes.items()}
+    new = _store_fixes(session, patrol.id, now, fixes, flags) if fixes else set()
+    limit = max_fixes(settings, patrol, now)
+    if patrol.fix_count + len(new) > limit:
+        refusal = TooManyFixes(
+            f"这次巡查进行了 {_minutes_lasted(patrol, now):.0f} 分钟，最多保存 {limit} 个定位点，"
+            f"已有 {patrol.fix_count} 个", limit=limit, stored=patrol.fix_count,
+        )  # fmt: skip
+        session.rollback()
+        raise refusal
     if new:
         patrol.fix_count = Patrol.fix_count + len(new)  # in SQL: batches may race
-    if patrol.status is PatrolStatus.ENDED and new:
-        _finish(session, settings, patrol)  # late fixes of an offline queue join the track
+        if patrol.status is PatrolStatus.ENDED:
+            # Late fixes of an offline queue join the track, measured later: a big patrol
+            # takes seconds to measure, which must not hold the phone nor other writers.
+            patrol.remeasure_requested_at = now
     session.commit()
     flagged = Counter(flags[moment] for moment in new if flags[moment] is not None)
     return FixBatchResult(
         accepted=len(new),
-        duplicates=len(batch.fixes) - len(new),
+        duplicates=len(batch.fixes) - len(new) - refused.total(),
         flagged={flag: flagged.get(flag, 0) for flag in FixFlag},
+        refused={reason: refused.get(reason, 0) for reason in OutOfWindow},
     )
 
 
@@ -325,13 +374,23 @@ def end_patrol(
                PatrolFix.flag.is_(None))
         .values(flag=FixFlag.AFTER_END)
     )  # fmt: skip
-    _finish(session, settings, patrol)
+    _store_measures(session, patrol, _measure(session, settings, patrol))
     session.commit()
     return patrol_out(session, settings, patrol)
 
 
-def _finish(session: Session, settings: Settings, patrol: Patrol) -> None:
-    """Measure an ended patrol from all its fixes (again, when late fixes arrive)."""
+@dataclass
+class Measures:
+    """What measuring an ended patrol found, before it is stored."""
+
+    jumps: list[int]
+    track: LineString | None
+    kept_fix_count: int
+    coverage: list[Coverage]
+
+
+def _measure(session: Session, settings: Settings, patrol: Patrol) -> Measures:
+    """Measure an ended patrol from all its fixes (reads only)."""
     rows = session.execute(
         select(PatrolFix.id, PatrolFix.recorded_at, PatrolFix.geom, PatrolFix.flag)
         .where(PatrolFix.patrol_id == patrol.id)
@@ -346,26 +405,10 @@ def _finish(session: Session, settings: Settings, patrol: Patrol) -> None:
     drop_impossible_jumps(fixes, settings.patrol_max_speed_mps)
     jumps = [row.id for row, fix in zip(rows, fixes, strict=True)
              if fix.flag is FixFlag.IMPOSSIBLE_SPEED]  # fmt: skip
-    session.execute(
-        update(PatrolFix)
-        .where(PatrolFix.patrol_id == patrol.id, PatrolFix.flag == FixFlag.IMPOSSIBLE_SPEED)
-        .values(flag=None)
-    )
-    if jumps:
-        session.execute(
-            update(PatrolFix).where(PatrolFix.id.in_(jumps)).values(flag=FixFlag.IMPOSSIBLE_SPEED)
-        )
     track = track_of(fixes)
-    assert patrol.ended_at is not None
-    patrol.track = from_shape(track, srid=4326) if track is not None else None
-    patrol.distance_m = length_m(track)
-    patrol.duration_s = round(
-        max(0.0, (patrol.ended_at - patrol.started_at).total_seconds() - patrol.paused_s), 1
-    )
-    patrol.kept_fix_count = sum(f.flag is None for f in fixes)
-    session.execute(delete(PatrolSegment).where(PatrolSegment.patrol_id == patrol.id))
+    kept = sum(f.flag is None for f in fixes)
     if track is None:
-        return
+        return Measures(jumps, None, kept, [])
     lon0, lat0, lon1, lat1 = track.bounds
     slack = _SEARCH_SLACK_DEG
     candidates = session.execute(
@@ -382,9 +425,34 @@ def _finish(session: Session, settings: Settings, patrol: Patrol) -> None:
             strict=True,
         )
     )
-    for c in coverage(
+    covered = coverage(
         track, segments, settings.patrol_coverage_buffer_m, settings.patrol_complete_share
-    ):
+    )
+    return Measures(jumps, track, kept, covered)
+
+
+def _store_measures(session: Session, patrol: Patrol, measures: Measures) -> None:
+    session.execute(
+        update(PatrolFix)
+        .where(PatrolFix.patrol_id == patrol.id, PatrolFix.flag == FixFlag.IMPOSSIBLE_SPEED)
+        .values(flag=None)
+    )
+    if measures.jumps:
+        session.execute(
+            update(PatrolFix)
+            .where(PatrolFix.id.in_(measures.jumps))
+            .values(flag=FixFlag.IMPOSSIBLE_SPEED)
+        )
+    assert patrol.ended_at is not None
+    track = measures.track
+    patrol.track = from_shape(track, srid=4326) if track is not None else None
+    patrol.distance_m = length_m(track)
+    patrol.duration_s = round(
+        max(0.0, (patrol.ended_at - patrol.started_at).total_seconds() - patrol.paused_s), 1
+    )
+    patrol.kept_fix_count = measures.kept_fix_count
+    session.execute(delete(PatrolSegment).where(PatrolSegment.patrol_id == patrol.id))
+    for c in measures.coverage:
         session.add(
             PatrolSegment(
                 patrol_id=patrol.id,
@@ -396,6 +464,40 @@ def _finish(session: Session, settings: Settings, patrol: Patrol) -> None:
                 covered=from_shape(c.covered, srid=4326) if c.covered is not None else None,
             )
         )
+
+
+def remeasure_due(session: Session, settings: Settings, *, limit: int = 50) -> int:
+    """Measure again the ended patrols that late fixes reached (a background job): each
+    once, however many batches came since. How many were measured.
+
+    Reading and computing happen before anything is written; each result is then stored
+    in a short transaction that starts with its claim, so a long measure never holds the
+    database's writers back (give it a read-only session), and a patrol that got more
+    fixes meanwhile keeps its mark for the next run.
+    """
+    due = session.execute(
+        select(Patrol.id, Patrol.remeasure_requested_at)
+        .where(Patrol.remeasure_requested_at.isnot(None))
+        .order_by(Patrol.remeasure_requested_at, Patrol.id)
+        .limit(limit)
+    ).all()
+    measured = 0
+    for patrol_id, requested in due:
+        patrol = _load(session, patrol_id)
+        measures = _measure(session, settings, patrol)
+        session.rollback()  # end the read: the write below starts its own transaction
+        claimed = session.execute(
+            update(Patrol)
+            .where(Patrol.id == patrol_id, Patrol.remeasure_requested_at == requested)
+            .values(remeasure_requested_at=None)
+        ).rowcount
+        if claimed != 1:
+            session.rollback()  # more fixes came (or another worker did it)
+            continue
+        _store_measures(session, _load(session, patrol_id), measures)
+        session.commit()
+        measured += 1
+    return measured
 
 
 def _visible(session: Session, principal: Principal, patrol_id: int) -> Patrol:
@@ -446,6 +548,7 @@ def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOu
             )
         ),
         kept_fix_count=patrol.kept_fix_count,
+        remeasure_pending=patrol.remeasure_requested_at is not None,
         flagged={flag: flags.get(flag, 0) for flag in FixFlag},
         segments=[
             SegmentCoverageOut(

@@ -55,10 +55,12 @@ from app.core.pagination import decode_id_cursor, encode_cursor
 from app.media.models import Photo
 from app.media.service import (
     PendingFiles,
+    ProcessedUpload,
     StagedUpload,
     discard,
     media_storage,
     photo_out,
+    process_upload,
     store_photo,
     thumbnail_url,
     usable_photos,
@@ -154,15 +156,17 @@ def submit_report(
         after=[s.sha256 for s in staged_after],
     )
     try:
+        _check_input(settings, body, len(body.photos) + len(staged_before) + len(staged_after))
+        # Pillow's work comes before the transaction, which then only writes rows.
+        before = [process_upload(settings, s, pending) for s in staged_before]
+        after = [process_upload(settings, s, pending) for s in staged_after]
         result = run_idempotent(
             session,
             principal.ref,
             "reports.create",
             idempotency_key,
             fingerprint,
-            lambda: _create(
-                session, settings, principal, body, staged_before, staged_after, pending
-            ),
+            lambda: _create(session, settings, principal, body, before, after, pending),
         )
     except BaseException:
         session.rollback()
@@ -185,6 +189,7 @@ def file_report(
     a step that reports as part of a larger record, such as a shop visit's failed item or an
     inspection's deduction (`source` says what a new case came from). The caller checks its
     own permission for that step."""
+    _check_input(settings, body, len(body.photos))
     pending = PendingFiles(media_storage(settings))
     return _create(session, settings, principal, body, (), (), pending, source)
 
@@ -198,8 +203,9 @@ def check_not_ahead(settings: Settings, moment: datetime, what: str, now: dateti
         )
 
 
-def _check_input(settings: Settings, body: ReportIn, photo_count: int, now: datetime) -> None:
-    check_not_ahead(settings, body.device_time, "设备时间", now)
+def _check_input(settings: Settings, body: ReportIn, photo_count: int) -> None:
+    """What a report must be whatever the database holds: checked before any work."""
+    check_not_ahead(settings, body.device_time, "设备时间", utcnow())
     if body.accuracy_m is not None and body.accuracy_m > settings.report_max_accuracy_m:
         raise LocationTooInaccurate(
             f"定位误差 {body.accuracy_m:.0f} 米，须不超过 {settings.report_max_accuracy_m:.0f} 米"
@@ -224,18 +230,17 @@ def _create(
     settings: Settings,
     principal: Principal,
     body: ReportIn,
-    staged_before: Sequence[StagedUpload],
-    staged_after: Sequence[StagedUpload],
+    uploads_before: Sequence[ProcessedUpload],
+    uploads_after: Sequence[ProcessedUpload],
     pending: PendingFiles,
     source: CaseSource = CaseSource.REPORT,
 ) -> ReportReceipt:
     now = utcnow()
-    _check_input(settings, body, len(body.photos) + len(staged_before) + len(staged_after), now)
     lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
     routing = current_routing(session)
     category = require_leaf(routing.taxonomy, body.category_code)
-    roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(staged_before)
-    roles += [PhotoRole.AFTER] * len(staged_after)
+    roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(uploads_before)
+    roles += [PhotoRole.AFTER] * len(uploads_after)
     if category.photo_required and PhotoRole.BEFORE not in roles:
         raise PhotoRequired(f"“{category.name}”须至少附一张现场照片")
     if body.fixed_on_spot and PhotoRole.AFTER not in roles:
@@ -244,10 +249,10 @@ def _create(
     facts = gather_facts(session, settings, routing, category, lon, lat, body.asset_code)
     decision = decide_on_facts(session, routing, facts, settings.zone)
     photos = _referenced_photos(session, principal, body.photos)
-    for staged, role in [(s, PhotoRole.BEFORE) for s in staged_before] + [
-        (s, PhotoRole.AFTER) for s in staged_after
+    for upload, role in [(u, PhotoRole.BEFORE) for u in uploads_before] + [
+        (u, PhotoRole.AFTER) for u in uploads_after
     ]:
-        photos.append((store_photo(session, settings, principal, staged, pending), role))
+        photos.append((store_photo(session, principal, upload, pending), role))
 
     urgency = body.urgency or Urgency(category.default_urgency)
     case = _joined_case(session, settings, principal, body, category.code, lon, lat)

@@ -3,6 +3,7 @@ handled, and the end shows how far, how long and how much of which segments."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,11 +14,15 @@ from fastapi.testclient import TestClient
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from app.cli import cli
+from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.core.geo import geodesic_length_m
 from app.patrols.models import Patrol, PatrolFix
+from app.patrols.service import remeasure_due
 from app.territory.models import RoadSegment
 from tests.places import Spot
 
@@ -80,16 +85,17 @@ def test_a_chief_patrols_a_lane_and_the_walk_becomes_evidence(
     ]  # fmt: skip
     flagged = client.post(url, json={"fixes": bad}, headers=chief).json()
     assert flagged["flagged"]["poor_accuracy"] == 1
-    assert flagged["flagged"]["clock_ahead"] == 1
+    assert flagged["refused"] == {"clock_ahead": 1, "before_start": 0, "after_end": 0}
 
     ended = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief).json()
     assert ended["status"] == "ended"
-    assert ended["fix_count"] == len(fixes) + 3
+    assert ended["fix_count"] == len(fixes) + 2  # the one from the future was not stored
     assert ended["kept_fix_count"] == len(fixes)
     assert ended["flagged"] == {
-        "poor_accuracy": 1, "impossible_speed": 1, "clock_ahead": 1,
+        "poor_accuracy": 1, "impossible_speed": 1, "clock_ahead": 0,
         "before_start": 0, "after_end": 0,
     }  # fmt: skip
+    assert ended["remeasure_pending"] is False
     line = to_shape(
         session.scalar(select(RoadSegment.geom).where(RoadSegment.code == spot.segment_code))
     )
@@ -185,9 +191,12 @@ def test_bad_fixes_and_other_peoples_patrols_are_refused(
     assert (late.status_code, late.json()["code"]) == (409, "patrol_ended")
 
 
-def test_late_fixes_within_the_grace_window_join_the_track(
-    client: TestClient, as_user: Headers, session: Session, spot: Spot
+def test_late_fixes_are_measured_later_and_once(
+    client: TestClient, as_user: Headers, session: Session, settings: Settings, spot: Spot
 ) -> None:
+    """An offline queue catching up after the end: its fixes join the track, but measuring
+    a whole patrol again is not done in the phone's request (it could take seconds, and
+    hold every writer meanwhile); the background job does it once for all the batches."""
     chief = as_user("demo-chief-3")
     began = utcnow() - timedelta(minutes=30)
     patrol = start(client, chief, started_at=began.isoformat())
@@ -195,10 +204,77 @@ def test_late_fixes_within_the_grace_window_join_the_track(
     url = f"/api/v1/patrols/{patrol['id']}/fixes"
     client.post(url, json={"fixes": fixes[:3]}, headers=chief)
     short = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief).json()
-    client.post(url, json={"fixes": fixes[3:]}, headers=chief)  # the phone was offline
+    half = (len(fixes) + 3) // 2
+    for batch in (fixes[3:half], fixes[half:]):  # the phone was offline
+        late = client.post(url, json={"fixes": batch}, headers=chief).json()
+        assert late["accepted"] == len(batch)
+    waiting = client.get(f"/api/v1/patrols/{patrol['id']}", headers=chief).json()
+    assert (waiting["distance_m"], waiting["kept_fix_count"]) == (short["distance_m"], 3)
+    assert (waiting["fix_count"], waiting["remeasure_pending"]) == (len(fixes), True)
+
+    assert remeasure_due(session, settings) == 1  # two batches, one measure
     full = client.get(f"/api/v1/patrols/{patrol['id']}", headers=chief).json()
     assert full["kept_fix_count"] == len(fixes)
     assert full["distance_m"] > short["distance_m"]
+    assert full["remeasure_pending"] is False
+    assert remeasure_due(session, settings) == 0
+
+
+def test_a_patrol_holds_only_as_many_fixes_as_its_time_allows(
+    client: TestClient, as_user: Headers, session: Session, settings: Settings, spot: Spot
+) -> None:
+    """Sixty fixes a minute of the patrol, plus one batch: a patrol started ten minutes
+    ago holds 1,100, however finely its fixes are spaced."""
+    chief = as_user("demo-chief-3")
+    began = utcnow() - timedelta(minutes=10)
+    patrol = start(client, chief, started_at=began.isoformat())
+    url = f"/api/v1/patrols/{patrol['id']}/fixes"
+
+    def batch(first: int, n: int) -> dict[str, Any]:
+        return {"fixes": [
+            {"recorded_at": (began + timedelta(milliseconds=10 * i)).isoformat(),
+             "lon": spot.lon, "lat": spot.lat, "accuracy_m": 5}
+            for i in range(first, first + n)
+        ]}  # fmt: skip
+
+    for first in (0, 500):
+        assert client.post(url, json=batch(first, 500), headers=chief).json()["accepted"] == 500
+    over = client.post(url, json=batch(1000, 500), headers=chief)
+    assert (over.status_code, over.json()["code"]) == (422, "too_many_fixes")
+    assert over.json()["stored"] == 1000
+    assert 1100 <= over.json()["limit"] < 1110
+    stored = session.scalar(select(func.count()).where(PatrolFix.patrol_id == patrol["id"]))
+    assert stored == 1000  # the refused batch left nothing
+    assert client.post(url, json=batch(1000, 100), headers=chief).json()["accepted"] == 100
+    shown = client.get(f"/api/v1/patrols/{patrol['id']}", headers=chief).json()
+    assert shown["fix_count"] == 1100
+
+
+def test_fixes_outside_the_patrols_time_are_refused(
+    client: TestClient, as_user: Headers, session: Session, spot: Spot
+) -> None:
+    chief = as_user("demo-chief-3")
+    began = utcnow() - timedelta(minutes=30)
+    patrol = start(client, chief, started_at=began.isoformat())
+    url = f"/api/v1/patrols/{patrol['id']}/fixes"
+
+    def fix(at: datetime) -> dict[str, Any]:
+        return {"recorded_at": at.isoformat(), "lon": spot.lon, "lat": spot.lat}
+
+    answer = client.post(url, headers=chief, json={"fixes": [
+        fix(began + timedelta(minutes=1)), fix(began - timedelta(hours=2)),
+        fix(utcnow() + timedelta(hours=1)),
+    ]}).json()  # fmt: skip
+    assert (answer["accepted"], answer["duplicates"]) == (1, 0)
+    assert answer["refused"] == {"clock_ahead": 1, "before_start": 1, "after_end": 0}
+    ended = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=chief).json()
+    late = client.post(url, headers=chief, json={"fixes": [
+        fix(began + timedelta(minutes=2)),
+        fix(datetime.fromisoformat(ended["ended_at"]) + timedelta(seconds=30)),
+    ]}).json()  # fmt: skip
+    assert late["refused"] == {"clock_ahead": 0, "before_start": 0, "after_end": 1}
+    stored = session.scalar(select(func.count()).where(PatrolFix.patrol_id == patrol["id"]))
+    assert stored == 2  # only the fixes that belong to the walk
 
 
 def test_pausing_takes_the_pause_out_of_the_duration(
@@ -245,3 +321,10 @@ def test_reports_made_on_a_patrol_are_its_findings(
     )
     assert (refused.status_code, refused.json()["code"]) == (422, "patrol_mismatch")
     assert stored(session, settings) == before
+
+
+def test_patrols_are_measured_again_from_the_command_line(empty_database: Any) -> None:
+    """For deployments that run the jobs from cron (ROADCHIEF_BACKGROUND_INTERVAL_SECONDS=0)."""
+    result = CliRunner().invoke(cli, ["patrols", "remeasure"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"remeasured": 0}

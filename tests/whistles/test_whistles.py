@@ -218,7 +218,7 @@ def test_a_whistle_alone_tells_each_summoned_unit_to_report_in(
     police = staff("traffic-police-5")
     hook = client.post(
         "/api/v1/admin/webhooks",
-        json={"name": "城市运行中心", "url": "http://127.0.0.1:9/hook",
+        json={"name": "城市运行中心", "url": "https://101.6.6.6/roadchief",
               "event_types": ["whistle.blown"]},
         headers=as_user("demo-admin"),
     )  # fmt: skip
