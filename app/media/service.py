@@ -151,6 +151,7 @@ def store_photo(
                 staged.path,
                 workdir,
                 max_pixels=settings.photo_max_pixels,
+                max_jpeg_pixels=settings.photo_max_jpeg_pixels,
                 display_px=settings.photo_display_px,
                 thumbnail_px=settings.photo_thumbnail_px,
                 zone=settings.zone,
