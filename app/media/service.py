@@ -4,7 +4,8 @@ A photo is stored in three steps that can each fail: stage (stream the upload to
 temporary file while hashing it, within the byte limit), process (Pillow), store (files
 renamed into place, a `Photo` row added to the caller's transaction). `PendingFiles`
 remembers the files written, so a caller whose transaction fails removes them again:
-nothing is left behind by a refused request.
+nothing is left behind by a refused request. Each upload is its uploader's own row; rows
+of the same bytes share the files, and a file is deleted only when no row refers to it.
 """
 
 from __future__ import annotations
@@ -128,6 +129,11 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: What a photo row knows of its bytes: the same for every row of the same bytes.
+_FILE_FACTS = ("format", "byte_size", "width", "height", "original_key", "display_key",
+               "thumbnail_key", "taken_at", "exif_lon", "exif_lat")  # fmt: skip
+
+
 def store_photo(
     session: Session,
     settings: Settings,
@@ -135,15 +141,39 @@ def store_photo(
     staged: StagedUpload,
     pending: PendingFiles,
 ) -> Photo:
-    """The `Photo` of these bytes: the existing one, or a new one checked and derived.
+    """The caller's `Photo` of these bytes: the one they uploaded before (a retry), or a
+    new row of their own.
 
-    The staged file is consumed either way. The row is added to the session; the caller
-    commits, or rolls back and calls `pending.undo`.
+    Content addressing stays below ownership: a new row shares the stored files of any row
+    of the same bytes (someone else's upload of the same picture), and the photo is checked
+    and derived only when no stored copy exists. The staged file is consumed either way.
+    The row is added to the session; the caller commits, or rolls back and calls
+    `pending.undo`.
     """
-    existing = session.scalar(select(Photo).where(Photo.sha256 == staged.sha256))
-    if existing is not None and pending.storage.exists(existing.original_key):
+    same = list(
+        session.scalars(select(Photo).where(Photo.sha256 == staged.sha256).order_by(Photo.id))
+    )
+    mine = principal.user_id
+    own = next((p for p in same if mine is not None and p.uploaded_by_user_id == mine), None)
+    # Rows of the same bytes have the same original key: one stored copy serves them all.
+    stored = same[0] if same and pending.storage.exists(same[0].original_key) else None
+    if own is not None and stored is not None:
         staged.path.unlink(missing_ok=True)
-        return existing
+        return own
+    photo = own or Photo(sha256=staged.sha256, uploaded_by_user_id=principal.user_id)
+    if stored is not None:
+        staged.path.unlink(missing_ok=True)
+        for name in _FILE_FACTS:
+            setattr(photo, name, getattr(stored, name))
+    else:
+        _derive(settings, staged, pending, photo)
+    session.add(photo)
+    session.flush()
+    return photo
+
+
+def _derive(settings: Settings, staged: StagedUpload, pending: PendingFiles, photo: Photo) -> None:
+    """Check and derive the staged photo with Pillow, store its files, describe it."""
     workdir = Path(tempfile.mkdtemp(dir=pending.storage.temp_dir()))
     try:
         with processing_slot(settings):
@@ -165,7 +195,6 @@ def store_photo(
     finally:
         staged.path.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    photo = existing or Photo(sha256=staged.sha256)
     photo.format = facts.format
     photo.byte_size = staged.size
     photo.width, photo.height = facts.width, facts.height
@@ -176,10 +205,6 @@ def store_photo(
     )
     photo.taken_at = facts.taken_at
     photo.exif_lon, photo.exif_lat = facts.lon, facts.lat
-    photo.uploaded_by_user_id = principal.user_id
-    session.add(photo)
-    session.flush()
-    return photo
 
 
 def upload_photo(
