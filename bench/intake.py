@@ -102,6 +102,7 @@ def floor_ms(photo: bytes, settings: Settings, n: int = 10) -> list[float]:
             source,
             work,
             max_pixels=settings.photo_max_pixels,
+            max_jpeg_pixels=settings.photo_max_jpeg_pixels,
             display_px=settings.photo_display_px,
             thumbnail_px=settings.photo_thumbnail_px,
             zone=ZoneInfo("Asia/Shanghai"),

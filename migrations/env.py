@@ -28,7 +28,7 @@ import app.territory.models
 import app.whistles.models  # noqa: F401
 from app.core.config import get_settings
 from app.core.database import Base, UTCDateTime, create_db_engine
-from app.core.schema import include_object
+from app.core.schema import include_object, migration_transaction
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):
@@ -68,7 +68,7 @@ def run_migrations_online() -> None:
         config.get_main_option("sqlalchemy.url") or settings.database_url, settings
     )
     try:
-        with engine.connect() as conn:
+        with migration_transaction(engine) as conn:
             _configure(conn)
             with context.begin_transaction():
                 context.run_migrations()

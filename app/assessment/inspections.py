@@ -35,7 +35,7 @@ from app.assessment.schemas import (
 from app.assessment.service import Period, UnknownFilter, snapshot
 from app.cases.models import Case, CaseSource
 from app.core.config import Settings
-from app.core.coords import to_wgs84
+from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -48,7 +48,7 @@ from app.reports.schemas import PhotoRef, ReportIn
 from app.reports.service import check_not_ahead, file_report
 from app.routing.service import decide_on_facts, gather_facts, routing_context
 from app.routing.taxonomy import require_leaf
-from app.territory.locator import check_coordinates
+from app.territory.locator import wgs84_in_area
 from app.territory.models import ExcellenceGrade, Jurisdiction, RoadSegment, Unit
 from app.territory.service import in_sight
 
@@ -120,8 +120,7 @@ def _checked(
             )
         if not d.photo_ids:
             raise DeductionPhotoRequired(f"第 {index + 1} 项扣分须附照片", index=index)
-        check_coordinates(settings, d.lon, d.lat)
-        lon, lat = to_wgs84(d.lon, d.lat, d.coordinate_system)
+        lon, lat = wgs84_in_area(settings, d)
         distance = round(LocalFrame(lon, lat).distance_m(line), 1)
         if distance > settings.inspection_radius_m:
             raise DeductionOffSegment(
@@ -155,9 +154,12 @@ def _create(
     placed = _checked(settings, items, segment, body.deductions)
     track = None
     if body.track:
-        for lon, lat in body.track:
-            check_coordinates(settings, lon, lat)
-        points = [to_wgs84(lon, lat, body.coordinate_system) for lon, lat in body.track]
+        points = [
+            wgs84_in_area(
+                settings, PointIn(lon=lon, lat=lat, coordinate_system=body.coordinate_system)
+            )
+            for lon, lat in body.track
+        ]
         track = from_shape(LineString(points), srid=4326)
     photos = [usable_photos(session, principal, d.photo_ids) for d in body.deductions]
     deducted = sum(item.deduction * d.count for d, (_, item, *_) in zip(body.deductions, placed,

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseSource, CaseStatus
-from app.core.coords import CoordinateSystem
+from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.territory.models import ExcellenceGrade
@@ -82,16 +82,13 @@ class CaseRow(BaseModel):
     lat: float
 
 
-class DeductionIn(BaseModel):
-    """One finding against a checklist item, placed and photographed."""
+class DeductionIn(PointIn):
+    """One finding against a checklist item, placed (where it was found) and photographed."""
 
     model_config = ConfigDict(extra="forbid")
 
     item_code: str = Field(examples=["R03"])
     count: int = Field(default=1, ge=1, le=50, description="Occurrences found.")
-    lon: float
-    lat: float
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
     note: Note | None = None
     photo_ids: list[int] = Field(max_length=9, description="At least one (uploaded first).")
     open_case: bool = Field(default=False, description="Report it at once as a case.")
@@ -105,9 +102,12 @@ class InspectionIn(BaseModel):
     started_at: AwareDatetime
     ended_at: AwareDatetime
     track: list[tuple[float, float]] | None = Field(
-        default=None, min_length=2, max_length=5000, description="The walk, [lon, lat] points."
+        default=None,
+        min_length=2,
+        max_length=5000,
+        description="The walk, [lon, lat] points in `coordinate_system`.",
     )
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    coordinate_system: CoordinateSystemFlag = CoordinateSystem.WGS84
     note: Note | None = None
     deductions: list[DeductionIn] = Field(default_factory=list, max_length=200)
 

@@ -38,7 +38,6 @@ from app.cases.schemas import ActionIn, CaseOut, TaskOut
 from app.cases.service import history, record_event
 from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
 from app.core.config import Settings
-from app.core.coords import to_wgs84
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -46,7 +45,7 @@ from app.media.service import usable_photos, use_photo
 from app.routing.models import RoutingDecision
 from app.routing.schemas import RoutingProposal, UnitBrief
 from app.routing.service import proposals, routing_context
-from app.territory.locator import check_coordinates
+from app.territory.locator import wgs84_in_area
 from app.territory.models import Unit
 from app.territory.service import UnknownUnit
 
@@ -253,11 +252,8 @@ def _check_needs(
     if body.new_due_at is not None and body.new_due_at > now + MAX_EXTENSION:
         raise DeadlineTooFar(f"新的期限不能超过 {MAX_EXTENSION.days} 天之后；长期问题请挂账")
     photos = usable_photos(session, principal, body.photo_ids)
-    point = None
-    if body.lon is not None and body.lat is not None:
-        check_coordinates(settings, body.lon, body.lat)
-        lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
-        point = Point(lon, lat)
+    sent = body.point()
+    point = Point(*wgs84_in_area(settings, sent)) if sent is not None else None
     if Need.ON_SITE in t.needs:
         if point is None:
             raise LocationRequired()

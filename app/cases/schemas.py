@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.cases.models import CaseEventKind, CaseSource, CaseStatus, TaskStatus
-from app.core.coords import CoordinateSystem
+from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.routing.models import Urgency
 from app.routing.schemas import RoutingProposal, UnitBrief
 from app.territory.schemas import Code
@@ -54,9 +54,11 @@ class ActionIn(BaseModel):
         | None
     ) = None
     photo_ids: list[int] = Field(default_factory=list, max_length=20)
-    lon: float | None = None
+    lon: float | None = Field(
+        default=None, description="With `lat`: where the actor stands (on-site steps need it)."
+    )
     lat: float | None = None
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    coordinate_system: CoordinateSystemFlag = CoordinateSystem.WGS84
     unit_code: Code | None = Field(
         default=None, description="Task steps: the unit acting (defaults to the caller's)."
     )
@@ -80,6 +82,18 @@ class ActionIn(BaseModel):
         description="Why (reject: `invalid`, `duplicate` or `out_of_scope`; "
         "dispatch: why the units differ from the routing, in words).",
     )
+
+    @model_validator(mode="after")
+    def _whole_point(self) -> ActionIn:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("lon 与 lat 须同时给出")
+        return self
+
+    def point(self) -> PointIn | None:
+        """Where the actor stands, if sent."""
+        if self.lon is None or self.lat is None:
+            return None
+        return PointIn(lon=self.lon, lat=self.lat, coordinate_system=self.coordinate_system)
 
 
 class TaskOut(BaseModel):

@@ -74,7 +74,17 @@ class Settings(BaseSettings):
     )
     photo_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     photo_max_pixels: int = Field(
-        default=50_000_000, ge=10_000, le=200_000_000, description="Decompression-bomb limit."
+        default=50_000_000,
+        ge=10_000,
+        le=200_000_000,
+        description="Decompression-bomb limit: most pixels one photo may decode to.",
+    )
+    photo_max_jpeg_pixels: int = Field(
+        default=250_000_000,
+        ge=10_000,
+        le=1_000_000_000,
+        description="Largest sequential JPEG (a phone camera's, up to 200 megapixels) taken: "
+        "it decodes reduced, within photo_max_pixels.",
     )
     photo_processing_slots: int = Field(
         default_factory=lambda: os.cpu_count() or 2,

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field
 
 _A = 6378245.0
 _EE = 0.00669342162296594323
@@ -73,3 +76,30 @@ class CoordinateSystem(StrEnum):
 def to_wgs84(lon: float, lat: float, system: CoordinateSystem) -> tuple[float, float]:
     """A point sent by a phone, in WGS 84 whichever system it came in."""
     return gcj02_to_wgs84(lon, lat) if system is CoordinateSystem.GCJ02 else (lon, lat)
+
+
+#: The flag every point of a request carries (a body field or a query parameter).
+CoordinateSystemFlag = Annotated[
+    CoordinateSystem,
+    Field(
+        description="The datum of `lon`/`lat`: `wgs84` (GPS) or `gcj02` (火星坐标, from Amap, "
+        "Tencent or WeChat maps), converted to WGS 84 before use. Any other value is 422."
+    ),
+]
+
+
+class PointIn(BaseModel):
+    """A point as a phone or a map sends it (坐标): WGS 84 from GPS, or GCJ-02.
+
+    Every request that takes a point takes this type: a body inherits it (`lon`, `lat` and
+    `coordinate_system` stay top-level fields), a query declares it as
+    `Annotated[PointIn, Query()]`. `wgs84()` is the one conversion; the service area
+    check is `app.territory.locator.wgs84_in_area`.
+    """
+
+    lon: float = Field(description="Longitude, in `coordinate_system`.", examples=[113.6268])
+    lat: float = Field(description="Latitude, in `coordinate_system`.", examples=[34.8104])
+    coordinate_system: CoordinateSystemFlag = CoordinateSystem.WGS84
+
+    def wgs84(self) -> tuple[float, float]:
+        return to_wgs84(self.lon, self.lat, self.coordinate_system)

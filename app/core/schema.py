@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from geoalchemy2 import alembic_helpers
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
@@ -50,12 +52,41 @@ def _heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+def _foreign_keys(conn: Connection, state: str) -> None:
+    # On the driver's connection: SQLite ignores this pragma inside a transaction.
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA foreign_keys = {state}")
+
+
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """The one transaction migrations run in.
+
+    On SQLite, foreign keys are off meanwhile and checked before it commits: SQLite changes
+    a table's constraints only by rebuilding it (Alembic's batch mode), and dropping the old
+    copy of a table that others refer to would trip their keys.
+    """
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _foreign_keys(conn, "OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                    raise RuntimeError(f"the migration broke a foreign key: {tuple(broken)}")
+        finally:
+            if sqlite:
+                _foreign_keys(conn, "ON")
+
+
 def run_migrations(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
     """Migrate through `engine` (its connect hooks load SpatiaLite): tests and benchmarks."""
     from alembic import command
 
     config = alembic_config()
     config.attributes["configure_logger"] = False
-    with engine.begin() as conn:
+    with migration_transaction(engine) as conn:
         config.attributes["connection"] = conn
         (command.downgrade if down else command.upgrade)(config, revision)

@@ -3,13 +3,14 @@
 Order matters: the decompression-bomb limit is checked from the header before any pixel is
 decoded; EXIF orientation is applied before anything is derived (a portrait shot must
 never come out sideways); derived images are encoded fresh, so they carry no EXIF and no
-location. JPEGs are decoded at reduced scale (`draft`) when the derived sizes allow it,
-which is most of the cost of a 12-megapixel phone photo.
+location. Sequential JPEGs (what phone cameras write) are decoded at reduced scale
+(`draft`: 1/2, 1/4 or 1/8) when the derived sizes allow it: most of the cost of a
+12-megapixel phone photo, and what lets a 108- or 200-megapixel one in within the same
+memory. The limit counts the pixels actually decoded.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -20,6 +21,10 @@ from pillow_heif import register_heif_opener
 from app.core.errors import Problem
 
 register_heif_opener()
+# Pillow's own bomb guard refuses at open, before the format is known, anything over
+# ~179 megapixels, and warns over ~89: a 108- or 200-megapixel phone JPEG, which decodes
+# reduced. The limits are checked below, from the header, per format.
+Image.MAX_IMAGE_PIXELS = None
 
 #: Pillow format names accepted, and the extension each original is stored under.
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
@@ -119,45 +124,68 @@ def _save_jpeg(image: Image.Image, path: Path) -> Derived:
     return Derived(path, image.width, image.height)
 
 
+def _decode_reduced(
+    image: Image.Image, *, max_pixels: int, max_jpeg_pixels: int, display_px: int
+) -> None:
+    """Set up the smallest decode that still covers the display size, or refuse (422) a
+    photo whose decode would pass the limit.
+
+    Only a sequential JPEG decodes reduced, up to `max_jpeg_pixels` in all. A progressive
+    JPEG holds every coefficient of the full image in memory whatever the scale (600 MB
+    at 200 megapixels), so it counts whole, like PNG, WebP and HEIC.
+    """
+    width, height = image.size
+    sequential_jpeg = image.format == "JPEG" and not image.info.get("progressive")
+    if sequential_jpeg and width * height > max_jpeg_pixels:
+        raise PhotoTooManyPixels(
+            f"{width}×{height} 超过 JPEG 照片 {max_jpeg_pixels:,} 像素的上限",
+            width=width, height=height, max_pixels=max_jpeg_pixels,
+        )  # fmt: skip
+    if sequential_jpeg:
+        # Ask for the aspect-correct box: a square one would not be covered at half scale
+        # by a 4:3 photo, and Pillow would decode it whole.
+        factor = display_px / max(width, height)
+        image.draft("RGB", (round(width * factor), round(height * factor)))
+    if image.width * image.height > max_pixels:
+        progressive = image.format == "JPEG" and not sequential_jpeg
+        whole = "（渐进式 JPEG 须整幅解码）" if progressive else ""
+        raise PhotoTooManyPixels(
+            f"{width}×{height} 超过 {max_pixels:,} 像素的上限{whole}",
+            width=width, height=height, max_pixels=max_pixels,
+        )  # fmt: skip
+
+
 def process_photo(
     source: Path,
     workdir: Path,
     *,
     max_pixels: int,
+    max_jpeg_pixels: int,
     display_px: int,
     thumbnail_px: int,
     zone: tzinfo,
 ) -> PhotoFacts:
     """Check and derive one photo file; derived JPEGs are written into `workdir`."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(source)
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        image = Image.open(source)
+    except UnidentifiedImageError:
         raise PhotoUnsupported() from None
     except OSError as exc:
         raise PhotoCorrupt(str(exc)) from None
     with image:
         if image.format not in FORMATS:
             raise PhotoUnsupported(f"收到的是 {image.format} 格式")
-        if image.width * image.height > max_pixels:
-            raise PhotoTooManyPixels(
-                f"{image.width}×{image.height} 超过 {max_pixels:,} 像素的上限",
-                width=image.width,
-                height=image.height,
-            )
+        width, height, image_format = image.width, image.height, image.format
+        # Before anything else reads the file: a PNG's getexif() decodes the whole image.
+        _decode_reduced(
+            image, max_pixels=max_pixels, max_jpeg_pixels=max_jpeg_pixels, display_px=display_px
+        )
         exif = image.getexif()
         taken_at = _taken_at(exif, zone)
         lon, lat = _gps(exif)
         # The size as seen once rotated: orientations 5 to 8 turn the picture a quarter.
         rotated = exif.get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
-        full = (image.height, image.width) if rotated else (image.width, image.height)
-        image_format = image.format
-        if image.format == "JPEG":
-            # Decode at 1/2, 1/4 or 1/8 scale while that still covers the display size:
-            # most of the time and memory of a 12-megapixel photo is saved here.
-            factor = display_px / max(image.size)
-            image.draft("RGB", (round(image.width * factor), round(image.height * factor)))
+        full = (height, width) if rotated else (width, height)
         try:
             image.load()
             # Turned upright in place: no second full-size copy in memory.

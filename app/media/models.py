@@ -1,4 +1,4 @@
-"""Photos (照片): one row per distinct original, whoever uploaded it first."""
+"""Photos (照片): one row per upload, owned by its uploader; the files are shared."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from app.core.database import Base, UTCDateTime, utcnow
 
 
 class Photo(Base):
-    """An uploaded photo, stored content-addressed: the same bytes are stored once.
+    """An uploaded photo, its uploader's own. Files are stored content-addressed: rows of
+    the same bytes (several people sending one picture) share them, and a file goes only
+    when no row uses it any more.
 
     The original keeps its EXIF (it is evidence) and is served only to users who may see
     a report using it; the display and thumbnail sizes are re-encoded without metadata.
@@ -20,7 +22,7 @@ class Photo(Base):
     __tablename__ = "photos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     format: Mapped[str] = mapped_column(String(16))
     byte_size: Mapped[int] = mapped_column(Integer)
     #: Size as seen, after the EXIF orientation is applied.

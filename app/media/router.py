@@ -41,7 +41,8 @@ def upload_photo(
     principal: PrincipalDep,
     file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or HEIC.")],
 ) -> PhotoOut:
-    """The same bytes uploaded twice are one photo (the answer is the same id)."""
+    """The caller's own photo. The same bytes sent again by the same user are the same photo
+    (the same id); someone else's upload of them is theirs, sharing the stored file."""
     principal.require(Permission.PHOTOS_UPLOAD)
     return service.upload_photo(session, settings, principal, file.file)
 

@@ -11,7 +11,9 @@ class PhotoOut(BaseModel):
     """A stored photo: what EXIF said, and where to fetch its sizes."""
 
     id: int
-    sha256: str = Field(description="SHA-256 of the original bytes (the same bytes, one photo).")
+    sha256: str = Field(
+        description="SHA-256 of the original bytes (photos of the same bytes share the file)."
+    )
     format: str = Field(examples=["JPEG"])
     byte_size: int
     width: int = Field(description="As seen, after the EXIF orientation.")

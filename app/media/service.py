@@ -5,7 +5,8 @@ temporary file while hashing it, within the byte limit), process (Pillow; files 
 into place, before any database work), store (a `Photo` row added to the caller's
 transaction). `PendingFiles`
 remembers the files written, so a caller whose transaction fails removes them again:
-nothing is left behind by a refused request.
+nothing is left behind by a refused request. Each upload is its uploader's own row; rows
+of the same bytes share the files, and a file is deleted only when no row refers to it.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def process_upload(
                 staged.path,
                 workdir,
                 max_pixels=settings.photo_max_pixels,
+                max_jpeg_pixels=settings.photo_max_jpeg_pixels,
                 display_px=settings.photo_display_px,
                 thumbnail_px=settings.photo_thumbnail_px,
                 zone=settings.zone,
@@ -176,12 +178,27 @@ def process_upload(
 def store_photo(
     session: Session, principal: Principal, upload: ProcessedUpload, pending: PendingFiles
 ) -> Photo:
-    """The `Photo` of these bytes: the existing one, or a new row (added to the session;
-    the caller commits, or rolls back and calls `pending.undo`)."""
-    existing = session.scalar(select(Photo).where(Photo.sha256 == upload.sha256))
-    if existing is not None and pending.storage.exists(existing.original_key):
-        return existing
-    photo = existing or Photo(sha256=upload.sha256)
+    """The caller's `Photo` of these bytes: the one they uploaded before (a retry), or a
+    new row of their own (added to the session; the caller commits, or rolls back and
+    calls `pending.undo`).
+
+    Content addressing stays below ownership: rows of the same bytes share one stored copy
+    (the same keys), but each uploader's row is their own, so a photo forwarded to a
+    colleague and uploaded again is theirs to use."""
+    mine = principal.user_id
+    own = (
+        session.scalar(
+            select(Photo)
+            .where(Photo.sha256 == upload.sha256, Photo.uploaded_by_user_id == mine)
+            .order_by(Photo.id)
+            .limit(1)
+        )
+        if mine is not None
+        else None
+    )
+    if own is not None and pending.storage.exists(own.original_key):
+        return own
+    photo = own or Photo(sha256=upload.sha256, uploaded_by_user_id=mine)
     facts = upload.facts
     photo.format = facts.format
     photo.byte_size = upload.size
@@ -193,7 +210,6 @@ def store_photo(
     )
     photo.taken_at = facts.taken_at
     photo.exif_lon, photo.exif_lat = facts.lon, facts.lat
-    photo.uploaded_by_user_id = principal.user_id
     session.add(photo)
     session.flush()
     return photo

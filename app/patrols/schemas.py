@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app.core.coords import CoordinateSystem
+from app.core.coords import PointIn
 from app.patrols.models import CheckInPurpose, FixFlag, OutOfWindow, PatrolStatus
 
 
@@ -19,14 +19,13 @@ class PatrolStart(BaseModel):
     )
 
 
-class FixIn(BaseModel):
+class FixIn(PointIn):
+    """One GPS fix of the walk (the system it came in is kept with it)."""
+
     model_config = ConfigDict(extra="forbid")
 
     recorded_at: AwareDatetime = Field(description="The fix's time on the phone (+08:00).")
-    lon: float
-    lat: float
     accuracy_m: float | None = Field(default=None, ge=0)
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
 
 
 #: The most fixes one batch may carry.
@@ -140,22 +139,19 @@ class ComplianceOut(BaseModel):
     streets: list[StreetCompliance]
 
 
-class CheckInIn(BaseModel):
+class CheckInIn(PointIn):
+    """Checking in at a workstation, standing near it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    lon: float
-    lat: float
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
     purpose: CheckInPurpose = CheckInPurpose.MEETING
     note: str | None = Field(default=None, max_length=1000)
 
 
-class CheckOutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CheckOutIn(PointIn):
+    """Checking out of a workstation, standing near it."""
 
-    lon: float
-    lat: float
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
+    model_config = ConfigDict(extra="forbid")
 
 
 class CheckInOut(BaseModel):

@@ -19,7 +19,6 @@ from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import User
 from app.accounts.service import oversees_user
 from app.core.config import Settings
-from app.core.coords import to_wgs84
 from app.core.database import UTCDateTime, bbox_intersects, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
@@ -50,7 +49,7 @@ from app.patrols.track import (
     length_m,
     track_of,
 )
-from app.territory.locator import check_coordinates
+from app.territory.locator import wgs84_in_area
 from app.territory.models import RoadSegment
 from app.territory.service import in_sight
 
@@ -239,11 +238,10 @@ def append_fixes(
     points = []
     for i, fix in enumerate(batch.fixes):
         try:
-            check_coordinates(settings, fix.lon, fix.lat)
+            points.append(wgs84_in_area(settings, fix))
         except Problem as problem:
             raise InvalidFix(f"第 {i + 1} 个定位点：{problem.detail}", index=i,
                              reason=problem.code) from None  # fmt: skip
-        points.append(to_wgs84(fix.lon, fix.lat, fix.coordinate_system))
     fixes: dict[datetime, tuple[FixIn, float, float]] = {}
     refused: Counter[OutOfWindow] = Counter()
     for fix, (lon, lat) in zip(batch.fixes, points, strict=True):

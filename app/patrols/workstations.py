@@ -14,7 +14,7 @@ from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import User
 from app.accounts.service import overseen_users
 from app.core.config import Settings
-from app.core.coords import to_wgs84
+from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
@@ -22,7 +22,7 @@ from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.patrols.models import WorkstationCheckIn
 from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
-from app.territory.locator import check_coordinates
+from app.territory.locator import wgs84_in_area
 from app.territory.models import Workstation
 from app.territory.service import in_sight
 
@@ -49,10 +49,8 @@ def _workstation(session: Session, principal: Principal, code: str) -> Workstati
     return in_sight(session, principal, Workstation, code, "工作站")[0]
 
 
-def _distance(settings: Settings, station: Workstation, lon: float, lat: float,
-              system: Any) -> float:  # fmt: skip
-    check_coordinates(settings, lon, lat)
-    lon, lat = to_wgs84(lon, lat, system)
+def _distance(settings: Settings, station: Workstation, point: PointIn) -> float:
+    lon, lat = wgs84_in_area(settings, point)
     place = to_shape(station.geom)
     distance = round(LocalFrame(place.x, place.y).distance_m(Point(lon, lat)), 1)
     if distance > settings.workstation_radius_m:
@@ -99,7 +97,7 @@ def check_in(
 
     def create() -> CheckInOut:
         station = _workstation(session, principal, code)
-        distance = _distance(settings, station, body.lon, body.lat, body.coordinate_system)
+        distance = _distance(settings, station, body)
         row = WorkstationCheckIn(
             workstation_id=station.id, user_id=principal.user_id, purpose=body.purpose,
             note=body.note, checked_in_at=utcnow(), in_distance_m=distance,
@@ -140,7 +138,7 @@ def check_out(
     )
     if row is None:
         raise NotCheckedIn(f"您没有在“{station.name}”签到")
-    row.out_distance_m = _distance(settings, station, body.lon, body.lat, body.coordinate_system)
+    row.out_distance_m = _distance(settings, station, body)
     row.checked_out_at = utcnow()
     session.commit()
     return _out(session, settings, row, station.code)

@@ -11,7 +11,7 @@ from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.cases.schemas import NearbyCase
 from app.core.bodies import body_limit
-from app.core.coords import CoordinateSystem
+from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import (
     NotFound,
@@ -187,9 +187,7 @@ def nearby_cases(
     settings: SettingsDep,
     principal: PrincipalDep,
     category_code: str,
-    lon: float,
-    lat: float,
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84,
+    point: Annotated[PointIn, Query()],
     radius_m: Annotated[float | None, Query(gt=0, le=500)] = None,
 ) -> list[NearbyCase]:
     """Ask before submitting; pass the chosen case's number as `duplicate_of`."""
@@ -198,8 +196,6 @@ def nearby_cases(
         settings,
         principal,
         category_code=category_code,
-        lon=lon,
-        lat=lat,
-        coordinate_system=coordinate_system,
+        point=point,
         radius_m=radius_m,
     )

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut
-from app.core.coords import CoordinateSystem
+from app.core.coords import CoordinateSystem, PointIn
 from app.core.errors import ProblemBody
 from app.media.schemas import PhotoOut
 from app.reports.models import PhotoRole
@@ -31,8 +31,8 @@ class PhotoRef(BaseModel):
     role: PhotoRole = PhotoRole.BEFORE
 
 
-class ReportIn(BaseModel):
-    """A problem as the phone reports it."""
+class ReportIn(PointIn):
+    """A problem as the phone reports it, where it is (the point is kept as sent too)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,13 +40,6 @@ class ReportIn(BaseModel):
     description: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ] = Field(examples=["人行道上窨井盖破损，有塌陷危险"])
-    lon: float = Field(examples=[113.6268])
-    lat: float = Field(examples=[34.8104])
-    coordinate_system: CoordinateSystem = Field(
-        default=CoordinateSystem.WGS84,
-        description="`gcj02` for points from Amap, Tencent or WeChat maps: converted, and "
-        "both are kept.",
-    )
     accuracy_m: float | None = Field(default=None, ge=0, description="GPS accuracy, metres.")
     asset_code: Code | None = Field(default=None, examples=["MH-GAS-000001"])
     urgency: Urgency | None = Field(default=None, description="The category's default if absent.")

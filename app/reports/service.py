@@ -40,7 +40,7 @@ from app.cases.service import (
     record_event,
 )
 from app.core.config import Settings
-from app.core.coords import CoordinateSystem, to_wgs84
+from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import (
     NotFound,
@@ -84,7 +84,7 @@ from app.routing.schemas import RoutingDecisionOut
 from app.routing.service import decide_on_facts, decision_out, gather_facts, record_decision
 from app.routing.service import routing_context as current_routing
 from app.routing.taxonomy import require_leaf
-from app.territory.locator import check_coordinates
+from app.territory.locator import wgs84_in_area
 
 
 class DeviceTimeInFuture(Problem):
@@ -215,7 +215,6 @@ def _check_input(settings: Settings, body: ReportIn, photo_count: int) -> None:
             f"一次最多 {settings.report_max_photos} 张照片，收到 {photo_count} 张",
             max_photos=settings.report_max_photos,
         )
-    check_coordinates(settings, body.lon, body.lat)
 
 
 def _referenced_photos(
@@ -236,7 +235,7 @@ def _create(
     source: CaseSource = CaseSource.REPORT,
 ) -> ReportReceipt:
     now = utcnow()
-    lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
+    lon, lat = wgs84_in_area(settings, body)
     routing = current_routing(session)
     category = require_leaf(routing.taxonomy, body.category_code)
     roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(uploads_before)
@@ -606,15 +605,12 @@ def nearby_open_cases(
     principal: Principal,
     *,
     category_code: str,
-    lon: float,
-    lat: float,
-    coordinate_system: CoordinateSystem,
+    point: PointIn,
     radius_m: float | None,
 ) -> list[NearbyCase]:
     """Open cases of the category near the point: "is this already reported?"."""
     principal.require(Permission.CASES_READ)
-    check_coordinates(settings, lon, lat)
-    lon, lat = to_wgs84(lon, lat, coordinate_system)
+    lon, lat = wgs84_in_area(settings, point)
     require_leaf(current_routing(session).taxonomy, category_code)
     radius = radius_m or settings.duplicate_radius_m
     near = open_cases_near(session, category_code, lon, lat, radius, principal)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.coords import PointIn
 from app.core.errors import FieldError
 from app.routing.models import DecisionBasis, RuleSetStatus, Urgency
 from app.territory.models import AssetType, RoadGrade, UnitKind
@@ -242,12 +243,12 @@ class ActivateIn(_Document):
 # --- decisions -----------------------------------------------------------------------------
 
 
-class RouteRequest(_Document):
-    """A problem to route: what it is, where, and (optionally) which asset."""
+class RouteRequest(PointIn):
+    """A problem to route: what it is, where (the point), and (optionally) which asset."""
+
+    model_config = ConfigDict(extra="forbid")
 
     category_code: CategoryCode = Field(examples=["roads.manhole"])
-    lon: float = Field(examples=[113.6268])
-    lat: float = Field(examples=[34.8104])
     asset_code: Code | None = Field(default=None, examples=["MH-GAS-000001"])
     rule_set_version: int | None = Field(
         default=None,
@@ -286,7 +287,7 @@ class AssetFact(BaseModel):
 class RoutingFacts(BaseModel):
     """Everything the decision looked at."""
 
-    lon: float
+    lon: float = Field(description="WGS 84 (converted when the point was sent in GCJ-02).")
     lat: float
     category_code: str
     category_path: list[str] = Field(description="The category and its groups, leaf first.")

@@ -41,7 +41,13 @@ from app.routing.schemas import (
     UnitBrief,
 )
 from app.routing.taxonomy import load_taxonomy, require_leaf
-from app.territory.locator import grid_cell_code, nearest_assets, nearest_segment, place_point
+from app.territory.locator import (
+    grid_cell_code,
+    nearest_assets,
+    nearest_segment,
+    place_point,
+    wgs84_in_area,
+)
 from app.territory.models import (
     Asset,
     Jurisdiction,
@@ -356,7 +362,7 @@ def decide(
     context = routing_context(session)
     category = require_leaf(context.taxonomy, request.category_code)
     facts = gather_facts(
-        session, settings, context, category, request.lon, request.lat, request.asset_code
+        session, settings, context, category, *wgs84_in_area(settings, request), request.asset_code
     )
     return decide_on_facts(
         session,

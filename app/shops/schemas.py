@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.cases.models import CaseStatus
-from app.core.coords import CoordinateSystem
+from app.core.coords import PointIn
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.territory.models import Pledge, ShopKind
@@ -44,7 +44,7 @@ class ItemCheckIn(BaseModel):
     )
 
 
-class ShopVisitIn(BaseModel):
+class ShopVisitIn(PointIn):
     """A visit to a shop (走访): where the visitor stood, and every item of its pledge."""
 
     model_config = ConfigDict(extra="forbid")
@@ -53,9 +53,6 @@ class ShopVisitIn(BaseModel):
         description="When the phone recorded the visit (offline visits are sent later).",
         examples=["2026-11-23T10:15:00+08:00"],
     )
-    lon: float = Field(examples=[113.5609])
-    lat: float = Field(examples=[34.8012])
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
     accuracy_m: float | None = Field(default=None, ge=0)
     note: Note | None = None
     items: list[ItemCheckIn] = Field(min_length=1, max_length=10)

@@ -21,7 +21,6 @@ from app.accounts.access import Forbidden, Permission, Principal
 from app.accounts.models import User
 from app.cases.models import Case
 from app.core.config import Settings
-from app.core.coords import to_wgs84
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -37,7 +36,7 @@ from app.shops.credit import move_credit
 from app.shops.models import ShopVisit, ShopVisitItem, ShopVisitPhoto
 from app.shops.pledges import BY_CODE, PLEDGE_ITEMS, PledgeItem, items_for
 from app.shops.schemas import ItemCheckIn, ItemCheckOut, ShopVisitIn, ShopVisitOut
-from app.territory.locator import check_coordinates
+from app.territory.locator import wgs84_in_area
 from app.territory.models import Jurisdiction, Pledge, Shop
 from app.territory.service import in_sight
 
@@ -151,8 +150,7 @@ def _create(
     shop, path = visible_shop(session, principal, code)
     _check_time(settings, body)
     items = _checked_items(shop, body.items)
-    check_coordinates(settings, body.lon, body.lat)
-    lon, lat = to_wgs84(body.lon, body.lat, body.coordinate_system)
+    lon, lat = wgs84_in_area(settings, body)
     place = to_shape(shop.geom)
     distance = round(LocalFrame(place.x, place.y).distance_m(Point(lon, lat)), 1)
     if distance > settings.shop_visit_radius_m:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.core.config import Settings
+from app.core.coords import PointIn
 from app.core.database import bbox_intersects, wgs84_point
 from app.core.errors import Problem
 from app.core.geo import LocalFrame, bbox_around, point_issue
@@ -126,6 +127,13 @@ def check_coordinates(settings: Settings, lon: float, lat: float) -> None:
     if issue is not None:
         problem = OutsideServiceArea if issue.code == "outside_service_area" else InvalidLocation
         raise problem(issue.message)
+
+
+def wgs84_in_area(settings: Settings, point: PointIn) -> tuple[float, float]:
+    """The point in WGS 84, or 422 unless it is a coordinate inside the service area."""
+    lon, lat = point.wgs84()
+    check_coordinates(settings, lon, lat)
+    return lon, lat
 
 
 def place_point(session: Session, settings: Settings, lon: float, lat: float) -> list[PlaceRef]:

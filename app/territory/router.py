@@ -10,6 +10,7 @@ from app.accounts.access import Principal
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.core.bodies import body_limit
+from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FeaturePage, Page, PageSize
@@ -304,8 +305,7 @@ def locate(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(description="Longitude, WGS 84", examples=[113.5703])],
-    lat: Annotated[float, Query(description="Latitude, WGS 84", examples=[34.8068])],
+    point: Annotated[PointIn, Query()],
     segment_radius_m: Annotated[
         float | None,
         Query(
@@ -326,8 +326,7 @@ def locate(
         session,
         principal,
         settings,
-        lon,
-        lat,
+        *point.wgs84(),
         segment_radius_m=segment_radius_m,
         asset_radius_m=asset_radius_m,
         asset_limit=asset_limit,

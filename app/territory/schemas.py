@@ -215,7 +215,7 @@ class LocatedAsset(BaseModel):
 class Location(BaseModel):
     """Where a point lies: the answer every report and patrol fix is placed with."""
 
-    lon: float
+    lon: float = Field(description="WGS 84 (converted when the point was sent in GCJ-02).")
     lat: float
     jurisdictions: list[PlaceRef] = Field(description="From the district down to the community.")
     street: PlaceRef | None

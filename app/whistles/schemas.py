@@ -8,20 +8,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.coords import PointIn
 from app.routing.schemas import CategoryCode, UnitBrief
 from app.territory.schemas import Code, PlaceRef
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
 
-class WhistleCreate(BaseModel):
-    """A road chief blows the whistle (吹哨) at a place on one of their segments."""
+class WhistleCreate(PointIn):
+    """A road chief blows the whistle (吹哨) at a place (the point) on one of their segments."""
 
     model_config = ConfigDict(extra="forbid")
 
     segment_code: Code = Field(examples=["RS-0001"])
-    lon: float = Field(examples=[113.6268])
-    lat: float = Field(examples=[34.8104])
     category_code: CategoryCode = Field(examples=["roads.waterlogging"])
     description: Note = Field(examples=["文博路与兴华街交叉口积水严重，需排水、交警、城管到场"])
     unit_codes: list[Code] = Field(
@@ -53,16 +52,14 @@ class WhistleCreate(BaseModel):
         return self
 
 
-class ReportInCreate(BaseModel):
-    """A summoned department reports in on site (报到), with where it stands."""
+class ReportInCreate(PointIn):
+    """A summoned department reports in on site (报到), with where it stands (the point)."""
 
     model_config = ConfigDict(extra="forbid")
 
     unit_code: Code | None = Field(
         default=None, description="Which unit reports in; defaults to the caller's own."
     )
-    lon: float
-    lat: float
     accuracy_m: float | None = Field(default=None, ge=0, le=500)
     note: Note | None = None
 
@@ -98,7 +95,7 @@ class WhistleOut(BaseModel):
     segment_code: str
     segment_name: str
     street: PlaceRef | None
-    lon: float
+    lon: float = Field(description="WGS 84.")
     lat: float
     category_code: str
     category_name: str

@@ -33,7 +33,7 @@ from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import decide_on_facts, gather_facts, record_decision, routing_context
 from app.routing.taxonomy import require_leaf
-from app.territory.locator import check_coordinates, place_point
+from app.territory.locator import place_point, wgs84_in_area
 from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
 from app.territory.schemas import PlaceRef
 from app.territory.service import UnknownUnit
@@ -135,9 +135,10 @@ def blow_whistle(
     principal.require(Permission.WHISTLES_BLOW)
 
     def create() -> WhistleOut:
-        places = place_point(session, settings, body.lon, body.lat)
+        lon, lat = wgs84_in_area(settings, body)
+        places = place_point(session, settings, lon, lat)
         segment = _own_segment(session, principal, body.segment_code)
-        frame = LocalFrame(body.lon, body.lat)
+        frame = LocalFrame(lon, lat)
         distance = frame.distance_m(to_shape(segment.geom))
         if distance > settings.whistle_place_max_distance_m:
             raise PlaceOffSegment(
@@ -155,7 +156,7 @@ def blow_whistle(
             blown_by_user_id=principal.user_id,
             segment_id=segment.id,
             jurisdiction_path=path,
-            geom=from_shape(Point(body.lon, body.lat), srid=4326),
+            geom=from_shape(Point(lon, lat), srid=4326),
             category_code=body.category_code,
             description=body.description,
             report_in_due_at=now + timedelta(minutes=minutes),
@@ -190,7 +191,8 @@ def _case_for(
     elif body.open_case:
         context = routing_context(session)
         category = require_leaf(context.taxonomy, body.category_code)
-        facts = gather_facts(session, settings, context, category, body.lon, body.lat, None)
+        place = to_shape(whistle.geom)  # WGS 84, whatever system the chief's phone sent
+        facts = gather_facts(session, settings, context, category, place.x, place.y, None)
         decision = decide_on_facts(session, context, facts, settings.zone)
         urgency = Urgency(category.default_urgency)
         case = new_case(
@@ -395,7 +397,7 @@ def report_in(
 
     def create() -> WhistleOut:
         # Near the place is what counts, even just across the district's border.
-        check_coordinates(settings, body.lon, body.lat)
+        lon, lat = wgs84_in_area(settings, body)
         whistle = _load(session, principal, whistle_id)
         unit_id = session.scalar(select(Unit.id).where(Unit.code == unit_code))
         summons = next((s for s in whistle.summonses if s.unit_id == unit_id), None)
@@ -404,7 +406,7 @@ def report_in(
         if summons.reported_at is not None:
             raise _already_reported(summons, settings)
         place = to_shape(whistle.geom)
-        distance = round(LocalFrame(place.x, place.y).distance_m(Point(body.lon, body.lat)), 2)
+        distance = round(LocalFrame(place.x, place.y).distance_m(Point(lon, lat)), 2)
         if distance > settings.whistle_report_in_radius_m:
             raise TooFarFromPlace(
                 f"您距吹哨地点 {distance:.0f} 米，须在 "
@@ -419,7 +421,7 @@ def report_in(
             .values(
                 reported_at=now,
                 reported_by_user_id=principal.user_id,
-                report_geom=from_shape(Point(body.lon, body.lat), srid=4326),
+                report_geom=from_shape(Point(lon, lat), srid=4326),
                 report_accuracy_m=body.accuracy_m,
                 report_distance_m=distance,
                 report_note=body.note,
