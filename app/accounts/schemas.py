@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.access import Permission
 from app.accounts.models import Role
+from app.core.inputs import Moment
 from app.territory.models import JurisdictionLevel, RoadGrade
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{2,31}$"
@@ -167,7 +168,7 @@ class ApiKeyCreate(BaseModel):
     )
     name: str = Field(min_length=1, max_length=100)
     jurisdiction_codes: list[str] = Field(min_length=1)
-    expires_at: AwareDatetime | None = None
+    expires_at: Moment | None = None
 
 
 class ApiKeyOut(BaseModel):

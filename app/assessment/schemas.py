@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseSource, CaseStatus
 from app.core.coords import CoordinateSystem
+from app.core.inputs import DatabaseId, Moment
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.territory.models import ExcellenceGrade
@@ -93,7 +94,7 @@ class DeductionIn(BaseModel):
     lat: float
     coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
     note: Note | None = None
-    photo_ids: list[int] = Field(max_length=9, description="At least one (uploaded first).")
+    photo_ids: list[DatabaseId] = Field(max_length=9, description="At least one (uploaded first).")
     open_case: bool = Field(default=False, description="Report it at once as a case.")
     urgency: Urgency | None = None
 
@@ -102,8 +103,8 @@ class InspectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segment_code: str = Field(examples=["RS-H00-01"])
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Moment
+    ended_at: Moment
     track: list[tuple[float, float]] | None = Field(
         default=None, min_length=2, max_length=5000, description="The walk, [lon, lat] points."
     )

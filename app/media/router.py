@@ -12,6 +12,7 @@ from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
+from app.core.inputs import DatabaseId
 from app.media import images, service
 from app.media.schemas import PhotoOut
 
@@ -59,7 +60,7 @@ def upload_photo(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_photo(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: DatabaseId
 ) -> PhotoOut:
     return service.photo_out(service.visible_photo(session, principal, photo_id), settings)
 
@@ -83,7 +84,7 @@ def get_photo_file(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    photo_id: int,
+    photo_id: DatabaseId,
     variant: service.Variant,
 ) -> Response:
     """Only for the uploader and users who may see a report or case using the photo."""

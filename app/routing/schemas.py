@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.core.errors import FieldError
+from app.core.inputs import DatabaseId
 from app.routing.models import DecisionBasis, RuleSetStatus, Urgency
 from app.territory.models import AssetType, RoadGrade, UnitKind
 from app.territory.schemas import Code, LocatedAsset, PlaceRef
@@ -227,9 +228,8 @@ class RouteRequest(_Document):
     lon: float = Field(examples=[113.6268])
     lat: float = Field(examples=[34.8104])
     asset_code: Code | None = Field(default=None, examples=["MH-GAS-000001"])
-    rule_set_version: int | None = Field(
+    rule_set_version: DatabaseId | None = Field(
         default=None,
-        ge=1,
         description="Dry runs only: try a draft or an old version instead of the active one.",
     )
 
