@@ -1,7 +1,7 @@
 """The bounded types every API input is read with: database ids and moments and days.
 
-A value the storage cannot hold (an id past a 64-bit integer, a moment that overflows when
-turned into UTC) is refused here, as a 422 naming the field, instead of failing deep in a
+A value the storage cannot hold (an id past PostgreSQL's INTEGER, a moment that overflows
+when turned into UTC) is refused here, as a 422 naming the field, instead of failing deep in a
 query with a 500. Cursors and photos' EXIF dates use the same bounds.
 """
 
@@ -12,13 +12,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
-#: The largest id a database column holds (a signed 64-bit integer on both engines).
-MAX_DATABASE_ID = 2**63 - 1
+#: The largest id a database column holds: ids are INTEGER, 32-bit on PostgreSQL.
+MAX_DATABASE_ID = 2**31 - 1
 #: The years the service speaks of (服务年份): its calendar's, and any sane phone clock's.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 _OUTSIDE = f"须在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间"
 
-#: A row's id, in a path, a query or a body: 1 to 2^63 - 1.
+#: A row's id, in a path, a query or a body: 1 to 2^31 - 1.
 DatabaseId = Annotated[int, Field(ge=1, le=MAX_DATABASE_ID)]
 
 
