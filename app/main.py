@@ -20,7 +20,6 @@ from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
-from app.core.textguard import RefuseNulCharacters
 from app.health.router import router as health_router
 from app.jobs import background_jobs
 from app.media.router import router as media_router
@@ -69,7 +68,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     app.middleware("http")(log_requests)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    app.add_middleware(RefuseNulCharacters)
     app.include_router(health_router)
     app.include_router(territory_router)
     app.include_router(territory_admin_router)

@@ -218,12 +218,17 @@ def test_territory_lists_refuse_a_misspelt_filter(client: TestClient, layer: str
     assert client.get(f"/api/v1/territory/{layer}", params={"limit": 1}).status_code == 200
 
 
-def test_nul_characters_are_refused_before_any_query(client: TestClient) -> None:
-    """PostgreSQL text cannot hold U+0000: a code or filter carrying it failed there."""
+def test_nul_characters_are_refused_wherever_they_come_from(client: TestClient) -> None:
+    """PostgreSQL text cannot hold U+0000: a code, filter or name carrying one failed there
+    (SQLite stored it); both engines refuse it before the statement is sent."""
     answer = client.get("/api/v1/territory/road-segments/RS%00")
-    refused(answer, 400, "nul_character")
+    refused(answer, 422, "text_with_nul")
     answer = client.get("/api/v1/territory/road-segments", params={"street": "410199001\x00"})
-    refused(answer, 400, "nul_character")
+    refused(answer, 422, "text_with_nul")
+    user = {"username": "nul.name", "display_name": "王\x00五", "password": "Long-enough-2026",
+            "roles": ["dispatcher"], "jurisdiction_codes": ["410199"]}  # fmt: skip
+    refused(client.post("/api/v1/admin/users", json=user), 422, "text_with_nul")
+    assert client.get("/api/v1/admin/users", params={"q": "nul.name"}).json()["items"] == []
     key = {"name": "同步", "jurisdiction_codes": ["\x00"]}
     refused(client.post("/api/v1/admin/api-keys", json=key), 422, "validation_failed",
             "body", "jurisdiction_codes", 0)  # fmt: skip
