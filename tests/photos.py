@@ -42,7 +42,8 @@ def jpeg(
         }
     if taken_at is not None:
         exif[ExifTags.IFD.Exif] = {
-            ExifTags.Base.DateTimeOriginal: taken_at.strftime("%Y:%m:%d %H:%M:%S"),
+            # EXIF's fixed width, as a camera writes it (strftime gives year 1 as "1").
+            ExifTags.Base.DateTimeOriginal: f"{taken_at.year:04d}:{taken_at:%m:%d %H:%M:%S}",
             ExifTags.Base.OffsetTimeOriginal: taken_at.strftime("%z")[:3]
             + ":"
             + taken_at.strftime("%z")[3:],

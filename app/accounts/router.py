@@ -36,6 +36,7 @@ from app.accounts.schemas import (
 from app.accounts.throttle import LoginLocked, LoginThrottled
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, Problem, problem_responses
+from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -191,7 +192,7 @@ def list_users(
 @users_router.get(
     "/{user_id}", summary="Read a user", response_model=UserOut, responses=_USER_PROBLEMS
 )
-def get_user(session: SessionDep, principal: PrincipalDep, user_id: int) -> UserOut:
+def get_user(session: SessionDep, principal: PrincipalDep, user_id: DatabaseId) -> UserOut:
     return service.get_user(session, principal, user_id)
 
 
@@ -207,7 +208,7 @@ def update_user(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    user_id: int,
+    user_id: DatabaseId,
     body: UserUpdate,
 ) -> UserOut:
     return service.update_user(session, settings, principal, user_id, body)
@@ -223,7 +224,7 @@ def reset_password(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    user_id: int,
+    user_id: DatabaseId,
     body: PasswordResetIn,
 ) -> Response:
     service.reset_password(session, settings, principal, user_id, body.new_password)
@@ -236,7 +237,9 @@ def reset_password(
     response_model=list[ChiefSegment],
     responses=_USER_PROBLEMS,
 )
-def get_segments(session: SessionDep, principal: PrincipalDep, user_id: int) -> list[ChiefSegment]:
+def get_segments(
+    session: SessionDep, principal: PrincipalDep, user_id: DatabaseId
+) -> list[ChiefSegment]:
     return service.get_chief_segments(session, principal, user_id)
 
 
@@ -249,7 +252,7 @@ def get_segments(session: SessionDep, principal: PrincipalDep, user_id: int) -> 
     ),
 )
 def set_segments(
-    session: SessionDep, principal: PrincipalDep, user_id: int, body: SegmentAssignmentIn
+    session: SessionDep, principal: PrincipalDep, user_id: DatabaseId, body: SegmentAssignmentIn
 ) -> list[ChiefSegment]:
     return service.set_chief_segments(
         session, principal, user_id, body.segment_codes, reassign=body.reassign
@@ -288,5 +291,5 @@ def list_api_keys(session: SessionDep, principal: PrincipalDep) -> list[ApiKeyOu
     response_model=ApiKeyOut,
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
-def revoke_api_key(session: SessionDep, principal: PrincipalDep, key_id: int) -> ApiKeyOut:
+def revoke_api_key(session: SessionDep, principal: PrincipalDep, key_id: DatabaseId) -> ApiKeyOut:
     return api_keys.revoke_api_key(session, principal, key_id)

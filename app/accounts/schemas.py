@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.access import Permission
 from app.accounts.models import Role
+from app.core.inputs import Moment
 from app.territory.models import JurisdictionLevel, RoadGrade
+from app.territory.schemas import Code
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{2,31}$"
 
@@ -81,8 +83,8 @@ class UserCreate(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
     roles: list[Role] = Field(min_length=1)
     chief_level: int | None = Field(default=None, ge=1, le=3)
-    unit_code: str | None = Field(default=None, description="Required for department_staff.")
-    jurisdiction_codes: list[str] = Field(
+    unit_code: Code | None = Field(default=None, description="Required for department_staff.")
+    jurisdiction_codes: list[Code] = Field(
         default_factory=list, description="Roots of the user's scope (not needed for admins)."
     )
 
@@ -99,8 +101,8 @@ class UserUpdate(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
     roles: list[Role] | None = Field(default=None, min_length=1)
     chief_level: int | None = Field(default=None, ge=1, le=3)
-    unit_code: str | None = None
-    jurisdiction_codes: list[str] | None = None
+    unit_code: Code | None = None
+    jurisdiction_codes: list[Code] | None = None
     is_active: bool | None = Field(
         default=None, description="false disables the account and revokes its refresh tokens."
     )
@@ -108,7 +110,7 @@ class UserUpdate(BaseModel):
 
 class SegmentAssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    segment_codes: list[str] = Field(
+    segment_codes: list[Code] = Field(
         description="The complete list of segments this chief owns at their level."
     )
     reassign: bool = Field(
@@ -166,8 +168,8 @@ class ApiKeyCreate(BaseModel):
         },
     )
     name: str = Field(min_length=1, max_length=100)
-    jurisdiction_codes: list[str] = Field(min_length=1)
-    expires_at: AwareDatetime | None = None
+    jurisdiction_codes: list[Code] = Field(min_length=1)
+    expires_at: Moment | None = None
 
 
 class ApiKeyOut(BaseModel):

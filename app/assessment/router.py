@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
@@ -30,6 +29,7 @@ from app.assessment.schemas import (
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.reports.service import DeviceTimeInFuture
@@ -73,8 +73,8 @@ def kpis(
     settings: SettingsDep,
     principal: PrincipalDep,
     by: Literal["street", "community", "segment", "category", "unit"],
-    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
-    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 366 days.")],
+    date_from: Annotated[Day, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[Day, Query(alias="to", description="Last day (local), ≤ 366 days.")],
     street: str | None = None,
     segment: str | None = None,
     category: str | None = None,
@@ -174,8 +174,8 @@ def heatmap(
 
 # --- field inspections ----------------------------------------------------------------------
 
-From = Annotated[date, Query(alias="from", description="First day (local).")]
-To = Annotated[date, Query(alias="to", description="Last day (local), ≤ 366 days.")]
+From = Annotated[Day, Query(alias="from", description="First day (local).")]
+To = Annotated[Day, Query(alias="to", description="Last day (local), ≤ 366 days.")]
 
 
 @router.get(
@@ -244,7 +244,7 @@ def list_inspections(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_inspection(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, inspection_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, inspection_id: DatabaseId
 ) -> InspectionOut:
     return inspections.get_inspection(session, settings, principal, inspection_id)
 

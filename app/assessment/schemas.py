@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseSource, CaseStatus
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
+from app.core.inputs import DatabaseId, Moment
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.territory.models import ExcellenceGrade
@@ -90,7 +91,7 @@ class DeductionIn(PointIn):
     item_code: str = Field(examples=["R03"])
     count: int = Field(default=1, ge=1, le=50, description="Occurrences found.")
     note: Note | None = None
-    photo_ids: list[int] = Field(max_length=9, description="At least one (uploaded first).")
+    photo_ids: list[DatabaseId] = Field(max_length=9, description="At least one (uploaded first).")
     open_case: bool = Field(default=False, description="Report it at once as a case.")
     urgency: Urgency | None = None
 
@@ -99,8 +100,8 @@ class InspectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segment_code: str = Field(examples=["RS-H00-01"])
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Moment
+    ended_at: Moment
     track: list[tuple[float, float]] | None = Field(
         default=None,
         min_length=2,

@@ -13,7 +13,7 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import xlsxwriter
@@ -35,7 +35,8 @@ from app.cases.models import (
     CaseTask,
 )
 from app.core.config import Settings
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.inputs import Day
+from app.core.pagination import decode_moment_id_cursor, encode_cursor
 from app.routing.models import Urgency
 from app.routing.service import routing_context
 from app.territory.models import GridCell, Jurisdiction, RoadSegment, Unit
@@ -49,8 +50,8 @@ class CaseFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date_from: date = Field(alias="from", description="Reported on or after (local day).")
-    date_to: date = Field(alias="to", description="Reported on or before (local day).")
+    date_from: Day = Field(alias="from", description="Reported on or after (local day).")
+    date_to: Day = Field(alias="to", description="Reported on or before (local day).")
     street: str | None = None
     community: str | None = None
     grid_cell: str | None = None
@@ -187,14 +188,9 @@ def search(
 ) -> tuple[list[CaseRow], str | None]:
     """One page of the filtered cases, newest report first."""
     query = select(*_COLUMNS).where(*conditions(session, settings, principal, f))
-    after = decode_cursor(cursor)
+    after = decode_moment_id_cursor(cursor)
     if after is not None:
-        try:
-            moment, last_id = datetime.fromisoformat(after[0]), int(after[1])
-            if moment.tzinfo is None:
-                raise ValueError("a cursor's moment carries its zone")
-        except (TypeError, ValueError, IndexError, KeyError) as exc:
-            raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
+        moment, last_id = after
         query = query.where(or_(Case.reported_at < moment,
                                 and_(Case.reported_at == moment, Case.id < last_id)))  # fmt: skip
     cases = session.execute(
@@ -274,8 +270,9 @@ def export_csv(
 
 def _inert(value: Any) -> Any:
     """A text cell that a spreadsheet would run as a formula gets a leading quote (OWASP's
-    advice against CSV injection); numbers are left alone."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    advice against CSV injection); numbers are left alone. `;` too: where it is the list
+    separator, `;=...` opens an empty cell and then a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", ";", "\t", "\r"):
         return "'" + value
     return value
 

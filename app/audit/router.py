@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
@@ -14,6 +13,7 @@ from app.audit.schemas import AuditEventOut
 from app.audit.service import list_events
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
+from app.core.inputs import Moment
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 
 router = APIRouter(prefix="/api/v1/admin/audit-events", tags=["admin: audit"])
@@ -34,12 +34,10 @@ def list_audit_events(
         str | None, Query(max_length=100, description="Actor, subject or typed username")
     ] = None,
     since: Annotated[
-        AwareDatetime | None,
+        Moment | None,
         Query(description="From (inclusive), with offset", examples=["2026-11-01T00:00:00+08:00"]),
     ] = None,
-    until: Annotated[
-        AwareDatetime | None, Query(description="Until (exclusive), with offset")
-    ] = None,
+    until: Annotated[Moment | None, Query(description="Until (exclusive), with offset")] = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, object]:

@@ -12,11 +12,12 @@ from app.calendar import service
 from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
+from app.core.inputs import FIRST_YEAR, LAST_YEAR
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
 admin_router = APIRouter(prefix="/api/v1/admin/calendar", tags=["admin: calendar"])
 
-Year = Annotated[int, Path(ge=2000, le=2100, description="The calendar year.")]
+Year = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR, description="The calendar year.")]
 
 
 @router.get(

@@ -10,7 +10,6 @@ repeats or skips a row when others are written meanwhile.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, exists, or_, select
@@ -30,22 +29,15 @@ from app.cases.relations import may_dispatch, verifiable_cases
 from app.cases.schemas import CaseSummary, DispatchQueueItem, TaskQueueItem
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.pagination import InvalidCursor, decode_cursor, decode_id_cursor, encode_cursor
+from app.core.pagination import (
+    decode_id_cursor,
+    decode_moment_id_cursor,
+    encode_cursor,
+)
 from app.routing.service import proposals
 from app.territory.models import Unit
 
 DispatchStage = Literal["register", "dispatch", "returns", "extensions"]
-
-
-def _due_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        due, task_id = key
-        return datetime.fromisoformat(due), int(task_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
 
 
 def unit_tasks(
@@ -97,7 +89,7 @@ def unit_tasks(
         query = query.where(
             CaseTask.handle_due_at < now if overdue else CaseTask.handle_due_at >= now
         )
-    after = _due_cursor(cursor)
+    after = decode_moment_id_cursor(cursor)
     if after is not None:
         due, task_id = after
         query = query.where(

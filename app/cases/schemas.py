@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.cases.models import CaseEventKind, CaseSource, CaseStatus, TaskStatus
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
+from app.core.inputs import DatabaseId, Moment
 from app.routing.models import Urgency
 from app.routing.schemas import RoutingProposal, UnitBrief
 from app.territory.schemas import Code
@@ -53,7 +54,7 @@ class ActionIn(BaseModel):
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
         | None
     ) = None
-    photo_ids: list[int] = Field(default_factory=list, max_length=20)
+    photo_ids: list[DatabaseId] = Field(default_factory=list, max_length=20)
     lon: float | None = Field(
         default=None, description="With `lat`: where the actor stands (on-site steps need it)."
     )
@@ -72,7 +73,7 @@ class ActionIn(BaseModel):
         default=None,
         description="Decisions (decide_return, decide_extension): true to uphold or grant.",
     )
-    new_due_at: AwareDatetime | None = Field(
+    new_due_at: Moment | None = Field(
         default=None,
         description="request_extension: the handling deadline asked for; decide_extension: "
         "the one granted, if not the one asked. With a time zone (+08:00).",

@@ -6,16 +6,17 @@ PostgreSQL + PostGIS. Everything above it writes one query for both.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -23,6 +24,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean, TypeDecorator
 
 from app.core.config import Settings
+from app.core.errors import Problem
 
 #: Stable constraint names, so that migrations read the same on both engines.
 NAMING_CONVENTION = {
@@ -184,10 +186,63 @@ def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engin
             **kwargs,
         )
         _install_spatialite(engine, settings.spatialite_library)
-        return engine
-    if url.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
-    raise ValueError(f"unsupported database: {url.get_backend_name()}")
+    elif url.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        raise ValueError(f"unsupported database: {url.get_backend_name()}")
+    event.listen(engine, "before_cursor_execute", _no_nul_sent)
+    return engine
+
+
+# --- text PostgreSQL cannot hold ------------------------------------------------------------
+
+
+class TextWithNul(Problem):
+    code = "text_with_nul"
+    status = 422
+    title = "文本中不能含有空字符"
+
+
+#: A JSON-escaped NUL that is not itself an escaped backslash followed by "u0000".
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or _ESCAPED_NUL.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul() -> TextWithNul:
+    return TextWithNul("文本中不能含有空字符（U+0000）")
+
+
+@event.listens_for(Session, "before_flush")
+def _no_nul_written(session: Session, _context: Any, _instances: Any) -> None:
+    """Refused before anything is sent, and the offending changes dropped, so a session
+    that lives on (a caller catching the refusal, a test's session) stays usable."""
+    new = [obj for obj in session.new if _holds_nul(list(inspect(obj).dict.values()))]
+    dirty = [obj for obj in session.dirty if _holds_nul(list(inspect(obj).dict.values()))]
+    if new or dirty:
+        for obj in new:
+            session.expunge(obj)
+        for obj in dirty:
+            session.expire(obj)
+        raise _refuse_nul()
+
+
+def _no_nul_sent(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, many: bool
+) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: a filter or code carrying one failed
+    there as a 500 while SQLite answered. Both engines refuse it alike, wherever it came
+    from (path, query, body), before the statement leaves."""
+    if _holds_nul(parameters if many else [parameters]):
+        raise _refuse_nul()
 
 
 class Database:

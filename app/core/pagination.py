@@ -5,23 +5,35 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.errors import Problem
+from app.core.inputs import MAX_DATABASE_ID, within_service_years
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
-PageSize = Annotated[
-    int,
-    Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page (at most {MAX_PAGE_SIZE})."),
-]
-Cursor = Annotated[
-    str | None, Query(description="Opaque cursor from the previous page's `next_cursor`.")
-]
+_PAGE_SIZE_DOC = f"Items per page (at most {MAX_PAGE_SIZE})."
+_CURSOR_DOC = "Opaque cursor from the previous page's `next_cursor`."
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=_PAGE_SIZE_DOC)]
+Cursor = Annotated[str | None, Query(description=_CURSOR_DOC)]
+
+
+class PageQuery(BaseModel):
+    """A list's query parameters as one model (`Annotated[Model, Query()]`): paging, plus a
+    subclass's filters. Unknown parameters are refused (422), so a misspelt filter never
+    returns everything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(
+        default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description=_PAGE_SIZE_DOC
+    )
+    cursor: str | None = Field(default=None, description=_CURSOR_DOC)
 
 
 class InvalidCursor(Problem):
@@ -46,12 +58,32 @@ def decode_cursor(cursor: str | None) -> Any:
         raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
 
 
-def decode_id_cursor(cursor: str | None) -> int | None:
-    """A cursor whose key is an integer id (pages ordered by id)."""
-    key = decode_cursor(cursor)
-    if key is not None and (not isinstance(key, int) or isinstance(key, bool)):
+def _database_id(key: Any) -> int:
+    if isinstance(key, bool) or not isinstance(key, int) or not 1 <= key <= MAX_DATABASE_ID:
         raise InvalidCursor("请使用上一页返回的 next_cursor")
     return key
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """A cursor whose key is a row's id (pages ordered by id)."""
+    key = decode_cursor(cursor)
+    return None if key is None else _database_id(key)
+
+
+def decode_moment_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """A cursor whose key is `[moment, id]` (pages ordered by a time, then id): the moment
+    aware and within the service's years, as `encode_cursor([t.isoformat(), id])` makes it."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        text, row_id = key
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
+    if moment.tzinfo is None or not within_service_years(moment):
+        raise InvalidCursor("请使用上一页返回的 next_cursor")
+    return moment, _database_id(row_id)
 
 
 class Link(BaseModel):

@@ -19,6 +19,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from app.core.errors import Problem
+from app.core.inputs import within_service_years
 
 register_heif_opener()
 # Pillow's own bomb guard refuses at open, before the format is known, anything over
@@ -96,7 +97,8 @@ def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:
 
 
 def _taken_at(exif: Image.Exif, zone: tzinfo) -> datetime | None:
-    """Capture time: EXIF DateTimeOriginal, in its offset if given, else the local zone."""
+    """Capture time: EXIF DateTimeOriginal, in its offset if given, else the local zone;
+    none when the date is unreadable or outside the service's years."""
     ifd = exif.get_ifd(ExifTags.IFD.Exif)
     raw = ifd.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
     if not raw:
@@ -106,6 +108,8 @@ def _taken_at(exif: Image.Exif, zone: tzinfo) -> datetime | None:
         naive = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")  # noqa: DTZ007
     except ValueError:
         return None
+    if not within_service_years(naive):
+        return None  # a camera's reset or forged clock (year 1, 9999): no capture time
     offset = ifd.get(ExifTags.Base.OffsetTimeOriginal)
     if offset:
         try:

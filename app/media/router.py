@@ -13,6 +13,7 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
+from app.core.inputs import DatabaseId
 from app.media import images, service
 from app.media.schemas import PhotoOut
 
@@ -54,7 +55,7 @@ def upload_photo(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_photo(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: DatabaseId
 ) -> PhotoOut:
     return service.photo_out(service.visible_photo(session, principal, photo_id), settings)
 
@@ -78,7 +79,7 @@ def get_photo_file(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    photo_id: int,
+    photo_id: DatabaseId,
     variant: service.Variant,
 ) -> Response:
     """Only for the uploader and users who may see a report or case using the photo."""

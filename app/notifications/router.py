@@ -8,6 +8,7 @@ from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
+from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.notifications import service
 from app.notifications.egress import WebhookAddressRefused
@@ -51,7 +52,9 @@ def read_inbox(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
-def mark_one_read(session: SessionDep, principal: PrincipalDep, notification_id: int) -> Response:
+def mark_one_read(
+    session: SessionDep, principal: PrincipalDep, notification_id: DatabaseId
+) -> Response:
     service.mark_read(session, principal, notification_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -97,7 +100,9 @@ def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[WebhookO
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
-def deactivate_webhook(session: SessionDep, principal: PrincipalDep, webhook_id: int) -> Response:
+def deactivate_webhook(
+    session: SessionDep, principal: PrincipalDep, webhook_id: DatabaseId
+) -> Response:
     service.deactivate_webhook(session, principal, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -112,7 +117,7 @@ def list_deliveries(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    webhook_id: int,
+    webhook_id: DatabaseId,
     status: DeliveryStatus | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -12,6 +11,7 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.patrols import compliance, service, workstations
 from app.patrols.schemas import (
@@ -60,8 +60,8 @@ def patrol_compliance(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
-    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 92 days.")],
+    date_from: Annotated[Day, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[Day, Query(alias="to", description="Last day (local), ≤ 92 days.")],
     chief: Annotated[str | None, Query(description="A chief's username.")] = None,
     segment: str | None = None,
     street: str | None = None,
@@ -83,8 +83,8 @@ def patrol_coverage_map(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
-    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 92 days.")],
+    date_from: Annotated[Day, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[Day, Query(alias="to", description="Last day (local), ≤ 92 days.")],
     street: str | None = None,
 ) -> dict[str, Any]:
     """Each segment's `coverage`: `complete` (a complete patrol), `partial`, or `none`."""
@@ -105,7 +105,7 @@ def append_fixes(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    patrol_id: int,
+    patrol_id: DatabaseId,
     body: FixBatch,
 ) -> FixBatchResult:
     """Fixes recorded outside the patrol's time are refused (counted in `refused`, not
@@ -123,7 +123,7 @@ def append_fixes(
     responses=problem_responses(*OWN, service.PatrolNotActive),
 )
 def pause_patrol(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
 ) -> PatrolOut:
     return service.pause_patrol(session, settings, principal, patrol_id)
 
@@ -135,7 +135,7 @@ def pause_patrol(
     responses=problem_responses(*OWN, service.PatrolNotActive),
 )
 def resume_patrol(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
 ) -> PatrolOut:
     return service.resume_patrol(session, settings, principal, patrol_id)
 
@@ -147,7 +147,7 @@ def resume_patrol(
     responses=problem_responses(*OWN, service.PatrolEnded),
 )
 def end_patrol(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
 ) -> PatrolOut:
     return service.end_patrol(session, settings, principal, patrol_id)
 
@@ -159,7 +159,7 @@ def end_patrol(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_patrol(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
 ) -> PatrolOut:
     return service.get_patrol(session, settings, principal, patrol_id)
 
@@ -170,7 +170,7 @@ def get_patrol(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def patrol_map(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
 ) -> dict[str, Any]:
     return service.patrol_geojson(session, settings, principal, patrol_id)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.coords import PointIn
+from app.core.inputs import Moment
 from app.patrols.models import CheckInPurpose, FixFlag, OutOfWindow, PatrolStatus
 
 
 class PatrolStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    started_at: AwareDatetime | None = Field(
+    started_at: Moment | None = Field(
         default=None, description="When the walk began on the phone (offline start); now if absent."
     )
 
@@ -24,7 +25,7 @@ class FixIn(PointIn):
 
     model_config = ConfigDict(extra="forbid")
 
-    recorded_at: AwareDatetime = Field(description="The fix's time on the phone (+08:00).")
+    recorded_at: Moment = Field(description="The fix's time on the phone (+08:00).")
     accuracy_m: float | None = Field(default=None, ge=0)
 
 

@@ -20,6 +20,7 @@ from app.core.errors import (
     problem_responses,
 )
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.router import PHOTO_PROBLEMS
 from app.media.service import (
@@ -171,7 +172,7 @@ def my_reports(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_report(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, report_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, report_id: DatabaseId
 ) -> ReportDetail:
     return service.get_report(session, settings, principal, report_id)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut
 from app.core.coords import CoordinateSystem, PointIn
 from app.core.errors import ProblemBody
+from app.core.inputs import DatabaseId, Moment
 from app.media.schemas import PhotoOut
 from app.reports.models import PhotoRole
 from app.routing.models import Urgency
@@ -27,7 +28,7 @@ class PhotoRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    photo_id: int
+    photo_id: DatabaseId
     role: PhotoRole = PhotoRole.BEFORE
 
 
@@ -43,7 +44,7 @@ class ReportIn(PointIn):
     accuracy_m: float | None = Field(default=None, ge=0, description="GPS accuracy, metres.")
     asset_code: Code | None = Field(default=None, examples=["MH-GAS-000001"])
     urgency: Urgency | None = Field(default=None, description="The category's default if absent.")
-    device_time: AwareDatetime = Field(
+    device_time: Moment = Field(
         description="When the phone made the report (offline reports are sent later).",
         examples=["2026-11-23T09:30:00+08:00"],
     )
@@ -56,7 +57,7 @@ class ReportIn(PointIn):
         default=None,
         description="A case number from `GET /api/v1/cases/nearby`: this report joins it.",
     )
-    patrol_id: int | None = Field(
+    patrol_id: DatabaseId | None = Field(
         default=None, description="The reporter's patrol during which it was found (巡查上报)."
     )
 

@@ -10,6 +10,7 @@ from app.accounts.deps import PrincipalDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
+from app.core.inputs import DatabaseId
 from app.routing import rule_sets, service, taxonomy
 from app.routing.schemas import (
     ActivateIn,
@@ -87,7 +88,7 @@ def dry_run(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_decision(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, decision_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, decision_id: DatabaseId
 ) -> RoutingDecisionOut:
     return service.get_decision(session, principal, settings, decision_id)
 
@@ -118,7 +119,7 @@ def get_active_rule_set(session: SessionDep, principal: PrincipalDep) -> RuleSet
     response_model=RuleSetOut,
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
-def get_rule_set(session: SessionDep, principal: PrincipalDep, version: int) -> RuleSetOut:
+def get_rule_set(session: SessionDep, principal: PrincipalDep, version: DatabaseId) -> RuleSetOut:
     return rule_sets.get_rule_set(session, principal, version)
 
 
@@ -197,7 +198,7 @@ def roll_back_rule_set(
 def activate_rule_set(
     session: SessionDep,
     principal: PrincipalDep,
-    version: int,
+    version: DatabaseId,
     body: Annotated[ActivateIn, Body()],
 ) -> RuleSetOut:
     return rule_sets.activate_rule_set(session, principal, version, body.reason)

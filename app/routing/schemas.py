@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from app.core.coords import PointIn
 from app.core.errors import FieldError
+from app.core.inputs import DatabaseId
 from app.routing.models import DecisionBasis, RuleSetStatus, Urgency
 from app.territory.models import AssetType, RoadGrade, UnitKind
 from app.territory.schemas import Code, LocatedAsset, PlaceRef
@@ -250,9 +251,8 @@ class RouteRequest(PointIn):
 
     category_code: CategoryCode = Field(examples=["roads.manhole"])
     asset_code: Code | None = Field(default=None, examples=["MH-GAS-000001"])
-    rule_set_version: int | None = Field(
+    rule_set_version: DatabaseId | None = Field(
         default=None,
-        ge=1,
         description="Dry runs only: try a draft or an old version instead of the active one.",
     )
 

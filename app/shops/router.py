@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -13,6 +12,7 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.patrols.compliance import BadDateRange
@@ -63,8 +63,8 @@ def visit_duty(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    date_from: Annotated[date, Query(alias="from", description="First day (local).")],
-    date_to: Annotated[date, Query(alias="to", description="Last day (local), ≤ 92 days.")],
+    date_from: Annotated[Day, Query(alias="from", description="First day (local).")],
+    date_to: Annotated[Day, Query(alias="to", description="Last day (local), ≤ 92 days.")],
     street: str | None = None,
     segment: str | None = None,
     chief: Annotated[str | None, Query(description="A chief's username.")] = None,
@@ -178,6 +178,6 @@ def list_visits(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_visit(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, visit_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, visit_id: DatabaseId
 ) -> ShopVisitOut:
     return service.get_visit(session, settings, principal, visit_id)

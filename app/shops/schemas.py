@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.cases.models import CaseStatus
 from app.core.coords import PointIn
+from app.core.inputs import DatabaseId, Moment
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.territory.models import Pledge, ShopKind
@@ -49,14 +50,16 @@ class ShopVisitIn(PointIn):
 
     model_config = ConfigDict(extra="forbid")
 
-    visited_at: AwareDatetime = Field(
+    visited_at: Moment = Field(
         description="When the phone recorded the visit (offline visits are sent later).",
         examples=["2026-11-23T10:15:00+08:00"],
     )
     accuracy_m: float | None = Field(default=None, ge=0)
     note: Note | None = None
     items: list[ItemCheckIn] = Field(min_length=1, max_length=10)
-    patrol_id: int | None = Field(default=None, description="The visitor's patrol, if walking one.")
+    patrol_id: DatabaseId | None = Field(
+        default=None, description="The visitor's patrol, if walking one."
+    )
 
 
 class ItemCheckOut(BaseModel):

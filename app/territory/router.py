@@ -13,61 +13,45 @@ from app.core.bodies import body_limit
 from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
-from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FeaturePage, Page, PageSize
+from app.core.pagination import FeaturePage, Page
 from app.territory import locator, service
 from app.territory.importer import GeoJSONMalformed, Layer, TerritoryImportRejected
-from app.territory.models import (
-    AssetType,
-    ExcellenceGrade,
-    JurisdictionLevel,
-    Pledge,
-    RoadGrade,
-    ShopKind,
-    UnitKind,
-)
 from app.territory.schemas import (
     AssetOut,
+    AssetQuery,
     Feature,
     GridCellOut,
+    GridCellQuery,
     ImportResult,
     JurisdictionOut,
+    JurisdictionQuery,
+    LayerQuery,
     Location,
     RoadSegmentOut,
+    RoadSegmentQuery,
     ShopOut,
+    ShopQuery,
     UnitOut,
+    UnitQuery,
     WorkstationOut,
+    WorkstationQuery,
 )
 
 router = APIRouter(prefix="/api/v1/territory", tags=["territory"])
 admin_router = APIRouter(prefix="/api/v1/admin/territory", tags=["admin: territory"])
 
-BBoxQuery = Annotated[
-    str | None,
-    Query(
-        description="min_lon,min_lat,max_lon,max_lat (WGS 84)",
-        examples=["113.56,34.80,113.58,34.82"],
-    ),
-]
 _READ_ERRORS = problem_responses(*AUTH_PROBLEMS, service.InvalidBBox)
 
 
-def _page(
-    layer: Layer,
-    session: Any,
-    principal: Principal,
-    bbox: str | None,
-    limit: int,
-    cursor: str | None,
-    **filters: Any,
-) -> dict[str, Any]:
+def _page(layer: Layer, session: Any, principal: Principal, params: LayerQuery) -> dict[str, Any]:
     features, next_cursor = service.list_features(
         session,
         principal,
         layer,
-        bbox=service.parse_bbox(bbox),
-        filters=filters,
-        limit=limit,
-        cursor=cursor,
+        bbox=service.parse_bbox(params.bbox),
+        filters=params.filters(),
+        limit=params.limit,
+        cursor=params.cursor,
     )
     return {
         "features": features,
@@ -84,17 +68,9 @@ def _page(
     responses=_READ_ERRORS,
 )
 def list_jurisdictions(
-    session: SessionDep,
-    principal: PrincipalDep,
-    bbox: BBoxQuery = None,
-    level: JurisdictionLevel | None = None,
-    parent: Annotated[str | None, Query(description="Parent jurisdiction code")] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[JurisdictionQuery, Query()]
 ) -> dict[str, Any]:
-    return _page(
-        Layer.JURISDICTIONS, session, principal, bbox, limit, cursor, level=level, parent=parent
-    )
+    return _page(Layer.JURISDICTIONS, session, principal, params)
 
 
 @router.get(
@@ -104,24 +80,9 @@ def list_jurisdictions(
     responses=_READ_ERRORS,
 )
 def list_grid_cells(
-    session: SessionDep,
-    principal: PrincipalDep,
-    bbox: BBoxQuery = None,
-    community: Annotated[str | None, Query(description="Community code")] = None,
-    street: Annotated[str | None, Query(description="Street office area code")] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[GridCellQuery, Query()]
 ) -> dict[str, Any]:
-    return _page(
-        Layer.GRID_CELLS,
-        session,
-        principal,
-        bbox,
-        limit,
-        cursor,
-        community=community,
-        street=street,
-    )
+    return _page(Layer.GRID_CELLS, session, principal, params)
 
 
 @router.get(
@@ -131,28 +92,9 @@ def list_grid_cells(
     responses=_READ_ERRORS,
 )
 def list_road_segments(
-    session: SessionDep,
-    principal: PrincipalDep,
-    bbox: BBoxQuery = None,
-    street: Annotated[str | None, Query(description="Street office area code")] = None,
-    grade: RoadGrade | None = None,
-    excellence: ExcellenceGrade | None = None,
-    road_name: Annotated[str | None, Query(description="Road name, e.g. 金河路")] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[RoadSegmentQuery, Query()]
 ) -> dict[str, Any]:
-    return _page(
-        Layer.ROAD_SEGMENTS,
-        session,
-        principal,
-        bbox,
-        limit,
-        cursor,
-        street=street,
-        grade=grade,
-        excellence=excellence,
-        road_name=road_name,
-    )
+    return _page(Layer.ROAD_SEGMENTS, session, principal, params)
 
 
 @router.get(
@@ -162,17 +104,9 @@ def list_road_segments(
     responses=_READ_ERRORS,
 )
 def list_assets(
-    session: SessionDep,
-    principal: PrincipalDep,
-    bbox: BBoxQuery = None,
-    asset_type: AssetType | None = None,
-    owner: Annotated[str | None, Query(description="Owner unit code")] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[AssetQuery, Query()]
 ) -> dict[str, Any]:
-    return _page(
-        Layer.ASSETS, session, principal, bbox, limit, cursor, asset_type=asset_type, owner=owner
-    )
+    return _page(Layer.ASSETS, session, principal, params)
 
 
 @router.get(
@@ -182,14 +116,9 @@ def list_assets(
     responses=_READ_ERRORS,
 )
 def list_workstations(
-    session: SessionDep,
-    principal: PrincipalDep,
-    bbox: BBoxQuery = None,
-    street: Annotated[str | None, Query(description="Street office area code")] = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[WorkstationQuery, Query()]
 ) -> dict[str, Any]:
-    return _page(Layer.WORKSTATIONS, session, principal, bbox, limit, cursor, street=street)
+    return _page(Layer.WORKSTATIONS, session, principal, params)
 
 
 @router.get(
@@ -199,20 +128,9 @@ def list_workstations(
     responses=_READ_ERRORS,
 )
 def list_shops(
-    session: SessionDep,
-    principal: PrincipalDep,
-    bbox: BBoxQuery = None,
-    street: Annotated[str | None, Query(description="Street office area code")] = None,
-    segment: Annotated[str | None, Query(description="Road segment code")] = None,
-    pledge: Pledge | None = None,
-    kind: ShopKind | None = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[ShopQuery, Query()]
 ) -> dict[str, Any]:
-    return _page(
-        Layer.SHOPS, session, principal, bbox, limit, cursor,
-        street=street, segment=segment, pledge=pledge, kind=kind,
-    )  # fmt: skip
+    return _page(Layer.SHOPS, session, principal, params)
 
 
 _ONE = problem_responses(*AUTH_PROBLEMS, NotFound)
@@ -272,16 +190,13 @@ def get_shop(session: SessionDep, principal: PrincipalDep, code: str) -> dict[st
     "/units",
     summary="List departments and units (职能部门、责任单位、产权单位)",
     response_model=Page[UnitOut],
+    responses=problem_responses(*AUTH_PROBLEMS),
 )
 def list_units(
-    session: SessionDep,
-    principal: PrincipalDep,
-    kind: UnitKind | None = None,
-    limit: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
+    session: SessionDep, principal: PrincipalDep, params: Annotated[UnitQuery, Query()]
 ) -> Page[UnitOut]:
     items, next_cursor = service.list_units(
-        session, principal, kind=kind, limit=limit, cursor=cursor
+        session, principal, kind=params.kind, limit=params.limit, cursor=params.cursor
     )
     return Page(items=items, next_cursor=next_cursor)
 

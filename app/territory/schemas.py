@@ -6,6 +6,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.pagination import PageQuery
 from app.territory.models import (
     AssetType,
     ExcellenceGrade,
@@ -260,3 +261,55 @@ class Location(BaseModel):
             ]
         }
     )
+
+
+# --- list queries: each list's filters (unknown parameters are refused) -------------------
+
+
+class LayerQuery(PageQuery):
+    bbox: str | None = Field(
+        default=None,
+        description="min_lon,min_lat,max_lon,max_lat (WGS 84)",
+        examples=["113.56,34.80,113.58,34.82"],
+    )
+
+    def filters(self) -> dict[str, Any]:
+        """The layer's own filters, by name."""
+        return self.model_dump(exclude={"bbox", "limit", "cursor"})
+
+
+class JurisdictionQuery(LayerQuery):
+    level: JurisdictionLevel | None = None
+    parent: str | None = Field(default=None, description="Parent jurisdiction code")
+
+
+class GridCellQuery(LayerQuery):
+    community: str | None = Field(default=None, description="Community code")
+    street: str | None = Field(default=None, description="Street office area code")
+
+
+class RoadSegmentQuery(LayerQuery):
+    street: str | None = Field(default=None, description="Street office area code")
+    grade: RoadGrade | None = None
+    excellence: ExcellenceGrade | None = None
+    road_name: str | None = Field(default=None, description="Road name, e.g. 金河路")
+
+
+class AssetQuery(LayerQuery):
+    asset_type: AssetType | None = None
+    owner: str | None = Field(default=None, description="Owner unit code")
+
+
+class WorkstationQuery(LayerQuery):
+    street: str | None = Field(default=None, description="Street office area code")
+
+
+class ShopQuery(LayerQuery):
+    street: str | None = Field(default=None, description="Street office area code")
+    segment: str | None = Field(default=None, description="Road segment code")
+    pledge: Pledge | None = None
+    kind: ShopKind | None = None
+
+
+class UnitQuery(PageQuery):
+    kind: UnitKind | None = None

@@ -11,6 +11,7 @@ from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.routing.taxonomy import CategoryIsGroup, UnknownCategory
 from app.territory.locator import InvalidLocation, OutsideServiceArea
@@ -87,7 +88,7 @@ def list_whistles(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def get_whistle(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, whistle_id: int
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, whistle_id: DatabaseId
 ) -> WhistleOut:
     return service.get_whistle(session, principal, settings, whistle_id)
 
@@ -112,7 +113,7 @@ def report_in(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    whistle_id: int,
+    whistle_id: DatabaseId,
     body: ReportInCreate,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
