@@ -25,6 +25,7 @@ from app.jobs import background_jobs
 from app.media.router import router as media_router
 from app.notifications.router import admin_router as webhooks_admin_router
 from app.notifications.router import router as inbox_router
+from app.open311.router import open311_app
 from app.patrols.router import router as patrols_router
 from app.reports.router import cases_router
 from app.reports.router import router as reports_router
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(shops_router)
     app.include_router(assessment_router)
     app.include_router(assessment_admin_router)
+    app.mount("/open311/v2", open311_app(app))  # Open311's own error format under it
     return app
 
 

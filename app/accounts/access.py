@@ -38,6 +38,8 @@ class Permission(StrEnum):
     PATROLS_RECORD = "patrols:record"
     INSPECTIONS_RECORD = "inspections:record"
     ASSESSMENT_MANAGE = "assessment:manage"
+    #: Submit requests and updates through Open311 only (an API key's grant, never a role's).
+    OPEN311_SUBMIT = "open311:submit"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
@@ -131,6 +133,8 @@ class Principal:
     chief_level: int | None = None
     unit_code: str | None = None
     read_only: bool = False
+    #: Granted on top of the roles, past the read-only cap (an Open311 key's submit right).
+    grants: frozenset[Permission] = frozenset()
     permissions: frozenset[Permission] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +143,7 @@ class Principal:
             granted |= ROLE_PERMISSIONS[role]
         if self.read_only:
             granted = (granted or set(READ_PERMISSIONS)) & READ_PERMISSIONS
+        granted |= self.grants
         object.__setattr__(self, "permissions", frozenset(granted))
 
     @property

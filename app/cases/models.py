@@ -204,6 +204,7 @@ class CaseEventKind(StrEnum):
     WHISTLE_BLOWN = "whistle_blown"  # 路长吹哨
     WHISTLE_REPORTED_IN = "whistle_reported_in"  # 部门报到
     WHISTLE_MISSED = "whistle_missed"  # 部门未报到
+    EXTERNAL_UPDATE = "external_update"  # 外部系统更新 (Open311 servicerequestupdates)
 
 
 class CaseEvent(Base):

@@ -65,4 +65,5 @@ AUDIENCES: dict[K, tuple[tuple[Audience, ...], str]] = {
     K.WHISTLE_BLOWN: ((TU,), "路长吹哨：案件 {number} 请到现场报到并处置"),
     K.WHISTLE_REPORTED_IN: ((R,), "案件 {number}：部门已报到"),
     K.WHISTLE_MISSED: ((D, R), "案件 {number}：有部门未按时报到"),
+    K.EXTERNAL_UPDATE: ((D, TU), "案件 {number}：外部系统（Open311）发来更新"),
 }

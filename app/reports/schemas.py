@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut
@@ -65,6 +65,12 @@ class ReportIn(BaseModel):
     )
     patrol_id: int | None = Field(
         default=None, description="The reporter's patrol during which it was found (巡查上报)."
+    )
+    media_urls: list[HttpUrl] = Field(
+        default_factory=list,
+        max_length=30,
+        description="Photos a civic client keeps itself, as links (Open311 `media_url`); "
+        "they count as the problem's photo, and are never fetched.",
     )
 
 
