@@ -40,6 +40,8 @@ class Permission(StrEnum):
     ASSESSMENT_MANAGE = "assessment:manage"
     #: Submit requests and updates through Open311 only (an API key's grant, never a role's).
     OPEN311_SUBMIT = "open311:submit"
+    #: Import cases from the city's 数字城管 platform (the command centre, admins).
+    EXCHANGE_IMPORT = "exchange:import"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
@@ -59,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ROAD_CHIEF: _READ_ALL | _REPORT | {Permission.WHISTLES_BLOW},
     Role.PATROLLER: _READ_ALL | _REPORT,
     Role.SUPERVISOR: _READ_ALL | _REPORT,
-    Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ},
+    Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ, Permission.EXCHANGE_IMPORT},
     Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN, Permission.PHOTOS_UPLOAD},
     Role.ASSESSOR: _READ_ALL
     | {Permission.USERS_READ, Permission.PHOTOS_UPLOAD, Permission.INSPECTIONS_RECORD},

@@ -62,6 +62,7 @@ class CaseSource(StrEnum):
     REPORT = "report"  # a road chief's, patroller's or supervisor's report
     WHISTLE = "whistle"
     INSPECTION = "inspection"
+    PLATFORM = "platform"  # imported from the city's 数字城管 platform
 
 
 class Case(TimestampMixin, Base):

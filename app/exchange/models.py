@@ -19,7 +19,8 @@ class PlatformCase(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_number: Mapped[str] = mapped_column(String(64), unique=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), unique=True)
+    #: The case it opened, or joined (the intake found the same problem already open).
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: The record as the platform sent it (its classes, times, photo links).
     record: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -28,9 +28,9 @@ def upgrade() -> None:
     sa.Column('record', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_platform_cases_case_id_cases'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_platform_cases')),
-    sa.UniqueConstraint('case_id', name=op.f('uq_platform_cases_case_id')),
     sa.UniqueConstraint('platform_number', name=op.f('uq_platform_cases_platform_number'))
     )
+    op.create_index(op.f('ix_platform_cases_case_id'), 'platform_cases', ['case_id'], unique=False)
     op.create_table('open311_requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token', sa.String(length=32), nullable=False),
@@ -98,5 +98,6 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_open311_requests_case_id'), table_name='open311_requests')
     op.drop_index(op.f('ix_open311_requests_api_key_id'), table_name='open311_requests')
     op.drop_table('open311_requests')
+    op.drop_index(op.f('ix_platform_cases_case_id'), table_name='platform_cases')
     op.drop_table('platform_cases')
     # ### end Alembic commands ###
