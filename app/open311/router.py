@@ -44,16 +44,30 @@ def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
+def _utf8(value: str) -> str:
+    """The spec's UTF-8 for a form value sent as raw bytes (`curl -d '描述=…'`): Starlette
+    reads unescaped bytes as Latin-1; percent-escaped ones arrive right and are kept."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 async def _form(request: Request) -> RequestForm:
     """The form of a POST (url-encoded or multipart), `attribute[code]` and
     `attribute[code][]` gathered per code; the query string counts too (some clients
     send `api_key` there)."""
     form = await request.form()
+    urlencoded = request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    )
     fields: dict[str, str] = dict(request.query_params)
     attributes: dict[str, list[str]] = {}
     for name, value in form.multi_items():
         if not isinstance(value, str):
             continue  # files are not part of GeoReport v2: photos come as media_url
+        if urlencoded:
+            value = _utf8(value)
         if name.startswith("attribute[") and name.endswith("]"):
             code = name[len("attribute[") :].removesuffix("[]").removesuffix("]")
             attributes.setdefault(code, []).append(value)

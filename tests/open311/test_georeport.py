@@ -408,3 +408,22 @@ def test_updates_follow_the_workflow(
               "status": "open"},
     )  # fmt: skip
     assert forbidden.status_code == 403
+
+
+def test_a_raw_utf8_form_is_read_as_utf8(
+    anonymous: TestClient, spot: Spot, make_key: Callable[..., str]
+) -> None:
+    """`curl -d description=井盖缺失` sends the bytes unescaped; the spec says UTF-8."""
+    body = (
+        f"api_key={make_key()}&service_code=other.unclassified&lat={spot.lat}&long={spot.lon}"
+        "&description=井盖缺失&attribute[urgency]=urgent"
+    ).encode()
+    response = anonymous.post(
+        f"{BASE}/requests.json",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200, response.text
+    number = response.json()[0]["service_request_id"]
+    [request] = anonymous.get(f"{BASE}/requests/{number}.json").json()
+    assert request["description"] == "井盖缺失"
