@@ -12,7 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.accounts.models import Role
+from app.accounts.schemas import UserCreate
+from app.accounts.service import create_user
 from app.cases.models import Case, CaseSource
+from app.core.config import Settings
 from app.exchange.models import PlatformCase
 from app.standards.codes import load_edition, standards_settings
 from app.territory.models import Asset
@@ -163,6 +167,7 @@ def test_a_platform_table_checks_the_class_of_an_identifier(
 
 def test_export_since_a_cursor_sends_each_change_once(
     client: TestClient,
+    settings: Settings,
     anonymous: TestClient,
     spot: Spot,
     make_key: Callable[..., str],
@@ -196,6 +201,17 @@ def test_export_since_a_cursor_sends_each_change_once(
     assert [c["number"] for c in again] == [number]
     assert [e["kind"] for e in again[0]["history"]] == ["reported", "registered"]
     assert anonymous.get("/api/v1/exchange/cases").status_code == 401
+    # A reader of another street never sees the case.
+    other_street = next(c for c in ("410199001", "410199002") if c != spot.street_code)
+    create_user(
+        session, settings, None,
+        UserCreate(username="supervisor-elsewhere", display_name="别处的监督员",
+                   password="Supervise@2026-long", roles=[Role.SUPERVISOR],
+                   jurisdiction_codes=[other_street]),
+    )  # fmt: skip
+    seen = client.get("/api/v1/exchange/cases", headers=as_user("supervisor-elsewhere"))
+    assert seen.status_code == 200
+    assert number not in {c["number"] for c in seen.json()["cases"]}
 
 
 def test_import_keeps_the_platform_number_and_never_doubles(
