@@ -24,17 +24,20 @@ from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
+from app.exchange.router import router as exchange_router
 from app.health.router import router as health_router
 from app.jobs import background_jobs
 from app.media.router import router as media_router
 from app.notifications.router import admin_router as webhooks_admin_router
 from app.notifications.router import router as inbox_router
+from app.open311.router import open311_app
 from app.patrols.router import router as patrols_router
 from app.reports.router import cases_router
 from app.reports.router import router as reports_router
 from app.routing.router import admin_router as routing_admin_router
 from app.routing.router import router as routing_router
 from app.shops.router import router as shops_router
+from app.standards.router import router as standards_router
 from app.territory.router import admin_router as territory_admin_router
 from app.territory.router import router as territory_router
 from app.whistles.router import router as whistles_router
@@ -104,6 +107,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(shops_router)
     app.include_router(assessment_router)
     app.include_router(assessment_admin_router)
+    app.include_router(exchange_router)
+    app.include_router(standards_router)
+    app.mount("/open311/v2", open311_app(app))  # Open311's own error format under it
     return app
 
 

@@ -18,8 +18,10 @@ import app.audit.models
 import app.calendar.models
 import app.cases.models
 import app.core.idempotency
+import app.exchange.models
 import app.media.models
 import app.notifications.models
+import app.open311.models
 import app.patrols.models
 import app.reports.models
 import app.routing.models

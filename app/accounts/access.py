@@ -38,6 +38,10 @@ class Permission(StrEnum):
     PATROLS_RECORD = "patrols:record"
     INSPECTIONS_RECORD = "inspections:record"
     ASSESSMENT_MANAGE = "assessment:manage"
+    #: Submit requests and updates through Open311 only (an API key's grant, never a role's).
+    OPEN311_SUBMIT = "open311:submit"
+    #: Import cases from the city's 数字城管 platform (the command centre, admins).
+    EXCHANGE_IMPORT = "exchange:import"
 
 
 #: What each role may do. Scope (which jurisdictions) is separate and applies on top.
@@ -57,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ROAD_CHIEF: _READ_ALL | _REPORT | {Permission.WHISTLES_BLOW},
     Role.PATROLLER: _READ_ALL | _REPORT,
     Role.SUPERVISOR: _READ_ALL | _REPORT,
-    Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ},
+    Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ, Permission.EXCHANGE_IMPORT},
     Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN, Permission.PHOTOS_UPLOAD},
     Role.ASSESSOR: _READ_ALL
     | {Permission.USERS_READ, Permission.PHOTOS_UPLOAD, Permission.INSPECTIONS_RECORD},
@@ -137,6 +141,8 @@ class Principal:
     chief_level: int | None = None
     unit_code: str | None = None
     read_only: bool = False
+    #: Granted on top of the roles, past the read-only cap (an Open311 key's submit right).
+    grants: frozenset[Permission] = frozenset()
     permissions: frozenset[Permission] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +151,7 @@ class Principal:
             granted |= ROLE_PERMISSIONS[role]
         if self.read_only:
             granted = (granted or set(READ_PERMISSIONS)) & READ_PERMISSIONS
+        granted |= self.grants
         object.__setattr__(self, "permissions", frozenset(granted))
 
     @property

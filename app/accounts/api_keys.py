@@ -1,4 +1,5 @@
-"""API keys (接口密钥) for machine clients: read-only, scoped, revocable, hashed."""
+"""API keys (接口密钥) for machine clients: read-only (or Open311 submit), scoped,
+revocable, hashed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
+
+#: What an Open311 key may do beyond reading: submit through the Open311 routes only.
+OPEN311_KEY_GRANTS = frozenset({Permission.OPEN311_SUBMIT})
 
 
 class ApiKeyScopeInvalid(Problem):
@@ -64,6 +68,7 @@ def principal_from_api_key(
         name=row.name,
         scope_paths=scope_paths(row.scope_rows),
         read_only=True,
+        grants=OPEN311_KEY_GRANTS if row.access == "open311" else frozenset(),
     )
 
 
@@ -75,6 +80,7 @@ def _api_key_out(key: ApiKey) -> ApiKeyOut:
         id=key.id,
         name=key.name,
         prefix=f"rck_{key.prefix}",
+        access=key.access,  # type: ignore[arg-type]
         jurisdictions=jurisdiction_refs(key.scope_rows),
         created_at=key.created_at,
         expires_at=key.expires_at,
@@ -101,6 +107,7 @@ def create_api_key(session: Session, principal: Principal, data: ApiKeyCreate) -
         key_hash=key_hash,
         created_by_id=principal.user_id,
         expires_at=data.expires_at,
+        access=data.access,
         scope_rows=[ApiKeyJurisdiction(jurisdiction=j) for j in jurisdictions],
     )
     session.add(row)
@@ -111,6 +118,7 @@ def create_api_key(session: Session, principal: Principal, data: ApiKeyCreate) -
         actor=principal,
         api_key_id=row.id,
         name=row.name,
+        access=row.access,
         scope=sorted(j.code for j in jurisdictions),
     )
     session.commit()

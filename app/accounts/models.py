@@ -123,7 +123,8 @@ class RefreshToken(Base):
 
 
 class ApiKey(TimestampMixin, Base):
-    """A read-only key for a machine client (接口密钥), scoped to jurisdiction subtrees."""
+    """A key for a machine client (接口密钥), scoped to jurisdiction subtrees: read-only, or
+    (`access` "open311") also allowed to submit requests through Open311 and nothing else."""
 
     __tablename__ = "api_keys"
 
@@ -136,6 +137,7 @@ class ApiKey(TimestampMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    access: Mapped[str] = mapped_column(String(16), default="read", server_default="read")
 
     scope_rows: Mapped[list[ApiKeyJurisdiction]] = relationship(cascade="all, delete-orphan")
 

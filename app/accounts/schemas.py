@@ -170,13 +170,18 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     jurisdiction_codes: list[Code] = Field(min_length=1)
     expires_at: Moment | None = None
+    access: Literal["read", "open311"] = Field(
+        default="read",
+        description="`read`: read-only. `open311`: may also submit requests and updates "
+        "through Open311 (`/open311/v2/`), in its jurisdictions, and nothing else.",
+    )
 
 
 class ApiKeyOut(BaseModel):
     id: int
     name: str
     prefix: str = Field(description="The key's public part, to recognise it in lists.")
-    access: Literal["read"] = "read"
+    access: Literal["read", "open311"] = "read"
     jurisdictions: list[JurisdictionRef]
     created_at: datetime
     expires_at: datetime | None

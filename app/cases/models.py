@@ -62,6 +62,7 @@ class CaseSource(StrEnum):
     REPORT = "report"  # a road chief's, patroller's or supervisor's report
     WHISTLE = "whistle"
     INSPECTION = "inspection"
+    PLATFORM = "platform"  # imported from the city's 数字城管 platform
 
 
 class Case(TimestampMixin, Base):
@@ -204,6 +205,7 @@ class CaseEventKind(StrEnum):
     WHISTLE_BLOWN = "whistle_blown"  # 路长吹哨
     WHISTLE_REPORTED_IN = "whistle_reported_in"  # 部门报到
     WHISTLE_MISSED = "whistle_missed"  # 部门未报到
+    EXTERNAL_UPDATE = "external_update"  # 外部系统更新 (Open311 servicerequestupdates)
 
 
 class CaseEvent(Base):

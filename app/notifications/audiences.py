@@ -103,4 +103,8 @@ AUDIENCES: dict[K, tuple[tuple[Audience, str | None], ...]] = {
         (D, "案件 {number}：有部门未按时报到"),
         (R, "案件 {number}：有部门未按时报到"),
     ),
+    K.EXTERNAL_UPDATE: (
+        (D, "案件 {number}：外部系统（Open311）发来更新，请查看"),
+        (TU, "案件 {number}：外部系统（Open311）发来更新，请查看"),
+    ),
 }

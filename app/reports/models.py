@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.coords import CoordinateSystem
@@ -25,8 +25,12 @@ class Report(Base):
     __tablename__ = "reports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    reporter_user_id: Mapped[int] = mapped_column(
+    #: The user who reported; None when a machine client reported (Open311, an API key).
+    reporter_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    reporter_api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="RESTRICT"), index=True
     )
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
     #: Joined an open case of the same problem instead of opening one (并案).
@@ -46,6 +50,8 @@ class Report(Base):
     device_time: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     jurisdiction_path: Mapped[str] = mapped_column(String(400), index=True)
+    #: Photos a civic client holds itself, as links (Open311 `media_url`): never fetched.
+    media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class ReportPhoto(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut
@@ -60,6 +60,14 @@ class ReportIn(PointIn):
     patrol_id: DatabaseId | None = Field(
         default=None, description="The reporter's patrol during which it was found (巡查上报)."
     )
+
+
+class LinkedReportIn(ReportIn):
+    """A report from another system that keeps its photos itself: Open311's `media_url`,
+    the city's platform's photo links. The links count as the problem's photo and are never
+    fetched. Not taken by the phone's API, whose reports carry photos."""
+
+    media_urls: list[HttpUrl] = Field(default_factory=list, max_length=30)
 
 
 class ReportPhotoOut(BaseModel):

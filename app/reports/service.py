@@ -72,6 +72,7 @@ from app.reports.schemas import (
     BatchIn,
     BatchItemResult,
     BatchOut,
+    LinkedReportIn,
     ReportDetail,
     ReportIn,
     ReportPhotoOut,
@@ -238,9 +239,10 @@ def _create(
     lon, lat = wgs84_in_area(settings, body)
     routing = current_routing(session)
     category = require_leaf(routing.taxonomy, body.category_code)
+    links = [str(url) for url in body.media_urls] if isinstance(body, LinkedReportIn) else []
     roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(uploads_before)
     roles += [PhotoRole.AFTER] * len(uploads_after)
-    if category.photo_required and PhotoRole.BEFORE not in roles:
+    if category.photo_required and PhotoRole.BEFORE not in roles and not links:
         raise PhotoRequired(f"“{category.name}”须至少附一张现场照片")
     if body.fixed_on_spot and PhotoRole.AFTER not in roles:
         raise AfterPhotoRequired()
@@ -266,6 +268,8 @@ def _create(
         count_joined_report(session, case)
     report = Report(
         reporter_user_id=principal.user_id,
+        reporter_api_key_id=principal.api_key_id,
+        media_urls=links,
         case_id=case.id,
         is_duplicate=case.report_count > 1,
         fixed_on_spot=body.fixed_on_spot,
@@ -555,10 +559,14 @@ def get_report(
     """One report with its photos and its case's history: the reporter's own, or in scope."""
     principal.require(Permission.CASES_READ)
     report = session.get(Report, report_id)
-    if report is None or (
-        report.reporter_user_id != principal.user_id
-        and not principal.sees_path(report.jurisdiction_path)
-    ):
+    # A machine client's report has no reporting user: None never matches a caller.
+    # A machine client's report has no reporting user, and a key is no user: never "own".
+    own = (
+        report is not None
+        and report.reporter_user_id is not None
+        and report.reporter_user_id == principal.user_id
+    )
+    if report is None or (not own and not principal.sees_path(report.jurisdiction_path)):
         raise NotFound("上报记录不存在")
     case = session.get(Case, report.case_id)
     assert case is not None

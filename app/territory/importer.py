@@ -23,6 +23,8 @@ from app.core.config import Settings
 from app.core.database import Base, utcnow
 from app.core.errors import FieldError, Problem, field_errors_from_pydantic
 from app.core.geo import COVER_TOLERANCE_DEG, LocalFrame, geodesic_length_m, parse_geometry
+from app.standards.codes import current_edition
+from app.standards.identifiers import component_id_issues
 from app.territory.models import (
     Asset,
     GridCell,
@@ -371,6 +373,8 @@ def _resolve_assets(
 ) -> list[dict[str, Any]]:
     units = dict(session.execute(select(Unit.code, Unit.id)).all())
     area = _service_area(session)
+    districts = list(_places(session, JurisdictionLevel.DISTRICT).items())
+    edition = current_edition()
     rows = []
     for item in items:
         p: AssetIn = item.props
@@ -386,11 +390,19 @@ def _resolve_assets(
         if not _in_area(area, item.geom):
             problems.add(item.index, ["geometry"], "outside_service_area", "部件位置超出本区范围")
             continue
+        if p.national_id is not None:
+            district = next((c for c, d in districts if _covers(d.geom, item.geom)), None)
+            issues = component_id_issues(p.national_id, district, edition)
+            for code, message in issues:
+                problems.add(item.index, ["properties", "national_id"], code, message)
+            if issues:
+                continue
         rows.append(
             {
                 "code": p.code,
                 "asset_type": p.asset_type,
                 "name": p.name,
+                "national_id": p.national_id,
                 "owner_unit_id": units[p.owner_unit_code],
                 "geom": from_shape(item.geom, srid=4326),
             }

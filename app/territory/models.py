@@ -153,6 +153,8 @@ class Asset(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     asset_type: Mapped[AssetType] = mapped_column(str_enum(AssetType), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    #: 部件标识码 of the national standard (district code + class + serial), as imported.
+    national_id: Mapped[str | None] = mapped_column(String(20), index=True, unique=True)
     owner_unit_id: Mapped[int] = mapped_column(
         ForeignKey("units.id", ondelete="RESTRICT"), index=True
     )

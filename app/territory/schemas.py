@@ -69,6 +69,12 @@ class AssetIn(_Properties):
     asset_type: AssetType
     owner_unit_code: Code = Field(examples=["water-company"])
     name: Name | None = None
+    national_id: Annotated[str, StringConstraints(pattern=r"^\d{1,20}$")] | None = Field(
+        default=None,
+        description="部件标识码 of the national standard in force (16 digits in CJ/T 214-2007, "
+        "17 in GB/T 30428.2-2013): its district code must be the asset's district.",
+        examples=["41019901010000001"],
+    )
 
 
 class WorkstationIn(_Properties):
@@ -146,6 +152,7 @@ class AssetOut(BaseModel):
     name: str | None
     owner_unit_code: str
     owner_unit_name: str
+    national_id: str | None = Field(default=None, description="部件标识码, when imported.")
 
 
 class ShopOut(BaseModel):

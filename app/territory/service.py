@@ -169,6 +169,7 @@ READS: dict[Layer, ReadSpec] = {
             name=r.Asset.name,
             owner_unit_code=r.owner_code,
             owner_unit_name=r.owner_name,
+            national_id=r.Asset.national_id,
         ),
         {"asset_type": Asset.asset_type, "owner": Unit.code},
         None,

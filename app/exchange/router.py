@@ -1,0 +1,47 @@
+"""`/api/v1/exchange/cases`: what the city's 数字城管 platform pulls and pushes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.accounts.deps import PrincipalDep
+from app.accounts.router import AUTH_PROBLEMS
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import problem_responses
+from app.core.pagination import Cursor
+from app.exchange import service
+from app.exchange.service import ExchangePage, PlatformImport, PlatformImportOut
+
+router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
+
+
+@router.get(
+    "/cases",
+    summary="Cases changed since a cursor, whole (数字城管平台同步：导出)",
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def export_cases(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    since: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> ExchangePage:
+    base = str(request.base_url)
+    return service.export_cases(
+        session, settings, principal, since=since, limit=limit, base_url=base
+    )
+
+
+@router.post(
+    "/cases",
+    summary="Cases from the platform, each once by its number (数字城管平台同步：导入)",
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def import_cases(
+    body: PlatformImport, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> PlatformImportOut:
+    return service.import_cases(session, settings, principal, body)
