@@ -29,6 +29,8 @@ class KpiDefinitions(BaseModel):
     handling_time: str
     score: str
     period: str
+    units: str = Field(description="Which cases and tasks count for a department.")
+    ranked: str = Field(description="Which rows are ranked.")
 
 
 class KpiRow(BaseModel):
@@ -39,8 +41,10 @@ class KpiRow(BaseModel):
     handling_hours_median: float | None = Field(description="Working hours, dispatch to feedback.")
     handling_hours_p90: float | None
     score: float | None = Field(description="Composite score out of 100 (综合指标值).")
-    basis: int = Field(description="Registered cases (units: tasks dispatched) behind the rates.")
-    ranked: bool = Field(description="Enough cases to be ranked (ROADCHIEF_ASSESSMENT_MIN_CASES).")
+    basis: int = Field(description="Registered cases (units: tasks to handle) behind the rates.")
+    ranked: bool = Field(
+        description="Has a score and a basis of at least ROADCHIEF_ASSESSMENT_MIN_CASES."
+    )
     rank: int | None
 
 
@@ -165,7 +169,9 @@ class RankingRow(BaseModel):
     case_score: float | None = Field(description="Composite KPI score, if enough cases.")
     inspection_score: float | None
     score: float | None = Field(description="The two combined by the ranking weights.")
-    cases: int = Field(description="Registered cases (units: tasks) behind the case score.")
+    cases: int = Field(
+        description="Registered cases (units: tasks to handle) behind the case score."
+    )
     inspections: int
     rank: int | None
     flag: str | None = Field(description="`red` (红旗) or `black` (黑旗).")

@@ -19,7 +19,7 @@ from app.assessment.schemas import KpiReport, KpiRow
 from app.calendar.service import day_bounds, working_calendar
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import json_list_has, utcnow
 from app.core.errors import Problem
 from app.reports.models import Report
 from app.routing.service import routing_context
@@ -35,8 +35,17 @@ _EVENT_KINDS = (
     CaseEventKind.SIGNED_FOR, CaseEventKind.SIGN_FOR_OVERDUE, CaseEventKind.FED_BACK,
     CaseEventKind.OVERDUE, CaseEventKind.REWORK, CaseEventKind.RETURN_DECIDED,
     CaseEventKind.EXTENSION_DECIDED, CaseEventKind.VERIFIED, CaseEventKind.REOPENED,
-    CaseEventKind.CANCELLED,
+    CaseEventKind.CANCELLED, CaseEventKind.RELEASED,
 )  # fmt: skip
+
+
+def _gives_tasks(e: Any) -> ColumnElement[bool]:
+    """The events that give units tasks, their `units` list the first leading: a dispatch,
+    and the whistle that opened the case (one joining an open case gives none)."""
+    return or_(
+        e.kind == CaseEventKind.DISPATCHED,
+        and_(e.kind == CaseEventKind.WHISTLE_BLOWN, e.to_status.is_not(None)),
+    )
 
 
 class BadPeriod(Problem):
@@ -87,6 +96,7 @@ def _case_facts(ids: Any, cutoff: datetime) -> Any:
             e.case_id,
             _any(CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT).label("registered"),
             _any(CaseEventKind.REJECTED).label("rejected"),
+            _any(CaseEventKind.CANCELLED).label("cancelled"),
             _any(CaseEventKind.FED_BACK).label("fed_back"),
             _any(CaseEventKind.REWORK).label("reworked"),
             _any(CaseEventKind.OVERDUE).label("late"),
@@ -100,12 +110,14 @@ def _case_facts(ids: Any, cutoff: datetime) -> Any:
     )
 
 
-def _task_facts(ids: Any, cutoff: datetime) -> Any:
+def _unit_events(ids: Any, cutoff: datetime) -> Any:
     """Per case and unit, from the events naming the unit: the first sign-for, feedback and
-    overdue marks, the decisions on its returns and extensions, its handling time."""
+    overdue marks, the decisions on its returns and extensions, and the last release and
+    upheld return (which end its task until it is dispatched again)."""
     e = CaseEvent
     unit = e.detail["unit_id"].as_integer()
     upheld = e.detail["upheld"].as_boolean()
+    upheld_return = and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)
     return (
         select(
             e.case_id,
@@ -114,17 +126,15 @@ def _task_facts(ids: Any, cutoff: datetime) -> Any:
             _first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
             _first(CaseEventKind.FED_BACK).label("fed_at"),
             _first(CaseEventKind.OVERDUE).label("late_at"),
-            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
+            _flag(upheld_return).label("upheld"),
             _flag(
                 and_(e.kind == CaseEventKind.RETURN_DECIDED, or_(upheld.is_(None), ~upheld))
             ).label("refused"),
             _flag(
                 and_(e.kind == CaseEventKind.EXTENSION_DECIDED, e.detail["granted"].as_boolean())
             ).label("extensions"),
-            # The first feedback's (later ones, after rework, only take longer).
-            func.min(
-                case((e.kind == CaseEventKind.FED_BACK, e.detail["working_hours"].as_float()))
-            ).label("hours"),
+            func.max(case((e.kind == CaseEventKind.RELEASED, e.id))).label("released_id"),
+            func.max(case((upheld_return, e.id))).label("returned_id"),
         )
         .where(
             e.case_id.in_(ids), e.occurred_at < cutoff, e.kind.in_(_EVENT_KINDS), unit.is_not(None)
@@ -133,37 +143,110 @@ def _task_facts(ids: Any, cutoff: datetime) -> Any:
     )
 
 
+def _dispatched_before(cutoff: datetime, case_id: Any, unit_code: Any) -> Any:
+    """SQL: the id of the latest dispatch (or whistle) of the case before the cutoff that
+    named the unit; NULL if none did."""
+    d = aliased(CaseEvent)
+    return (
+        select(func.max(d.id))
+        .where(d.case_id == case_id, _gives_tasks(d), d.occurred_at < cutoff,
+               json_list_has(d.detail, "units", unit_code))
+        .scalar_subquery()
+    )  # fmt: skip
+
+
+def _task_facts(ids: Any, cutoff: datetime, case_facts: Any) -> Any:
+    """Per task (a unit on a case) dispatched before the cutoff: its events' facts, and
+    whether it stands at the cutoff: not released, not returned with the centre's consent
+    since its latest dispatch, and its case not cancelled (see `kpis.UNITS`)."""
+    events = _unit_events(ids, cutoff).subquery()
+    assigned = (
+        select(CaseTask.case_id, CaseTask.unit_id,
+               _dispatched_before(cutoff, CaseTask.case_id, Unit.code).label("assigned_id"))
+        .join(Unit, Unit.id == CaseTask.unit_id)
+        .where(CaseTask.case_id.in_(ids))
+        .subquery()
+    )  # fmt: skip
+    released = func.coalesce(events.c.released_id, 0) > assigned.c.assigned_id
+    returned = func.coalesce(events.c.returned_id, 0) > assigned.c.assigned_id
+    void = func.coalesce(case_facts.c.cancelled, 0) == 1
+    return (
+        select(
+            assigned.c.case_id, assigned.c.unit_id,
+            case((released, 1), else_=0).label("released"),
+            case((or_(released, returned), 1), else_=0).label("ended"),
+            case((or_(released, returned, void), 0), else_=1).label("standing"),
+            *(events.c[name] for name in ("signed_at", "sign_late_at", "fed_at", "late_at",
+                                          "upheld", "refused", "extensions")),
+        )
+        .outerjoin(events, and_(events.c.case_id == assigned.c.case_id,
+                                events.c.unit_id == assigned.c.unit_id))
+        .outerjoin(case_facts, case_facts.c.case_id == assigned.c.case_id)
+        .where(assigned.c.assigned_id.is_not(None))
+    )  # fmt: skip
+
+
+def _leads(ids: Any, cutoff: datetime, tasks: Any) -> Any:
+    """Per case, the unit it counts for: the first its latest dispatch before the cutoff
+    named, unless the centre has upheld that unit's return since."""
+    e, first = aliased(CaseEvent), aliased(CaseEvent)
+    latest = (
+        select(e.case_id, func.max(e.id).label("event_id"))
+        .where(e.case_id.in_(ids), _gives_tasks(e), e.occurred_at < cutoff)
+        .group_by(e.case_id)
+        .subquery()
+    )
+    return (
+        select(latest.c.case_id, Unit.id.label("unit_id"))
+        .join(first, first.id == latest.c.event_id)
+        .join(Unit, Unit.code == first.detail[("units", 0)].as_string())
+        .join(tasks, and_(tasks.c.case_id == latest.c.case_id, tasks.c.unit_id == Unit.id))
+        .where(tasks.c.ended == 0)
+    )
+
+
 def _case_sums(facts: Any) -> list[Any]:
-    """The case counts of a group, from the per-case facts (`_case_facts`)."""
+    """The case counts of a group, from the per-case facts (`_case_facts`); a cancelled
+    case counts as a case and as cancelled, nothing more."""
     closed_at, other_at = facts.c.closed_at, facts.c.other_at
     closed = and_(closed_at.is_not(None), or_(other_at.is_(None), closed_at > other_at))
+    valid = func.coalesce(facts.c.cancelled, 0) == 0
+    registered = and_(valid, or_(Case.source == CaseSource.WHISTLE, facts.c.registered == 1))
     return [
         func.count().label("cases"),
-        _flag(or_(Case.source == CaseSource.WHISTLE, facts.c.registered == 1)).label("registered"),
+        _flag(registered).label("registered"),
         _flag(facts.c.rejected == 1).label("rejected"),
-        _flag(facts.c.fed_back == 1).label("cases_fed_back"),
-        _flag(facts.c.reworked == 1).label("reworked"),
+        _flag(facts.c.cancelled == 1).label("cancelled"),
+        _flag(and_(registered, facts.c.fed_back == 1)).label("cases_fed_back"),
+        _flag(and_(registered, facts.c.reworked == 1)).label("reworked"),
         _flag(closed).label("closed"),
         _flag(and_(closed, facts.c.late == 0)).label("closed_on_time"),
     ]
 
 
-def _task_sums(facts: Any) -> list[Any]:
-    """The units' counts of a group, from the per-case-and-unit facts (`_task_facts`);
-    "on time" means before that unit's overdue mark."""
-    signed, sign_late = facts.c.signed_at, facts.c.sign_late_at
-    fed, late = facts.c.fed_at, facts.c.late_at
+def _task_sums(tasks: Any) -> list[Any]:
+    """The units' counts of a group, from the per-task facts (`_task_facts`): "on time"
+    means before that unit's overdue mark; all but the dispatches, releases and return
+    decisions are of the tasks standing at the cutoff (the work to handle)."""
+    signed, sign_late = tasks.c.signed_at, tasks.c.sign_late_at
+    fed, late = tasks.c.fed_at, tasks.c.late_at
+    standing = tasks.c.standing == 1
     return [
-        _flag(and_(signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
+        func.count().label("dispatched"),
+        func.sum(tasks.c.released).label("released"),
+        func.sum(tasks.c.standing).label("to_handle"),
+        _flag(and_(standing, signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
         .label("signed_on_time"),
-        _flag(or_(signed.is_not(None), sign_late.is_not(None))).label("sign_for_due"),
-        _flag(fed.is_not(None)).label("fed_back"),
-        _flag(and_(fed.is_not(None), or_(late.is_(None), fed < late))).label("fed_back_on_time"),
-        _flag(or_(fed.is_not(None), late.is_not(None))).label("handling_due"),
-        _flag(late.is_not(None)).label("overdue"),
-        func.sum(facts.c.upheld).label("returns_upheld"),
-        func.sum(facts.c.refused).label("returns_refused"),
-        func.sum(facts.c.extensions).label("extensions"),
+        _flag(and_(standing, or_(signed.is_not(None), sign_late.is_not(None))))
+        .label("sign_for_due"),
+        _flag(and_(standing, fed.is_not(None))).label("fed_back"),
+        _flag(and_(standing, fed.is_not(None), or_(late.is_(None), fed < late)))
+        .label("fed_back_on_time"),
+        _flag(and_(standing, or_(fed.is_not(None), late.is_not(None)))).label("handling_due"),
+        _flag(and_(standing, late.is_not(None))).label("overdue"),
+        func.sum(tasks.c.upheld).label("returns_upheld"),
+        func.sum(tasks.c.refused).label("returns_refused"),
+        func.sum(case((standing, tasks.c.extensions), else_=0)).label("extensions"),
     ]  # fmt: skip
 
 
@@ -231,51 +314,55 @@ def kpis(
                           (Case.category_code, category)):  # fmt: skip
         if value is not None:
             in_period.append(column == value)
-    if unit_id is not None:
-        in_period.append(Case.id.in_(select(CaseTask.case_id).where(CaseTask.unit_id == unit_id)))
+    if unit is not None:
+        # Cases the unit was dispatched to before the cutoff (not later: a finished period
+        # does not move).
+        in_period.append(_dispatched_before(period.cutoff, Case.id, literal(unit)).is_not(None))
     ids = select(Case.id).where(*in_period)
     groups: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
     # Every figure is summed per group in the database; only the handling hours come back
     # one by one (for the median and the 90th percentile).
     case_facts = _case_facts(ids, period.cutoff).subquery()
-    task_facts = _task_facts(ids, period.cutoff).subquery()
+    tasks = _task_facts(ids, period.cutoff, case_facts).subquery()
+    leads = _leads(ids, period.cutoff, tasks).subquery()
     if by == "unit":
-        case_key: Any = _lead_unit_as_of(period.cutoff)
-        task_key: Any = task_facts.c.unit_id
-        dispatch_key: Any = CaseTask.unit_id
+        case_key: Any = leads.c.unit_id
+        task_key: Any = tasks.c.unit_id
     else:
-        case_key = task_key = dispatch_key = _case_column(by)
+        case_key = task_key = _case_column(by)
     per_case = (
         select(case_key.label("key"), *_case_sums(case_facts))
         .select_from(Case)
         .outerjoin(case_facts, case_facts.c.case_id == Case.id)
+        .outerjoin(leads, leads.c.case_id == Case.id)
         .where(*in_period)
         .group_by(case_key)
     )
     # With a unit asked for, the task figures are that unit's tasks only.
-    own_tasks = [task_facts.c.unit_id == unit_id] if unit_id is not None else []
-    own_dispatches = [CaseTask.unit_id == unit_id] if unit_id is not None else []
+    own_tasks = [tasks.c.unit_id == unit_id] if unit_id is not None else []
     per_task = (
-        select(task_key.label("key"), *_task_sums(task_facts))
-        .select_from(task_facts)
-        .join(Case, Case.id == task_facts.c.case_id)
+        select(task_key.label("key"), *_task_sums(tasks))
+        .select_from(tasks)
+        .join(Case, Case.id == tasks.c.case_id)
         .where(*own_tasks)
         .group_by(task_key)
     )
-    dispatched = (
-        select(dispatch_key.label("key"), func.count().label("dispatched"))
-        .select_from(CaseTask)
-        .join(Case, Case.id == CaseTask.case_id)
-        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff, *own_dispatches)
-        .group_by(dispatch_key)
-    )
+    # A task's handling time is its first feedback's, kept with that event.
+    first_feedback = aliased(CaseEvent)
     hours = (
-        select(task_key.label("key"), task_facts.c.hours, task_facts.c.case_id,
-               task_facts.c.unit_id, task_facts.c.fed_at)
-        .select_from(task_facts)
-        .join(Case, Case.id == task_facts.c.case_id)
-        .where(task_facts.c.fed_at.is_not(None), *own_tasks)
+        select(task_key.label("key"),
+               first_feedback.detail["working_hours"].as_float().label("hours"),
+               tasks.c.case_id, tasks.c.unit_id, tasks.c.fed_at)
+        .select_from(tasks)
+        .join(Case, Case.id == tasks.c.case_id)
+        .join(first_feedback, and_(
+            first_feedback.case_id == tasks.c.case_id,
+            first_feedback.kind == CaseEventKind.FED_BACK,
+            first_feedback.occurred_at == tasks.c.fed_at,
+            first_feedback.detail["unit_id"].as_integer() == tasks.c.unit_id,
+        ))
+        .where(tasks.c.standing == 1, *own_tasks)
     )  # fmt: skip
 
     def group(key: Any) -> Tally | None:
@@ -285,7 +372,7 @@ def kpis(
             return groups[units[key]]
         return groups[key or NONE_KEY]
 
-    for statement in (per_case, per_task, dispatched):
+    for statement in (per_case, per_task):
         for row in session.execute(statement):
             values = row._mapping
             for tally in filter(None, (group(row.key), total)):
@@ -306,7 +393,8 @@ def kpis(
         if spent is not None:
             for tally in filter(None, (group(row.key), total)):
                 tally.hours.append(spent)
-    _count_reports(session, principal, period, by, in_period, units, unit_id, groups, total)
+    _count_reports(session, principal, period, by, in_period, leads, units, unit_id, groups,
+                   total)  # fmt: skip
     _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
                     groups, total)  # fmt: skip
     names = _names(session, by, list(groups))
@@ -319,21 +407,6 @@ def kpis(
         weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
         total=_row("total", "合计", total, weighting, settings, by),
     )  # fmt: skip
-
-
-def _lead_unit_as_of(cutoff: datetime) -> Any:
-    """SQL, correlated to a case: its lead unit as of the cutoff, the first of the units
-    its latest dispatch (or whistle) before then named. Tasks' lead flags change later (an
-    upheld return); the events do not."""
-    dispatch, chosen = aliased(CaseEvent), aliased(CaseEvent)
-    latest = (
-        select(func.max(dispatch.id))
-        .where(dispatch.case_id == Case.id, dispatch.occurred_at < cutoff,
-               dispatch.kind.in_((CaseEventKind.DISPATCHED, CaseEventKind.WHISTLE_BLOWN)))
-        .scalar_subquery()
-    )  # fmt: skip
-    code = select(chosen.detail[("units", 0)].as_string()).where(chosen.id == latest)
-    return select(Unit.id).where(Unit.code == code.scalar_subquery()).scalar_subquery()
 
 
 def _case_column(by: Dimension) -> Any:
@@ -377,19 +450,31 @@ class UnknownFilter(Problem):
 
 def _count_reports(
     session: Session, principal: Principal, period: Period, by: Dimension,
-    in_period: list[ColumnElement[bool]], units: dict[int, str], unit_id: int | None,
-    groups: dict[str, Tally], total: Tally,
+    in_period: list[ColumnElement[bool]], leads: Any, units: dict[int, str],
+    unit_id: int | None, groups: dict[str, Tally], total: Tally,
 ) -> None:  # fmt: skip
     """Reports received in the period, under their case's key (a duplicate report may join
-    a case of an earlier period)."""
+    a case of an earlier period: that case's lead as of this period's end)."""
     filters = in_period[2:]  # scope and filters, not the case's own period
-    lead = _lead_unit_as_of(period.cutoff).label("lead") if by == "unit" else literal(None)
+    if by == "unit":
+        # The leads of the cases reported in the period, and of the earlier cases joined.
+        joined = select(Report.case_id).where(
+            Report.received_at >= period.start, Report.received_at < period.cutoff
+        )
+        leads = _leads(joined, period.cutoff, _task_facts(
+            joined, period.cutoff, _case_facts(joined, period.cutoff).subquery()
+        ).subquery()).subquery()  # fmt: skip
+        lead: Any = leads.c.unit_id.label("lead")
+    else:
+        lead = literal(None).label("lead")
     query = (
         select(Report.id, Case.street_code, Case.community_code, Case.segment_code,
                Case.category_code, lead)
         .join(Case, Report.case_id == Case.id)
         .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *filters)
     )  # fmt: skip
+    if by == "unit":
+        query = query.outerjoin(leads, leads.c.case_id == Case.id)
     rows = session.execute(query).all()
     if by == "unit":
         for row in rows:
@@ -459,21 +544,26 @@ def _row(
 ) -> KpiRow:  # fmt: skip
     rates = tally.rates()
     median_h, p90_h = tally.handling_hours()
-    basis = tally.get("dispatched") if by == "unit" else tally.get("registered")
+    basis = tally.get("to_handle") if by == "unit" else tally.get("registered")
+    composite = score(rates, weights)
     return KpiRow(
         key=key, name=name,
         counts={c.code: tally.get(c.code) for c in COUNTS},
         rates=rates, handling_hours_median=median_h, handling_hours_p90=p90_h,
-        score=score(rates, weights), basis=basis,
-        ranked=key != NONE_KEY and basis >= settings.assessment_min_cases, rank=None,
+        score=composite, basis=basis,
+        ranked=(key not in (NONE_KEY, "total") and composite is not None
+                and basis >= settings.assessment_min_cases),
+        rank=None,
     )  # fmt: skip
 
 
 def rank_rows(rows: list[KpiRow]) -> None:
-    """Best score first; unranked rows (too few cases) after, by key."""
+    """Best score first; unranked rows (too little to rank on, see `kpis.RANKED`) after, by
+    key. A corrected score may make or unmake a row's rank."""
     rows.sort(key=lambda r: (not (r.ranked and r.score is not None), -(r.score or 0), r.key))
     place = 0
     for row in rows:
+        row.rank = None
         if row.ranked and row.score is not None:
             place += 1
             row.rank = place
