@@ -11,6 +11,7 @@ from app.cases.models import CaseSource, CaseStatus
 from app.core.coords import CoordinateSystem
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
+from app.routing.schemas import UnitBrief
 from app.territory.models import ExcellenceGrade
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -68,17 +69,27 @@ class CaseRow(BaseModel):
     status: CaseStatus
     source: CaseSource
     category_code: str
+    category_name: str | None
     urgency: Urgency
     description: str
     reported_at: datetime
     due_at: datetime | None
     closed_at: datetime | None
     street_code: str | None
+    street_name: str | None
     community_code: str | None
+    community_name: str | None
     grid_cell_code: str | None
     segment_code: str | None
-    lead_unit: str | None
-    units: list[str] = Field(description="Every unit that had a task, in dispatch order.")
+    segment_name: str | None
+    lead_unit: UnitBrief | None
+    units: list[UnitBrief] = Field(
+        description="The units handling it (承办单位), lead first: not those released or "
+        "whose return the centre upheld."
+    )
+    released_units: list[UnitBrief] = Field(
+        description="Units that had a task and were released or had their return upheld."
+    )
     overdue: bool = Field(description="A task was marked overdue.")
     rework_count: int
     report_count: int
