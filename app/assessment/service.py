@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
@@ -30,12 +30,20 @@ Dimension = Literal["street", "community", "segment", "category", "unit"]
 MAX_PERIOD_DAYS = 366
 NONE_KEY = "-"
 
+#: The events the per-case facts read (every one that closes a case or reopens it).
 _EVENT_KINDS = (
     CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT, CaseEventKind.REJECTED,
     CaseEventKind.SIGNED_FOR, CaseEventKind.SIGN_FOR_OVERDUE, CaseEventKind.FED_BACK,
     CaseEventKind.OVERDUE, CaseEventKind.REWORK, CaseEventKind.RETURN_DECIDED,
     CaseEventKind.EXTENSION_DECIDED, CaseEventKind.VERIFIED, CaseEventKind.REOPENED,
-    CaseEventKind.CANCELLED, CaseEventKind.RELEASED,
+    CaseEventKind.CANCELLED,
+)  # fmt: skip
+
+#: The events of one unit's task (they carry its `unit_id`).
+_UNIT_KINDS = (
+    CaseEventKind.SIGNED_FOR, CaseEventKind.SIGN_FOR_OVERDUE, CaseEventKind.FED_BACK,
+    CaseEventKind.OVERDUE, CaseEventKind.RETURN_DECIDED, CaseEventKind.EXTENSION_DECIDED,
+    CaseEventKind.RELEASED,
 )  # fmt: skip
 
 
@@ -110,79 +118,67 @@ def _case_facts(ids: Any, cutoff: datetime) -> Any:
     )
 
 
-def _unit_events(ids: Any, cutoff: datetime) -> Any:
-    """Per case and unit, from the events naming the unit: the first sign-for, feedback and
-    overdue marks, the decisions on its returns and extensions, and the last release and
-    upheld return (which end its task until it is dispatched again)."""
+def _task_facts(ids: Any, cutoff: datetime) -> Any:
+    """Per task (a unit on a case) dispatched before the cutoff, from its case's events
+    before then: the latest dispatch naming the unit; the unit's first sign-for, feedback
+    and overdue marks, its return and extension decisions, its last release and upheld
+    return; whether the case was cancelled. And so whether the task stands at the cutoff:
+    not released, not returned with the centre's consent since its latest dispatch, its
+    case not cancelled (see `kpis.UNITS`). One aggregate, so that the database computes
+    each fact once and knows how many rows come out."""
     e = CaseEvent
-    unit = e.detail["unit_id"].as_integer()
     upheld = e.detail["upheld"].as_boolean()
-    upheld_return = and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)
-    return (
-        select(
-            e.case_id,
-            unit.label("unit_id"),
-            _first(CaseEventKind.SIGNED_FOR).label("signed_at"),
-            _first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
-            _first(CaseEventKind.FED_BACK).label("fed_at"),
-            _first(CaseEventKind.OVERDUE).label("late_at"),
-            _flag(upheld_return).label("upheld"),
-            _flag(
-                and_(e.kind == CaseEventKind.RETURN_DECIDED, or_(upheld.is_(None), ~upheld))
-            ).label("refused"),
-            _flag(
-                and_(e.kind == CaseEventKind.EXTENSION_DECIDED, e.detail["granted"].as_boolean())
-            ).label("extensions"),
-            func.max(case((e.kind == CaseEventKind.RELEASED, e.id))).label("released_id"),
-            func.max(case((upheld_return, e.id))).label("returned_id"),
-        )
-        .where(
-            e.case_id.in_(ids), e.occurred_at < cutoff, e.kind.in_(_EVENT_KINDS), unit.is_not(None)
-        )
-        .group_by(e.case_id, unit)
-    )
 
+    def first(kind: CaseEventKind) -> Any:
+        return func.min(case((e.kind == kind, e.occurred_at)))
 
-def _dispatched_before(cutoff: datetime, case_id: Any, unit_code: Any) -> Any:
-    """SQL: the id of the latest dispatch (or whistle) of the case before the cutoff that
-    named the unit; NULL if none did."""
-    d = aliased(CaseEvent)
-    return (
-        select(func.max(d.id))
-        .where(d.case_id == case_id, _gives_tasks(d), d.occurred_at < cutoff,
-               json_list_has(d.detail, "units", unit_code))
-        .scalar_subquery()
+    def last(condition: ColumnElement[bool]) -> Any:
+        return func.max(case((condition, e.id)))
+
+    # The events joined to a task: its case's dispatches and cancellation, and the events
+    # naming its unit (the unit read from each event once, here).
+    its_events = and_(
+        e.case_id == CaseTask.case_id, e.occurred_at < cutoff,
+        or_(_gives_tasks(e), e.kind == CaseEventKind.CANCELLED,
+            and_(e.kind.in_(_UNIT_KINDS), e.detail["unit_id"].as_integer() == CaseTask.unit_id)),
     )  # fmt: skip
-
-
-def _task_facts(ids: Any, cutoff: datetime, case_facts: Any) -> Any:
-    """Per task (a unit on a case) dispatched before the cutoff: its events' facts, and
-    whether it stands at the cutoff: not released, not returned with the centre's consent
-    since its latest dispatch, and its case not cancelled (see `kpis.UNITS`)."""
-    events = _unit_events(ids, cutoff).subquery()
-    assigned = (
-        select(CaseTask.case_id, CaseTask.unit_id,
-               _dispatched_before(cutoff, CaseTask.case_id, Unit.code).label("assigned_id"))
+    facts = (
+        select(
+            CaseTask.case_id, CaseTask.unit_id,
+            # The unit test only for dispatches (a CASE evaluates lazily).
+            func.max(case((_gives_tasks(e), case(
+                (json_list_has(e.detail, "units", Unit.code), e.id))))).label("assigned_id"),
+            last(e.kind == CaseEventKind.RELEASED).label("released_id"),
+            last(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("returned_id"),
+            _any(CaseEventKind.CANCELLED).label("void"),
+            first(CaseEventKind.SIGNED_FOR).label("signed_at"),
+            first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
+            first(CaseEventKind.FED_BACK).label("fed_at"),
+            first(CaseEventKind.OVERDUE).label("late_at"),
+            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
+            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED,
+                       or_(upheld.is_(None), ~upheld))).label("refused"),
+            _flag(and_(e.kind == CaseEventKind.EXTENSION_DECIDED,
+                       e.detail["granted"].as_boolean())).label("extensions"),
+        )
         .join(Unit, Unit.id == CaseTask.unit_id)
+        .join(e, its_events)
         .where(CaseTask.case_id.in_(ids))
+        .group_by(CaseTask.case_id, CaseTask.unit_id, Unit.code)
         .subquery()
     )  # fmt: skip
-    released = func.coalesce(events.c.released_id, 0) > assigned.c.assigned_id
-    returned = func.coalesce(events.c.returned_id, 0) > assigned.c.assigned_id
-    void = func.coalesce(case_facts.c.cancelled, 0) == 1
+    released = func.coalesce(facts.c.released_id, 0) > facts.c.assigned_id
+    returned = func.coalesce(facts.c.returned_id, 0) > facts.c.assigned_id
     return (
         select(
-            assigned.c.case_id, assigned.c.unit_id,
+            facts.c.case_id, facts.c.unit_id,
             case((released, 1), else_=0).label("released"),
             case((or_(released, returned), 1), else_=0).label("ended"),
-            case((or_(released, returned, void), 0), else_=1).label("standing"),
-            *(events.c[name] for name in ("signed_at", "sign_late_at", "fed_at", "late_at",
-                                          "upheld", "refused", "extensions")),
+            case((or_(released, returned, facts.c.void == 1), 0), else_=1).label("standing"),
+            *(facts.c[name] for name in ("signed_at", "sign_late_at", "fed_at", "late_at",
+                                         "upheld", "refused", "extensions")),
         )
-        .outerjoin(events, and_(events.c.case_id == assigned.c.case_id,
-                                events.c.unit_id == assigned.c.unit_id))
-        .outerjoin(case_facts, case_facts.c.case_id == assigned.c.case_id)
-        .where(assigned.c.assigned_id.is_not(None))
+        .where(facts.c.assigned_id.is_not(None))
     )  # fmt: skip
 
 
@@ -317,14 +313,18 @@ def kpis(
     if unit is not None:
         # Cases the unit was dispatched to before the cutoff (not later: a finished period
         # does not move).
-        in_period.append(_dispatched_before(period.cutoff, Case.id, literal(unit)).is_not(None))
+        d = aliased(CaseEvent)
+        in_period.append(exists().where(
+            d.case_id == Case.id, _gives_tasks(d), d.occurred_at < period.cutoff,
+            json_list_has(d.detail, "units", literal(unit)),
+        ))  # fmt: skip
     ids = select(Case.id).where(*in_period)
     groups: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
     # Every figure is summed per group in the database; only the handling hours come back
     # one by one (for the median and the 90th percentile).
     case_facts = _case_facts(ids, period.cutoff).subquery()
-    tasks = _task_facts(ids, period.cutoff, case_facts).subquery()
+    tasks = _task_facts(ids, period.cutoff).subquery()
     leads = _leads(ids, period.cutoff, tasks).subquery()
     if by == "unit":
         case_key: Any = leads.c.unit_id
@@ -335,10 +335,11 @@ def kpis(
         select(case_key.label("key"), *_case_sums(case_facts))
         .select_from(Case)
         .outerjoin(case_facts, case_facts.c.case_id == Case.id)
-        .outerjoin(leads, leads.c.case_id == Case.id)
         .where(*in_period)
         .group_by(case_key)
     )
+    if by == "unit":
+        per_case = per_case.outerjoin(leads, leads.c.case_id == Case.id)
     # With a unit asked for, the task figures are that unit's tasks only.
     own_tasks = [tasks.c.unit_id == unit_id] if unit_id is not None else []
     per_task = (
@@ -461,9 +462,8 @@ def _count_reports(
         joined = select(Report.case_id).where(
             Report.received_at >= period.start, Report.received_at < period.cutoff
         )
-        leads = _leads(joined, period.cutoff, _task_facts(
-            joined, period.cutoff, _case_facts(joined, period.cutoff).subquery()
-        ).subquery()).subquery()  # fmt: skip
+        leads = _leads(joined, period.cutoff, _task_facts(joined, period.cutoff).subquery())
+        leads = leads.subquery()
         lead: Any = leads.c.unit_id.label("lead")
     else:
         lead = literal(None).label("lead")

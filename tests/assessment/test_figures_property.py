@@ -66,12 +66,15 @@ _opening = st.tuples(st.sampled_from((NEW, NEW, WHISTLE)), st.integers(0, 5), st
 #: A history that surely takes the paths where figures go wrong most easily: a co-unit
 #: released, an extension granted, rework and then an overdue mark after the first feedback,
 #: a hang-up, a lead's return upheld (the case counts for no unit until dispatched again),
-#: a whistle joining a case, a report-in, and re-dispatch to another lead after the end.
+#: a whistle joining a case, a report-in; a released unit dispatched again as lead after the
+#: lead's return; a dispatched case cancelled; re-dispatch to another lead after the end.
 SURE_PATHS = (
     [(NEW, 0, 0), (NEW, 1, 1)],
     [(0, 0, 0), (0, 0, 3), (0, 0, 0), (0, 0, 5), (0, 0, 1), (0, 0, 2), (0, 0, 0), (0, 0, 1),
      (0, 0, 3), (0, 0, 0), (WAIT, 3, 0), (WAIT, 3, 0), (WAIT, 3, 0),
-     (0, 1, 0), (0, 1, 1), (0, 1, 1), (0, 1, 0), (WHISTLE, 0, 1), (REPORT_IN, 0, 0)],
+     (0, 1, 0), (0, 1, 1), (0, 1, 1), (0, 1, 0), (WHISTLE, 0, 1), (REPORT_IN, 0, 0),
+     (NEW, 1, 0), (0, 2, 0), (0, 2, 5), (0, 2, 4), (0, 2, 1), (0, 2, 0), (0, 2, 0), (0, 2, 0),
+     (NEW, 1, 1), (0, 3, 0), (0, 3, 1), (0, 3, 15)],
     [(0, 1, 2), (0, 0, 0), (0, 0, 0)],
 )  # fmt: skip
 HISTORIES = st.tuples(
