@@ -95,8 +95,10 @@ FROM cases;
 INSERT INTO case_events (case_id, occurred_at, kind, actor_role, from_status, to_status,
     photo_ids, detail)
 SELECT t.case_id, t.assigned_at, 'dispatched', 'dispatcher', 'registered', 'dispatched', '[]',
-    json_build_object('units', json_build_array(u.code))
-FROM case_tasks t JOIN units u ON u.id = t.unit_id WHERE t.is_lead;
+    json_build_object('units', (SELECT json_agg(u.code ORDER BY o.is_lead DESC, o.id)
+                                FROM case_tasks o JOIN units u ON u.id = o.unit_id
+                                WHERE o.case_id = t.case_id))
+FROM case_tasks t WHERE t.is_lead;
 INSERT INTO case_events (case_id, occurred_at, kind, actor_role, photo_ids, detail)
 SELECT case_id, assigned_at + interval '1 hour', 'signed_for', 'department_staff', '[]',
     json_build_object('unit_id', unit_id)

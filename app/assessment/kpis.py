@@ -38,43 +38,71 @@ class Count:
 
 
 COUNTS: tuple[Count, ...] = (
-    Count("reports", "上报数", "期内收到的上报（含重复上报）"),
-    Count("cases", "案件数", "期内上报形成的案件"),
-    Count("registered", "立案数", "期末前已立案的案件（含当场整改、吹哨直派）"),
+    Count("reports", "上报数", "期内收到的上报（含重复上报），计入其案件所属的行"),
+    Count("cases", "案件数", "期内上报形成的案件（含撤销的）"),
+    Count("registered", "立案数", "期末前已立案（含当场整改、吹哨直派）且期末前未撤销的案件"),
     Count("rejected", "不予立案数", "期末前不予立案的案件"),
-    Count("dispatched", "派遣数", "期末前派遣的任务（每个承办单位一件）"),
-    Count("fed_back", "处置数", "期末前已反馈的任务"),
+    Count("cancelled", "撤销数",
+          "期末前撤销的案件：作废，不计入立案数、结案数和各项比率，其任务只计入派遣数和退回数"),
+    Count("dispatched", "派遣数",
+          "期末前派遣过的任务（每个单位在每件案件上计一件），含此后释放、退回的"),
+    Count("released", "释放数", "期末时处于指挥中心释放状态的协办任务（随案件撤销结束的不算）"),
+    Count("to_handle", "应处置任务数",
+          "派遣数中期末时既未释放、也未获准退回、所属案件也未撤销的任务：单位的排名基数"),
+    Count("fed_back", "处置数", "应处置任务中期末前已反馈的"),
     Count("closed", "结案数", "期末时处于已结案状态的案件"),
-    Count("overdue", "超期数", "期末前被标记处置超期的任务"),
-    Count("returns_upheld", "退回（同意）数", "期末前指挥中心同意的退回申请"),
-    Count("returns_refused", "退回（不同意）数", "期末前指挥中心驳回的退回申请"),
-    Count("extensions", "延期数", "期末前获批延期的任务"),
+    Count("overdue", "超期数", "应处置任务中期末前被标记处置超期的"),
+    Count("returns_upheld", "退回（同意）数", "期末前指挥中心同意退回的次数（含此后又派回的）"),
+    Count("returns_refused", "退回（不同意）数", "期末前指挥中心驳回退回申请的次数"),
+    Count("extensions", "延期数", "应处置任务中期末前获批的延期次数"),
     Count("whistles_due", "应报到数", "期内吹哨、报到时限已到的部门召集"),
-)
+)  # fmt: skip
 
 RATES: tuple[Rate, ...] = (
-    Rate("on_time_sign_for", "按时签收率", "按时签收的任务 ÷（已签收 + 签收超时仍未签收的任务）",
+    Rate("on_time_sign_for", "按时签收率",
+         "应处置任务中：按时签收的 ÷（已签收的 + 签收超时仍未签收的）",
          "signed_on_time", "sign_for_due"),
-    Rate("on_time_handling", "按期处置率", "按期反馈的任务 ÷（已反馈 + 超期仍未反馈的任务）",
+    Rate("on_time_handling", "按期处置率",
+         "应处置任务中：按期反馈的 ÷（已反馈的 + 超期仍未反馈的）",
          "fed_back_on_time", "handling_due"),
     Rate("closure", "结案率", "结案数 ÷ 立案数", "closed", "registered"),
-    Rate("on_time_closure", "按期结案率", "未超期即结案的案件 ÷ 立案数",
+    Rate("on_time_closure", "按期结案率", "期末前没有任何超期标记即结案的案件 ÷ 立案数",
          "closed_on_time", "registered"),
-    Rate("rework", "返工率", "核查不通过返工的案件 ÷ 已反馈的案件", "reworked",
-         "cases_fed_back", "lower"),
-    Rate("extension", "延期率", "获批延期的任务 ÷ 派遣数", "extensions", "dispatched", "lower"),
+    Rate("rework", "返工率", "核查不通过返工过的案件 ÷ 有任务反馈过的案件（均为立案数中的）",
+         "reworked", "cases_fed_back", "lower"),
+    Rate("extension", "延期率", "延期数 ÷ 应处置任务数", "extensions", "to_handle", "lower"),
     Rate("whistle_on_time", "按时报到率", "按时报到的部门召集 ÷ 应报到数",
          "whistles_on_time", "whistles_due"),
 )  # fmt: skip
 RATE_CODES = {r.code for r in RATES}
 
 HANDLING_TIME = (
-    "处置用时（工作小时）：任务派遣至首次反馈的工作时间，取中位数与第 90 百分位；"
-    "按工作日历计算（节假日、调休上班日）"
+    "处置用时（工作小时）：应处置任务从派遣至其首次反馈的工作时间（反馈时按工作日历算出，"
+    "含节假日、调休上班日，随反馈事件保存），取中位数与第 90 百分位（线性插值）"
 )
+#: A score needs rates carrying at least this share of the weights (see `SCORE`).
+MIN_SCORED_SHARE = 0.4
 SCORE = (
     "综合指标值 = Σ 权重 × 指标值 ÷ Σ 有值指标的权重 × 100；返工率、延期率取 (1 − 值)。"
-    "某项无分母（如无任务到期）时不计入，其权重按比例分给其余指标"
+    "某项无分母（如无任务到期）时为空：是缺失，不是 0，也不是 100%；不计入，其权重按比例分给"
+    "其余有值指标。有值指标的权重之和不足全部权重的 "
+    f"{MIN_SCORED_SHARE:.0%} 时，综合指标值为空（依据太少，不打分）。比率保留 4 位小数，"
+    "综合指标值由保留后的比率算出，保留 2 位小数"
+)
+UNITS = (
+    "按单位统计时，一件案件的案件指标（上报数、案件数、立案数、撤销数、结案数、返工率等）计入"
+    "该案件自己在期末前最近一次派遣（或开立该案件的吹哨直派；吹哨并入已有案件不是派遣）所列的"
+    "第一个单位（牵头单位）；该单位此后退回"
+    "获指挥中心同意的，案件在再次派遣前不计入任何单位（只计入合计）。任务指标计入承办任务的"
+    "单位：每个单位在每件案件上计一件任务，再次派遣接续同一任务，按期末前该单位的全部事件统计"
+    "（首次签收、首次反馈、首次超时标记）。期末时已释放、退回已获同意或所属案件已撤销的任务"
+    "不是该单位应处置的工作：只计入派遣数（释放的另计释放数、获准退回的另计退回（同意）数），"
+    "不计入签收、处置、超期、延期、处置用时和各项比率。"
+)
+RANKED = (
+    "排名基数：单位为应处置任务数，街道、社区、路段、类别为立案数。基数少于 "
+    "`ROADCHIEF_ASSESSMENT_MIN_CASES`（默认 5）或综合指标值为空的行列出但不排名（rank 为空）；"
+    "“未关联”行不排名。"
 )
 
 
@@ -140,7 +168,9 @@ def score(rates: dict[str, float | None], weights: dict[str, float]) -> float | 
             continue
         total += w * (value if better[code] == "higher" else 1 - value)
         weight += w
-    return round(total / weight * 100, 2) if weight else None
+    if weight == 0 or weight < MIN_SCORED_SHARE * sum(weights.values()):
+        return None
+    return round(total / weight * 100, 2)
 
 
 def definitions() -> Iterable[tuple[str, str, str, str]]:
@@ -152,9 +182,10 @@ def definitions() -> Iterable[tuple[str, str, str, str]]:
 
 
 PERIOD = (
-    "考核期内上报形成的案件，按期末（进行中的考核期按当前）时的事件计算；期末之后的事件"
-    "不改变已结束考核期的数字。“按时”“按期”以超期巡检的标记为准：某单位的签收或反馈之前"
-    "没有该单位的超时标记，即为按时。"
+    "考核期内上报形成的案件，按期末（进行中的考核期按当前）之前的事件计算；期末之后的事件"
+    "不改变已结束考核期的数字。“按时”“按期”以超期巡检的标记为准：某单位在某案件上的首次签收"
+    "早于它在该案件上的首次签收超时标记（或没有该标记）即为按时签收；首次反馈早于首次处置超期"
+    "标记（或没有）即为按期处置。按期结案：期末时已结案，且期末前该案件没有任何处置超期标记。"
 )
 
 
@@ -179,11 +210,14 @@ def kpi_markdown(weights: dict[str, float]) -> str:
         "",
         f"**Handling time.** {HANDLING_TIME}",
         "",
+        f"**Departments (按单位).** {UNITS}",
+        "",
         f"**Composite score (综合指标值).** {SCORE}",
         "",
+        f"**Ranking (排名).** {RANKED}",
+        "",
         "Weights are `ROADCHIEF_ASSESSMENT_WEIGHTS` (or `weights=` on a query); they must sum",
-        "to 100. A street, segment or category with fewer than `ROADCHIEF_ASSESSMENT_MIN_CASES`",
-        "registered cases (a department: tasks dispatched) is listed but not ranked.",
+        "to 100.",
         "",
     ]
     return "\n".join(lines)

@@ -137,8 +137,10 @@ def _scored(
         case_score = case_row.score if case_row is not None and case_row.ranked else None
         if key in inspected:
             inspection_score: float | None = inspected[key].score
-        elif kind == "unit" and scores.inspections:
-            inspection_score = 100.0  # inspected, and nothing charged to it
+        elif kind == "unit" and scores.inspections and case_score is not None:
+            # Inspected, and nothing charged to it; this says something of a unit at work,
+            # nothing of one without enough work to be scored on.
+            inspection_score = 100.0
         else:
             inspection_score = None
         parts = [(weights["cases"], case_score), (weights["inspections"], inspection_score)]

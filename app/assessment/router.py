@@ -57,6 +57,8 @@ def kpi_definitions(settings: SettingsDep, principal: PrincipalDep) -> KpiDefini
         handling_time=kpi_table.HANDLING_TIME,
         score=kpi_table.SCORE,
         period=kpi_table.PERIOD,
+        units=kpi_table.UNITS,
+        ranked=kpi_table.RANKED,
     )
 
 

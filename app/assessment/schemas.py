@@ -12,6 +12,7 @@ from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.core.inputs import DatabaseId, Moment
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
+from app.routing.schemas import UnitBrief
 from app.territory.models import ExcellenceGrade
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -30,6 +31,8 @@ class KpiDefinitions(BaseModel):
     handling_time: str
     score: str
     period: str
+    units: str = Field(description="Which cases and tasks count for a department.")
+    ranked: str = Field(description="Which rows are ranked.")
 
 
 class KpiRow(BaseModel):
@@ -40,8 +43,10 @@ class KpiRow(BaseModel):
     handling_hours_median: float | None = Field(description="Working hours, dispatch to feedback.")
     handling_hours_p90: float | None
     score: float | None = Field(description="Composite score out of 100 (综合指标值).")
-    basis: int = Field(description="Registered cases (units: tasks dispatched) behind the rates.")
-    ranked: bool = Field(description="Enough cases to be ranked (ROADCHIEF_ASSESSMENT_MIN_CASES).")
+    basis: int = Field(description="Registered cases (units: tasks to handle) behind the rates.")
+    ranked: bool = Field(
+        description="Has a score and a basis of at least ROADCHIEF_ASSESSMENT_MIN_CASES."
+    )
     rank: int | None
 
 
@@ -65,17 +70,27 @@ class CaseRow(BaseModel):
     status: CaseStatus
     source: CaseSource
     category_code: str
+    category_name: str | None
     urgency: Urgency
     description: str
     reported_at: datetime
     due_at: datetime | None
     closed_at: datetime | None
     street_code: str | None
+    street_name: str | None
     community_code: str | None
+    community_name: str | None
     grid_cell_code: str | None
     segment_code: str | None
-    lead_unit: str | None
-    units: list[str] = Field(description="Every unit that had a task, in dispatch order.")
+    segment_name: str | None
+    lead_unit: UnitBrief | None
+    units: list[UnitBrief] = Field(
+        description="The units handling it (承办单位), lead first: not those released or "
+        "whose return the centre upheld."
+    )
+    released_units: list[UnitBrief] = Field(
+        description="Units that had a task and were released or had their return upheld."
+    )
     overdue: bool = Field(description="A task was marked overdue.")
     rework_count: int
     report_count: int
@@ -166,7 +181,9 @@ class RankingRow(BaseModel):
     case_score: float | None = Field(description="Composite KPI score, if enough cases.")
     inspection_score: float | None
     score: float | None = Field(description="The two combined by the ranking weights.")
-    cases: int = Field(description="Registered cases (units: tasks) behind the case score.")
+    cases: int = Field(
+        description="Registered cases (units: tasks to handle) behind the case score."
+    )
     inspections: int
     rank: int | None
     flag: str | None = Field(description="`red` (红旗) or `black` (黑旗).")

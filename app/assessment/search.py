@@ -33,11 +33,13 @@ from app.cases.models import (
     CaseEventKind,
     CaseStatus,
     CaseTask,
+    TaskStatus,
 )
 from app.core.config import Settings
 from app.core.inputs import Day
 from app.core.pagination import decode_moment_id_cursor, encode_cursor
 from app.routing.models import Urgency
+from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
 from app.territory.models import GridCell, Jurisdiction, RoadSegment, Unit
 
@@ -142,39 +144,67 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+#: A task in one of these no longer makes its unit one of the case's handlers (承办单位).
+_LET_GO = (TaskStatus.RELEASED, TaskStatus.RETURNED)
+
+
 def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[CaseRow]:
-    """The cases as rows, with their units (lead first) and overdue marks: two queries."""
+    """The cases as rows, with the names of what they code, their units (lead first) and
+    overdue marks: a handful of queries per batch."""
     ids = [c.id for c in cases]
-    units: dict[int, list[tuple[bool, str, bool]]] = {}
+    tasks: dict[int, list[tuple[bool, UnitBrief, bool, bool]]] = {}
     if ids:
-        for case_id, is_lead, code, late in session.execute(
-            select(CaseTask.case_id, CaseTask.is_lead, Unit.code, CaseTask.overdue_at.is_not(None))
+        for case_id, is_lead, status, late, code, name, kind in session.execute(
+            select(CaseTask.case_id, CaseTask.is_lead, CaseTask.status,
+                   CaseTask.overdue_at.is_not(None), Unit.code, Unit.name, Unit.kind)
             .join(Unit, CaseTask.unit_id == Unit.id)
             .where(CaseTask.case_id.in_(ids))
-            .order_by(CaseTask.case_id, CaseTask.id)
+            .order_by(CaseTask.case_id, CaseTask.is_lead.desc(), CaseTask.id)
         ):  # fmt: skip
-            units.setdefault(case_id, []).append((is_lead, code, late))
+            unit = UnitBrief(code=code, name=name, kind=kind)
+            tasks.setdefault(case_id, []).append((is_lead, unit, status in _LET_GO, late))
+    places = _place_names(session, cases)
+    taxonomy = routing_context(session).taxonomy
     zone = settings.zone
     rows = []
     for c in cases:
-        tasks = units.get(c.id, [])
-        leads = [code for lead, code, _ in tasks if lead]
+        held = tasks.get(c.id, [])
+        leads = [unit for lead, unit, _, _ in held if lead]
+        category = taxonomy.get(c.category_code)
         rows.append(
             CaseRow(
                 number=c.number or "", status=c.status, source=c.source,
-                category_code=c.category_code, urgency=c.urgency, description=c.description,
+                category_code=c.category_code, category_name=category.name if category else None,
+                urgency=c.urgency, description=c.description,
                 reported_at=c.reported_at.astimezone(zone),
                 due_at=c.due_at.astimezone(zone) if c.due_at else None,
                 closed_at=c.closed_at.astimezone(zone) if c.closed_at else None,
-                street_code=c.street_code, community_code=c.community_code,
-                grid_cell_code=c.grid_cell_code, segment_code=c.segment_code,
-                lead_unit=leads[-1] if leads else None,
-                units=list(dict.fromkeys(code for _, code, _ in tasks)),
-                overdue=any(late for _, _, late in tasks), rework_count=c.rework_count,
+                street_code=c.street_code, street_name=places.get(c.street_code),
+                community_code=c.community_code, community_name=places.get(c.community_code),
+                grid_cell_code=c.grid_cell_code,
+                segment_code=c.segment_code, segment_name=places.get(c.segment_code),
+                lead_unit=leads[0] if leads else None,
+                units=[unit for _, unit, gone, _ in held if not gone],
+                released_units=[unit for _, unit, gone, _ in held if gone],
+                overdue=any(late for _, _, _, late in held), rework_count=c.rework_count,
                 report_count=c.report_count, lon=c.lon, lat=c.lat,
             )
         )  # fmt: skip
     return rows
+
+
+def _place_names(session: Session, cases: Sequence[Any]) -> dict[str | None, str]:
+    """The names of the street offices, communities and segments of these cases, by code
+    (the codes of jurisdictions and segments are distinct)."""
+    jurisdictions = {code for c in cases for code in (c.street_code, c.community_code) if code}
+    segments = {c.segment_code for c in cases if c.segment_code}
+    names: dict[str | None, str] = {}
+    for query in (
+        select(Jurisdiction.code, Jurisdiction.name).where(Jurisdiction.code.in_(jurisdictions)),
+        select(RoadSegment.code, RoadSegment.name).where(RoadSegment.code.in_(segments)),
+    ):
+        names.update((code, name) for code, name in session.execute(query))
+    return names
 
 
 def search(
@@ -205,22 +235,36 @@ def search(
 
 # --- exports -------------------------------------------------------------------------------
 
+
 #: Export columns: the Chinese header and how to read it off a row.
+def _names(units: list[UnitBrief]) -> str:
+    return "、".join(u.name for u in units)
+
+
+#: Export columns: the Chinese header and how to read it off a row. What a row codes comes
+#: with its name (the name first, for people; the code beside it, for programs).
 COLUMNS: tuple[tuple[str, Any], ...] = (
     ("案件编号", lambda r: r.number),
     ("状态", lambda r: CASE_STATUS_NAMES[r.status]),
-    ("问题类别", lambda r: r.category_code),
+    ("问题类别", lambda r: r.category_name or ""),
+    ("问题类别编码", lambda r: r.category_code),
     ("紧急程度", lambda r: URGENCY_NAMES[r.urgency]),
     ("问题描述", lambda r: r.description),
     ("上报时间", lambda r: r.reported_at.strftime("%Y-%m-%d %H:%M:%S")),
     ("处置时限", lambda r: r.due_at.strftime("%Y-%m-%d %H:%M:%S") if r.due_at else ""),
     ("结案时间", lambda r: r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else ""),
-    ("街道", lambda r: r.street_code or ""),
-    ("社区", lambda r: r.community_code or ""),
-    ("网格", lambda r: r.grid_cell_code or ""),
-    ("路段", lambda r: r.segment_code or ""),
-    ("主办单位", lambda r: r.lead_unit or ""),
-    ("承办单位", lambda r: "、".join(r.units)),
+    ("街道", lambda r: r.street_name or ""),
+    ("街道编码", lambda r: r.street_code or ""),
+    ("社区", lambda r: r.community_name or ""),
+    ("社区编码", lambda r: r.community_code or ""),
+    ("网格编码", lambda r: r.grid_cell_code or ""),
+    ("路段", lambda r: r.segment_name or ""),
+    ("路段编码", lambda r: r.segment_code or ""),
+    ("主办单位", lambda r: r.lead_unit.name if r.lead_unit else ""),
+    ("主办单位编码", lambda r: r.lead_unit.code if r.lead_unit else ""),
+    ("承办单位", lambda r: _names(r.units)),
+    ("承办单位编码", lambda r: "、".join(u.code for u in r.units)),
+    ("已释放或退回单位", lambda r: _names(r.released_units)),
     ("是否超期", lambda r: "是" if r.overdue else "否"),
     ("返工次数", lambda r: r.rework_count),
     ("上报次数", lambda r: r.report_count),

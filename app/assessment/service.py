@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
@@ -19,7 +19,7 @@ from app.assessment.schemas import KpiReport, KpiRow
 from app.calendar.service import day_bounds, working_calendar
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import json_list_has, utcnow
 from app.core.errors import Problem
 from app.reports.models import Report
 from app.routing.service import routing_context
@@ -30,6 +30,7 @@ Dimension = Literal["street", "community", "segment", "category", "unit"]
 MAX_PERIOD_DAYS = 366
 NONE_KEY = "-"
 
+#: The events the per-case facts read (every one that closes a case or reopens it).
 _EVENT_KINDS = (
     CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT, CaseEventKind.REJECTED,
     CaseEventKind.SIGNED_FOR, CaseEventKind.SIGN_FOR_OVERDUE, CaseEventKind.FED_BACK,
@@ -37,6 +38,22 @@ _EVENT_KINDS = (
     CaseEventKind.EXTENSION_DECIDED, CaseEventKind.VERIFIED, CaseEventKind.REOPENED,
     CaseEventKind.CANCELLED,
 )  # fmt: skip
+
+#: The events of one unit's task (they carry its `unit_id`).
+_UNIT_KINDS = (
+    CaseEventKind.SIGNED_FOR, CaseEventKind.SIGN_FOR_OVERDUE, CaseEventKind.FED_BACK,
+    CaseEventKind.OVERDUE, CaseEventKind.RETURN_DECIDED, CaseEventKind.EXTENSION_DECIDED,
+    CaseEventKind.RELEASED,
+)  # fmt: skip
+
+
+def _gives_tasks(e: Any) -> ColumnElement[bool]:
+    """The events that give units tasks, their `units` list the first leading: a dispatch,
+    and the whistle that opened the case (one joining an open case gives none)."""
+    return or_(
+        e.kind == CaseEventKind.DISPATCHED,
+        and_(e.kind == CaseEventKind.WHISTLE_BLOWN, e.to_status.is_not(None)),
+    )
 
 
 class BadPeriod(Problem):
@@ -87,6 +104,7 @@ def _case_facts(ids: Any, cutoff: datetime) -> Any:
             e.case_id,
             _any(CaseEventKind.REGISTERED, CaseEventKind.FIXED_ON_SPOT).label("registered"),
             _any(CaseEventKind.REJECTED).label("rejected"),
+            _any(CaseEventKind.CANCELLED).label("cancelled"),
             _any(CaseEventKind.FED_BACK).label("fed_back"),
             _any(CaseEventKind.REWORK).label("reworked"),
             _any(CaseEventKind.OVERDUE).label("late"),
@@ -101,69 +119,130 @@ def _case_facts(ids: Any, cutoff: datetime) -> Any:
 
 
 def _task_facts(ids: Any, cutoff: datetime) -> Any:
-    """Per case and unit, from the events naming the unit: the first sign-for, feedback and
-    overdue marks, the decisions on its returns and extensions, its handling time."""
+    """Per task (a unit on a case) dispatched before the cutoff, from its case's events
+    before then: the latest dispatch naming the unit; the unit's first sign-for, feedback
+    and overdue marks, its return and extension decisions, its last release and upheld
+    return; whether the case was cancelled. And so whether the task stands at the cutoff:
+    not released, not returned with the centre's consent since its latest dispatch, its
+    case not cancelled (see `kpis.UNITS`). One aggregate, so that the database computes
+    each fact once and knows how many rows come out."""
     e = CaseEvent
-    unit = e.detail["unit_id"].as_integer()
     upheld = e.detail["upheld"].as_boolean()
+
+    def first(kind: CaseEventKind) -> Any:
+        return func.min(case((e.kind == kind, e.occurred_at)))
+
+    def last(condition: ColumnElement[bool]) -> Any:
+        return func.max(case((condition, e.id)))
+
+    # The events joined to a task: its case's dispatches and cancellation, and the events
+    # naming its unit (the unit read from each event once, here).
+    its_events = and_(
+        e.case_id == CaseTask.case_id, e.occurred_at < cutoff,
+        or_(_gives_tasks(e), e.kind == CaseEventKind.CANCELLED,
+            and_(e.kind.in_(_UNIT_KINDS), e.detail["unit_id"].as_integer() == CaseTask.unit_id)),
+    )  # fmt: skip
+    facts = (
+        select(
+            CaseTask.case_id, CaseTask.unit_id,
+            # The unit test only for dispatches (a CASE evaluates lazily).
+            func.max(case((_gives_tasks(e), case(
+                (json_list_has(e.detail, "units", Unit.code), e.id))))).label("assigned_id"),
+            last(e.kind == CaseEventKind.RELEASED).label("released_id"),
+            last(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("returned_id"),
+            _any(CaseEventKind.CANCELLED).label("void"),
+            first(CaseEventKind.SIGNED_FOR).label("signed_at"),
+            first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
+            first(CaseEventKind.FED_BACK).label("fed_at"),
+            first(CaseEventKind.OVERDUE).label("late_at"),
+            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
+            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED,
+                       or_(upheld.is_(None), ~upheld))).label("refused"),
+            _flag(and_(e.kind == CaseEventKind.EXTENSION_DECIDED,
+                       e.detail["granted"].as_boolean())).label("extensions"),
+        )
+        .join(Unit, Unit.id == CaseTask.unit_id)
+        .join(e, its_events)
+        .where(CaseTask.case_id.in_(ids))
+        .group_by(CaseTask.case_id, CaseTask.unit_id, Unit.code)
+        .subquery()
+    )  # fmt: skip
+    released = func.coalesce(facts.c.released_id, 0) > facts.c.assigned_id
+    returned = func.coalesce(facts.c.returned_id, 0) > facts.c.assigned_id
     return (
         select(
-            e.case_id,
-            unit.label("unit_id"),
-            _first(CaseEventKind.SIGNED_FOR).label("signed_at"),
-            _first(CaseEventKind.SIGN_FOR_OVERDUE).label("sign_late_at"),
-            _first(CaseEventKind.FED_BACK).label("fed_at"),
-            _first(CaseEventKind.OVERDUE).label("late_at"),
-            _flag(and_(e.kind == CaseEventKind.RETURN_DECIDED, upheld)).label("upheld"),
-            _flag(
-                and_(e.kind == CaseEventKind.RETURN_DECIDED, or_(upheld.is_(None), ~upheld))
-            ).label("refused"),
-            _flag(
-                and_(e.kind == CaseEventKind.EXTENSION_DECIDED, e.detail["granted"].as_boolean())
-            ).label("extensions"),
-            # The first feedback's (later ones, after rework, only take longer).
-            func.min(
-                case((e.kind == CaseEventKind.FED_BACK, e.detail["working_hours"].as_float()))
-            ).label("hours"),
+            facts.c.case_id, facts.c.unit_id,
+            case((released, 1), else_=0).label("released"),
+            case((or_(released, returned), 1), else_=0).label("ended"),
+            case((or_(released, returned, facts.c.void == 1), 0), else_=1).label("standing"),
+            *(facts.c[name] for name in ("signed_at", "sign_late_at", "fed_at", "late_at",
+                                         "upheld", "refused", "extensions")),
         )
-        .where(
-            e.case_id.in_(ids), e.occurred_at < cutoff, e.kind.in_(_EVENT_KINDS), unit.is_not(None)
-        )
-        .group_by(e.case_id, unit)
+        .where(facts.c.assigned_id.is_not(None))
+    )  # fmt: skip
+
+
+def _leads(ids: Any, cutoff: datetime, tasks: Any) -> Any:
+    """Per case, the unit it counts for: the first its latest dispatch before the cutoff
+    named, unless the centre has upheld that unit's return since."""
+    e, first = aliased(CaseEvent), aliased(CaseEvent)
+    latest = (
+        select(e.case_id, func.max(e.id).label("event_id"))
+        .where(e.case_id.in_(ids), _gives_tasks(e), e.occurred_at < cutoff)
+        .group_by(e.case_id)
+        .subquery()
+    )
+    return (
+        select(latest.c.case_id, Unit.id.label("unit_id"))
+        .join(first, first.id == latest.c.event_id)
+        .join(Unit, Unit.code == first.detail[("units", 0)].as_string())
+        .join(tasks, and_(tasks.c.case_id == latest.c.case_id, tasks.c.unit_id == Unit.id))
+        .where(tasks.c.ended == 0)
     )
 
 
 def _case_sums(facts: Any) -> list[Any]:
-    """The case counts of a group, from the per-case facts (`_case_facts`)."""
+    """The case counts of a group, from the per-case facts (`_case_facts`); a cancelled
+    case counts as a case and as cancelled, nothing more."""
     closed_at, other_at = facts.c.closed_at, facts.c.other_at
     closed = and_(closed_at.is_not(None), or_(other_at.is_(None), closed_at > other_at))
+    valid = func.coalesce(facts.c.cancelled, 0) == 0
+    registered = and_(valid, or_(Case.source == CaseSource.WHISTLE, facts.c.registered == 1))
     return [
         func.count().label("cases"),
-        _flag(or_(Case.source == CaseSource.WHISTLE, facts.c.registered == 1)).label("registered"),
+        _flag(registered).label("registered"),
         _flag(facts.c.rejected == 1).label("rejected"),
-        _flag(facts.c.fed_back == 1).label("cases_fed_back"),
-        _flag(facts.c.reworked == 1).label("reworked"),
+        _flag(facts.c.cancelled == 1).label("cancelled"),
+        _flag(and_(registered, facts.c.fed_back == 1)).label("cases_fed_back"),
+        _flag(and_(registered, facts.c.reworked == 1)).label("reworked"),
         _flag(closed).label("closed"),
         _flag(and_(closed, facts.c.late == 0)).label("closed_on_time"),
     ]
 
 
-def _task_sums(facts: Any) -> list[Any]:
-    """The units' counts of a group, from the per-case-and-unit facts (`_task_facts`);
-    "on time" means before that unit's overdue mark."""
-    signed, sign_late = facts.c.signed_at, facts.c.sign_late_at
-    fed, late = facts.c.fed_at, facts.c.late_at
+def _task_sums(tasks: Any) -> list[Any]:
+    """The units' counts of a group, from the per-task facts (`_task_facts`): "on time"
+    means before that unit's overdue mark; all but the dispatches, releases and return
+    decisions are of the tasks standing at the cutoff (the work to handle)."""
+    signed, sign_late = tasks.c.signed_at, tasks.c.sign_late_at
+    fed, late = tasks.c.fed_at, tasks.c.late_at
+    standing = tasks.c.standing == 1
     return [
-        _flag(and_(signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
+        func.count().label("dispatched"),
+        func.sum(tasks.c.released).label("released"),
+        func.sum(tasks.c.standing).label("to_handle"),
+        _flag(and_(standing, signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
         .label("signed_on_time"),
-        _flag(or_(signed.is_not(None), sign_late.is_not(None))).label("sign_for_due"),
-        _flag(fed.is_not(None)).label("fed_back"),
-        _flag(and_(fed.is_not(None), or_(late.is_(None), fed < late))).label("fed_back_on_time"),
-        _flag(or_(fed.is_not(None), late.is_not(None))).label("handling_due"),
-        _flag(late.is_not(None)).label("overdue"),
-        func.sum(facts.c.upheld).label("returns_upheld"),
-        func.sum(facts.c.refused).label("returns_refused"),
-        func.sum(facts.c.extensions).label("extensions"),
+        _flag(and_(standing, or_(signed.is_not(None), sign_late.is_not(None))))
+        .label("sign_for_due"),
+        _flag(and_(standing, fed.is_not(None))).label("fed_back"),
+        _flag(and_(standing, fed.is_not(None), or_(late.is_(None), fed < late)))
+        .label("fed_back_on_time"),
+        _flag(and_(standing, or_(fed.is_not(None), late.is_not(None)))).label("handling_due"),
+        _flag(and_(standing, late.is_not(None))).label("overdue"),
+        func.sum(tasks.c.upheld).label("returns_upheld"),
+        func.sum(tasks.c.refused).label("returns_refused"),
+        func.sum(case((standing, tasks.c.extensions), else_=0)).label("extensions"),
     ]  # fmt: skip
 
 
@@ -231,21 +310,27 @@ def kpis(
                           (Case.category_code, category)):  # fmt: skip
         if value is not None:
             in_period.append(column == value)
-    if unit_id is not None:
-        in_period.append(Case.id.in_(select(CaseTask.case_id).where(CaseTask.unit_id == unit_id)))
+    if unit is not None:
+        # Cases the unit was dispatched to before the cutoff (not later: a finished period
+        # does not move).
+        d = aliased(CaseEvent)
+        in_period.append(exists().where(
+            d.case_id == Case.id, _gives_tasks(d), d.occurred_at < period.cutoff,
+            json_list_has(d.detail, "units", literal(unit)),
+        ))  # fmt: skip
     ids = select(Case.id).where(*in_period)
     groups: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
     # Every figure is summed per group in the database; only the handling hours come back
     # one by one (for the median and the 90th percentile).
     case_facts = _case_facts(ids, period.cutoff).subquery()
-    task_facts = _task_facts(ids, period.cutoff).subquery()
+    tasks = _task_facts(ids, period.cutoff).subquery()
+    leads = _leads(ids, period.cutoff, tasks).subquery()
     if by == "unit":
-        case_key: Any = _lead_unit_as_of(period.cutoff)
-        task_key: Any = task_facts.c.unit_id
-        dispatch_key: Any = CaseTask.unit_id
+        case_key: Any = leads.c.unit_id
+        task_key: Any = tasks.c.unit_id
     else:
-        case_key = task_key = dispatch_key = _case_column(by)
+        case_key = task_key = _case_column(by)
     per_case = (
         select(case_key.label("key"), *_case_sums(case_facts))
         .select_from(Case)
@@ -253,29 +338,32 @@ def kpis(
         .where(*in_period)
         .group_by(case_key)
     )
+    if by == "unit":
+        per_case = per_case.outerjoin(leads, leads.c.case_id == Case.id)
     # With a unit asked for, the task figures are that unit's tasks only.
-    own_tasks = [task_facts.c.unit_id == unit_id] if unit_id is not None else []
-    own_dispatches = [CaseTask.unit_id == unit_id] if unit_id is not None else []
+    own_tasks = [tasks.c.unit_id == unit_id] if unit_id is not None else []
     per_task = (
-        select(task_key.label("key"), *_task_sums(task_facts))
-        .select_from(task_facts)
-        .join(Case, Case.id == task_facts.c.case_id)
+        select(task_key.label("key"), *_task_sums(tasks))
+        .select_from(tasks)
+        .join(Case, Case.id == tasks.c.case_id)
         .where(*own_tasks)
         .group_by(task_key)
     )
-    dispatched = (
-        select(dispatch_key.label("key"), func.count().label("dispatched"))
-        .select_from(CaseTask)
-        .join(Case, Case.id == CaseTask.case_id)
-        .where(CaseTask.case_id.in_(ids), CaseTask.assigned_at < period.cutoff, *own_dispatches)
-        .group_by(dispatch_key)
-    )
+    # A task's handling time is its first feedback's, kept with that event.
+    first_feedback = aliased(CaseEvent)
     hours = (
-        select(task_key.label("key"), task_facts.c.hours, task_facts.c.case_id,
-               task_facts.c.unit_id, task_facts.c.fed_at)
-        .select_from(task_facts)
-        .join(Case, Case.id == task_facts.c.case_id)
-        .where(task_facts.c.fed_at.is_not(None), *own_tasks)
+        select(task_key.label("key"),
+               first_feedback.detail["working_hours"].as_float().label("hours"),
+               tasks.c.case_id, tasks.c.unit_id, tasks.c.fed_at)
+        .select_from(tasks)
+        .join(Case, Case.id == tasks.c.case_id)
+        .join(first_feedback, and_(
+            first_feedback.case_id == tasks.c.case_id,
+            first_feedback.kind == CaseEventKind.FED_BACK,
+            first_feedback.occurred_at == tasks.c.fed_at,
+            first_feedback.detail["unit_id"].as_integer() == tasks.c.unit_id,
+        ))
+        .where(tasks.c.standing == 1, *own_tasks)
     )  # fmt: skip
 
     def group(key: Any) -> Tally | None:
@@ -285,7 +373,7 @@ def kpis(
             return groups[units[key]]
         return groups[key or NONE_KEY]
 
-    for statement in (per_case, per_task, dispatched):
+    for statement in (per_case, per_task):
         for row in session.execute(statement):
             values = row._mapping
             for tally in filter(None, (group(row.key), total)):
@@ -306,7 +394,8 @@ def kpis(
         if spent is not None:
             for tally in filter(None, (group(row.key), total)):
                 tally.hours.append(spent)
-    _count_reports(session, principal, period, by, in_period, units, unit_id, groups, total)
+    _count_reports(session, principal, period, by, in_period, leads, units, unit_id, groups,
+                   total)  # fmt: skip
     _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
                     groups, total)  # fmt: skip
     names = _names(session, by, list(groups))
@@ -319,21 +408,6 @@ def kpis(
         weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
         total=_row("total", "合计", total, weighting, settings, by),
     )  # fmt: skip
-
-
-def _lead_unit_as_of(cutoff: datetime) -> Any:
-    """SQL, correlated to a case: its lead unit as of the cutoff, the first of the units
-    its latest dispatch (or whistle) before then named. Tasks' lead flags change later (an
-    upheld return); the events do not."""
-    dispatch, chosen = aliased(CaseEvent), aliased(CaseEvent)
-    latest = (
-        select(func.max(dispatch.id))
-        .where(dispatch.case_id == Case.id, dispatch.occurred_at < cutoff,
-               dispatch.kind.in_((CaseEventKind.DISPATCHED, CaseEventKind.WHISTLE_BLOWN)))
-        .scalar_subquery()
-    )  # fmt: skip
-    code = select(chosen.detail[("units", 0)].as_string()).where(chosen.id == latest)
-    return select(Unit.id).where(Unit.code == code.scalar_subquery()).scalar_subquery()
 
 
 def _case_column(by: Dimension) -> Any:
@@ -377,19 +451,30 @@ class UnknownFilter(Problem):
 
 def _count_reports(
     session: Session, principal: Principal, period: Period, by: Dimension,
-    in_period: list[ColumnElement[bool]], units: dict[int, str], unit_id: int | None,
-    groups: dict[str, Tally], total: Tally,
+    in_period: list[ColumnElement[bool]], leads: Any, units: dict[int, str],
+    unit_id: int | None, groups: dict[str, Tally], total: Tally,
 ) -> None:  # fmt: skip
     """Reports received in the period, under their case's key (a duplicate report may join
-    a case of an earlier period)."""
+    a case of an earlier period: that case's lead as of this period's end)."""
     filters = in_period[2:]  # scope and filters, not the case's own period
-    lead = _lead_unit_as_of(period.cutoff).label("lead") if by == "unit" else literal(None)
+    if by == "unit":
+        # The leads of the cases reported in the period, and of the earlier cases joined.
+        joined = select(Report.case_id).where(
+            Report.received_at >= period.start, Report.received_at < period.cutoff
+        )
+        leads = _leads(joined, period.cutoff, _task_facts(joined, period.cutoff).subquery())
+        leads = leads.subquery()
+        lead: Any = leads.c.unit_id.label("lead")
+    else:
+        lead = literal(None).label("lead")
     query = (
         select(Report.id, Case.street_code, Case.community_code, Case.segment_code,
                Case.category_code, lead)
         .join(Case, Report.case_id == Case.id)
         .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *filters)
     )  # fmt: skip
+    if by == "unit":
+        query = query.outerjoin(leads, leads.c.case_id == Case.id)
     rows = session.execute(query).all()
     if by == "unit":
         for row in rows:
@@ -459,21 +544,26 @@ def _row(
 ) -> KpiRow:  # fmt: skip
     rates = tally.rates()
     median_h, p90_h = tally.handling_hours()
-    basis = tally.get("dispatched") if by == "unit" else tally.get("registered")
+    basis = tally.get("to_handle") if by == "unit" else tally.get("registered")
+    composite = score(rates, weights)
     return KpiRow(
         key=key, name=name,
         counts={c.code: tally.get(c.code) for c in COUNTS},
         rates=rates, handling_hours_median=median_h, handling_hours_p90=p90_h,
-        score=score(rates, weights), basis=basis,
-        ranked=key != NONE_KEY and basis >= settings.assessment_min_cases, rank=None,
+        score=composite, basis=basis,
+        ranked=(key not in (NONE_KEY, "total") and composite is not None
+                and basis >= settings.assessment_min_cases),
+        rank=None,
     )  # fmt: skip
 
 
 def rank_rows(rows: list[KpiRow]) -> None:
-    """Best score first; unranked rows (too few cases) after, by key."""
+    """Best score first; unranked rows (too little to rank on, see `kpis.RANKED`) after, by
+    key. A corrected score may make or unmake a row's rank."""
     rows.sort(key=lambda r: (not (r.ranked and r.score is not None), -(r.score or 0), r.key))
     place = 0
     for row in rows:
+        row.rank = None
         if row.ranked and row.score is not None:
             place += 1
             row.rank = place

@@ -339,3 +339,32 @@ def _point_pg(element: wgs84_point, compiler: Any, **kw: Any) -> str:
 def _point_sqlite(element: wgs84_point, compiler: Any, **kw: Any) -> str:
     lon, lat = (compiler.process(c, **kw) for c in element.clauses)
     return f"MakePoint({lon}, {lat}, 4326)"
+
+
+class json_list_has(FunctionElement[bool]):  # noqa: N801 - used like a SQL function
+    """True where a JSON column's list under `key` holds `value`:
+    ``json_list_has(CaseEvent.detail, "units", Unit.code)``. PostgreSQL asks jsonb
+    containment, SQLite walks the list with json_each."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "json_list_has"
+    _is_implicitly_boolean = True
+
+
+@compiles(json_list_has, "postgresql")
+def _json_list_has_pg(element: json_list_has, compiler: Any, **kw: Any) -> str:
+    column, key, value = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"((CAST({column} AS jsonb) -> CAST({key} AS TEXT)) "
+        f"@> jsonb_build_array(CAST({value} AS TEXT)))"
+    )
+
+
+@compiles(json_list_has, "sqlite")
+def _json_list_has_sqlite(element: json_list_has, compiler: Any, **kw: Any) -> str:
+    column, key, value = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({column}, '$.' || {key}) AS item "
+        f"WHERE item.value = {value})"
+    )

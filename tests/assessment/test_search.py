@@ -55,8 +55,8 @@ def test_filters_narrow_the_month_to_the_case_asked_for(
     assert numbers(find(client, as_user, reporter_role="road_chief")) == [c, b, a]
     assert numbers(find(client, as_user, reporter_role="patroller")) == []
     row = find(client, as_user, status="closed")["items"][0]
-    assert (row["lead_unit"], row["units"]) == ("urban-management", ["urban-management",
-                                                                     "transport"])  # fmt: skip
+    assert (row["lead_unit"]["code"], row["lead_unit"]["name"]) == ("urban-management", "区城管局")
+    assert [u["code"] for u in row["units"]] == ["urban-management", "transport"]
     assert row["closed_at"] is not None
     assert row["segment_code"] == spot.segment_code
 
@@ -113,7 +113,7 @@ def test_the_same_cases_export_as_csv_xlsx_and_geojson(
     assert sheet.headers["content-type"].startswith("text/csv")
     assert sheet.content.startswith("\ufeff".encode())  # for Excel
     rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
-    assert rows[0][:4] == ["案件编号", "状态", "问题类别", "紧急程度"]
+    assert rows[0][:5] == ["案件编号", "状态", "问题类别", "问题类别编码", "紧急程度"]
     assert [r[0] for r in rows[1:]] == expected
     assert [r[1] for r in rows[1:]] == ["已结案", "已派遣", "不予立案"]
 
@@ -173,3 +173,40 @@ def test_api_keys_read_within_their_scope_and_write_nothing(
     label = today()["from"][:7]
     closing = anonymous.post(f"/api/v1/admin/assessment/periods/{label}/close", headers=district)
     assert (closing.status_code, closing.json()["code"]) == (403, "forbidden")
+
+
+def test_exports_name_what_they_code_and_list_only_the_units_at_work(
+    client: TestClient, as_user: Headers, dispatched: Loop, spot: Spot
+) -> None:
+    """Each code has its name beside it; 承办单位 lists the units handling the case, not a
+    cooperating unit the centre released (listed apart)."""
+    dispatched.ok("demo-dispatcher", "release", unit_code="transport", note="无需协办")
+    params = {**today(), "street": spot.street_code}
+    headers = as_user("demo-assessor")
+    url = "/api/v1/assessment/cases/export"
+    sheet = client.get(f"{url}.csv", params=params, headers=headers)
+    header, row = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+    cell = dict(zip(header, row, strict=True))
+    assert (cell["问题类别"], cell["问题类别编码"]) == ("道路路面破损", "roads.surface")
+    assert (cell["街道"], cell["街道编码"]) == ("文博路街道", spot.street_code)
+    assert (cell["社区"], cell["社区编码"]) == ("文博社区", "410199001001")
+    assert cell["路段编码"] == spot.segment_code
+    assert cell["路段"] not in ("", spot.segment_code)
+    assert (cell["主办单位"], cell["主办单位编码"]) == ("区城管局", "urban-management")
+    assert (cell["承办单位"], cell["承办单位编码"]) == ("区城管局", "urban-management")
+    assert cell["已释放或退回单位"] == "区交通局"
+
+    [found] = find(client, as_user, street=spot.street_code)["items"]
+    assert (found["category_name"], found["street_name"], found["community_name"]) == (
+        "道路路面破损", "文博路街道", "文博社区",
+    )  # fmt: skip
+    assert found["segment_name"] == cell["路段"]
+    assert [u["name"] for u in found["units"]] == ["区城管局"]
+    assert [u["name"] for u in found["released_units"]] == ["区交通局"]
+    shapes = json.loads(client.get(f"{url}.geojson", params=params, headers=headers).content)
+    assert shapes["features"][0]["properties"]["units"] == found["units"]
+    book = client.get(f"{url}.xlsx", params=params, headers=headers)
+    with zipfile.ZipFile(io.BytesIO(book.content)) as archive:
+        xml = "".join(archive.read(n).decode() for n in archive.namelist()
+                      if n.startswith("xl/") and n.endswith(".xml"))  # fmt: skip
+    assert all(name in xml for name in ("问题类别编码", "道路路面破损", "文博路街道", "区城管局"))
