@@ -24,6 +24,7 @@ from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
+from app.core.moments import speak_zone
 from app.exchange.router import router as exchange_router
 from app.health.router import router as health_router
 from app.jobs import background_jobs
@@ -53,6 +54,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app; tests pass their own settings and database."""
     settings = settings or get_settings()
+    speak_zone(settings.zone)
     configure_structlog()
     tune_malloc()
     owns_database = database is None

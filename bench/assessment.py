@@ -50,7 +50,7 @@ WITH streets AS (
     SELECT array_agg(code ORDER BY id) AS codes FROM road_segments
 )
 INSERT INTO cases (id, number, status, source, category_code, urgency, description,
-    reported_at, geom, jurisdiction_path, street_code, segment_code, due_at, fixed_on_spot,
+    reported_at, geom, jurisdiction_path, street_code, segment_code, handle_due_at, fixed_on_spot,
     report_count, rework_count, urge_count, reopen_count, closed_at, version,
     created_at, updated_at)
 SELECT g, 'A' || lpad(g::text, 9, '0'),

@@ -51,7 +51,7 @@ WITH streets AS (
     WHERE NOT EXISTS (SELECT 1 FROM categories c2 WHERE c2.parent_id = categories.id)
 )
 INSERT INTO cases (id, number, status, source, category_code, urgency, description,
-    reported_at, geom, jurisdiction_path, street_code, due_at, fixed_on_spot,
+    reported_at, geom, jurisdiction_path, street_code, handle_due_at, fixed_on_spot,
     report_count, rework_count, urge_count, reopen_count, closed_at, version,
     created_at, updated_at)
 SELECT g, 'B' || lpad(g::text, 9, '0'),

@@ -99,3 +99,69 @@ def test_photos_in_use_survive_the_move_to_one_row_per_upload(factory: DatabaseF
             " :key, :key, :key, :at)"), photo)  # fmt: skip
     with pytest.raises(IntegrityError), database.engine.begin() as conn:
         conn.execute(text("DELETE FROM photos WHERE id = 7"))  # still guarded by its use
+
+
+def test_cases_that_reached_verification_get_their_handling_deadline_back(
+    factory: DatabaseFactory,
+) -> None:
+    """`due_at` held the verification deadline once a case reached verification: it moves
+    to `verify_due_at` and the handling deadline is taken again from the done tasks."""
+    database = factory.database(factory.new_url())
+    migrate(database, "0ee7006c252b")
+    handled = datetime(2026, 11, 19, 9, 30, tzinfo=UTC)
+    released = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # a released unit's: not the term
+    verify = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    cases = {  # id: (status, due_at, the status it was cancelled from)
+        1: ("awaiting_verification", verify, None),
+        2: ("closed", verify, None),
+        3: ("in_progress", handled, None),
+        4: ("cancelled", verify, "awaiting_verification"),
+        5: ("cancelled", handled, "in_progress"),
+        6: ("awaiting_verification", verify, None),  # fixed on the spot: no task
+    }
+    at = {"at": datetime(2026, 11, 18, 2, 0, tzinfo=UTC)}
+    with database.engine.begin() as conn:
+        for unit_id, code in ((1, "urban-management"), (2, "transport")):
+            conn.execute(text(
+                "INSERT INTO units (id, code, name, kind, created_at, updated_at)"
+                " VALUES (:id, :code, :code, 'functional_department', :at, :at)"
+            ), {"id": unit_id, "code": code, **at})  # fmt: skip
+        for id_, (status, due, cancelled_from) in cases.items():
+            conn.execute(text(
+                "INSERT INTO cases (id, number, status, source, category_code, urgency,"
+                " description, reported_at, geom, jurisdiction_path, due_at, fixed_on_spot,"
+                " report_count, rework_count, urge_count, reopen_count, version, created_at,"
+                " updated_at) VALUES (:id, :number, :status, 'report', 'roads.surface',"
+                " 'urgent', '坑', :at, ST_GeomFromText('POINT(113.6 34.8)', 4326), '/410199/',"
+                " :due, false, 1, 0, 0, 0, 3, :at, :at)"
+            ), {"id": id_, "number": f"N{id_}", "status": status, "due": due, **at})  # fmt: skip
+            tasks = [] if id_ == 6 else [(1, "done", handled), (2, "released", released)]
+            for unit_id, task_status, unit_due in tasks:
+                conn.execute(text(
+                    "INSERT INTO case_tasks (case_id, unit_id, is_lead, status, assigned_at,"
+                    " handle_due_at, escalation_level, extension_count, returns_refused)"
+                    " VALUES (:id, :unit, :lead, :status, :at, :due, 0, 0, 0)"
+                ), {"id": id_, "unit": unit_id, "lead": unit_id == 1, "status": task_status,
+                    "due": unit_due, **at})  # fmt: skip
+            if cancelled_from:
+                conn.execute(text(
+                    "INSERT INTO case_events (case_id, occurred_at, kind, from_status,"
+                    " to_status, photo_ids, detail) VALUES (:id, :at, 'cancelled', :source,"
+                    " 'cancelled', '[]', '{}')"
+                ), {"id": id_, "source": cancelled_from, **at})  # fmt: skip
+    migrate(database)
+    with database.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, handle_due_at, verify_due_at FROM cases ORDER BY id")
+        ).all()
+
+    def utc(value: datetime | str | None) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    assert {i: (utc(h), utc(v)) for i, h, v in rows} == {
+        1: (handled, verify), 2: (handled, verify), 3: (handled, None),
+        4: (handled, verify), 5: (handled, None), 6: (None, verify),
+    }  # fmt: skip

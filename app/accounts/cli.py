@@ -168,7 +168,14 @@ def list_users() -> None:
     while True:
         users, cursor = run_service(
             lambda s, st, after=cursor: list_all(
-                s, SYSTEM, role=None, active=None, q=None, limit=500, cursor=after
+                s,
+                SYSTEM,
+                role=None,
+                unit_code=None,
+                active=None,
+                q=None,
+                limit=500,
+                cursor=after,
             )
         )
         for u in users:

@@ -38,6 +38,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, Problem, problem_responses
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.territory.service import UnknownUnit
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 me_router = APIRouter(prefix="/api/v1/me", tags=["auth"])
@@ -67,7 +68,7 @@ class UnsupportedGrantType(Problem):
     response_model=TokenPair,
     responses=problem_responses(
         signin.InvalidCredentials,
-        AccountDisabled,
+        (AccountDisabled, signin.INVALID_GRANT_STATUS),
         signin.RefreshTokenInvalid,
         signin.RefreshTokenExpired,
         signin.RefreshTokenReused,
@@ -90,7 +91,10 @@ def token(
     scope: Annotated[str, Form(description="Ignored: scope comes from the account.")] = "",
 ) -> TokenPair:
     """Form-encoded as OAuth2 requires (RFC 6749 §4.3, §6). Refresh tokens are single
-    use: keep the new one from each answer."""
+    use: keep the new one from each answer. A refused grant (a wrong password, a disabled
+    account, a refresh token unknown, expired, revoked or reused) is `400` with
+    `error: invalid_grant` and `error_description` (RFC 6749 §5.2) beside the problem's
+    stable `code`."""
     if grant_type == "password":
         if not username or password is None:
             raise UnsupportedGrantType(
@@ -172,20 +176,24 @@ def create_user(
     "",
     summary="List users in my scope",
     response_model=Page[UserOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(*AUTH_PROBLEMS, UnknownUnit),
 )
 def list_users(
     session: SessionDep,
     principal: PrincipalDep,
     role: Role | None = None,
+    unit: Annotated[
+        str | None, Query(max_length=64, description="A unit's code: its staff.")
+    ] = None,
     active: bool | None = None,
     q: Annotated[str | None, Query(max_length=50, description="Part of username or name")] = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> dict[str, object]:
     items, next_cursor = service.list_users(
-        session, principal, role=role, active=active, q=q, limit=limit, cursor=cursor
-    )
+        session, principal, role=role, unit_code=unit, active=active, q=q, limit=limit,
+        cursor=cursor,
+    )  # fmt: skip
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.accounts.access import Permission
 from app.accounts.models import Role
 from app.core.inputs import Moment
+from app.core.moments import LocalMoment
 from app.territory.models import JurisdictionLevel, RoadGrade
 from app.territory.schemas import Code
 
@@ -139,8 +139,8 @@ class UserOut(BaseModel):
     jurisdictions: list[JurisdictionRef]
     is_active: bool
     password_must_change: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: LocalMoment
+    updated_at: LocalMoment
 
 
 class MeOut(BaseModel):
@@ -183,10 +183,10 @@ class ApiKeyOut(BaseModel):
     prefix: str = Field(description="The key's public part, to recognise it in lists.")
     access: Literal["read", "open311"] = "read"
     jurisdictions: list[JurisdictionRef]
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: LocalMoment
+    expires_at: LocalMoment | None
+    last_used_at: LocalMoment | None
+    revoked_at: LocalMoment | None
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -43,6 +43,7 @@ from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.territory.models import Jurisdiction, RoadSegment, Unit
+from app.territory.service import UnknownUnit
 
 # --- problems ------------------------------------------------------------------------------
 
@@ -413,6 +414,7 @@ def list_users(
     principal: Principal,
     *,
     role: Role | None,
+    unit_code: str | None,
     active: bool | None,
     q: str | None,
     limit: int,
@@ -434,6 +436,11 @@ def list_users(
         )
     if role is not None:
         query = query.where(exists().where(UserRole.user_id == User.id, UserRole.role == role))
+    if unit_code is not None:
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == unit_code))
+        if unit_id is None:  # else a misspelt code would answer "nobody works there"
+            raise UnknownUnit(f"单位 {unit_code} 不存在", unit_code=unit_code)
+        query = query.where(User.unit_id == unit_id)
     if active is not None:
         query = query.where(User.is_active == active)
     if q:

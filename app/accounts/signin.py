@@ -36,29 +36,48 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import Problem
 
+#: RFC 6749 §5.2: the token endpoint refuses a grant with 400 and `error: invalid_grant`,
+#: whether the resource owner's password is wrong or the refresh token is invalid, expired,
+#: revoked or reused (401 is for client authentication, which this endpoint has none of).
+#: Each refusal keeps its stable `code` beside it.
+INVALID_GRANT_STATUS = 400
+
 
 class InvalidCredentials(Problem):
     code = "invalid_credentials"
-    status = 401
+    status = INVALID_GRANT_STATUS
     title = "用户名或密码错误"
 
 
 class RefreshTokenInvalid(Problem):
     code = "refresh_token_invalid"
-    status = 401
+    status = INVALID_GRANT_STATUS
     title = "刷新令牌无效"
 
 
 class RefreshTokenExpired(Problem):
     code = "refresh_token_expired"
-    status = 401
+    status = INVALID_GRANT_STATUS
     title = "刷新令牌已过期"
 
 
 class RefreshTokenReused(Problem):
     code = "refresh_token_reused"
-    status = 401
+    status = INVALID_GRANT_STATUS
     title = "刷新令牌被重复使用"
+
+
+def invalid_grant(problem: type[Problem], detail: str, description: str) -> Problem:
+    """A refused grant as OAuth 2.0 answers it: 400, `error: invalid_grant` and an
+    `error_description` (ASCII, as RFC 6749 requires), beside the problem's own fields."""
+    return problem(
+        detail, status=INVALID_GRANT_STATUS, error="invalid_grant", error_description=description
+    )
+
+
+def _account_disabled() -> Problem:
+    # `account_disabled` is a 401 for a bearer token; at the token endpoint, a refused grant.
+    return invalid_grant(AccountDisabled, "该账号已停用，请联系管理员", "The account is disabled.")
 
 
 class CurrentPasswordIncorrect(Problem):
@@ -170,8 +189,10 @@ def login(
         now=now,
         during="sign_in",
         failed=AuditEventType.LOGIN_FAILED,
-        refusal=InvalidCredentials(
-            "用户名或密码错误；多次失败后将暂时限制登录", error="invalid_grant"
+        refusal=invalid_grant(
+            InvalidCredentials,
+            "用户名或密码错误；多次失败后将暂时限制登录",
+            "The username or password is wrong.",
         ),
         error="invalid_grant",
     )
@@ -186,7 +207,7 @@ def login(
             reason="disabled",
         )
         session.commit()
-        raise AccountDisabled("该账号已停用，请联系管理员", error="invalid_grant")
+        raise _account_disabled()
     if new_hash is not None:
         user.password_hash = new_hash
     throttle.record_success(session, keys, now)
@@ -226,7 +247,7 @@ def _reused(
     client_address: str | None,
     now: datetime,
     why: str,
-) -> RefreshTokenReused:
+) -> Problem:
     """A copied refresh token: end the sign-in and the user's access tokens (the thief's
     among them; other devices refresh once), audit it, commit; the problem to raise."""
     revoke_refresh_tokens(session, "reused", now, family=row.family)
@@ -241,9 +262,10 @@ def _reused(
         token_state=why,
     )
     session.commit()
-    return RefreshTokenReused(
+    return invalid_grant(
+        RefreshTokenReused,
         "该刷新令牌已使用过或已作废，可能已泄露；此登录下的所有令牌已作废，请重新登录",
-        error="invalid_grant",
+        "The refresh token was used before: every token of this sign-in is revoked.",
     )
 
 
@@ -267,13 +289,17 @@ def refresh(
         .with_for_update()
     )
     if row is None:
-        raise RefreshTokenInvalid("刷新令牌无效，请重新登录", error="invalid_grant")
+        raise invalid_grant(
+            RefreshTokenInvalid, "刷新令牌无效，请重新登录", "The refresh token is unknown."
+        )
     user = load_user(session, row.user_id)
     assert user is not None  # the foreign key cascades
     if row.revoked_at is not None:
         if _family_alive(session, row.family, now):
             raise _reused(session, user, row, client_address, now, "revoked")
-        raise RefreshTokenInvalid("刷新令牌已失效，请重新登录", error="invalid_grant")
+        raise invalid_grant(
+            RefreshTokenInvalid, "刷新令牌已失效，请重新登录", "The refresh token is revoked."
+        )
     first_used_at = row.used_at
     if first_used_at is not None:
         successor = session.get(RefreshToken, row.replaced_by_id) if row.replaced_by_id else None
@@ -288,9 +314,11 @@ def refresh(
         assert successor is not None
         successor.revoked_at, successor.revoked_reason = now, "retried"
     if row.expires_at <= now:
-        raise RefreshTokenExpired("登录已超过有效期，请重新登录", error="invalid_grant")
+        raise invalid_grant(
+            RefreshTokenExpired, "登录已超过有效期，请重新登录", "The refresh token has expired."
+        )
     if not user.is_active:
-        raise AccountDisabled("该账号已停用，请联系管理员", error="invalid_grant")
+        raise _account_disabled()
     pair, new_row = _issue_pair(session, settings, user, row.family, now)
     if first_used_at is not None:  # a retry (anything else was refused above)
         record(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseSource, CaseStatus
+from app.cases.schemas import HandleDueAt, Stage, StageDueAt
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.core.inputs import DatabaseId, Moment
+from app.core.moments import LocalMoment
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
@@ -54,7 +56,7 @@ class KpiReport(BaseModel):
     by: str
     date_from: date
     date_to: date
-    as_of: datetime = Field(description="Events up to here count: the period's end, or now.")
+    as_of: LocalMoment = Field(description="Events up to here count: the period's end, or now.")
     complete: bool = Field(description="The period is over: its figures will not change.")
     weights: dict[str, float]
     min_cases: int
@@ -73,9 +75,11 @@ class CaseRow(BaseModel):
     category_name: str | None
     urgency: Urgency
     description: str
-    reported_at: datetime
-    due_at: datetime | None
-    closed_at: datetime | None
+    reported_at: LocalMoment
+    handle_due_at: HandleDueAt
+    stage: Stage
+    stage_due_at: StageDueAt
+    closed_at: LocalMoment | None
     street_code: str | None
     street_name: str | None
     community_code: str | None
@@ -148,8 +152,8 @@ class InspectionOut(BaseModel):
     segment_code: str
     segment_name: str
     assessor: str
-    started_at: datetime
-    ended_at: datetime
+    started_at: LocalMoment
+    ended_at: LocalMoment
     note: str | None
     checklist_name: str
     deducted: float
@@ -234,7 +238,7 @@ class CorrectionOut(BaseModel):
     old_value: float | None
     new_value: float
     reason: str
-    corrected_at: datetime
+    corrected_at: LocalMoment
     corrected_by: str | None
 
 
@@ -242,7 +246,7 @@ class PeriodOut(BaseModel):
     label: str
     date_from: date
     date_to: date
-    closed_at: datetime
+    closed_at: LocalMoment
     closed_by: str | None
     snapshots: list[str] = Field(description="The frozen answers: `kpis:street`, ...")
     corrections: list[CorrectionOut]

@@ -28,12 +28,14 @@ from app.assessment.schemas import CaseRow
 from app.assessment.service import UnknownFilter, period_of
 from app.cases.models import (
     CASE_STATUS_NAMES,
+    STAGE_OF_STATUS,
     Case,
     CaseEvent,
     CaseEventKind,
     CaseStatus,
     CaseTask,
     TaskStatus,
+    stage_due_at,
 )
 from app.core.config import Settings
 from app.core.inputs import Day
@@ -138,7 +140,8 @@ def conditions(
 #: What a row needs, read as columns (no ORM objects: an export reads 100,000 of them).
 _COLUMNS = (
     Case.id, Case.number, Case.status, Case.source, Case.category_code, Case.urgency,
-    Case.description, Case.reported_at, Case.due_at, Case.closed_at, Case.street_code,
+    Case.description, Case.reported_at, Case.handle_due_at, Case.verify_due_at, Case.closed_at,
+    Case.street_code,
     Case.community_code, Case.grid_cell_code, Case.segment_code, Case.rework_count,
     Case.report_count, func.ST_X(Case.geom).label("lon"), func.ST_Y(Case.geom).label("lat"),
 )  # fmt: skip
@@ -171,13 +174,16 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[Ca
         held = tasks.get(c.id, [])
         leads = [unit for lead, unit, _, _ in held if lead]
         category = taxonomy.get(c.category_code)
+        due = stage_due_at(c.status, c.handle_due_at, c.verify_due_at)
         rows.append(
             CaseRow(
                 number=c.number or "", status=c.status, source=c.source,
                 category_code=c.category_code, category_name=category.name if category else None,
                 urgency=c.urgency, description=c.description,
                 reported_at=c.reported_at.astimezone(zone),
-                due_at=c.due_at.astimezone(zone) if c.due_at else None,
+                handle_due_at=c.handle_due_at.astimezone(zone) if c.handle_due_at else None,
+                stage=STAGE_OF_STATUS.get(c.status),
+                stage_due_at=due.astimezone(zone) if due else None,
                 closed_at=c.closed_at.astimezone(zone) if c.closed_at else None,
                 street_code=c.street_code, street_name=places.get(c.street_code),
                 community_code=c.community_code, community_name=places.get(c.community_code),
@@ -251,7 +257,8 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("紧急程度", lambda r: URGENCY_NAMES[r.urgency]),
     ("问题描述", lambda r: r.description),
     ("上报时间", lambda r: r.reported_at.strftime("%Y-%m-%d %H:%M:%S")),
-    ("处置时限", lambda r: r.due_at.strftime("%Y-%m-%d %H:%M:%S") if r.due_at else ""),
+    ("处置时限", lambda r: f"{r.handle_due_at:%Y-%m-%d %H:%M:%S}" if r.handle_due_at else ""),
+    ("当前环节时限", lambda r: f"{r.stage_due_at:%Y-%m-%d %H:%M:%S}" if r.stage_due_at else ""),
     ("结案时间", lambda r: r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else ""),
     ("街道", lambda r: r.street_name or ""),
     ("街道编码", lambda r: r.street_code or ""),

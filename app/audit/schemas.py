@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from app.audit.models import AuditEventType
+from app.core.moments import LocalMoment
 
 
 class AuditEventOut(BaseModel):
     id: int
-    occurred_at: datetime = Field(description="In the service's time zone (Asia/Shanghai).")
+    occurred_at: LocalMoment = Field(description="In the service's time zone (Asia/Shanghai).")
     event: AuditEventType
     actor_username: str | None = Field(description="The user who acted, if any.")
     actor_api_key: str | None = Field(description="The API key that acted, if any.")

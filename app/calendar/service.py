@@ -120,6 +120,22 @@ class WorkingCalendar:
             day += timedelta(days=1)
         raise ValueError("no working hours within ten years: check the calendar")
 
+    def next_working_moment(self, moment: datetime) -> datetime:
+        """A deadline a person names, as it counts: the one rule for every deadline set by
+        hand (an extension asked for or granted). A moment inside a working period, its
+        bounds included, stays; any other moves on to the start of the next working period
+        (Saturday 10:00 to Monday 08:30, 12:30 to 13:30, 18:00 to the next working day's
+        08:30). The working time up to it is the same; it falls due when people work.
+        Returned in UTC."""
+        local = moment.astimezone(self.zone)
+        day = local.date()
+        for _ in range(3660):  # ten years of days, as `add_working_hours`
+            for a, b in self._day_periods(day):
+                if local <= b:
+                    return max(a, local).astimezone(ZoneInfo("UTC"))
+            day += timedelta(days=1)
+        raise ValueError("no working hours within ten years: check the calendar")
+
     def working_hours_between(self, start: datetime, end: datetime) -> float:
         """Working hours from `start` to `end` (negative if `end` comes first)."""
         if end < start:

@@ -41,6 +41,7 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
+from app.core.moments import local_isoformat
 from app.media.service import usable_photos, use_photo
 from app.routing.models import RoutingDecision
 from app.routing.schemas import RoutingProposal, UnitBrief
@@ -319,7 +320,7 @@ def perform(
         body=body,
         now=now,
     )
-    # One flush at the end: the case row is updated once, so its version rises by one.
+    # One flush at the end: the case row is updated once.
     with session.no_autoflush:
         try:
             detail = HANDLERS.get(action, _nothing_more)(step)
@@ -337,9 +338,10 @@ def perform(
         detail.setdefault("unit_id", task.unit_id)
     if body.reason:
         detail["reason"] = body.reason
-    # Every step updates the case row, even one that only touched a task: so the version
-    # rises and a concurrent step on the old version fails.
+    # Every step updates the case row, even one that only touched a task: its version
+    # rises by one, and a concurrent step on the old version fails.
     case.updated_at = now
+    case.version = seen + 1
     for photo in photos:
         use_photo(session, photo, f"case:{case.id}", case.jurisdiction_path)
     try:
@@ -404,7 +406,8 @@ class Step:
     def to_verification_if_handled(self) -> None:
         if self.case.status is CaseStatus.IN_PROGRESS and self.all_handled():
             self.case.status = CaseStatus.AWAITING_VERIFICATION
-            self.case.due_at = self.due("verify")
+            # The handling deadline stays as it was: the term the handling was held to.
+            self.case.verify_due_at = self.due("verify")
             self.case.verify_overdue_at = None  # a new term (after rework) may run over again
 
     def handling_status(self) -> CaseStatus:
@@ -425,7 +428,7 @@ class Step:
             if handle_due is not None:
                 set_handle_deadline(task, self.calendar, self.settings, self.now, handle_due)
         self.case.status = CaseStatus.IN_PROGRESS if again else CaseStatus.REGISTERED
-        self.case.due_at = handle_due if again else None
+        self.case.handle_due_at = handle_due if again else None
 
 
 def _nothing_more(step: Step) -> dict[str, Any]:
@@ -468,7 +471,7 @@ def _decide_return(step: Step) -> dict[str, Any]:
             # No lead left: the routing was wrong, the centre dispatches it again. The
             # other units' deadlines wait meanwhile (their alarms stop until dispatch).
             step.case.status = CaseStatus.REGISTERED
-            step.case.due_at = None
+            step.case.handle_due_at = None
         else:
             step.to_verification_if_handled()
     else:
@@ -477,18 +480,34 @@ def _decide_return(step: Step) -> dict[str, Any]:
     return {"upheld": bool(step.body.approved)}
 
 
+def _asked(asked: datetime, counted: datetime) -> dict[str, str]:
+    """The moment a person asked for, kept with the step when it is not the one that counts."""
+    return {} if asked == counted else {"asked_due_at": local_isoformat(asked)}
+
+
+def _check_later(step: Step, task: CaseTask, until: datetime) -> None:
+    """An extension must add working time to the current deadline: a Saturday asked for
+    after a Friday-evening deadline counts from Monday morning and adds none."""
+    current = task.handle_due_at
+    if current is not None and step.calendar.working_hours_between(current, until) <= 0:
+        zone = step.settings.zone
+        raise DeadlineNotLater(
+            f"新的期限（按工作时间计为 {until.astimezone(zone):%Y-%m-%d %H:%M}）"
+            f"须晚于当前期限 {current.astimezone(zone):%Y-%m-%d %H:%M}",
+            due_at=local_isoformat(current),
+            counted_due_at=local_isoformat(until),
+        )
+
+
 def _request_extension(step: Step) -> dict[str, Any]:
-    task, wanted = step.the_task, step.body.new_due_at
-    assert wanted is not None  # Need.DEADLINE
+    task, asked = step.the_task, step.body.new_due_at
+    assert asked is not None  # Need.DEADLINE
     if task.extension_requested_until is not None:
         raise ExtensionPending("本单位已有一项延期申请在审批中")
-    current = task.handle_due_at
-    if current is not None and wanted <= current:
-        raise DeadlineNotLater(
-            f"新的期限须晚于当前期限 {current.astimezone(step.settings.zone):%Y-%m-%d %H:%M}"
-        )
+    wanted = step.calendar.next_working_moment(asked)
+    _check_later(step, task, wanted)
     task.extension_requested_until = wanted
-    return {"requested_due_at": wanted.isoformat()}
+    return {"requested_due_at": local_isoformat(wanted), **_asked(asked, wanted)}
 
 
 def _decide_extension(step: Step) -> dict[str, Any]:
@@ -496,19 +515,19 @@ def _decide_extension(step: Step) -> dict[str, Any]:
     requested = task.extension_requested_until
     if requested is None:
         raise NoExtensionRequest("该单位没有待审批的延期申请")
-    until = step.body.new_due_at or requested
+    asked = step.body.new_due_at or requested
+    until = step.calendar.next_working_moment(asked)
     if step.body.approved:
         # The centre may grant another term than asked; never one past or not later.
         if until <= step.now:
             raise DeadlineInPast("申请的期限已经过去，请给出新的期限（new_due_at）")
-        if task.handle_due_at is not None and until <= task.handle_due_at:
-            raise DeadlineNotLater("延期后的期限须晚于当前期限")
+        _check_later(step, task, until)
     task.extension_requested_until = None
     if not step.body.approved:
         return {"granted": False}
     set_handle_deadline(task, step.calendar, step.settings, task.assigned_at, until)
     task.extension_count += 1
-    return {"granted": True, "new_due_at": until.isoformat()}
+    return {"granted": True, "new_due_at": local_isoformat(until), **_asked(asked, until)}
 
 
 def _release(step: Step) -> dict[str, Any]:
@@ -544,7 +563,7 @@ def _resume(step: Step) -> dict[str, Any]:
                 "extension_requested_until",
             ):
                 setattr(task, name, shift_for_pause(getattr(task, name), calendar, paused_at, now))
-    case.due_at = shift_for_pause(case.due_at, calendar, paused_at, now)
+    case.handle_due_at = shift_for_pause(case.handle_due_at, calendar, paused_at, now)
     case.hung_up_at = None
     case.status = step.handling_status()
     return {"paused_working_hours": round(calendar.working_hours_between(paused_at, now), 2)}
@@ -584,7 +603,7 @@ def settle_deadlines(step: Step) -> None:
     case = step.case
     if case.status in HANDLING_STATUSES:
         dues = [t.handle_due_at for t in step.tasks if t.status in OPEN_TASK_STATUSES]
-        case.due_at = max((d for d in dues if d is not None), default=case.due_at)
+        case.handle_due_at = max((d for d in dues if d is not None), default=case.handle_due_at)
     for task in step.tasks:
         task.next_alarm_at = next_alarm(task, case, step.calendar, step.settings)
 
@@ -738,7 +757,9 @@ def case_out(
         urgency=case.urgency,
         description=case.description,
         reported_at=case.reported_at.astimezone(zone),
-        due_at=local(case.due_at),
+        handle_due_at=local(case.handle_due_at),
+        stage=case.stage,
+        stage_due_at=local(case.stage_due_at),
         closed_at=local(case.closed_at),
         lon=point.x,
         lat=point.y,

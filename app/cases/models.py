@@ -44,6 +44,39 @@ FINISHED_STATUSES = frozenset({CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatu
 HANDLING_STATUSES = frozenset({CaseStatus.DISPATCHED, CaseStatus.IN_PROGRESS})
 
 
+class CaseStage(StrEnum):
+    """The step a case waits for; `stage_due_at` is that step's deadline, if it has one."""
+
+    REGISTER = "register"  # 待立案: the centre registers or rejects it (no time limit)
+    DISPATCH = "dispatch"  # 待派遣: the centre dispatches it (no time limit)
+    HANDLE = "handle"  # 处置: the units sign for and handle it, by the handling deadline
+    VERIFY = "verify"  # 核查: the verifier checks it on site, by the verification deadline
+    RESUME = "resume"  # 挂账: set aside, its deadlines paused until the centre resumes it
+
+
+STAGE_OF_STATUS: dict[CaseStatus, CaseStage] = {
+    CaseStatus.PENDING_REGISTRATION: CaseStage.REGISTER,
+    CaseStatus.REGISTERED: CaseStage.DISPATCH,
+    CaseStatus.DISPATCHED: CaseStage.HANDLE,
+    CaseStatus.IN_PROGRESS: CaseStage.HANDLE,
+    CaseStatus.AWAITING_VERIFICATION: CaseStage.VERIFY,
+    CaseStatus.HUNG_UP: CaseStage.RESUME,
+}
+
+
+def stage_due_at(
+    status: CaseStatus, handle_due_at: datetime | None, verify_due_at: datetime | None
+) -> datetime | None:
+    """The deadline of the step a case in `status` waits for: the handling deadline while
+    units handle it, the verification deadline while it awaits verification, else none."""
+    stage = STAGE_OF_STATUS.get(status)
+    if stage is CaseStage.HANDLE:
+        return handle_due_at
+    if stage is CaseStage.VERIFY:
+        return verify_due_at
+    return None
+
+
 #: The statuses' Chinese names, for exports and bulletins.
 CASE_STATUS_NAMES: dict[CaseStatus, str] = {
     CaseStatus.PENDING_REGISTRATION: "待立案",
@@ -92,8 +125,12 @@ class Case(TimestampMixin, Base):
     routing_decision_id: Mapped[int | None] = mapped_column(
         ForeignKey("routing_decisions.id", ondelete="RESTRICT")
     )
-    #: Handling deadline (处置时限), counted in working hours from the report.
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Handling deadline (处置时限): counted in working hours from the report, then the
+    #: latest handling deadline of its open tasks while units handle it; kept once handled
+    #: (the term the handling was held to). None for a fix on the spot.
+    handle_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Verification deadline (核查时限), set each time the case reaches verification.
+    verify_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fixed_on_spot: Mapped[bool] = mapped_column(Boolean, default=False)
     report_count: Mapped[int] = mapped_column(Integer, default=1)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -104,10 +141,25 @@ class Case(TimestampMixin, Base):
     #: The verification deadline has passed and was recorded (the sweep's mark).
     verify_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Optimistic lock: every change raises it (SQLAlchemy checks it on UPDATE).
+    #: Optimistic lock: a new case is version 1 and each step raises it by one
+    #: (`actions.perform`); SQLAlchemy checks it on every UPDATE of the row, so a step
+    #: taken on a version someone else has moved on fails. Set by the code, not by each
+    #: flush: opening a case takes several flushes, and is one version.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "version_id_col": version,
+        "version_id_generator": False,
+    }
+
+    @property
+    def stage(self) -> CaseStage | None:
+        """The step the case waits for (None: finished)."""
+        return STAGE_OF_STATUS.get(self.status)
+
+    @property
+    def stage_due_at(self) -> datetime | None:
+        return stage_due_at(self.status, self.handle_due_at, self.verify_due_at)
 
 
 class TaskStatus(StrEnum):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ from app.cases.models import (
 )
 from app.cases.relations import may_dispatch, verifiable_cases
 from app.cases.schemas import CaseSummary, DispatchQueueItem, TaskQueueItem
+from app.cases.workflow import staff_actions
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.pagination import (
@@ -34,6 +36,7 @@ from app.core.pagination import (
     decode_moment_id_cursor,
     encode_cursor,
 )
+from app.routing.schemas import UnitBrief
 from app.routing.service import proposals
 from app.territory.models import Unit
 
@@ -47,8 +50,8 @@ def unit_tasks(
     *,
     unit_code: str | None,
     status: TaskStatus | None,
-    category_code: str | None,
-    street_code: str | None,
+    category: str | None,
+    street: str | None,
     overdue: bool | None,
     limit: int,
     cursor: str | None,
@@ -81,10 +84,10 @@ def unit_tasks(
             Case.status.in_(sorted(HANDLING_STATUSES)),
         )
     )
-    if category_code is not None:
-        query = query.where(Case.category_code == category_code)
-    if street_code is not None:
-        query = query.where(Case.street_code == street_code)
+    if category is not None:
+        query = query.where(Case.category_code == category)
+    if street is not None:
+        query = query.where(Case.street_code == street)
     if overdue is not None:
         query = query.where(
             CaseTask.handle_due_at < now if overdue else CaseTask.handle_due_at >= now
@@ -103,25 +106,40 @@ def unit_tasks(
     ).all()
     calendar = working_calendar(session, settings)
     zone = settings.zone
-    items = [
-        TaskQueueItem(
-            case_number=case.number or "",
-            case_status=case.status,
-            category_code=case.category_code,
-            urgency=case.urgency,
-            description=case.description,
-            street_code=case.street_code,
-            is_lead=task.is_lead,
-            task_status=task.status,
-            sign_for_due_at=task.sign_for_due_at.astimezone(zone) if task.sign_for_due_at else None,
-            handle_due_at=task.handle_due_at.astimezone(zone),
-            overdue=task.handle_due_at < now,
-            remaining_working_hours=round(
-                calendar.working_hours_between(now, task.handle_due_at), 2
-            ),
+    unit = session.get(Unit, unit_id) if rows else None
+    items = []
+    for task, case in rows[:limit]:
+        assert unit is not None
+        place = to_shape(case.geom)
+        items.append(
+            TaskQueueItem(
+                case_number=case.number or "",
+                case_version=case.version,
+                case_status=case.status,
+                category_code=case.category_code,
+                urgency=case.urgency,
+                description=case.description,
+                lon=place.x,
+                lat=place.y,
+                street_code=case.street_code,
+                community_code=case.community_code,
+                grid_cell_code=case.grid_cell_code,
+                segment_code=case.segment_code,
+                unit=UnitBrief(code=unit.code, name=unit.name, kind=unit.kind),
+                is_lead=task.is_lead,
+                task_status=task.status,
+                sign_for_due_at=task.sign_for_due_at.astimezone(zone)
+                if task.sign_for_due_at
+                else None,
+                handle_due_at=task.handle_due_at.astimezone(zone),
+                overdue=task.handle_due_at < now,
+                remaining_working_hours=round(
+                    calendar.working_hours_between(now, task.handle_due_at), 2
+                ),
+                extension_requested_until=task.extension_requested_until,
+                actions=staff_actions(case.status, task.status),
+            )
         )
-        for task, case in rows[:limit]
-    ]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
@@ -141,7 +159,9 @@ def _summaries(settings: Settings, cases: list[Case]) -> list[CaseSummary]:
             street_code=c.street_code,
             segment_code=c.segment_code,
             reported_at=c.reported_at.astimezone(zone),
-            due_at=c.due_at.astimezone(zone) if c.due_at else None,
+            handle_due_at=c.handle_due_at,
+            stage=c.stage,
+            stage_due_at=c.stage_due_at,
             version=c.version,
         )
         for c in cases

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.cases.models import CaseEventKind, CaseSource, CaseStatus, TaskStatus
+from app.cases.models import CaseEventKind, CaseSource, CaseStage, CaseStatus, TaskStatus
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.core.inputs import DatabaseId, Moment
+from app.core.moments import LocalMoment
 from app.routing.models import Urgency
 from app.routing.schemas import RoutingProposal, UnitBrief
 from app.territory.schemas import Code
 
+#: A case's two deadlines, named the same in every answer that shows a case (the case, the
+#: queues, the report receipt, the assessors' search and exports).
+HandleDueAt = Annotated[
+    LocalMoment | None,
+    Field(
+        description="Handling deadline (处置时限), in working hours: from the report, then the "
+        "latest of the units' open tasks (extensions move it); kept once handled."
+    ),
+]
+Stage = Annotated[
+    CaseStage | None,
+    Field(
+        description="The step the case waits for: `register`, `dispatch`, `handle`, `verify` "
+        "or `resume` (hung up); null once finished."
+    ),
+]
+StageDueAt = Annotated[
+    LocalMoment | None,
+    Field(
+        description="Deadline of that step: the handling deadline while units handle it, "
+        "the verification deadline (核查时限) while it awaits verification; null when the "
+        "step has none (at the centre, hung up) or the case is finished."
+    ),
+]
+
 
 class CaseEventOut(BaseModel):
-    occurred_at: datetime
+    occurred_at: LocalMoment
     kind: CaseEventKind
     actor: str | None = Field(description="Display name of who acted.")
     actor_role: str | None
@@ -26,6 +51,10 @@ class CaseEventOut(BaseModel):
     photo_ids: list[int]
     lon: float | None
     lat: float | None
+    unit: UnitBrief | None = Field(
+        description="The unit the step concerns: whose task was signed for, fed back, "
+        "released, returned, extended or marked overdue, who reported in or missed a whistle."
+    )
 
 
 class NearbyCase(BaseModel):
@@ -36,7 +65,7 @@ class NearbyCase(BaseModel):
     category_code: str
     urgency: Urgency
     description: str
-    reported_at: datetime
+    reported_at: LocalMoment
     report_count: int
     distance_m: float
     thumbnail_url: str | None
@@ -101,16 +130,16 @@ class TaskOut(BaseModel):
     unit: UnitBrief
     is_lead: bool
     status: TaskStatus
-    sign_for_due_at: datetime | None
-    handle_due_at: datetime | None
+    sign_for_due_at: LocalMoment | None
+    handle_due_at: LocalMoment | None
     remaining_working_hours: float | None = Field(
         description="Working hours left to the handling deadline (negative: overdue)."
     )
-    signed_at: datetime | None
-    done_at: datetime | None
+    signed_at: LocalMoment | None
+    done_at: LocalMoment | None
     overdue: bool = Field(description="Open and past its handling deadline.")
     escalation_level: int = Field(description="0; then 1, 2 as it escalates up the chiefs.")
-    extension_requested_until: datetime | None = Field(
+    extension_requested_until: LocalMoment | None = Field(
         description="An extension asked for and not yet decided."
     )
     extension_count: int
@@ -125,9 +154,11 @@ class CaseOut(BaseModel):
     category_code: str
     urgency: Urgency
     description: str
-    reported_at: datetime
-    due_at: datetime | None = Field(description="Deadline of the current stage.")
-    closed_at: datetime | None
+    reported_at: LocalMoment
+    handle_due_at: HandleDueAt
+    stage: Stage
+    stage_due_at: StageDueAt
+    closed_at: LocalMoment | None
     lon: float
     lat: float
     street_code: str | None
@@ -138,7 +169,7 @@ class CaseOut(BaseModel):
     rework_count: int
     urge_count: int
     reopen_count: int
-    hung_up_at: datetime | None
+    hung_up_at: LocalMoment | None
     fixed_on_spot: bool
     routing: RoutingProposal | None = Field(
         description="The routing decision (分拨建议): its id, the units proposed, the rule "
@@ -166,20 +197,35 @@ class TransitionOut(BaseModel):
 
 
 class TaskQueueItem(BaseModel):
-    """One open task in a unit's queue (待办任务)."""
+    """One open task in a unit's queue (待办任务), with what its next step needs: the
+    case's version (`If-Match`), the unit acting, where the case is, the steps open now."""
 
     case_number: str
+    case_version: int = Field(description="Send it as `If-Match` with the step.")
     case_status: CaseStatus
     category_code: str
     urgency: Urgency
     description: str
+    lon: float = Field(description="Where the case is (WGS 84).")
+    lat: float
     street_code: str | None
+    community_code: str | None
+    grid_cell_code: str | None
+    segment_code: str | None
+    unit: UnitBrief = Field(description="The unit whose task it is (`unit_code` of the step).")
     is_lead: bool
     task_status: TaskStatus
-    sign_for_due_at: datetime | None
-    handle_due_at: datetime
+    sign_for_due_at: LocalMoment | None
+    handle_due_at: LocalMoment
     overdue: bool
     remaining_working_hours: float = Field(description="Negative once overdue.")
+    extension_requested_until: LocalMoment | None = Field(
+        description="An extension asked for and not yet decided (one at a time)."
+    )
+    actions: list[str] = Field(
+        description="The steps the unit's staff may take on the task now "
+        "(`POST /api/v1/cases/{number}/actions/{action}`), from the workflow table."
+    )
 
 
 class CaseSummary(BaseModel):
@@ -190,8 +236,10 @@ class CaseSummary(BaseModel):
     description: str
     street_code: str | None
     segment_code: str | None
-    reported_at: datetime
-    due_at: datetime | None
+    reported_at: LocalMoment
+    handle_due_at: HandleDueAt
+    stage: Stage
+    stage_due_at: StageDueAt
     version: int
 
 

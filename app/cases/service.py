@@ -28,7 +28,8 @@ from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
 from app.notifications.service import notify_case_event
 from app.routing.models import Urgency
-from app.routing.schemas import RoutingDecisionOut
+from app.routing.schemas import RoutingDecisionOut, UnitBrief
+from app.territory.models import Unit
 
 
 def assign_number(case: Case, zone: tzinfo) -> None:
@@ -50,10 +51,12 @@ def new_case(
     decision: RoutingDecisionOut,
     jurisdiction_path: str,
     now: datetime,
-    due_at: datetime | None,
+    handle_due_at: datetime | None = None,
+    verify_due_at: datetime | None = None,
     fixed_on_spot: bool = False,
 ) -> Case:
-    """A case placed where its routing decision placed it, numbered (report or whistle)."""
+    """A case placed where its routing decision placed it, numbered (report or whistle):
+    version 1, however many flushes its opening takes."""
     facts = decision.facts
     case = Case(
         status=status,
@@ -69,7 +72,8 @@ def new_case(
         community_code=facts.community.code if facts.community else None,
         grid_cell_code=facts.grid_cell_code,
         segment_code=facts.segment.code if facts.segment else None,
-        due_at=due_at,
+        handle_due_at=handle_due_at,
+        verify_due_at=verify_due_at,
         fixed_on_spot=fixed_on_spot,
         report_count=1,
     )
@@ -163,12 +167,19 @@ def record_event(
 
 
 def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
+    """The case's events in order, each with its actor's name and the unit it concerns
+    (its `unit_id`): eleven releases name eleven units."""
     rows = session.execute(
         select(CaseEvent, User.display_name)
         .outerjoin(User, CaseEvent.actor_user_id == User.id)
         .where(CaseEvent.case_id == case_id)
         .order_by(CaseEvent.id)
     ).all()
+    unit_ids = {e.detail.get("unit_id") for e, _ in rows} - {None}
+    units = {
+        u.id: UnitBrief(code=u.code, name=u.name, kind=u.kind)
+        for u in (session.scalars(select(Unit).where(Unit.id.in_(unit_ids))) if unit_ids else [])
+    }
     out = []
     for event, name in rows:
         point = to_shape(event.geom) if event.geom is not None else None
@@ -184,6 +195,7 @@ def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
                 photo_ids=event.photo_ids,
                 lon=point.x if point else None,
                 lat=point.y if point else None,
+                unit=units.get(event.detail.get("unit_id")),
             )
         )
     return out

@@ -147,7 +147,7 @@ def _sweep_verifications(
     overdue = session.execute(
         select(Case.id).where(
             Case.status == CaseStatus.AWAITING_VERIFICATION,
-            Case.due_at <= now,
+            Case.verify_due_at <= now,
             Case.verify_overdue_at.is_(None),
         )
     ).scalars()
@@ -161,13 +161,14 @@ def _sweep_verifications(
                 Case.verify_overdue_at.is_(None),
                 # Still so: not verified, nor given a new term, since it was read.
                 Case.status == CaseStatus.AWAITING_VERIFICATION,
-                Case.due_at <= now,
+                Case.verify_due_at <= now,
             )
             .values(verify_overdue_at=now),
         ):
             case = session.get(Case, case_id, populate_existing=True)
             assert case is not None
-            due_at = case.due_at.astimezone(settings.zone).isoformat() if case.due_at else None
+            due = case.verify_due_at
+            due_at = due.astimezone(settings.zone).isoformat() if due else None
             _record(session, settings, run, case, CaseEventKind.VERIFICATION_OVERDUE, now,
                     due_at=due_at)  # fmt: skip
         session.commit()

@@ -155,6 +155,19 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 BY_ACTION: dict[Action, Transition] = {t.action: t for t in TRANSITIONS}
 
+
+def staff_actions(case_status: CaseStatus, task_status: TaskStatus) -> list[str]:
+    """The steps a unit's staff may take on its task now: the table's, nothing more."""
+    return [
+        t.action.value
+        for t in TRANSITIONS
+        if Actor.TASK_UNIT_STAFF in t.actors
+        and case_status in t.sources
+        and t.task_sources is not None
+        and task_status in t.task_sources
+    ]
+
+
 #: Which roles can ever be each actor (the relation to the case is checked per case).
 ACTOR_ROLES: dict[Actor, frozenset[Role]] = {
     Actor.DISPATCHER: frozenset({Role.DISPATCHER, Role.ADMIN}),

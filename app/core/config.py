@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.moments import DEFAULT_ZONE, speak_zone
+
 BBox = tuple[float, float, float, float]
 
 #: China's extent, a safe outer bound until a deployment sets its own service area.
@@ -50,9 +52,7 @@ class Settings(BaseSettings):
         description="SpatiaLite loadable module: a name on the loader path or a full path.",
     )
     media_dir: Path = Field(default=Path("var/media"), description="Where photos are stored.")
-    time_zone: str = Field(
-        default="Asia/Shanghai", description="Time zone spoken at the API's edges."
-    )
+    time_zone: str = Field(default=DEFAULT_ZONE, description="Time zone spoken at the API's edges.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     service_area: Annotated[BBox, NoDecode] = Field(
@@ -538,9 +538,10 @@ class SettingsError(RuntimeError):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings; raises SettingsError naming each bad variable."""
+    """The process-wide settings (their zone is the one answers speak, `moments`); raises
+    SettingsError naming each bad variable."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -550,3 +551,5 @@ def get_settings() -> Settings:
             )
             lines.append(f"  {var}: {err['msg']}")
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+    speak_zone(settings.zone)
+    return settings

@@ -65,9 +65,12 @@ class Problem(Exception):
         *,
         errors: Sequence[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        status: int | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail or self.title)
+        if status is not None:  # where a standard fixes it (the OAuth token endpoint: 400)
+            self.status = status  # type: ignore[misc]
         self.detail = detail
         self.errors = list(errors) if errors else None
         self.headers = headers
@@ -278,11 +281,15 @@ def _problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
 
 
-def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the problems a route may answer with."""
+def problem_responses(
+    *problems: type[Problem] | tuple[type[Problem], int],
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the problems a route may answer with; a
+    `(problem, status)` pair for one this route answers with another status than its own."""
     by_status: dict[int, list[type[Problem]]] = {}
     for p in (*problems, ValidationFailed):
-        by_status.setdefault(p.status, []).append(p)
+        problem, status = p if isinstance(p, tuple) else (p, p.status)
+        by_status.setdefault(status, []).append(problem)
     return {
         status: {"model": ProblemBody, "content": _problem_content(), "description": _describe(ps)}
         for status, ps in sorted(by_status.items())

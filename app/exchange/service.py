@@ -10,11 +10,10 @@ number already imported is answered with its case and changes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from geoalchemy2.shape import to_shape
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,8 +21,10 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.cases.models import CASE_STATUS_NAMES, Case, CaseEvent, CaseSource, CaseTask
 from app.core.config import Settings
-from app.core.coords import CoordinateSystem
+from app.core.coords import PointIn
 from app.core.errors import Problem, ProblemBody
+from app.core.inputs import Moment
+from app.core.moments import LocalMoment
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.exchange.models import PlatformCase
 from app.media.service import photo_url
@@ -31,6 +32,7 @@ from app.reports.models import Report, ReportPhoto
 from app.reports.schemas import LinkedReportIn
 from app.reports.service import file_report
 from app.routing.models import Category
+from app.routing.schemas import CategoryCode
 from app.routing.taxonomy import UnknownCategory
 from app.standards.codes import current_edition
 from app.standards.service import aliases, national_class
@@ -54,7 +56,7 @@ class ExchangeNational(BaseModel):
 class ExchangeEvent(BaseModel):
     id: int
     kind: str
-    occurred_at: datetime
+    occurred_at: LocalMoment
     from_status: str | None
     to_status: str | None
     note: str | None
@@ -77,9 +79,9 @@ class ExchangeCase(BaseModel):
     )
     urgency: str
     description: str
-    reported_at: datetime
-    due_at: datetime | None
-    closed_at: datetime | None
+    reported_at: LocalMoment
+    handle_due_at: LocalMoment | None
+    closed_at: LocalMoment | None
     lon: float
     lat: float
     street_code: str | None
@@ -196,7 +198,7 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
         urgency=case.urgency.value,
         description=case.description,
         reported_at=case.reported_at.astimezone(zone),
-        due_at=case.due_at.astimezone(zone) if case.due_at else None,
+        handle_due_at=case.handle_due_at,
         closed_at=case.closed_at.astimezone(zone) if case.closed_at else None,
         lon=point.x,
         lat=point.y,
@@ -213,13 +215,13 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
 # --- import --------------------------------------------------------------------------------------
 
 
-class PlatformCaseIn(BaseModel):
+class PlatformCaseIn(PointIn):
     """One case of the platform: its number, what and where, its photos as links."""
 
     model_config = ConfigDict(extra="forbid")
 
     platform_number: PlatformNumber = Field(examples=["JH2026111800123"])
-    category_code: str | None = Field(default=None, examples=["roads.manhole"])
+    category_code: CategoryCode | None = Field(default=None, examples=["roads.manhole"])
     national_code: str | None = Field(
         default=None,
         description="The class in the deployment's edition (`event:0401`), instead of "
@@ -228,10 +230,7 @@ class PlatformCaseIn(BaseModel):
     description: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ]
-    lon: float
-    lat: float
-    coordinate_system: CoordinateSystem = CoordinateSystem.WGS84
-    reported_at: AwareDatetime
+    reported_at: Moment
     photo_urls: list[HttpUrl] = Field(default_factory=list, max_length=30)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from app.core.moments import LocalMoment
 
 
 class PhotoOut(BaseModel):
@@ -18,7 +18,7 @@ class PhotoOut(BaseModel):
     byte_size: int
     width: int = Field(description="As seen, after the EXIF orientation.")
     height: int
-    taken_at: datetime | None = Field(description="EXIF capture time (拍摄时间).")
+    taken_at: LocalMoment | None = Field(description="EXIF capture time (拍摄时间).")
     exif_lon: float | None = Field(description="EXIF GPS position, WGS 84.")
     exif_lat: float | None
     original_url: str = Field(description="The original as uploaded, EXIF included.")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
 from app.cases.models import CaseEventKind
+from app.core.moments import LocalMoment
 from app.core.pagination import Page
 from app.notifications.models import DeliveryError, DeliveryStatus
 
@@ -18,7 +18,7 @@ OTHER_EVENT_TYPES = (WHISTLE_BLOWN,)
 
 class NotificationOut(BaseModel):
     id: int
-    created_at: datetime
+    created_at: LocalMoment
     kind: str = Field(description="The case event it announces (e.g. `dispatched`).")
     case_number: str | None
     whistle_id: int | None = Field(
@@ -26,7 +26,7 @@ class NotificationOut(BaseModel):
     )
     title: str
     body: str | None
-    read_at: datetime | None
+    read_at: LocalMoment | None
 
 
 class InboxPage(Page[NotificationOut]):
@@ -79,11 +79,11 @@ class DeliveryOut(BaseModel):
     event_type: str
     status: DeliveryStatus
     attempts: int
-    next_attempt_at: datetime | None
-    last_attempt_at: datetime | None
+    next_attempt_at: LocalMoment | None
+    last_attempt_at: LocalMoment | None
     last_status_code: int | None
     last_error: DeliveryError | None = Field(
         description="Why the last attempt failed, as a class (the answer's code, if any, "
         "is `last_status_code`)."
     )
-    delivered_at: datetime | None
+    delivered_at: LocalMoment | None

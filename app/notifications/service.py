@@ -32,6 +32,7 @@ from app.cases.relations import may_verify
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound
+from app.core.moments import local_isoformat
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
 from app.notifications.egress import check_webhook_url
@@ -252,7 +253,7 @@ def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:
     message = OutboxMessage(
         message_id=f"msg_{uuid.uuid4().hex}",
         event_type=event_type,
-        payload={"type": event_type, "timestamp": now.isoformat(), "data": data},
+        payload={"type": event_type, "timestamp": local_isoformat(now), "data": data},
         created_at=now,
     )
     session.add(message)

@@ -480,8 +480,8 @@ def create_request(
             if receipt.duplicate
             else f"已受理，由{lead}牵头处置"
         )
-        if receipt.due_at is not None:
-            notice += f"，处置时限至 {receipt.due_at:%Y-%m-%d %H:%M}"
+        if receipt.handle_due_at is not None:
+            notice += f"，处置时限至 {receipt.handle_due_at:%Y-%m-%d %H:%M}"
         return Open311Receipt(
             service_request_id=receipt.case_number,
             token=token or "",
@@ -639,7 +639,9 @@ def _request_rows(
                 "service_notice": None,
                 "requested_datetime": case.reported_at.astimezone(zone),
                 "updated_datetime": last.astimezone(zone) if last else None,
-                "expected_datetime": case.due_at.astimezone(zone) if case.due_at else None,
+                "expected_datetime": case.handle_due_at.astimezone(zone)
+                if case.handle_due_at
+                else None,
                 "address": "，".join(a for a in address if a),
                 "address_id": case.segment_code,
                 "zipcode": None,

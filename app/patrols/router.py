@@ -14,6 +14,7 @@ from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.patrols import compliance, service, workstations
+from app.patrols.models import PatrolStatus
 from app.patrols.schemas import (
     CheckInIn,
     CheckInOut,
@@ -23,6 +24,7 @@ from app.patrols.schemas import (
     FixBatchResult,
     PatrolOut,
     PatrolStart,
+    PatrolSummary,
     SegmentPatrolOut,
 )
 
@@ -91,6 +93,27 @@ def patrol_coverage_map(
     return compliance.coverage_map(
         session, settings, principal, date_from=date_from, date_to=date_to, street_code=street
     )
+
+
+@router.get(
+    "/patrols/mine",
+    summary="My patrols, newest first (find the running one: `status=active`)",
+    response_model=Page[PatrolSummary],
+    responses=problem_responses(*AUTH_PROBLEMS),
+)
+def my_patrols(
+    session: SessionDep,
+    principal: PrincipalDep,
+    status: PatrolStatus | None = None,
+    limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[PatrolSummary]:
+    """Road chiefs, patrollers and supervisors: their own patrols only (another person's
+    are `GET /patrols/{id}`, for whom oversees them)."""
+    items, next_cursor = service.my_patrols(
+        session, principal, status=status, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.post(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.coords import PointIn
 from app.core.inputs import Moment
+from app.core.moments import LocalMoment
 from app.patrols.models import CheckInPurpose, FixFlag, OutOfWindow, PatrolStatus
 
 
@@ -60,23 +61,28 @@ class SegmentCoverageOut(BaseModel):
     complete: bool
 
 
-class PatrolOut(BaseModel):
+class PatrolSummary(BaseModel):
+    """A patrol as my list shows it: enough to find it again and carry on."""
+
     id: int
-    user_id: int
     status: PatrolStatus
-    started_at: datetime
-    ended_at: datetime | None
+    started_at: LocalMoment
+    ended_at: LocalMoment | None
     duration_s: float | None = Field(description="From start to end, pauses left out.")
     distance_m: float | None = Field(description="Length of the cleaned track.")
     fix_count: int
-    kept_fix_count: int | None
-    report_ids: list[int] = Field(description="Reports made during the patrol.")
-    flagged: dict[FixFlag, int]
-    segments: list[SegmentCoverageOut]
     remeasure_pending: bool = Field(
         description="Late fixes arrived after the end: the measures above are taken again "
         "shortly (by the service's background jobs)."
     )
+
+
+class PatrolOut(PatrolSummary):
+    user_id: int
+    kept_fix_count: int | None
+    report_ids: list[int] = Field(description="Reports made during the patrol.")
+    flagged: dict[FixFlag, int]
+    segments: list[SegmentCoverageOut]
 
 
 class SegmentPatrolOut(BaseModel):
@@ -85,8 +91,8 @@ class SegmentPatrolOut(BaseModel):
     patrol_id: int
     user_id: int
     display_name: str
-    started_at: datetime
-    ended_at: datetime | None
+    started_at: LocalMoment
+    ended_at: LocalMoment | None
     covered_share: float
     complete: bool
 
@@ -162,8 +168,8 @@ class CheckInOut(BaseModel):
     display_name: str
     purpose: CheckInPurpose
     note: str | None
-    checked_in_at: datetime
+    checked_in_at: LocalMoment
     in_distance_m: float
-    checked_out_at: datetime | None
+    checked_out_at: LocalMoment | None
     out_distance_m: float | None
     minutes: float | None = Field(description="From check-in to check-out.")

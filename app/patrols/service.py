@@ -11,7 +11,7 @@ from typing import Any
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import LineString
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from app.core.config import Settings
 from app.core.database import UTCDateTime, bbox_intersects, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
+from app.core.pagination import decode_moment_id_cursor, encode_cursor
 from app.patrols.models import (
     FixFlag,
     OutOfWindow,
@@ -38,6 +39,7 @@ from app.patrols.schemas import (
     FixIn,
     PatrolOut,
     PatrolStart,
+    PatrolSummary,
     SegmentCoverageOut,
     SegmentPatrolOut,
 )
@@ -498,6 +500,54 @@ def remeasure_due(session: Session, settings: Settings, *, limit: int = 50) -> i
     return measured
 
 
+def my_patrols(
+    session: Session,
+    principal: Principal,
+    *,
+    status: PatrolStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[PatrolSummary], str | None]:
+    """The caller's own patrols, newest start first: a phone that lost a patrol's id finds
+    the running one here (`status=active`)."""
+    principal.require(Permission.PATROLS_RECORD)
+    if principal.user_id is None:
+        raise Forbidden("巡查只属于登录的用户")
+    query = select(Patrol).where(Patrol.user_id == principal.user_id)
+    if status is not None:
+        query = query.where(Patrol.status == status)
+    after = decode_moment_id_cursor(cursor)
+    if after is not None:
+        started, patrol_id = after
+        query = query.where(
+            or_(
+                Patrol.started_at < started,
+                and_(Patrol.started_at == started, Patrol.id < patrol_id),
+            )
+        )
+    patrols = list(
+        session.scalars(query.order_by(Patrol.started_at.desc(), Patrol.id.desc()).limit(limit + 1))
+    )
+    next_cursor = None
+    if len(patrols) > limit:
+        last = patrols[limit - 1]
+        next_cursor = encode_cursor([last.started_at.isoformat(), last.id])
+    return [_summary(p) for p in patrols[:limit]], next_cursor
+
+
+def _summary(patrol: Patrol) -> PatrolSummary:
+    return PatrolSummary(
+        id=patrol.id,
+        status=patrol.status,
+        started_at=patrol.started_at,
+        ended_at=patrol.ended_at,
+        duration_s=patrol.duration_s,
+        distance_m=patrol.distance_m,
+        fix_count=patrol.fix_count,
+        remeasure_pending=patrol.remeasure_requested_at is not None,
+    )
+
+
 def _visible(session: Session, principal: Principal, patrol_id: int) -> Patrol:
     """The patrol, if it is the caller's or the caller oversees its walker: a GPS track is
     personal data (`oversees_user`)."""
@@ -515,7 +565,6 @@ def get_patrol(
 
 
 def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOut:
-    zone = settings.zone
     flags = dict(
         session.execute(
             select(PatrolFix.flag, func.count())
@@ -530,14 +579,8 @@ def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOu
         .order_by(PatrolSegment.covered_share.desc(), RoadSegment.code)
     ).all()
     return PatrolOut(
-        id=patrol.id,
+        **dict(_summary(patrol)),
         user_id=patrol.user_id,
-        status=patrol.status,
-        started_at=patrol.started_at.astimezone(zone),
-        ended_at=patrol.ended_at.astimezone(zone) if patrol.ended_at else None,
-        duration_s=patrol.duration_s,
-        distance_m=patrol.distance_m,
-        fix_count=patrol.fix_count,
         report_ids=list(
             session.scalars(
                 select(PatrolReport.report_id)
@@ -546,7 +589,6 @@ def patrol_out(session: Session, settings: Settings, patrol: Patrol) -> PatrolOu
             )
         ),
         kept_fix_count=patrol.kept_fix_count,
-        remeasure_pending=patrol.remeasure_requested_at is not None,
         flagged={flag: flags.get(flag, 0) for flag in FixFlag},
         segments=[
             SegmentCoverageOut(

@@ -187,7 +187,7 @@ def nearby_cases(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    category_code: str,
+    category: Annotated[str, Query(description="The category code about to be reported.")],
     point: Annotated[PointIn, Query()],
     radius_m: Annotated[float | None, Query(gt=0, le=500)] = None,
 ) -> list[NearbyCase]:
@@ -196,7 +196,7 @@ def nearby_cases(
         session,
         settings,
         principal,
-        category_code=category_code,
+        category_code=category,
         point=point,
         radius_m=radius_m,
     )

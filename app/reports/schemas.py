@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from app.cases.models import CaseStatus
-from app.cases.schemas import CaseEventOut
+from app.cases.schemas import CaseEventOut, HandleDueAt, Stage, StageDueAt
 from app.core.coords import CoordinateSystem, PointIn
 from app.core.errors import ProblemBody
 from app.core.inputs import DatabaseId, Moment
+from app.core.moments import LocalMoment
 from app.media.schemas import PhotoOut
 from app.reports.models import PhotoRole
 from app.routing.models import Urgency
@@ -90,7 +90,7 @@ class ReportReceipt(BaseModel):
     """What the phone is told: the case, who it went to, and the deadline."""
 
     report_id: int
-    received_at: datetime
+    received_at: LocalMoment
     case_number: str
     case_status: CaseStatus
     duplicate: bool = Field(description="Joined an open case of the same problem (并案).")
@@ -105,13 +105,15 @@ class ReportReceipt(BaseModel):
     lead_units: list[UnitBrief]
     cooperating_units: list[UnitBrief]
     territorial_unit: UnitBrief | None
-    due_at: datetime | None = Field(description="Handling deadline (处置时限), working hours.")
+    handle_due_at: HandleDueAt
+    stage: Stage
+    stage_due_at: StageDueAt
     photos: list[ReportPhotoOut]
 
 
 class ReportSummary(BaseModel):
     report_id: int
-    received_at: datetime
+    received_at: LocalMoment
     category_code: str
     description: str
     case_number: str
@@ -125,7 +127,7 @@ class ReportDetail(ReportReceipt):
     category_code: str
     description: str
     urgency: Urgency
-    device_time: datetime
+    device_time: LocalMoment
     coordinate_system: CoordinateSystem
     input_lon: float
     input_lat: float

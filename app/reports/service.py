@@ -351,15 +351,18 @@ def _open_case(
 ) -> Case:
     calendar = working_calendar(session, settings)
     limits = time_limits.get(urgency.value) or {}
-    if body.fixed_on_spot:
-        status, hours = CaseStatus.AWAITING_VERIFICATION, limits.get("verify")
-    else:
-        status, hours = CaseStatus.PENDING_REGISTRATION, limits.get("handle")
+
+    def due(kind: str) -> datetime | None:
+        hours = limits.get(kind)
+        return calendar.add_working_hours(now, hours) if hours else None
+
+    # Fixed on the spot: nothing to handle, the verification deadline runs at once.
+    fixed = body.fixed_on_spot
     return new_case(
         session,
         settings,
         source=source,
-        status=status,
+        status=CaseStatus.AWAITING_VERIFICATION if fixed else CaseStatus.PENDING_REGISTRATION,
         category_code=body.category_code,
         urgency=urgency,
         description=body.description,
@@ -368,8 +371,9 @@ def _open_case(
         decision=decision,
         jurisdiction_path=jurisdiction_path,
         now=now,
-        due_at=calendar.add_working_hours(now, hours) if hours else None,
-        fixed_on_spot=body.fixed_on_spot,
+        handle_due_at=None if fixed else due("handle"),
+        verify_due_at=due("verify") if fixed else None,
+        fixed_on_spot=fixed,
     )
 
 
@@ -488,7 +492,9 @@ def _receipt(
         lead_units=decision.lead_units if decision else [],
         cooperating_units=decision.cooperating_units if decision else [],
         territorial_unit=decision.territorial_unit if decision else None,
-        due_at=case.due_at.astimezone(zone) if case.due_at else None,
+        handle_due_at=case.handle_due_at,
+        stage=case.stage,
+        stage_due_at=case.stage_due_at,
         photos=[
             ReportPhotoOut(
                 role=row.role,
@@ -586,7 +592,9 @@ def get_report(
                 "lead_units": [],
                 "cooperating_units": [],
                 "territorial_unit": None,
-                "due_at": None,
+                "handle_due_at": None,
+                "stage": None,
+                "stage_due_at": None,
                 "nearby_assets": [],
                 "segment": None,
             }

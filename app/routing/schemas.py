@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from app.core.coords import PointIn
 from app.core.errors import FieldError
 from app.core.inputs import DatabaseId
+from app.core.moments import LocalMoment
 from app.routing.models import DecisionBasis, RuleSetStatus, Urgency
 from app.territory.models import AssetType, RoadGrade, UnitKind
 from app.territory.schemas import Code, LocatedAsset, PlaceRef
@@ -221,9 +221,9 @@ class RuleSetSummary(BaseModel):
     status: RuleSetStatus
     rule_count: int
     document_sha256: str
-    uploaded_at: datetime
+    uploaded_at: LocalMoment
     uploaded_by: str | None
-    activated_at: datetime | None
+    activated_at: LocalMoment | None
 
 
 class RuleSetOut(RuleSetSummary):
@@ -311,7 +311,7 @@ class RoutingProposal(BaseModel):
     centre names others. `id` is null for a dry run (nothing was stored)."""
 
     id: int | None
-    decided_at: datetime
+    decided_at: LocalMoment
     rule_set_version: int | None
     rule_set_name: str | None
     basis: DecisionBasis

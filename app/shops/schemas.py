@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from app.cases.models import CaseStatus
 from app.core.coords import PointIn
 from app.core.inputs import DatabaseId, Moment
+from app.core.moments import LocalMoment
 from app.media.schemas import PhotoOut
 from app.routing.models import Urgency
 from app.territory.models import Pledge, ShopKind
@@ -79,8 +80,8 @@ class ShopVisitOut(BaseModel):
     pledge: Pledge
     username: str
     display_name: str
-    visited_at: datetime
-    received_at: datetime
+    visited_at: LocalMoment
+    received_at: LocalMoment
     lon: float = Field(description="Where the visitor stood, WGS 84.")
     lat: float
     distance_m: float = Field(description="From where the visitor stood to the shop.")
@@ -111,7 +112,7 @@ class ShopDuty(BaseModel):
     met: int
     missed: list[MissedWeek]
     rate: float | None = Field(description="met / weeks judged; null while none is judged.")
-    last_visited_at: datetime | None
+    last_visited_at: LocalMoment | None
 
 
 class ChiefShopDuty(BaseModel):
@@ -161,7 +162,7 @@ class RatingIn(BaseModel):
 
 
 class CreditEventOut(BaseModel):
-    occurred_at: datetime
+    occurred_at: LocalMoment
     reason: str = Field(examples=["visit_failed_item"])
     reason_name: str
     delta: float

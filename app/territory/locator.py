@@ -209,10 +209,10 @@ def locate(
         street=by_level.get(JurisdictionLevel.STREET),
         community=by_level.get(JurisdictionLevel.COMMUNITY),
         grid_cell_code=grid_cell_code(session, lon, lat),
-        road_segment=nearest_segment(
+        segment=nearest_segment(
             session, frame, segment_radius_m or settings.locate_segment_radius_m
         ),
-        assets=nearest_assets(
+        nearby_assets=nearest_assets(
             session,
             frame,
             asset_radius_m or settings.locate_asset_radius_m,

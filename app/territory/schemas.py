@@ -229,10 +229,12 @@ class Location(BaseModel):
     street: PlaceRef | None
     community: PlaceRef | None
     grid_cell_code: str | None
-    road_segment: LocatedSegment | None = Field(
-        description="Nearest segment within `segment_radius_m`, or null."
+    segment: LocatedSegment | None = Field(
+        description="Nearest road segment within `segment_radius_m`, or null."
     )
-    assets: list[LocatedAsset] = Field(description="Nearest assets within `asset_radius_m`.")
+    nearby_assets: list[LocatedAsset] = Field(
+        description="Nearest assets within `asset_radius_m`, nearest first."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -248,14 +250,14 @@ class Location(BaseModel):
                     "street": {"code": "410199001", "name": "文博路街道", "level": "street"},
                     "community": {"code": "410199001001", "name": "文博社区", "level": "community"},
                     "grid_cell_code": "4101990010010012",
-                    "road_segment": {
+                    "segment": {
                         "code": "RS-H02-03",
                         "name": "兴华路（文博街—龙湖街段）",
                         "road_name": "兴华路",
                         "grade": "secondary",
                         "distance_m": 12.4,
                     },
-                    "assets": [
+                    "nearby_assets": [
                         {
                             "code": "MH-GAS-000031",
                             "asset_type": "manhole_cover",

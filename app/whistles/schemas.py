@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.core.coords import PointIn
+from app.core.moments import LocalMoment
 from app.routing.schemas import CategoryCode, UnitBrief
 from app.territory.schemas import Code, PlaceRef
 
@@ -33,7 +33,9 @@ class WhistleCreate(PointIn):
         default=None,
         ge=5,
         le=24 * 60,
-        description="Time to report in on site; the deployment's default when absent.",
+        description="Time to report in on site, in wall-clock minutes at any hour (a "
+        "summons to the site, not a working term: never moved onto working time); the "
+        "deployment's default when absent.",
     )
     case_number: str | None = Field(
         default=None,
@@ -81,7 +83,7 @@ class PersonRef(BaseModel):
 class SummonsOut(BaseModel):
     unit: UnitBrief
     status: SummonsStatus
-    reported_at: datetime | None
+    reported_at: LocalMoment | None
     reported_by: PersonRef | None
     minutes_to_report: float | None = Field(description="From the whistle to the report-in.")
     distance_m: float | None = Field(description="Where it reported in, from the place.")
@@ -90,7 +92,7 @@ class SummonsOut(BaseModel):
 
 class WhistleOut(BaseModel):
     id: int
-    blown_at: datetime
+    blown_at: LocalMoment
     blown_by: PersonRef
     segment_code: str
     segment_name: str
@@ -100,7 +102,7 @@ class WhistleOut(BaseModel):
     category_code: str
     category_name: str
     description: str
-    report_in_due_at: datetime
+    report_in_due_at: LocalMoment
     case_number: str | None = Field(description="The case it opened or joined.")
     summonses: list[SummonsOut]
     counts: dict[SummonsStatus, int] = Field(description="Summoned units per status.")

@@ -199,7 +199,7 @@ def _case_for(
             session, settings, source=CaseSource.WHISTLE, status=CaseStatus.REGISTERED,
             category_code=category.code, urgency=urgency, description=body.description,
             reporter_user_id=principal.user_id, point=whistle.geom, decision=decision.out,
-            jurisdiction_path=decision.jurisdiction_path, now=now, due_at=None,
+            jurisdiction_path=decision.jurisdiction_path, now=now,
         )  # fmt: skip
         case.routing_decision_id = record_decision(session, principal, decision).id
         dispatch_directly(session, settings, principal, case, units, now)

@@ -161,7 +161,7 @@ def test_password_reset_ends_sessions_and_asks_for_a_new_password(
         ).status_code
         == 204
     )
-    assert refresh(anonymous, pair["refresh_token"]).status_code == 401
+    assert refresh(anonymous, pair["refresh_token"]).status_code == 400
     fresh = sign_in(anonymous, "demo-chief-3", "Temporary#2026").json()
     me = anonymous.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
     assert me.json()["password_must_change"] is True
@@ -311,3 +311,20 @@ def test_admins_query_the_audit_log(client: TestClient, anonymous: TestClient) -
     assert bad.status_code == 400
     future = client.get("/api/v1/admin/audit-events", params={"since": "2099-01-01T00:00:00+08:00"})
     assert future.json()["items"] == []
+
+
+def test_the_user_list_filters_by_unit(client: TestClient, as_user: Headers) -> None:
+    staff = client.get(USERS, params={"unit": "urban-management"})
+    assert staff.status_code == 200, staff.text
+    users = staff.json()["items"]
+    assert [u["username"] for u in users] == ["demo-staff"]
+    assert {u["unit"]["code"] for u in users} == {"urban-management"}
+    assert client.get(USERS, params={"unit": "transport"}).json()["items"] == []
+    unknown = client.get(USERS, params={"unit": "no-such-unit"})
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_unit")
+    # A street's chief may not list users at all; a dispatcher sees those in scope.
+    chief = client.get(USERS, params={"unit": "urban-management"}, headers=as_user("demo-chief-3"))
+    assert (chief.status_code, chief.json()["code"]) == (403, "forbidden")
+    seen = client.get(USERS, params={"unit": "urban-management"},
+                      headers=as_user("demo-dispatcher")).json()["items"]  # fmt: skip
+    assert [u["username"] for u in seen] == ["demo-staff"]

@@ -76,7 +76,7 @@ def test_wrong_password_and_unknown_name_get_the_same_answer(
     anonymous: TestClient, session: Session, username: str
 ) -> None:
     response = sign_in(anonymous, username, "Wrong#password1")
-    assert response.status_code == 401
+    assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid_credentials"
     assert body["error"] == "invalid_grant"  # what OAuth2 client libraries look for
@@ -125,11 +125,11 @@ def test_refresh_rotates_and_a_replayed_token_kills_the_family(
     # A thief replays the first token long after it was rotated.
     session.execute(update(RefreshToken).values(used_at=utcnow() - timedelta(minutes=5)))
     replay = refresh(anonymous, first["refresh_token"])
-    assert replay.status_code == 401
+    assert replay.status_code == 400
     assert replay.json()["code"] == "refresh_token_reused"
     # ... and the legitimate phone's current token died with the family.
     after = refresh(anonymous, third["refresh_token"])
-    assert after.status_code == 401
+    assert after.status_code == 400
     assert after.json()["code"] == "refresh_token_invalid"
     assert len(events(session, AuditEventType.REFRESH_TOKEN_REUSED)) == 1
 
@@ -150,18 +150,52 @@ def test_a_phone_retrying_a_refresh_whose_answer_was_lost_stays_signed_in(
     # The token in the lost answer never reached the phone: if it ever shows up, someone
     # else has it, and the sign-in ends.
     again = refresh(anonymous, lost["refresh_token"])
-    assert (again.status_code, again.json()["code"]) == (401, "refresh_token_reused")
-    assert refresh(anonymous, current.json()["refresh_token"]).status_code == 401
+    assert (again.status_code, again.json()["code"]) == (400, "refresh_token_reused")
+    assert refresh(anonymous, current.json()["refresh_token"]).status_code == 400
     assert len(events(session, AuditEventType.REFRESH_TOKEN_REUSED)) == 1
 
 
 def test_unknown_and_expired_refresh_tokens(anonymous: TestClient, session: Session) -> None:
     unknown = refresh(anonymous, "made-up")
-    assert (unknown.status_code, unknown.json()["code"]) == (401, "refresh_token_invalid")
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "refresh_token_invalid")
     pair = sign_in(anonymous, "demo-patroller").json()
     session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     expired = refresh(anonymous, pair["refresh_token"])
-    assert (expired.status_code, expired.json()["code"]) == (401, "refresh_token_expired")
+    assert (expired.status_code, expired.json()["code"]) == (400, "refresh_token_expired")
+
+
+def test_every_refused_grant_is_400_invalid_grant_as_oauth_says(
+    anonymous: TestClient, client: TestClient, session: Session
+) -> None:
+    """RFC 6749 §5.2: a refresh token that is unknown, expired, revoked or reused, a wrong
+    password and a disabled account are each `400` with `error: invalid_grant` and an ASCII
+    `error_description`; the problem's stable `code` stays beside them."""
+
+    def refused(answer: Any, code: str) -> None:
+        body = answer.json()
+        assert (answer.status_code, body["code"], body["error"]) == (400, code, "invalid_grant")
+        assert body["error_description"].isascii()  # RFC 6749 allows ASCII only
+        assert (body["status"], body["type"]) == (400, f"/problems/{code}")  # and RFC 9457
+
+    refused(refresh(anonymous, "made-up"), "refresh_token_invalid")
+    first = sign_in(anonymous, "demo-patroller").json()
+    second = refresh(anonymous, first["refresh_token"]).json()
+    session.execute(update(RefreshToken).values(used_at=utcnow() - timedelta(minutes=5)))
+    refused(refresh(anonymous, first["refresh_token"]), "refresh_token_reused")
+    refused(refresh(anonymous, second["refresh_token"]), "refresh_token_invalid")  # revoked
+    pair = sign_in(anonymous, "demo-patroller").json()
+    session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    refused(refresh(anonymous, pair["refresh_token"]), "refresh_token_expired")
+    refused(sign_in(anonymous, "demo-patroller", "Wrong#password1"), "invalid_credentials")
+
+    live = sign_in(anonymous, "demo-patroller").json()
+    user_id = user_by_username(session, "demo-patroller").id
+    assert client.patch(f"/api/v1/admin/users/{user_id}", json={"is_active": False}).is_success
+    refused(sign_in(anonymous, "demo-patroller"), "account_disabled")
+    refused(refresh(anonymous, live["refresh_token"]), "refresh_token_invalid")
+    # A bearer token is not a grant: its refusals stay 401.
+    me = anonymous.get("/api/v1/me", headers=bearer(live))
+    assert (me.status_code, me.json()["code"]) == (401, "account_disabled")
 
 
 def test_logout_ends_this_sign_in_only(anonymous: TestClient, session: Session) -> None:
@@ -169,7 +203,7 @@ def test_logout_ends_this_sign_in_only(anonymous: TestClient, session: Session) 
     web = sign_in(anonymous, "demo-chief-2").json()
     response = anonymous.post("/api/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
     assert response.status_code == 204
-    assert refresh(anonymous, phone["refresh_token"]).status_code == 401
+    assert refresh(anonymous, phone["refresh_token"]).status_code == 400
     assert refresh(anonymous, web["refresh_token"]).status_code == 200
     assert len(events(session, AuditEventType.LOGOUT)) == 1
     # Logging out twice, or with a token nobody knows, is not an error.
@@ -203,8 +237,8 @@ def test_changing_my_password_ends_every_other_sign_in(
     )
     assert changed.status_code == 200
     assert refresh(anonymous, changed.json()["refresh_token"]).status_code == 200
-    assert refresh(anonymous, web["refresh_token"]).status_code == 401
-    assert sign_in(anonymous, "demo-chief-2").status_code == 401
+    assert refresh(anonymous, web["refresh_token"]).status_code == 400
+    assert sign_in(anonymous, "demo-chief-2").status_code == 400
     assert sign_in(anonymous, "demo-chief-2", "Another#Pass99").status_code == 200
     assert len(events(session, AuditEventType.PASSWORD_CHANGED)) == 1
 
@@ -269,9 +303,9 @@ def test_repeated_failures_are_slowed_then_locked(strict: TestClient, session: S
     assert slowed.json()["retry_after"] == int(slowed.headers["retry-after"])
 
     wait_out_delays(session)
-    assert sign_in(strict, "demo-chief-2", bad).status_code == 401
+    assert sign_in(strict, "demo-chief-2", bad).status_code == 400
     wait_out_delays(session)
-    assert sign_in(strict, "demo-chief-2", bad).status_code == 401  # the 4th: locked now
+    assert sign_in(strict, "demo-chief-2", bad).status_code == 400  # the 4th: locked now
     wait_out_delays(session)
     locked = sign_in(strict, "demo-chief-2", DEMO_PASSWORD)
     assert locked.status_code == 429
@@ -293,7 +327,7 @@ def test_repeated_failures_are_slowed_then_locked(strict: TestClient, session: S
 
 def test_one_address_guessing_many_names_is_slowed(strict: TestClient, session: Session) -> None:
     for name in ("guess-a", "guess-b", "guess-c"):
-        assert sign_in(strict, name, "Wrong#password1").status_code == 401
+        assert sign_in(strict, name, "Wrong#password1").status_code == 400
     # A fourth name from the same address: its own count is zero, the address's is not.
     response = sign_in(strict, "demo-chief-3", DEMO_PASSWORD)
     assert (response.status_code, response.json()["code"]) == (429, "login_throttled")
@@ -306,9 +340,9 @@ def test_disabled_account_cannot_sign_in_and_its_sessions_end(
     user_id = user_by_username(session, "demo-patroller").id
     disabled = client.patch(f"/api/v1/admin/users/{user_id}", json={"is_active": False})
     assert disabled.status_code == 200
-    assert refresh(anonymous, pair["refresh_token"]).status_code == 401
+    assert refresh(anonymous, pair["refresh_token"]).status_code == 400
     refused = sign_in(anonymous, "demo-patroller")
-    assert (refused.status_code, refused.json()["code"]) == (401, "account_disabled")
+    assert (refused.status_code, refused.json()["code"]) == (400, "account_disabled")
     assert session.get(User, user_id).is_active is False  # type: ignore[union-attr]
 
 
@@ -325,7 +359,7 @@ def test_a_stranger_failing_ten_times_cannot_hold_the_dispatcher_out(
     for attempt in range(4):  # the lock count of the strict settings
         if attempt:
             wait_out_delays(session)
-        assert sign_in(stranger, "demo-dispatcher", bad).status_code == 401
+        assert sign_in(stranger, "demo-dispatcher", bad).status_code == 400
     locked = sign_in(stranger, "demo-dispatcher", DEMO_PASSWORD)
     assert (locked.status_code, locked.json()["code"]) == (429, "login_locked")
 
@@ -393,13 +427,13 @@ def test_a_thief_replaying_a_refresh_token_in_the_retry_window_ends_the_session(
 
     # The phone's own token died with the retry; it comes back with it: that is reuse.
     back = refresh(anonymous, phone["refresh_token"])
-    assert (back.status_code, back.json()["code"]) == (401, "refresh_token_reused")
+    assert (back.status_code, back.json()["code"]) == (400, "refresh_token_reused")
     [reused] = events(session, AuditEventType.REFRESH_TOKEN_REUSED)
     assert reused.detail == {"family": retried.detail["family"], "token_state": "revoked"}
     assert reused.username == "demo-patroller"
     # The thief's pair is dead too: the refresh token, and the access token at once.
     stolen = thief.json()
-    assert refresh(anonymous, stolen["refresh_token"]).status_code == 401
+    assert refresh(anonymous, stolen["refresh_token"]).status_code == 400
     me = anonymous.get("/api/v1/me", headers=bearer(stolen))
     assert (me.status_code, me.json()["code"]) == (401, "token_expired")
     family = session.scalars(
@@ -416,4 +450,4 @@ def test_the_longest_typed_name_is_counted_like_any_other(anonymous: TestClient)
     name = "n" * 100  # the form's limit; its throttle keys once overflowed on PostgreSQL
     for _ in range(2):
         response = sign_in(anonymous, name, "Wrong#password1")
-        assert (response.status_code, response.json()["code"]) == (401, "invalid_credentials")
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_credentials")

@@ -67,13 +67,13 @@ def test_reporting_at_the_exact_point_of_a_case_out_of_sight_opens_a_case_of_one
     assert detail["history"] == []
     assert detail["lead_units"] == []
     assert detail["territorial_unit"] is None
-    assert detail["due_at"] is None
+    assert (detail["handle_due_at"], detail["stage"], detail["stage_due_at"]) == (None,) * 3
     assert detail["segment"] is None
     assert detail["description"] == report_body(spot)["description"]
     # Nor can they look the case up nearby, or open it.
     nearby = anonymous.get(
         "/api/v1/cases/nearby",
-        params={"category_code": "roads.surface", "lon": spot.lon, "lat": spot.lat},
+        params={"category": "roads.surface", "lon": spot.lon, "lat": spot.lat},
         headers=as_user(outsider),
     )
     assert nearby.status_code == 200

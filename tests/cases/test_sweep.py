@@ -125,10 +125,10 @@ def test_a_verification_past_its_deadline_is_marked_once(
     ).json()
     case = session.scalar(select(Case).where(Case.number == receipt["case_number"]))
     assert case is not None
-    assert case.due_at is not None
-    run = sweep(session, settings, now=case.due_at + SECOND)
+    assert case.verify_due_at is not None
+    run = sweep(session, settings, now=case.verify_due_at + SECOND)
     assert run.recorded == {"verification_overdue": 1}
-    assert sweep(session, settings, now=case.due_at + SECOND).total == 0
+    assert sweep(session, settings, now=case.verify_due_at + SECOND).total == 0
     inbox = chief.get("/api/v1/inbox", params={"unread": True}).json()
     assert any("核查超期" in m["title"] for m in inbox["items"])
 

@@ -43,6 +43,7 @@ POINT_OPERATIONS = {
     "POST /api/v1/workstations/{code}/check-out",
     "POST /api/v1/shops/{code}/visits",
     "POST /api/v1/assessment/inspections",
+    "POST /api/v1/exchange/cases",
 }
 
 
@@ -114,8 +115,10 @@ def test_locate_answers_for_the_place_a_chinese_map_names(client: TestClient, sp
     assert metres((sent["lon"], sent["lat"]), (spot.lon, spot.lat)) > 300  # what was ignored
     assert answer["jurisdictions"] == here["jurisdictions"]
     assert answer["grid_cell_code"] == here["grid_cell_code"]
-    assert answer["road_segment"]["code"] == here["road_segment"]["code"] == spot.segment_code
-    assert [a["code"] for a in answer["assets"]] == [a["code"] for a in here["assets"]]
+    assert answer["segment"]["code"] == here["segment"]["code"] == spot.segment_code
+    assert [a["code"] for a in answer["nearby_assets"]] == [
+        a["code"] for a in here["nearby_assets"]
+    ]
     for flag in ("bd09", "WGS84", ""):
         refused = client.get(LOCATE, params={**sent, "coordinate_system": flag})
         assert (refused.status_code, refused.json()["code"]) == (422, "validation_failed"), flag
@@ -227,7 +230,7 @@ def test_an_unknown_coordinate_system_is_refused(
 ) -> None:
     point = {"lon": spot.lon, "lat": spot.lat, "coordinate_system": "bd09"}
     if method == "GET":
-        answer = client.get(path, params={**point, "category_code": "roads.surface"})
+        answer = client.get(path, params={**point, "category": "roads.surface"})
     elif "fixes" in where:
         fix = {**point, "recorded_at": utcnow().isoformat()}
         answer = client.post(path, json={"fixes": [fix]})

@@ -138,8 +138,8 @@ def test_a_request_becomes_a_case_through_the_intake(
     assert request["status_notes"] == "待立案"
     assert request["service_code"] == "roads.manhole"
     assert request["agency_responsible"]  # the lead unit the routing chose
-    assert case.due_at is not None
-    assert datetime.fromisoformat(request["expected_datetime"]) == case.due_at
+    assert case.handle_due_at is not None
+    assert datetime.fromisoformat(request["expected_datetime"]) == case.handle_due_at
     assert request["expected_datetime"].endswith("+08:00")
     assert request["media_url"] == PHOTO
     root = xml_of(anonymous.get(f"{BASE}/requests/{number}.xml"), "service_requests")

@@ -328,3 +328,32 @@ def test_patrols_are_measured_again_from_the_command_line(empty_database: Any) -
     result = CliRunner().invoke(cli, ["patrols", "remeasure"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"remeasured": 0}
+
+
+def test_my_patrols_list_finds_the_running_one_again(
+    client: TestClient, as_user: Headers, app: Any, outsider: str
+) -> None:
+    """A phone that lost the running patrol's id finds it in its own list, newest first."""
+    chief = as_user("demo-chief-3")
+    now = utcnow()
+    older = start(client, chief, started_at=(now - timedelta(hours=3)).isoformat())
+    assert client.post(f"/api/v1/patrols/{older['id']}/end", headers=chief).status_code == 200
+    running = start(client, chief)
+    start(client, as_user("demo-chief-2"))  # someone else's patrol is not in my list
+
+    mine = client.get("/api/v1/patrols/mine", headers=chief, params={"limit": 1})
+    assert mine.status_code == 200, mine.text
+    assert [(p["id"], p["status"]) for p in mine.json()["items"]] == [(running["id"], "active")]
+    rest = client.get("/api/v1/patrols/mine", headers=chief,
+                      params={"limit": 1, "cursor": mine.json()["next_cursor"]}).json()  # fmt: skip
+    assert [p["id"] for p in rest["items"]] == [older["id"]]
+    assert rest["next_cursor"] is None
+    active = client.get("/api/v1/patrols/mine", headers=chief, params={"status": "active"})
+    assert [p["id"] for p in active.json()["items"]] == [running["id"]]
+    assert active.json()["items"][0]["started_at"].endswith("+08:00")
+
+    assert client.get("/api/v1/patrols/mine", headers=as_user(outsider)).json()["items"] == []
+    staff = client.get("/api/v1/patrols/mine", headers=as_user("demo-staff"))
+    assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")  # patrols no road
+    with TestClient(app) as nobody:
+        assert nobody.get("/api/v1/patrols/mine").status_code == 401

@@ -48,7 +48,7 @@ def test_two_step_report_is_placed_routed_and_answered(
     # roads.surface is urgent by default: 8 working hours to handle, so later today or on
     # a following working day, never sooner than 8 hours.
     received = datetime.fromisoformat(receipt["received_at"])
-    due = datetime.fromisoformat(receipt["due_at"])
+    due = datetime.fromisoformat(receipt["handle_due_at"])
     assert received.utcoffset() == due.utcoffset() == SHANGHAI_TIME
     assert due - received >= timedelta(hours=8)
     assert [p["photo"]["id"] for p in receipt["photos"]] == [photo["id"]]
@@ -159,7 +159,7 @@ def test_a_second_report_of_the_same_problem_joins_the_open_case(
     lon, lat = spot.moved(10)
     nearby = chief.get(
         "/api/v1/cases/nearby",
-        params={"category_code": "roads.surface", "lon": lon, "lat": lat},
+        params={"category": "roads.surface", "lon": lon, "lat": lat},
         headers=as_user("demo-patroller"),
     ).json()
     assert [c["number"] for c in nearby] == [first["case_number"]]

@@ -254,3 +254,44 @@ def test_import_keeps_the_platform_number_and_never_doubles(
     assert chief.status_code == 403
     assert anonymous.post("/api/v1/exchange/cases", json={"cases": [item]},
                           headers={"Authorization": ""}).status_code == 401  # fmt: skip
+
+
+def test_an_import_is_checked_like_a_report_before_anything_is_filed(
+    anonymous: TestClient, session: Session, spot: Spot,
+    as_user: Callable[[str], dict[str, str]],
+) -> None:  # fmt: skip
+    """Found by the fuzz test: a category that is no code reached the report's own
+    checks and answered 500. Now such a batch is refused whole, field by field, and
+    nothing is filed; a point off the earth refuses only its own case."""
+    item = {
+        "platform_number": "JH2026111800999",
+        "category_code": "roads.manhole",
+        "description": "平台转来：井盖破损",
+        "lon": spot.lon,
+        "lat": spot.lat,
+        "reported_at": "2026-11-18T09:00:00+08:00",
+        "photo_urls": ["https://platform.example.gov.cn/p/999.jpg"],
+    }
+    headers = as_user("demo-dispatcher")
+    before = session.scalar(select(func.count()).select_from(Case))
+    answer = anonymous.post(
+        "/api/v1/exchange/cases",
+        json={"cases": [item, {**item, "platform_number": "JH-2", "category_code": "0"}]},
+        headers=headers,
+    )
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["code"] == "validation_failed"
+    assert [e["loc"][-1] for e in problem["errors"]] == ["category_code"]
+    assert session.scalar(select(func.count()).select_from(Case)) == before
+
+    answer = anonymous.post(
+        "/api/v1/exchange/cases",
+        json={"cases": [{**item, "platform_number": "JH-3", "lat": 95.0}, item]},
+        headers=headers,
+    )
+    off_earth, filed = answer.json()["items"]
+    assert (off_earth["status"], off_earth["problem"]["code"]) == (422, "invalid_location")
+    assert filed["status"] == 201
+    numbers = session.scalars(select(PlatformCase.platform_number)).all()
+    assert numbers == ["JH2026111800999"]

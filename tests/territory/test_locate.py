@@ -68,12 +68,12 @@ def test_nearest_segment_and_its_distance_in_metres(client: TestClient) -> None:
 
     found = locate_json(client, mid.x, mid.y + 20 / per_lat)  # 20 m north of the centreline
 
-    assert found["road_segment"]["code"] == "RS-H03-05"
-    assert found["road_segment"]["name"] == segment["properties"]["name"]
-    assert found["road_segment"]["distance_m"] == pytest.approx(20.0, abs=0.01)
+    assert found["segment"]["code"] == "RS-H03-05"
+    assert found["segment"]["name"] == segment["properties"]["name"]
+    assert found["segment"]["distance_m"] == pytest.approx(20.0, abs=0.01)
     # Outside a 15 m radius the same point has no segment.
     narrow = locate_json(client, mid.x, mid.y + 20 / per_lat, segment_radius_m=15)
-    assert narrow["road_segment"] is None
+    assert narrow["segment"] is None
 
 
 def test_manhole_under_the_phone_comes_first_with_its_owner(client: TestClient) -> None:
@@ -82,15 +82,15 @@ def test_manhole_under_the_phone_comes_first_with_its_owner(client: TestClient) 
 
     found = locate_json(client, lon, lat, asset_limit=3)
 
-    assert found["assets"][0] == {
+    assert found["nearby_assets"][0] == {
         "code": manhole["properties"]["code"],
         "asset_type": "manhole_cover",
         "owner_unit_code": "gas-company",
         "owner_unit_name": "金河燃气公司",
         "distance_m": 0.0,
     }
-    assert len(found["assets"]) <= 3
-    distances = [a["distance_m"] for a in found["assets"]]
+    assert len(found["nearby_assets"]) <= 3
+    distances = [a["distance_m"] for a in found["nearby_assets"]]
     assert distances == sorted(distances)
     assert all(d <= 30 for d in distances)
 
@@ -153,8 +153,8 @@ def test_spatialite_and_postgis_give_the_same_answers(
             ]
     sqlite, postgis = answers["sqlite"], answers["postgis"]
     assert len(sqlite) > 150
-    assert sum(1 for a in sqlite if a["road_segment"]) > 50  # the comparison is not vacuous
-    assert sum(1 for a in sqlite if a["assets"]) > 20
+    assert sum(1 for a in sqlite if a["segment"]) > 50  # the comparison is not vacuous
+    assert sum(1 for a in sqlite if a["nearby_assets"]) > 20
     assert sqlite == postgis
 
 

@@ -1,0 +1,48 @@
+"""Moments at the API's edges: stored in UTC, spoken in the deployment's zone.
+
+Every moment an answer carries is a `LocalMoment`: whatever zone the value has inside
+(UTC from the database, the caller's offset from a request), it leaves in the zone the
+deployment speaks (`ROADCHIEF_TIME_ZONE`, Asia/Shanghai: `2026-11-18T10:00:00+08:00`).
+The zone is process-wide, like the logging set-up: `create_app` sets it from the settings.
+Webhook payloads and stored event details, written by hand, use `local_isoformat`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import PlainSerializer, WithJsonSchema
+
+#: The zone spoken when the deployment names none (the default of ROADCHIEF_TIME_ZONE).
+DEFAULT_ZONE = "Asia/Shanghai"
+#: What every moment in the OpenAPI document is shown as (the test of the document checks it).
+MOMENT_EXAMPLE = "2026-11-18T10:00:00+08:00"
+
+_zone = ZoneInfo(DEFAULT_ZONE)
+
+
+def speak_zone(zone: ZoneInfo) -> None:
+    """Set the zone answers speak (at start-up, from the settings)."""
+    global _zone
+    _zone = zone
+
+
+def to_local(value: datetime) -> datetime:
+    """The moment in the zone the API speaks (an aware moment; naive ones are UTC's)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo("UTC"))
+    return value.astimezone(_zone)
+
+
+def local_isoformat(value: datetime) -> str:
+    return to_local(value).isoformat()
+
+
+#: A moment in an answer: serialized in the deployment's zone, with its offset.
+LocalMoment = Annotated[
+    datetime,
+    PlainSerializer(to_local, return_type=datetime),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [MOMENT_EXAMPLE]}),
+]
