@@ -154,7 +154,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     with primary_and_standby(binaries) as pair:
         settings = Settings(
             database_url=pair.primary_url,
-            database_read_url=pair.standby_url,
+            database_read_url=plain_role(pair),
             database_read_max_lag_seconds=MAX_LAG,
             log_format="console",
             media_dir=tmp / "media",
@@ -181,6 +181,18 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             yield City(pair, database, settings, trace, tmp)
         finally:
             database.dispose()
+
+
+def plain_role(pair: Pair) -> str:
+    """The standby's URL for a role that is no superuser (as deployed: the staleness check
+    must work without privileges), which may read and write all data (so that a refused
+    write is refused for being on the standby, not for want of a grant)."""
+    with pair.primary.connect() as conn:
+        if int(conn.execute(text("SHOW server_version_num")).scalar_one()) < 140_000:
+            return pair.standby_url  # pg_read_all_data and pg_write_all_data came in 14
+        conn.execute(text("CREATE ROLE roadchief_app LOGIN"))
+        conn.execute(text("GRANT pg_read_all_data, pg_write_all_data TO roadchief_app"))
+    return pair.standby_url.replace("//postgres@", "//roadchief_app@")
 
 
 def sign_in(client: TestClient, username: str) -> dict[str, str]:
