@@ -37,11 +37,16 @@ random_page_cost = 1.1
 
 
 def server_binaries() -> Path | None:
-    """The directory holding initdb, pg_ctl and pg_basebackup, or None."""
+    """The directory holding initdb, pg_ctl and pg_basebackup, or None: the one named,
+    else the newest Debian major with PostGIS, else the newest."""
     named = os.environ.get(PG_BIN_VAR)
     candidates = [Path(named)] if named else []
     majors = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_major, reverse=True)
-    for directory in [*candidates, *majors]:
+    postgis = [
+        d for d in majors
+        if Path(f"/usr/share/postgresql/{_major(d)}/extension/postgis.control").is_file()
+    ]  # fmt: skip
+    for directory in [*candidates, *postgis, *majors]:
         if all((directory / tool).is_file() for tool in ("initdb", "pg_ctl", "pg_basebackup")):
             return directory
     return None
