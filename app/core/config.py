@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="How photos in a bucket reach clients: a redirect to a short-lived "
         "presigned URL, or streamed through the API server.",
     )
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="`roadchief backup`: where pg_dump and pg_restore of the server's major "
+        "version are (unset: /usr/lib/postgresql/<major>/bin, then the PATH).",
+    )
     photo_url_seconds: int = Field(
         default=300, ge=10, le=7 * 24 * 3600, description="How long a presigned URL is valid."
     )
