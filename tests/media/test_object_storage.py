@@ -9,17 +9,22 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
-from app.core.config import Settings
-from app.core.database import utcnow
+from app.cli import cli
+from app.core.config import Settings, SettingsError, get_settings
+from app.core.database import Database, utcnow
 from app.media.models import Photo
 from app.media.service import media_storage, sweep_orphans
-from app.media.storage import key_sha256
+from app.media.storage import content_key, key_sha256
 from app.media.transfer import move_photos
+from tests.photos import jpeg
 from tests.places import Spot
 from tests.reports.conftest import multipart, report_body, stored, upload
 from tests.s3 import bucket_keys, s3_client
@@ -198,3 +203,43 @@ def test_a_deployments_photos_move_to_the_bucket_and_back_resuming_where_they_st
     assert list(refused.failed) == [broken]
     assert broken not in bucket_keys(endpoint, name)
     assert refused.missing == [broken]
+
+
+def test_the_move_command_copies_once_and_says_so(
+    empty_database: Database, s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    picture = jpeg(seed=256 * 77)
+    key = content_key(hashlib.sha256(picture).hexdigest(), "jpg")
+    (tmp_path / key).parent.mkdir(parents=True)
+    (tmp_path / key).write_bytes(picture)
+    env = {
+        "ROADCHIEF_MEDIA_DIR": str(tmp_path),
+        "ROADCHIEF_S3_ENDPOINT_URL": s3_endpoint,
+        "ROADCHIEF_S3_BUCKET": bucket,
+        "ROADCHIEF_S3_ADDRESSING_STYLE": "path",
+    }
+
+    def roadchief(*args: str, **more: str | None) -> Any:
+        get_settings.cache_clear()
+        return CliRunner().invoke(cli, list(args), env={**env, **more})
+
+    first = roadchief("photos", "move", "--to", "s3")
+    assert first.exit_code == 0, first.output
+    assert "local → s3: 1 copied, 0 already there, 0 failed" in first.output
+    assert bucket_keys(s3_endpoint, bucket) == {key}
+    again = roadchief("photos", "move", "--to", "s3")
+    assert "0 copied, 1 already there" in again.output
+    nowhere = roadchief("photos", "move", "--to", "s3", ROADCHIEF_S3_BUCKET=None)
+    assert nowhere.exit_code == 2
+
+
+def test_a_bucket_store_needs_a_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROADCHIEF_PHOTO_STORE", "s3")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match="ROADCHIEF_S3_BUCKET"):
+        get_settings()
+    monkeypatch.setenv("ROADCHIEF_S3_BUCKET", "Not_A_Bucket")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match="ROADCHIEF_S3_BUCKET"):
+        get_settings()
+    get_settings.cache_clear()
