@@ -220,14 +220,14 @@ class S3MediaStorage:
         if self.exists(key):
             source.unlink(missing_ok=True)
             return False
+        # The key is the SHA-256 of the bytes, computed as they were staged: no second read.
+        metadata = {"sha256": key_sha256(key)}
         with source.open("rb") as f:
-            sha256, _ = sha256_of_stream(f)
-            f.seek(0)
             self.client.upload_fileobj(
                 f,
                 self.bucket,
                 self._name(key),
-                ExtraArgs={"ContentType": media_type_of(key), "Metadata": {"sha256": sha256}},
+                ExtraArgs={"ContentType": media_type_of(key), "Metadata": metadata},
                 Config=self.transfer,
             )
         source.unlink(missing_ok=True)
