@@ -1,4 +1,5 @@
-"""Where photo files live: an interface, a local directory and an S3-compatible bucket.
+"""Where photo files live: an interface, a local directory and an S3-compatible bucket
+(对象存储, object storage).
 
 Keys are content addresses ("ab/cd/<sha256>.jpg": the name is the SHA-256 of the bytes), so
 writing the same key twice writes the same bytes, a file is never changed once written, and

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -243,3 +244,17 @@ def test_a_bucket_store_needs_a_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError, match="ROADCHIEF_S3_BUCKET"):
         get_settings()
     get_settings.cache_clear()
+
+
+def test_the_store_says_whether_it_can_be_used(
+    s3_settings: Settings, settings: Settings, s3_endpoint: str
+) -> None:
+    """What a readiness probe asks of the photo store."""
+    media_storage(s3_settings).check()
+    media_storage(settings).check()
+    gone = s3_settings.model_copy(update={"s3_bucket": "roadchief-no-such-bucket"})
+    with pytest.raises(ClientError):
+        media_storage(gone).check()
+    elsewhere = s3_settings.model_copy(update={"s3_endpoint_url": "http://127.0.0.1:9"})
+    with pytest.raises((ClientError, BotoCoreError)):
+        media_storage(elsewhere).check()
