@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,8 +37,9 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from app.core.config import Settings
+from app.core.database import _sqlite_dbapi
 from app.core.schema import _SYSTEM_TABLE
-from app.media.storage import LocalMediaStorage, sha256_of_stream
+from app.media.storage import LocalMediaStorage, key_sha256, sha256_of_stream
 from app.media.transfer import copy_photos, holds
 
 MANIFEST = "manifest.json"
@@ -100,7 +100,15 @@ def _photo_keys(query: Callable[[str], list[tuple[Any, ...]]], tables: list[str]
     return {key for row in rows for key in row}
 
 
-def _sqlite_tables(conn: sqlite3.Connection) -> list[str]:
+def _connect_sqlite(path: Path, *, read_only: bool = False) -> Any:
+    """A connection by the same SQLite library the service uses (its file format and
+    features are the ones the database was written with)."""
+    if read_only:
+        return _sqlite_dbapi().connect(f"file:{path}?mode=ro", uri=True)
+    return _sqlite_dbapi().connect(str(path))
+
+
+def _sqlite_tables(conn: Any) -> list[str]:
     rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     return _ours([r[0] for r in rows])
 
@@ -134,7 +142,7 @@ def _facts(query: Callable[[str], list[tuple[Any, ...]]], tables: list[str]) -> 
 
 
 def _sqlite_facts(path: Path) -> Facts:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = _connect_sqlite(path, read_only=True)
     try:
         return _facts(lambda sql: conn.execute(sql).fetchall(), _sqlite_tables(conn))
     finally:
@@ -239,8 +247,8 @@ def create_backup(settings: Settings, directory: Path, *, jobs: int = 8) -> Outc
         if not source.exists():
             raise BackupError(f"{source} does not exist")
         dump = directory / "database.sqlite3"
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        dst = sqlite3.connect(dump)
+        src = _connect_sqlite(source, read_only=True)
+        dst = _connect_sqlite(dump)
         try:
             # One step (pages=-1): a consistent copy however busy the writers are.
             src.backup(dst)
@@ -277,7 +285,8 @@ def create_backup(settings: Settings, directory: Path, *, jobs: int = 8) -> Outc
     files = {}
     for key in sorted(set(copied.copied) | set(copied.skipped)):
         path = directory / "photos" / key
-        files[key] = {"bytes": path.stat().st_size, "sha256": key.rsplit("/", 1)[-1][:64]}
+        # Read back and checked against the key by the copy.
+        files[key] = {"bytes": path.stat().st_size, "sha256": key_sha256(key)}
     manifest["photos"] = {
         "store": store.kind,
         "count": len(files),
@@ -324,15 +333,15 @@ def restore_backup(settings: Settings, directory: Path, *, jobs: int = 8) -> Out
     if engine_name == "sqlite":
         target = _sqlite_path(url)
         if target.exists() and target.stat().st_size > 0:
-            conn = sqlite3.connect(target)
+            conn = _connect_sqlite(target)
             try:
                 if _sqlite_tables(conn):
                     raise BackupError(f"{target} is not empty: restore into a new database")
             finally:
                 conn.close()
         target.parent.mkdir(parents=True, exist_ok=True)
-        src = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
-        dst = sqlite3.connect(target)
+        src = _connect_sqlite(dump, read_only=True)
+        dst = _connect_sqlite(target)
         try:
             src.backup(dst)
         finally:
