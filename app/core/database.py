@@ -301,8 +301,14 @@ class Database:
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self.replica = replica
         self.max_lag_seconds = max_lag_seconds
+        # READ ONLY transactions there too: a standby refuses writes, but a promoted one
+        # would not.
         self._replica_sessions = (
-            sessionmaker(replica, expire_on_commit=False) if replica is not None else None
+            sessionmaker(
+                replica.execution_options(postgresql_readonly=True), expire_on_commit=False
+            )
+            if replica is not None
+            else None
         )
         self._replica_down_until = 0.0
 

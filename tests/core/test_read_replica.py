@@ -285,6 +285,21 @@ def test_the_standby_refuses_writes_of_a_read_session(city: City) -> None:
         session.execute(text("UPDATE users SET username = username"))
 
 
+def test_a_promoted_replica_still_reads_in_read_only_transactions(city: City) -> None:
+    """A replica promoted to primary (no longer in recovery) is current, and still only
+    read: its transactions begin READ ONLY."""
+    promoted = create_replica_engine(city.pair.primary_url, city.settings)
+    try:
+        chosen = Database(city.database.engine, promoted).replica_session()
+        assert chosen is not None
+        session, staleness = chosen
+        assert (staleness.source, staleness.lag_seconds) == ("replica", 0.0)
+        with session, pytest.raises(DBAPIError, match="read-only transaction"):
+            session.execute(text("UPDATE users SET username = username"))
+    finally:
+        promoted.dispose()
+
+
 def test_a_stale_standby_says_how_stale_and_past_the_limit_the_primary_answers(
     city: City,
 ) -> None:
