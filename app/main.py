@@ -21,6 +21,7 @@ from app.cases.router import router as case_router
 from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
 from app.core.database import Database
+from app.core.deps import document_read_headers
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
     install_problem_handlers(app)
     document_body_problems(app)
+    document_read_headers(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.middleware("http")(log_requests)
