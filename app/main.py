@@ -12,6 +12,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.accounts.token_state import TokenStates
+from app.accounts.tokens import share_signing_key
 from app.assessment.router import admin_router as assessment_admin_router
 from app.assessment.router import router as assessment_router
 from app.audit.router import router as audit_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
+    share_signing_key(app.state.database.engine, settings)
     install_problem_handlers(app)
     document_body_problems(app)
     # Innermost of the three: its refusals are logged and carry the request id.

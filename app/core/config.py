@@ -324,10 +324,14 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=32,
-        description="Signs access tokens (≥ 32 characters). Unset: a random key is kept in "
-        "secret_key_file, created on first use.",
+        description="Signs access tokens (≥ 32 characters). Unset: a random key kept in the "
+        "database (signing_keys), which every server of a deployment shares.",
     )
-    secret_key_file: Path = Field(default=Path("var/secret_key"))
+    secret_key_file: Path = Field(
+        default=Path("var/secret_key"),
+        description="An older single-host key file: the database's key is taken from it "
+        "when the database has none yet, so tokens it signed stay valid.",
+    )
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     #: A refresh token presented again this soon after its rotation, while its successor
