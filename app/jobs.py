@@ -5,7 +5,12 @@ Inside the service every `background_interval_seconds`, in two loops of their ow
 (so requests are not held up): one for the database's own work, one for webhook delivery,
 which waits on receivers elsewhere and so must never hold up a deadline. The same calls
 are CLI commands for cron (`roadchief workflow sweep`, `roadchief webhooks deliver`).
-All are safe to run from several processes at once.
+All are safe to run on every server of a deployment at once, and each unit of work is done
+once: the sweep claims its rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, then a
+conditional UPDATE) in the transaction that records their events, so a server killed
+mid-sweep rolls its claims back with its work and another server does it; a webhook
+delivery is claimed with a lease (a server killed mid-send leaves it to another after the
+lease); closing periods and measuring patrols run on one server at a time (`job_lock`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from app.assessment.periods import close_due_periods
 from app.cases.sweep import sweep
 from app.core.config import Settings
 from app.core.database import Database
+from app.core.joblocks import job_lock
 from app.notifications.delivery import deliver_due, webhook_client
 from app.patrols.service import remeasure_due
 
@@ -32,11 +38,18 @@ def run_jobs_once(database: Database, settings: Settings) -> None:
     with database.sessions() as session:
         swept = sweep(session, settings)
     # These two read a lot before they write a little: read-only sessions, whose writes
-    # start transactions of their own, so other writers are not held back meanwhile.
-    with database.read_sessions() as session:
-        frozen = close_due_periods(session, settings)
-    with database.read_sessions() as session:
-        remeasured = remeasure_due(session, settings)
+    # start transactions of their own, so other writers are not held back meanwhile. One
+    # server at a time computes them (the others would compute the same and lose the write).
+    frozen: list[str] = []
+    remeasured = 0
+    with job_lock(database.engine, "close_periods") as mine:
+        if mine:
+            with database.read_sessions() as session:
+                frozen = close_due_periods(session, settings)
+    with job_lock(database.engine, "remeasure_patrols") as mine:
+        if mine:
+            with database.read_sessions() as session:
+                remeasured = remeasure_due(session, settings)
     if swept.total or frozen or remeasured:
         log.info("jobs_ran", swept=swept.recorded, closed=frozen, remeasured=remeasured)
 
