@@ -27,6 +27,7 @@ from app.core.logging import configure_logging, configure_structlog, log_request
 from app.core.memory import tune_malloc
 from app.core.moments import speak_zone
 from app.exchange.router import router as exchange_router
+from app.health.collector import database_metrics
 from app.health.router import router as health_router
 from app.jobs import background_jobs
 from app.media.router import router as media_router
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database or Database.from_settings(settings)
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
     share_signing_key(app.state.database.engine, settings)
+    app.state.metrics_registry = database_metrics(app.state.database)
     install_problem_handlers(app)
     document_body_problems(app)
     # Innermost of the three: its refusals are logged and carry the request id.

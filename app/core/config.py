@@ -320,6 +320,17 @@ class Settings(BaseSettings):
         description="Networks webhooks may reach although they are not public (loopback, "
         "private, link-local...): 'CIDR,CIDR'. Empty: public addresses only.",
     )
+    metrics_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+        description="Client networks that may read /metrics and /readyz's versions "
+        "('CIDR,CIDR'; default loopback; empty: none).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="A bearer token that also opens /metrics (Prometheus's "
+        "authorization.credentials), from any address.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,
@@ -389,7 +400,9 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>")
         return value
 
-    @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")
+    @field_validator(
+        "trusted_proxies", "webhook_allowed_networks", "metrics_networks", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

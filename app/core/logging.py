@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core.config import Settings
+from app.core.metrics import observe_request
 
 
 def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
@@ -80,10 +81,12 @@ async def log_requests(
         status = response.status_code
         return response
     finally:
+        seconds = time.perf_counter() - started
+        observe_request(request, status, seconds)
         _access.info(
             "request",
             method=request.method,
             path=request.url.path,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
         )
