@@ -26,6 +26,7 @@ from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
 from app.core.moments import speak_zone
+from app.core.tracing import configure_tracing
 from app.exchange.router import router as exchange_router
 from app.health.collector import database_metrics
 from app.health.router import router as health_router
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(exchange_router)
     app.include_router(standards_router)
     app.mount("/open311/v2", open311_app(app))  # Open311's own error format under it
+    configure_tracing(app, app.state.database.engine)  # only if OTEL_* variables ask
     return app
 
 

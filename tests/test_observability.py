@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -19,6 +21,7 @@ from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.core.metrics import PHOTO_REFUSALS
+from app.core.tracing import configure_tracing, tracing_wanted
 from app.main import create_app
 from tests.conftest import DatabaseFactory, migrate
 from tests.places import Spot
@@ -134,3 +137,37 @@ def test_readyz_names_what_is_behind(factory: DatabaseFactory) -> None:
             client.get("/readyz", headers=OPERATOR).json()["schema_revision"]
             == (operator["expected"])
         )
+
+
+def test_traces_follow_a_request_into_sql_and_the_log_carries_them(
+    factory: DatabaseFactory, settings: Settings, as_user: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    assert not tracing_wanted()  # no OTEL_* variable in the suite: no traces by default
+    exporter = InMemorySpanExporter()
+    database = factory.database(settings.database_url)  # an engine of its own to instrument
+    app = create_app(settings, database)
+    assert configure_tracing(app, database.engine, exporter=exporter)
+    try:
+        with caplog.at_level(logging.INFO, logger="roadchief.request"), TestClient(app) as client:
+            assert client.get("/api/v1/me", headers=as_user("demo-chief-3")).status_code == 200
+    finally:
+        EngineTracer.remove_all_event_listeners()
+        HTTPXClientInstrumentor().uninstrument()
+        exporter.shutdown()
+    spans = exporter.get_finished_spans()
+    server = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert len(server) == 1
+    assert server[0].attributes is not None
+    assert server[0].attributes.get("http.route") == "/api/v1/me"
+    trace_id = server[0].context.trace_id
+    sql = [s for s in spans if s.attributes and "db.statement" in s.attributes]
+    assert sql
+    assert all(s.context.trace_id == trace_id for s in sql)
+    logged = [r.msg for r in caplog.records if r.name == "roadchief.request"]
+    assert isinstance(logged[-1], dict)
+    assert logged[-1]["trace_id"] == f"{trace_id:032x}"
+    assert logged[-1]["request_id"]

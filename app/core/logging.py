@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object a line, each with the request id of its request."""
+"""Structured logs: one JSON object a line, each with the request id of its request (and
+the trace id when OpenTelemetry traces are on: `app.core.tracing`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from starlette.responses import Response
 
 from app.core.config import Settings
 from app.core.metrics import observe_request
+from app.core.tracing import trace_ids
 
 
 def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
     request_id = correlation_id.get()
     if request_id is not None:
         event["request_id"] = request_id
+    event.update(trace_ids())  # inside an OpenTelemetry span: its trace and span ids
     return event
 
 
