@@ -103,7 +103,7 @@ UPDATE case_tasks SET next_alarm_at = CASE
         WHEN warned_at IS NOT NULL THEN handle_due_at
         ELSE handle_warn_at END
 WHERE status IN ('pending', 'signed');
-UPDATE cases c SET due_at = t.handle_due_at FROM case_tasks t
+UPDATE cases c SET handle_due_at = t.handle_due_at FROM case_tasks t
 WHERE t.case_id = c.id AND t.is_lead AND c.status IN ('dispatched', 'in_progress');
 
 INSERT INTO case_events (case_id, occurred_at, kind, actor_role, to_status, photo_ids, detail)
