@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
-    share_signing_key(app.state.database.engine, settings)
+    share_signing_key(app.state.database, settings)
     app.state.metrics_registry = database_metrics(app.state.database)
     install_problem_handlers(app)
     document_body_problems(app)

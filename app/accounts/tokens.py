@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool
@@ -31,7 +31,7 @@ from app.accounts.access import (
 )
 from app.accounts.models import Role, SigningKey
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import Database, create_db_engine, utcnow
 
 ISSUER = "roadchief"
 ALGORITHM = "HS256"
@@ -40,42 +40,53 @@ API_KEY_PREFIX = "rck_"
 
 #: The database's key per database URL, read once per process (it never changes).
 _shared_keys: dict[str, bytes] = {}
-#: Where each database URL's key is read from: the app's engine, registered at start.
-_key_engines: dict[str, Engine] = {}
+#: Where each database URL's key is read from: the app's database, registered at start.
+_key_databases: dict[str, Database] = {}
 
 
-def share_signing_key(engine: Engine, settings: Settings) -> None:
-    """Read the key through this engine when it is first needed (`create_app` calls it)."""
-    _key_engines.setdefault(settings.database_url, engine)
+def share_signing_key(database: Database, settings: Settings) -> None:
+    """Read the key through this database when it is first needed (`create_app`)."""
+    _key_databases.setdefault(settings.database_url, database)
 
 
 def signing_key(settings: Settings) -> bytes:
     """ROADCHIEF_SECRET_KEY, or the key every server of the deployment shares in the
-    database (`signing_keys`), written by the first server that needs it."""
+    database (`signing_keys`, written by the migration that made it)."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     key = _shared_keys.get(settings.database_url)
     if key is None:
-        engine = _key_engines.get(settings.database_url)
-        if engine is None:  # a tool without an app: a short-lived engine of its own
-            engine = create_engine(settings.database_url, poolclass=NullPool)
-        key = _shared_keys[settings.database_url] = database_key(engine, settings)
+        database = _key_databases.get(settings.database_url)
+        if database is None:  # a tool without an app (the CLI): a short-lived engine of
+            # its own, through the app's driver (two SQLite libraries in one process would
+            # break each other's file locks)
+            engine = create_db_engine(settings.database_url, settings, poolclass=NullPool)
+            try:
+                key = database_key(Database(engine), settings)
+            finally:
+                engine.dispose()
+        else:
+            key = database_key(database, settings)
+        _shared_keys[settings.database_url] = key
     return key
 
 
-def database_key(engine: Engine, settings: Settings) -> bytes:
-    """The key row; written first if missing. Two servers starting at once both insert
-    the one row with id 1 and ignore a conflict, then both read the winner's key. An old
-    single-host key file (ROADCHIEF_SECRET_KEY_FILE) becomes the key, so that tokens it
-    signed stay valid across the upgrade."""
+def database_key(database: Database, settings: Settings) -> bytes:
+    """The key row, read without taking SQLite's write lock (the caller may hold it: a
+    sign-in's session). Written if missing (the migration writes it; a row deleted by
+    hand): two servers both insert the one row with id 1 and ignore a conflict, then both
+    read the winner's key. An old single-host key file (ROADCHIEF_SECRET_KEY_FILE) becomes
+    the key, so that tokens it signed stay valid."""
     table = SigningKey.__table__
-    with engine.connect() as conn:
-        secret = conn.scalar(select(table.c.secret).where(table.c.id == 1))
-        if secret is None:
-            path = settings.secret_key_file.resolve()
-            candidate = path.read_text().strip() if path.is_file() else ""
-            if len(candidate) < 32:
-                candidate = secrets.token_urlsafe(48)
+    query = select(table.c.secret).where(table.c.id == 1)
+    with database.read_engine.connect() as conn:
+        secret = conn.scalar(query)
+    if secret is None:
+        path = settings.secret_key_file.resolve()
+        candidate = path.read_text().strip() if path.is_file() else ""
+        if len(candidate) < 32:
+            candidate = secrets.token_urlsafe(48)
+        with database.engine.connect() as conn:
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
             conn.execute(
                 insert(table)
@@ -83,7 +94,7 @@ def database_key(engine: Engine, settings: Settings) -> bytes:
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             conn.commit()
-            secret = conn.scalar(select(table.c.secret).where(table.c.id == 1))
+            secret = conn.scalar(query)
     if secret is None or len(secret) < 32:
         raise RuntimeError("signing_keys: the shared key is missing or shorter than 32 characters")
     return str(secret).encode()
