@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +172,21 @@ def test_traces_follow_a_request_into_sql_and_the_log_carries_them(
     assert isinstance(logged[-1], dict)
     assert logged[-1]["trace_id"] == f"{trace_id:032x}"
     assert logged[-1]["request_id"]
+
+
+def test_readyz_names_an_unreachable_photo_store(
+    settings: Settings, demo_database: Database, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the photo store should be")
+    broken = settings.model_copy(
+        update={"media_dir": blocked, "metrics_token": SecretStr(METRICS_TOKEN)}
+    )
+    with TestClient(create_app(broken, demo_database)) as client:
+        stranger = client.get("/readyz")
+        assert stranger.status_code == 503
+        assert stranger.json()["not_ready"] == [
+            {"component": "photo_store", "detail": "照片存储无法访问"}
+        ]
+        operator = client.get("/readyz", headers=OPERATOR).json()["not_ready"][0]
+        assert operator["error"]  # the failure's class, for operators only
