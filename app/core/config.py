@@ -377,14 +377,29 @@ class Settings(BaseSettings):
         description="Networks webhooks may reach although they are not public (loopback, "
         "private, link-local...): 'CIDR,CIDR'. Empty: public addresses only.",
     )
+    metrics_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+        description="Client networks that may read /metrics and /readyz's versions "
+        "('CIDR,CIDR'; default loopback; empty: none).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="A bearer token that also opens /metrics (Prometheus's "
+        "authorization.credentials), from any address.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=32,
-        description="Signs access tokens (≥ 32 characters). Unset: a random key is kept in "
-        "secret_key_file, created on first use.",
+        description="Signs access tokens (≥ 32 characters). Unset: a random key kept in the "
+        "database (signing_keys), which every server of a deployment shares.",
     )
-    secret_key_file: Path = Field(default=Path("var/secret_key"))
+    secret_key_file: Path = Field(
+        default=Path("var/secret_key"),
+        description="An older single-host key file: the database's key is taken from it "
+        "when the database has none yet, so tokens it signed stay valid.",
+    )
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     #: A refresh token presented again this soon after its rotation, while its successor
@@ -454,7 +469,9 @@ class Settings(BaseSettings):
             raise ValueError("a read replica needs DATABASE_URL on PostgreSQL too")
         return value
 
-    @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")
+    @field_validator(
+        "trusted_proxies", "webhook_allowed_networks", "metrics_networks", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
