@@ -1,0 +1,365 @@
+"""The web console (Web 控制台) under /console: pages for desk work, in Chinese.
+
+Every page calls the same service functions as the API, with the signed-in person's
+`Principal`: what a page lists, shows or lets one do is what the API would answer that
+person. Pages are server-rendered (Jinja2); htmx swaps parts of them in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+
+from app.accounts import signin
+from app.accounts.access import Permission, Principal
+from app.accounts.deps import ClientAddressDep
+from app.accounts.tokens import read_access_token
+from app.cases import actions, queues
+from app.cases.models import TaskStatus
+from app.cases.schemas import ActionIn
+from app.cases.workflow import Action
+from app.console.pages import HERE, home_of, on_tiles, open_steps, render
+from app.console.session import (
+    CSRF_FIELD,
+    PREFIX,
+    REFRESH_COOKIE,
+    CsrfRefused,
+    SignInRequired,
+    check_csrf,
+    current_principal,
+    forget_pair,
+    jar,
+    keep_pair,
+    renew_csrf,
+)
+from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
+from app.core.config import Settings
+from app.core.deps import SessionDep, SettingsDep
+from app.core.errors import Problem
+from app.core.inputs import DatabaseId
+from app.media import service as media
+
+#: Photos one console step may upload from the PC.
+MAX_STEP_PHOTOS = 4
+
+
+class ConsoleRoute(APIRoute):
+    """Answers in HTML: a missing session sends the browser to sign in, a refusal of the
+    service (its Problem) becomes a page with its Chinese message and its status; cookies
+    decided during the request are set on whatever answer goes out."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handle = super().get_route_handler()
+
+        async def console_handler(request: Request) -> Response:
+            settings: Settings = request.app.state.settings
+            try:
+                response = await handle(request)
+            except SignInRequired:
+                response = _to_sign_in(request)
+            except Problem as problem:
+                response = render(
+                    request, settings, "error.html", getattr(request.state, "principal", None),
+                    status_code=problem.status, problem=problem,
+                )  # fmt: skip
+            except (RequestValidationError, ValidationError) as invalid:
+                response = render(
+                    request, settings, "error.html", getattr(request.state, "principal", None),
+                    status_code=422, problem=None, invalid=invalid.errors(),
+                )  # fmt: skip
+            jar(request).apply(response, settings)
+            # Pages hold personal data and CSRF tokens: never cached, never framed.
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data: https:; frame-ancestors 'none'",
+            )
+            return response
+
+        return console_handler
+
+
+def _to_sign_in(request: Request) -> Response:
+    target = f"{PREFIX}/login?" + urlencode({"next": request.url.path})
+    if request.headers.get("HX-Request"):  # htmx follows this header, not a 303
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+
+
+def signed_in(
+    request: Request, session: SessionDep, settings: SettingsDep, address: ClientAddressDep
+) -> Principal:
+    principal = current_principal(request, session, settings, address)
+    request.state.principal = principal
+    return principal
+
+
+Me = Annotated[Principal, Depends(signed_in)]
+CsrfField = Annotated[str | None, Form(alias=CSRF_FIELD)]
+
+
+def _back(url: str, flash: str) -> RedirectResponse:
+    return RedirectResponse(f"{url}{'&' if '?' in url else '?'}flash={flash}", status_code=303)
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only a path of the console itself (no open redirect)."""
+    if value and value.startswith(PREFIX + "/") and "//" not in value and "\\" not in value:
+        return value
+    return None
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+@router.get("")
+def console_home(request: Request, me: Me) -> Response:
+    return RedirectResponse(home_of(me), status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+    return render(request, settings, "login.html", None, next=_safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: ClientAddressDep,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: CsrfField = None,
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    """The API's password grant (throttle and audit included); the pair goes to cookies."""
+    check_csrf(request, settings, csrf)
+    try:
+        pair = signin.login(session, settings, username, password, address)
+    except Problem as problem:
+        return render(
+            request, settings, "login.html", None, status_code=problem.status,
+            error=problem.detail or problem.title, username=username, next=_safe_next(next),
+        )  # fmt: skip
+    keep_pair(request, settings, pair)
+    renew_csrf(request)
+    principal = read_access_token(pair.access_token, settings).principal
+    return RedirectResponse(_safe_next(next) or home_of(principal), status_code=303)
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    address: ClientAddressDep,
+    csrf: CsrfField = None,
+) -> Response:
+    check_csrf(request, settings, csrf)
+    refresh = request.cookies.get(REFRESH_COOKIE)
+    if refresh:
+        signin.logout(session, refresh, address)
+    forget_pair(request)
+    renew_csrf(request)
+    return RedirectResponse(f"{PREFIX}/login?flash=signed_out", status_code=303)
+
+
+# --- department staff: tasks ---------------------------------------------------------------
+
+
+@router.get("/tasks")
+def tasks_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    status: Annotated[TaskStatus | None, Query()] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    street: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: Annotated[str | None, Query(max_length=5)] = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    flag = {"true": True, "false": False}.get(overdue or "")
+    items, next_cursor = queues.unit_tasks(
+        session, settings, me, unit_code=unit or None, status=status, category=category or None,
+        street=street or None, overdue=flag, limit=50, cursor=cursor or None,
+    )  # fmt: skip
+    filters = {
+        "status": status.value if status else "",
+        "category": category or "",
+        "street": street or "",
+        "overdue": overdue or "",
+        "unit": unit or "",
+    }
+    more = urlencode({**filters, "cursor": next_cursor}) if next_cursor else None
+    template = "tasks_rows.html" if request.headers.get("HX-Request") else "tasks.html"
+    return render(
+        request, settings, template, me, items=items, filters=filters, more=more,
+        statuses=list(TaskStatus),
+    )  # fmt: skip
+
+
+@router.post("/tasks/sign-for")
+def batch_sign_for(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    picked: Annotated[list[str], Form(alias="task", max_length=50)],
+    csrf: CsrfField = None,
+) -> Response:
+    """签收 several tasks: each `number:version:unit` as the list showed it. Each is its own
+    step (its own version check); one refused does not undo the others."""
+    check_csrf(request, settings, csrf)
+    results = []
+    for value in picked:
+        number, _, rest = value.partition(":")
+        version, _, unit = rest.partition(":")
+        try:
+            actions.perform(
+                session, settings, me, number, Action.SIGN_FOR,
+                ActionIn(version=int(version) if version.isdigit() else -1, unit_code=unit or None),
+                None,
+            )  # fmt: skip
+            results.append((number, True, "已签收"))
+        except Problem as problem:
+            results.append((number, False, problem.detail or problem.title))
+    return render(request, settings, "batch_result.html", me, results=results)
+
+
+# --- one case ------------------------------------------------------------------------------
+
+
+@router.get("/cases/{number}")
+def case_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    number: str,
+) -> Response:
+    return _case_page(request, session, settings, me, number)
+
+
+def _case_page(
+    request: Request,
+    session: Any,
+    settings: Settings,
+    me: Principal,
+    number: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    case = actions.get_case(session, settings, me, number)
+    steps = open_steps(me, case)
+    return render(
+        request, settings, "case.html", me, status_code=status_code, case=case, steps=steps,
+        error=error, place=on_tiles(settings, case.lon, case.lat),
+    )  # fmt: skip
+
+
+def _deadline(value: str | None, settings: Settings) -> datetime | None:
+    """A `datetime-local` field, read in the service's zone."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=settings.zone)
+
+
+@router.post("/cases/{number}/actions/{action}")
+@body_limit(lambda s: MAX_STEP_PHOTOS * s.photo_max_bytes + MULTIPART_FRAMING_BYTES)
+def take_step(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    number: str,
+    action: Action,
+    version: Annotated[int, Form()],
+    csrf: CsrfField = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+    unit_code: Annotated[str | None, Form(max_length=64)] = None,
+    units: Annotated[str | None, Form(max_length=1000)] = None,
+    approved: Annotated[str | None, Form(max_length=5)] = None,
+    new_due_at: Annotated[str | None, Form(max_length=30)] = None,
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    """One step, through `actions.perform` as the API takes it. Refused (a stale version
+    included), the case page comes back with the service's message."""
+    check_csrf(request, settings, csrf)
+    try:
+        photo_ids = []
+        for upload in [p for p in photos or [] if p.filename][:MAX_STEP_PHOTOS]:
+            me.require(Permission.PHOTOS_UPLOAD)
+            photo_ids.append(media.upload_photo(session, settings, me, upload.file).id)
+        body = ActionIn(
+            version=version,
+            note=note or None,
+            reason=reason or None,
+            unit_code=unit_code or None,
+            units=[u.strip() for u in units.split(",") if u.strip()] if units else None,
+            approved={"true": True, "false": False}.get(approved or ""),
+            new_due_at=_deadline(new_due_at, settings),
+            photo_ids=photo_ids,
+        )
+        actions.perform(session, settings, me, number, action, body, None)
+    except actions.VersionConflict:
+        return _case_page(
+            request, session, settings, me, number, status_code=409,
+            error="案件已被他人更新（版本冲突）：下面是最新的案件，请核对后重新操作",
+        )  # fmt: skip
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return _case_page(
+            request, session, settings, me, number, status_code=problem.status,
+            error=problem.detail or problem.title,
+        )  # fmt: skip
+    except ValidationError as invalid:
+        return _case_page(
+            request, session, settings, me, number, status_code=422,
+            error="；".join(str(e["msg"]) for e in invalid.errors()),
+        )  # fmt: skip
+    return _back(f"{PREFIX}/cases/{number}", "done")
+
+
+@router.get("/photos/{photo_id}/{variant}")
+def photo(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    photo_id: DatabaseId,
+    variant: media.Variant,
+) -> Response:
+    """A photo the person may see (the media service decides), for the case page."""
+    path, media_type, etag = media.photo_file(session, settings, me, photo_id, variant)
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={"ETag": f'"{etag}"', "Cache-Control": "private, max-age=31536000, immutable"},
+    )
+
+
+def install_console(app: FastAPI) -> None:
+    """The console's pages and its static files (htmx, Leaflet: vendored, no CDN)."""
+    app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
+
+
+__all__ = ["CsrfRefused", "install_console", "router"]
