@@ -298,6 +298,7 @@ def take_step(
     units: Annotated[str | None, Form(max_length=1000)] = None,
     approved: Annotated[str | None, Form(max_length=5)] = None,
     new_due_at: Annotated[str | None, Form(max_length=30)] = None,
+    back: Annotated[str | None, Form(max_length=500)] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     """One step, through `actions.perform` as the API takes it. Refused (a stale version
@@ -336,7 +337,56 @@ def take_step(
             request, session, settings, me, number, status_code=422,
             error="；".join(str(e["msg"]) for e in invalid.errors()),
         )  # fmt: skip
-    return _back(f"{PREFIX}/cases/{number}", "done")
+    return _back(_safe_next(back) or f"{PREFIX}/cases/{number}", "done")
+
+
+# --- the command centre, verifiers -----------------------------------------------------------
+
+DISPATCH_STAGES = {
+    "register": "待立案",
+    "dispatch": "待派遣",
+    "returns": "退回待审",
+    "extensions": "延期待批",
+}
+
+
+@router.get("/dispatch")
+def dispatch_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    stage: Annotated[queues.DispatchStage | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The centre's queue (受理派遣) with each case's routing proposal; register, reject and
+    accept the proposal from the row, the rest on the case page."""
+    items, next_cursor = queues.dispatch_queue(
+        session, settings, me, stage=stage, limit=50, cursor=cursor or None
+    )
+    here = f"{PREFIX}/dispatch" + (f"?stage={stage}" if stage else "")
+    more = urlencode({"stage": stage or "", "cursor": next_cursor}) if next_cursor else None
+    return render(
+        request, settings, "dispatch.html", me, items=items, stage=stage, stages=DISPATCH_STAGES,
+        here=here, more=more,
+    )  # fmt: skip
+
+
+@router.get("/verification")
+def verification_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Cases awaiting the person's verification (核查): the verification itself is taken on
+    site (it needs the verifier's position), so the page leads to each case's history."""
+    items, next_cursor = queues.verification_queue(
+        session, settings, me, limit=50, cursor=cursor or None
+    )
+    more = urlencode({"cursor": next_cursor}) if next_cursor else None
+    return render(request, settings, "verification.html", me, items=items, more=more)
 
 
 @router.get("/photos/{photo_id}/{variant}")
