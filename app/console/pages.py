@@ -10,8 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy
+import shapely
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from shapely.geometry import mapping, shape
 from starlette.responses import Response
 
 from app.accounts.access import Principal
@@ -109,6 +112,18 @@ def on_tiles(settings: Settings, lon: float, lat: float) -> tuple[float, float]:
     if settings.console_tile_url and settings.console_tile_coordinates == "gcj02":
         return wgs84_to_gcj02(lon, lat)
     return lon, lat
+
+
+def map_geometry(settings: Settings, geometry: dict[str, Any]) -> dict[str, Any]:
+    """A GeoJSON geometry in the datum of the configured tiles (see `on_tiles`)."""
+    if not (settings.console_tile_url and settings.console_tile_coordinates == "gcj02"):
+        return geometry
+    shifted = shapely.transform(shape(geometry), _shift_points)
+    return dict(mapping(shifted))
+
+
+def _shift_points(points: Any) -> Any:
+    return numpy.array([wgs84_to_gcj02(float(x), float(y)) for x, y in points])
 
 
 def home_of(principal: Principal) -> str:

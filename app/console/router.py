@@ -8,26 +8,39 @@ person. Pages are server-rendered (Jinja2); htmx swaps parts of them in place.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from app.accounts import service as accounts
 from app.accounts import signin
 from app.accounts.access import Permission, Principal
 from app.accounts.deps import ClientAddressDep
+from app.accounts.models import Role
 from app.accounts.tokens import read_access_token
+from app.assessment import kpis as kpi_table
+from app.assessment import rankings, search
+from app.assessment import service as assessment
+from app.audit import service as audit
+from app.audit.models import AuditEventType
 from app.cases import actions, queues
 from app.cases.models import TaskStatus
 from app.cases.schemas import ActionIn
 from app.cases.workflow import Action
-from app.console.pages import HERE, home_of, on_tiles, open_steps, render
+from app.console.pages import HERE, home_of, map_geometry, on_tiles, open_steps, render
 from app.console.session import (
     CSRF_FIELD,
     PREFIX,
@@ -47,6 +60,8 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.inputs import DatabaseId
 from app.media import service as media
+from app.territory import service as territory
+from app.territory.importer import Layer
 
 #: Photos one console step may upload from the PC.
 MAX_STEP_PHOTOS = 4
@@ -387,6 +402,210 @@ def verification_page(
     )
     more = urlencode({"cursor": next_cursor}) if next_cursor else None
     return render(request, settings, "verification.html", me, items=items, more=more)
+
+
+# --- assessors and leaders -------------------------------------------------------------------
+
+KPI_DIMENSIONS = {"street": "街道", "unit": "部门", "category": "类别", "community": "社区"}
+
+
+def _this_month(settings: Settings) -> tuple[date, date]:
+    today = datetime.now(settings.zone).date()
+    first = today.replace(day=1)
+    return first, today
+
+
+@router.get("/kpis")
+def kpis_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    by: Annotated[Literal["street", "unit", "category", "community"], Query()] = "street",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """KPIs of a period by street, unit or category (考核指标), with their formulas."""
+    first, last = _this_month(settings)
+    report = assessment.kpis(
+        session, settings, me, by=by, date_from=date_from or first, date_to=date_to or last
+    )
+    weights = kpi_table.parse_weights(settings.assessment_weights)
+    definitions = [
+        (code, name, formula, better, weights.get(code))
+        for code, name, formula, better in kpi_table.definitions()
+    ]
+    span = {"from": report.date_from.isoformat(), "to": report.date_to.isoformat()}
+    return render(
+        request, settings, "kpis.html", me, report=report, by=by, dimensions=KPI_DIMENSIONS,
+        definitions=definitions, names={c: n for c, n, *_ in definitions}, span=span,
+        exports={fmt: f"{PREFIX}/exports/cases.{fmt}?{urlencode(span)}" for fmt in EXPORTS},
+        score_formula=kpi_table.SCORE, period_rule=kpi_table.PERIOD,
+    )  # fmt: skip
+
+
+def _default_period(settings: Settings) -> str:
+    return datetime.now(settings.zone).strftime("%Y-%m")
+
+
+@router.get("/rankings")
+def rankings_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    kind: Annotated[Literal["street", "unit"], Query()] = "street",
+    period: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """月排名 / 周通报 with red and black flags."""
+    board = rankings.ranking(
+        session, settings, me, kind=kind, period=period or _default_period(settings)
+    )
+    return render(request, settings, "rankings.html", me, board=board, kind=kind)
+
+
+@router.get("/bulletin")
+def bulletin_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The printable bulletin (月排名通报 / 周通报): both rankings and the district's score."""
+    label = period or _default_period(settings)
+    boards = [
+        rankings.ranking(session, settings, me, kind=kind, period=label)
+        for kind in ("street", "unit")
+    ]
+    district = rankings.district_score(session, settings, me, period=label)
+    return render(
+        request, settings, "bulletin.html", me, boards=boards, district=district, period=label,
+        printed=datetime.now(settings.zone),
+    )  # fmt: skip
+
+
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", search.export_csv),
+    "xlsx": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        search.export_xlsx,
+    ),
+}
+
+
+@router.get("/exports/cases.{fmt}")
+def export_cases(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    fmt: Literal["csv", "xlsx"],
+    date_from: Annotated[date, Query(alias="from")],
+    date_to: Annotated[date, Query(alias="to")],
+) -> Response:
+    """The assessment export of the API (`/api/v1/assessment/cases/export.*`) for the
+    browser's session."""
+    media_type, export = EXPORTS[fmt]
+    filters = search.CaseFilter.model_validate({"from": date_from, "to": date_to})
+    body = export(session, settings, me, filters)
+    name = f"cases-{date_from:%Y%m%d}-{date_to:%Y%m%d}.{fmt}"
+    return StreamingResponse(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# --- admins, the map ---------------------------------------------------------------------------
+
+
+@router.get("/admin/users")
+def users_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    role: Annotated[Role | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=50)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Users in the admin's scope (`accounts.service.list_users`, as the admin API)."""
+    items, next_cursor = accounts.list_users(
+        session, me, role=role, unit_code=None, active=None, q=q or None, limit=50,
+        cursor=cursor or None,
+    )  # fmt: skip
+    more = (
+        urlencode({"role": role or "", "q": q or "", "cursor": next_cursor})
+        if next_cursor
+        else None
+    )
+    return render(
+        request, settings, "users.html", me, items=items, role=role, q=q or "", more=more,
+        roles=list(Role),
+    )  # fmt: skip
+
+
+@router.get("/admin/audit")
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    event: Annotated[AuditEventType | None, Query()] = None,
+    user: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The security audit log (审计日志), newest first (`audit.service.list_events`)."""
+    items, next_cursor = audit.list_events(
+        session, settings, me, event=event, user=user or None, since=None, until=None,
+        limit=100, cursor=cursor or None,
+    )  # fmt: skip
+    more = (
+        urlencode({"event": event or "", "user": user or "", "cursor": next_cursor})
+        if next_cursor
+        else None
+    )
+    return render(
+        request, settings, "audit.html", me, items=items, event=event, user=user or "",
+        more=more, events=list(AuditEventType),
+    )  # fmt: skip
+
+
+@router.get("/map")
+def map_page(request: Request, settings: SettingsDep, me: Me) -> Response:
+    return render(request, settings, "map.html", me)
+
+
+#: What the map draws of each layer, at most (the demo district has a few hundred).
+MAP_LAYER_LIMIT = 5000
+
+
+@router.get("/map/territory.geojson")
+def territory_geojson(session: SessionDep, settings: SettingsDep, me: Me) -> Response:
+    """Streets, communities and road segments in the person's sight (`list_features`, as
+    the territory API), in the datum of the configured tiles."""
+    features = []
+    for layer, kind in (
+        (Layer.JURISDICTIONS, "jurisdiction"),
+        (Layer.ROAD_SEGMENTS, "segment"),
+    ):
+        page, _ = territory.list_features(
+            session, me, layer, bbox=None, filters={}, limit=MAP_LAYER_LIMIT, cursor=None
+        )
+        for feature in page:
+            facts = feature["properties"]
+            facts = facts.model_dump(mode="json") if hasattr(facts, "model_dump") else dict(facts)
+            if kind == "jurisdiction" and facts.get("level") not in ("street", "community"):
+                continue
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": feature["id"],
+                    "geometry": map_geometry(settings, feature["geometry"]),
+                    "properties": {"layer": kind, "label": facts.get("name") or feature["id"]},
+                }
+            )
+    return JSONResponse({"type": "FeatureCollection", "features": features})
 
 
 @router.get("/photos/{photo_id}/{variant}")

@@ -48,6 +48,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-print]").forEach(function (b) {
+      b.addEventListener("click", function () { window.print(); });
+    });
     if (typeof L === "undefined") { return; }
     var c = document.getElementById("case-map");
     if (c) { caseMap(c); }
