@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
+import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,6 +14,7 @@ from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
 from app.audit.models import AuditEvent, AuditEventType
 from app.core.config import Settings
+from app.core.database import utcnow
 from tests.cases.conftest import Loop, task_of
 from tests.console.conftest import Browser
 
@@ -216,3 +219,25 @@ def test_batch_sign_for(browser: Callable[[], Browser], dispatched: Loop, sessio
     case = dispatched.read("demo-dispatcher")
     assert task_of(case, "urban-management")["status"] == "signed"
     assert task_of(case, "transport")["status"] == "pending"  # not theirs to sign for
+
+
+def test_an_expired_access_token_is_renewed_with_the_refresh_token(
+    browser: Callable[[], Browser], session: Session
+) -> None:
+    staff = browser()
+    staff.sign_in("demo-staff")
+    first_refresh = staff.client.cookies.get("rc_console_refresh", path="/console")
+    with time_machine.travel(utcnow() + timedelta(minutes=20)):  # past the access token's life
+        page = staff.get("/console/tasks")
+        assert page.status_code == 200
+        renewed = [c.split("=")[0] for c in page.headers.get_list("set-cookie")]
+        assert {"rc_console_access", "rc_console_refresh"} <= set(renewed)
+        assert staff.client.cookies.get("rc_console_refresh", path="/console") != first_refresh
+    with time_machine.travel(utcnow() + timedelta(minutes=21)):
+        # The spent refresh token, presented again by a copy of the old cookie (later than a
+        # lost answer's retry), is refused and ends the sign-in: the API's reuse detection.
+        thief = browser()
+        thief.client.cookies.set("rc_console_refresh", first_refresh or "", path="/console")
+        assert thief.get("/console/tasks").status_code == 303
+    with time_machine.travel(utcnow() + timedelta(minutes=40)):
+        assert staff.get("/console/tasks").status_code == 303  # the family was revoked
