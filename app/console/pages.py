@@ -88,6 +88,12 @@ def event_zh(kind: str) -> str:
     return EVENT_ZH.get(known[kind], kind) if kind in known else kind
 
 
+def category_zh(categories: dict[str, Any] | None, code: str) -> str:
+    """A category's name with its code (the taxonomy is configuration, seen by all)."""
+    node = (categories or {}).get(code)
+    return f"{node.name}（{code}）" if node is not None else code
+
+
 def countdown(overdue: bool, warned: bool) -> str:
     """The countdown colour of a task: red overdue, amber past the warning point."""
     return "red" if overdue else "amber" if warned else "green"
@@ -172,6 +178,7 @@ templates.env.globals.update(
     action_zh=action_zh,
     event_zh=event_zh,
     countdown=countdown,
+    category_zh=category_zh,
     hours_zh=hours_zh,
     moment=moment,
 )
@@ -183,6 +190,7 @@ def render(
     template: str,
     principal: Principal | None,
     status_code: int = 200,
+    categories: dict[str, Any] | None = None,
     **context: Any,
 ) -> Response:
     return templates.TemplateResponse(
@@ -192,6 +200,7 @@ def render(
             "me": principal,
             "menu": menu(principal) if principal else [],
             "csrf": csrf_token(request, settings),
+            "categories": categories,
             "tiles": {
                 "url": settings.console_tile_url,
                 "crs": settings.console_tile_coordinates,

@@ -60,6 +60,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.inputs import DatabaseId
 from app.media import service as media
+from app.routing.service import routing_context
 from app.territory import service as territory
 from app.territory.importer import Layer
 
@@ -225,7 +226,7 @@ def tasks_page(
     template = "tasks_rows.html" if request.headers.get("HX-Request") else "tasks.html"
     return render(
         request, settings, template, me, items=items, filters=filters, more=more,
-        statuses=list(TaskStatus),
+        statuses=list(TaskStatus), categories=routing_context(session).taxonomy,
     )  # fmt: skip
 
 
@@ -285,6 +286,7 @@ def _case_page(
     steps = open_steps(me, case)
     return render(
         request, settings, "case.html", me, status_code=status_code, case=case, steps=steps,
+        categories=routing_context(session).taxonomy,
         error=error, place=on_tiles(settings, case.lon, case.lat),
     )  # fmt: skip
 
@@ -383,6 +385,7 @@ def dispatch_page(
     more = urlencode({"stage": stage or "", "cursor": next_cursor}) if next_cursor else None
     return render(
         request, settings, "dispatch.html", me, items=items, stage=stage, stages=DISPATCH_STAGES,
+        categories=routing_context(session).taxonomy,
         here=here, more=more,
     )  # fmt: skip
 
@@ -401,7 +404,10 @@ def verification_page(
         session, settings, me, limit=50, cursor=cursor or None
     )
     more = urlencode({"cursor": next_cursor}) if next_cursor else None
-    return render(request, settings, "verification.html", me, items=items, more=more)
+    return render(
+        request, settings, "verification.html", me, items=items, more=more,
+        categories=routing_context(session).taxonomy,
+    )  # fmt: skip
 
 
 # --- assessors and leaders -------------------------------------------------------------------

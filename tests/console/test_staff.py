@@ -80,6 +80,7 @@ def test_staff_sign_for_and_feed_back_through_forms(
     assert tasks.status_code == 200
     assert dispatched.number in tasks.text
     assert "countdown-green" in tasks.text
+    assert "（roads.surface）" in tasks.text  # the category's name beside its code
     assert f'value="{dispatched.number}:{dispatched.version}:urban-management"' in tasks.text
 
     page = staff.get(f"/console/cases/{dispatched.number}")
