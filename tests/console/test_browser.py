@@ -25,6 +25,8 @@ from tests.live import serve, signed_in
 from tests.places import on_segment
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+#: axe-core 4.14.1 from the npm registry (MPL-2.0, unmodified), for the accessibility check.
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 SIZES = ((1366, 768), (1920, 1080))
 
 
@@ -53,6 +55,20 @@ def shoot(chrome: WebDriver, name: str) -> None:
         chrome.set_window_size(width, height)
         chrome.save_screenshot(str(SCREENSHOTS / f"console-{name}-{width}x{height}.png"))
     chrome.set_window_size(*SIZES[0])
+
+
+def accessible(chrome: WebDriver) -> None:
+    """axe-core's WCAG 2 A and AA rules on the page: labels, names, contrast, landmarks,
+    keyboard focus order. No serious or critical violation."""
+    chrome.execute_script(AXE.read_text())
+    found = chrome.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})"
+        ".then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.length,"
+        " v.nodes[0].target.join(' ')])));"
+    )
+    serious = [v for v in found if v[1] in ("serious", "critical")]
+    assert serious == [], f"{chrome.current_url}: {serious}"
 
 
 def test_staff_sign_in_and_sign_for_a_task_in_chromium(
@@ -87,18 +103,21 @@ def test_staff_sign_in_and_sign_for_a_task_in_chromium(
         chromium.get(f"{console}/tasks")
         wait.until(seen.url_contains("/console/login"))
         shoot(chromium, "login")
+        accessible(chromium)
         chromium.find_element(By.ID, "username").send_keys("demo-staff")
         chromium.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
         chromium.find_element(By.ID, "sign-in").click()
         wait.until(seen.presence_of_element_located((By.LINK_TEXT, number)))
         assert chromium.current_url.endswith("/console/tasks")
         shoot(chromium, "tasks")
+        accessible(chromium)
 
         chromium.find_element(By.LINK_TEXT, number).click()
         button = wait.until(
             seen.element_to_be_clickable((By.CSS_SELECTOR, "#step-sign_for button[type=submit]"))
         )
         shoot(chromium, "case")
+        accessible(chromium)
         button.click()
         wait.until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "操作已完成"))
         assert 'id="step-feed_back"' in chromium.page_source
@@ -114,5 +133,6 @@ def test_staff_sign_in_and_sign_for_a_task_in_chromium(
         drawn = chromium.find_element(By.ID, "territory-map").get_attribute("data-loaded")
         assert int(drawn or 0) > 0
         shoot(chromium, "map")
+        accessible(chromium)
         chromium.find_element(By.CSS_SELECTOR, "form.who button").click()
         wait.until(seen.url_contains("/console/login"))
