@@ -6,12 +6,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import time_machine
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
-from app.accounts.service import create_user
+from app.accounts.service import create_user, user_by_username
+from app.accounts.token_state import TokenStates
 from app.audit.models import AuditEvent, AuditEventType
 from app.core.config import Settings
 from app.core.database import utcnow
@@ -242,3 +245,19 @@ def test_an_expired_access_token_is_renewed_with_the_refresh_token(
         assert thief.get("/console/tasks").status_code == 303
     with time_machine.travel(utcnow() + timedelta(minutes=40)):
         assert staff.get("/console/tasks").status_code == 303  # the family was revoked
+
+
+def test_a_disabled_account_loses_its_console_session_at_once(
+    browser: Callable[[], Browser], app: FastAPI, client: TestClient, session: Session
+) -> None:
+    app.state.token_states = TokenStates(0)  # no cache: the next page reads the account
+    staff = browser()
+    staff.sign_in("demo-staff")
+    rows = staff.get("/console/tasks", headers={"HX-Request": "true"})
+    assert rows.status_code == 200
+    assert "<html" not in rows.text  # htmx asks for the rows alone
+    user = user_by_username(session, "demo-staff")
+    disabled = client.patch(f"/api/v1/admin/users/{user.id}", json={"is_active": False})
+    assert disabled.status_code == 200, disabled.text
+    assert staff.get("/console/tasks").status_code == 303
+    assert staff.sign_in("demo-staff").status_code == 400  # the API's refusal, as a page
