@@ -19,6 +19,7 @@ from app.audit.router import router as audit_router
 from app.calendar.router import admin_router as calendar_admin_router
 from app.calendar.router import router as calendar_router
 from app.cases.router import router as case_router
+from app.console.router import install_console
 from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
 from app.core.database import Database
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(assessment_admin_router)
     app.include_router(exchange_router)
     app.include_router(standards_router)
+    install_console(app)  # the web console: /console pages and their static files
     app.mount("/open311/v2", open311_app(app))  # Open311's own error format under it
     configure_tracing(app, app.state.database.engine)  # only if OTEL_* variables ask
     return app

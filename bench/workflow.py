@@ -195,6 +195,17 @@ def queue_benchmarks(database: Database, settings: Settings, base: str) -> None:
             return response
 
         print(f"    over HTTP, GET /api/v1/tasks?limit=50 {timed_ms(http_page, 50)}")
+    # The console's page of the same queue: the API's token as the console's session cookie
+    # (httpx sends no Secure cookie over plain HTTP, so the header is written by hand).
+    cookie = {"Cookie": f"rc_console_access={token(base, 'demo-staff')}"}
+    with httpx.Client(base_url=base, headers=cookie, timeout=60) as client:
+
+        def console_page() -> object:
+            response = client.get("/console/tasks")
+            response.raise_for_status()
+            return response
+
+        print(f"    console page, GET /console/tasks      {timed_ms(console_page, 50)}")
 
 
 def sweep_benchmarks(database: Database, settings: Settings) -> None:
