@@ -1,5 +1,5 @@
 """Two API servers on one database: a report filed on one is stepped on the other, both
-run the background jobs at once, one is killed (SIGKILL) in the middle of a deadline
+run the background jobs at once, share one S3 bucket for photos, one is killed (SIGKILL) in the middle of a deadline
 sweep, and every deadline event and every webhook still happens exactly once.
 
 PostGIS only, on purpose: SQLite is one file written by one process at a time, so there
@@ -15,6 +15,7 @@ killed, B resumes, the lock is released: A's transaction rolls back, and B does 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -39,7 +40,9 @@ from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.notifications.models import DeliveryStatus, OutboxMessage, WebhookDelivery
 from tests.conftest import ENGINES, DatabaseFactory, new_demo_database
+from tests.photos import jpeg
 from tests.places import on_segment
+from tests.s3 import CREDENTIALS, bucket, s3_endpoint  # noqa: F401 (the fixtures, by name)
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = 8  # per round
@@ -76,7 +79,7 @@ def free_port() -> int:
 class Server:
     """`uvicorn --factory app.main:app_factory` in a process of its own, its own timer on."""
 
-    def __init__(self, name: str, url: str, tmp: Path) -> None:
+    def __init__(self, name: str, url: str, tmp: Path, s3: tuple[str, str]) -> None:
         self.name, self.port = name, free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROADCHIEF_")}
@@ -86,7 +89,12 @@ class Server:
             .render_as_string(hide_password=False),
             # No ROADCHIEF_SECRET_KEY: the servers must share the database's key.
             ROADCHIEF_SECRET_KEY_FILE=str(tmp / "no-key-file"),
-            ROADCHIEF_MEDIA_DIR=str(tmp / "media"),
+            # Each server its own scratch directory; the photos are in the one bucket.
+            ROADCHIEF_MEDIA_DIR=str(tmp / f"{name}-media"),
+            ROADCHIEF_PHOTO_STORE="s3",
+            ROADCHIEF_S3_ENDPOINT_URL=s3[0],
+            ROADCHIEF_S3_BUCKET=s3[1],
+            **CREDENTIALS,
             ROADCHIEF_BACKGROUND_INTERVAL_SECONDS="0.3",
             ROADCHIEF_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
             ROADCHIEF_WEBHOOK_TIMEOUT_SECONDS="5",
@@ -152,18 +160,43 @@ def test_two_servers_do_each_job_once_and_a_killed_one_loses_nothing(
     database_factories: Callable[[str], DatabaseFactory],
     receiver: Receiver,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     if engine not in ENGINES:
         pytest.skip("two servers need PostGIS, which ROADCHIEF_TEST_ENGINES leaves out")
     database: Database = new_demo_database(database_factories(engine))
     url = database.engine.url.render_as_string(hide_password=False)
-    servers = [Server("server-a", url, tmp_path), Server("server-b", url, tmp_path)]
+    # One S3 server on loopback (moto), one bucket: the photo store both servers share.
+    store = (request.getfixturevalue("s3_endpoint"), request.getfixturevalue("bucket"))
+    servers = [Server(name, url, tmp_path, store) for name in ("a", "b")]
     a, b = servers
     try:
+        _photo_taken_on_one_is_served_by_the_other(a, b, tmp_path)
         _story(database, a, b, receiver)
     finally:
         for server in servers:
             server.stop()
+
+
+def _photo_taken_on_one_is_served_by_the_other(a: Server, b: Server, tmp: Path) -> None:
+    """A photo uploaded to A is in the shared bucket: B serves it, from no file of its own."""
+    chief = sign_in(a.base, "demo-chief-1")
+    upload = httpx.post(f"{a.base}/api/v1/photos", headers=chief,
+                        files={"file": ("p.jpg", jpeg(), "image/jpeg")})  # fmt: skip
+    assert upload.status_code == 201, upload.text
+    photo = upload.json()
+    fetched = {}
+    for server in (a, b):
+        url = photo["original_url"].replace(a.base, server.base)
+        if url.startswith("/"):
+            url = server.base + url
+        answer = httpx.get(url, headers=chief, follow_redirects=True)
+        assert answer.status_code == 200, answer.text
+        fetched[server.name] = answer.content
+    assert fetched["a"] == fetched["b"]
+    assert hashlib.sha256(fetched["b"]).hexdigest() == photo["sha256"]
+    stored = [p for p in (tmp / "b-media").rglob("*") if p.is_file()]
+    assert not [p for p in stored if photo["sha256"] in p.name]
 
 
 def _story(database: Database, a: Server, b: Server, receiver: Receiver) -> None:
