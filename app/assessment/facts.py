@@ -248,7 +248,7 @@ def fold(
 
 def recomputed(session: Session, case_ids: list[int]) -> Iterator[dict[str, Any]]:
     """The fact rows of these cases, recomputed from their events."""
-    units = dict(session.execute(select(Unit.code, Unit.id)).tuples().all())
+    units = dict(session.execute(select(Unit.code, Unit.id)).all())
     cases = session.execute(select(*_CASE_COLUMNS).where(Case.id.in_(case_ids))).all()
     events: dict[int, list[Any]] = {}
     for e in session.execute(
