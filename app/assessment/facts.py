@@ -186,28 +186,31 @@ def _merged(new: Any) -> dict[str, Any]:
     return out
 
 
-def merge(kept: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
-    """`MERGE` in Python: the row after merging `given` (a full row) into `kept`."""
-    if kept is None:
-        return dict(given)
-    out = dict(kept)
-    for name, how in MERGE.items():
-        k, g = kept[name], given[name]
-        if how == "place":
-            out[name] = g
-        elif how == "latest":
-            out[name] = k if g is None else g
+def merge(row: dict[str, Any], given: dict[str, Any]) -> None:
+    """`MERGE` in Python: merge the values `given` (a change's, and only those) into `row`
+    (a full row; a new one starts from `NEUTRAL`), as the SQL above does."""
+    if "fed_hours" in given and row["fed_at"] is not None:
+        given = {k: v for k, v in given.items() if k != "fed_hours"}  # not the first feedback
+    for name, g in given.items():
+        how = MERGE[name]
+        if how == "latest":
+            if g is not None:
+                row[name] = g
         elif how == "any":
-            out[name] = 1 if g == 1 else k
+            if g == 1:
+                row[name] = 1
         elif how == "first":
-            out[name] = g if k is None else k
+            if row[name] is None:
+                row[name] = g
         elif how == "sum":
-            out[name] = k + g
-        elif how == "fed_hours":
-            out[name] = g if kept["fed_at"] is None else k
-        else:
-            out[name] = k if g is None else g if g > 0 else None if k == -g else k
-    return out
+            row[name] += g
+        elif how == "lead":
+            if g is not None and g > 0:
+                row[name] = g
+            elif g is not None and row[name] == -g:
+                row[name] = None
+        else:  # place, fed_hours (the first feedback's)
+            row[name] = g
 
 
 #: The columns `fold` reads of a case.
@@ -222,27 +225,32 @@ def fold(
     """A case's fact rows from its events in order (what `keep` leaves after each)."""
     rows: dict[tuple[int, int], dict[str, Any]] = {}
     place = {name: getattr(case, name) for name in PLACE}
+
+    def row_of(unit_id: int) -> dict[str, Any]:
+        row = rows.get((case.id, unit_id))
+        if row is None:
+            row = rows[(case.id, unit_id)] = {**NEUTRAL, **place, "case_id": case.id,
+                                              "unit_id": unit_id}  # fmt: skip
+        return row
+
     for e in events:
         made = change(case.source, e.kind, e.to_status, e.detail or {}, e.occurred_at)
         if made is None:
             continue
         if made.cancel:
-            for key, row in rows.items():
+            for (_, unit_id), row in rows.items():
                 row["cancelled"] = 1
-                if key[1] == CASE_ROW and made.case.get("status") is not None:
+                if unit_id == CASE_ROW and made.case.get("status") is not None:
                     row["status"] = made.case["status"]
             continue
         lead = made.case.get("lead_unit_id")
-        given = {**NEUTRAL, **made.case, **place, "case_id": case.id, "unit_id": CASE_ROW,
-                 "lead_unit_id": units.get(lead) if isinstance(lead, str) else lead}  # fmt: skip
-        rows[(case.id, CASE_ROW)] = merge(rows.get((case.id, CASE_ROW)), given)
+        if isinstance(lead, str):
+            made.case["lead_unit_id"] = units.get(lead)
+        merge(row_of(CASE_ROW), made.case)
         for unit, task in made.tasks.items():
             unit_id = unit if isinstance(unit, int) else units.get(unit)
-            if unit_id is None:
-                continue  # a unit since deleted: the SQL would write nothing either
-            key = (case.id, unit_id)
-            rows[key] = merge(rows.get(key), {**NEUTRAL, **task, **place, "case_id": case.id,
-                                              "unit_id": unit_id})  # fmt: skip
+            if unit_id is not None:  # else a unit since deleted: the SQL writes nothing either
+                merge(row_of(unit_id), task)
     return rows
 
 
@@ -273,5 +281,5 @@ def rebuild(session: Session, *, batch: int = 5000) -> int:
         last = ids[-1]
         rows = list(recomputed(session, ids))
         if rows:
-            session.execute(insert(CaseFact), rows)
+            session.execute(insert(CaseFact.__table__), rows)
             written += len(rows)
