@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.assessment.models import CaseFact
@@ -16,6 +17,7 @@ from app.cli import cli
 from app.core.database import Database
 from app.routing.models import Urgency
 from app.territory.models import Unit, UnitKind
+from tests.cases.conftest import Loop, dispatched, loop  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -75,3 +77,38 @@ def test_the_facts_are_rebuilt_from_imported_events(empty_database: Database) ->
         "working", T0 + timedelta(hours=3), T0 + timedelta(hours=5), 3.5,
     )  # fmt: skip
     assert (parks_task.state, parks_task.upheld, parks_task.dispatched) == ("returned", 1, 1)
+
+
+def test_each_step_writes_its_facts_in_one_statement_or_none(
+    dispatched: Loop,  # noqa: F811 - the fixture imported above
+    session: Session,
+) -> None:
+    """The facts cost a step one statement (an upsert of the case's row and its tasks'
+    rows; an update of them all when it is cancelled); a step that changes no figure, none."""
+    written: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "case_facts" in statement and not statement.lstrip().upper().startswith("SELECT"):
+            written.append(statement.lstrip().split(None, 1)[0].upper())
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", seen)
+    try:
+        for who, action, body, statements in (
+            ("demo-staff", "sign_for", {}, ["INSERT"]),
+            ("demo-dispatcher", "urge", {"note": "请尽快处置"}, []),
+            ("demo-dispatcher", "hang_up", {"note": "等待资金"}, ["INSERT"]),
+            ("demo-dispatcher", "resume", {}, ["INSERT"]),
+            ("demo-admin", "cancel", {"note": "重复案件"}, ["UPDATE"]),
+        ):
+            written.clear()
+            dispatched.ok(who, action, **body)
+            assert written == statements, action
+    finally:
+        event.remove(connection, "before_cursor_execute", seen)
+    case_id = session.scalar(select(Case.id).where(Case.number == dispatched.number))
+    rows = session.execute(select(CaseFact.__table__).where(CaseFact.case_id == case_id)).all()
+    assert len(rows) == 3  # the case's row and its two units' tasks
+    assert {(r.cancelled, r.unit_id == 0 and r.status) for r in rows} == {
+        (1, "cancelled"), (1, False),
+    }  # fmt: skip
