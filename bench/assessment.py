@@ -191,7 +191,7 @@ def running(
 
     def measure(what: str, fn: Callable[[], Any], n: int) -> None:
         for source in ("facts", "replay"):
-            service.RUNNING_FROM_FACTS = source == "facts"
+            service.FROM_FACTS = source == "facts"
 
             def once() -> Any:
                 session.rollback()
@@ -199,7 +199,7 @@ def running(
 
             took = timed(once, n if source == "facts" else max(2, n // 4), warmup=1).line()
             print(f"  {what}, running 30 days to {today}, {source}: {took}")
-        service.RUNNING_FROM_FACTS = True
+        service.FROM_FACTS = True
 
     report = kpis(session, settings, assessor, by="street", date_from=first, date_to=today,
                   street=street)  # fmt: skip

@@ -21,12 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case as when
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.assessment.models import CaseFact
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource
-from app.core.database import upsert
+from app.core.database import UTCDateTime, upsert
 from app.territory.models import Unit
 
 #: The `unit_id` of a case's own row.
@@ -37,11 +37,12 @@ PLACE = ("reported_at", "jurisdiction_path", "street_code", "community_code", "s
          "category_code")  # fmt: skip
 #: How a change merges into the kept value: the case's place is copied each time; `latest`
 #: keeps the newest value given; `any` is a flag once set; `first` keeps the first time
-#: given; `sum` adds up. `fed_hours` goes with the first `fed_at`; `lead_unit_id` is set by
-#: a dispatch (a unit's id) and cleared by that unit's upheld return (its id, negated).
+#: given; `sum` adds up; `last_time` keeps the latest time given. `fed_hours` goes with the
+#: first `fed_at`; `lead_unit_id` is set by a dispatch (a unit's id) and cleared by that
+#: unit's upheld return (its id, negated).
 MERGE: dict[str, str] = {
     **dict.fromkeys(PLACE, "place"),
-    "status": "latest", "state": "latest",
+    "changed_at": "last_time", "status": "latest", "state": "latest",
     **dict.fromkeys(("registered", "rejected", "cancelled", "fed_back", "reworked", "overdue",
                      "dispatched"), "any"),
     **dict.fromkeys(("signed_at", "sign_late_at", "fed_at", "late_at"), "first"),
@@ -135,6 +136,9 @@ def keep(session: Session, case: Case, event: CaseEvent) -> None:
             update(CaseFact).where(CaseFact.case_id == case.id).values(
                 cancelled=1, status=when((CaseFact.unit_id == CASE_ROW, made.case.get("status")),
                                          else_=CaseFact.status),
+                changed_at=when((CaseFact.unit_id == CASE_ROW, _later(
+                    CaseFact.changed_at, literal(event.occurred_at, UTCDateTime()))),
+                    else_=CaseFact.changed_at),
             )
         )  # fmt: skip
         return
@@ -145,7 +149,8 @@ def keep(session: Session, case: Case, event: CaseEvent) -> None:
     lead = made.case.get("lead_unit_id")
     place = _place(case)
     rows = [{**NEUTRAL, **made.case, **place, "case_id": case.id, "unit_id": CASE_ROW,
-             "lead_unit_id": _unit_id_of(lead) if isinstance(lead, str) else lead}]  # fmt: skip
+             "lead_unit_id": _unit_id_of(lead) if isinstance(lead, str) else lead,
+             "changed_at": event.occurred_at}]  # fmt: skip
     rows += [{**NEUTRAL, **task, **place, "case_id": case.id, "unit_id": unit_id(unit)}
              for unit, task in made.tasks.items()]  # fmt: skip
     statement = upsert(session, CaseFact).values(rows)
@@ -158,6 +163,10 @@ def keep(session: Session, case: Case, event: CaseEvent) -> None:
 
 def _unit_id_of(code: str) -> Any:
     return select(Unit.id).where(Unit.code == code).scalar_subquery()
+
+
+def _later(kept: Any, given: Any) -> Any:
+    return when((or_(kept.is_(None), given > kept), given), else_=kept)
 
 
 def _merged(new: Any) -> dict[str, Any]:
@@ -176,6 +185,8 @@ def _merged(new: Any) -> dict[str, Any]:
             out[name] = func.coalesce(kept, given)
         elif how == "sum":
             out[name] = kept + given
+        elif how == "last_time":
+            out[name] = _later(kept, given)
         elif how == "fed_hours":
             out[name] = when((old["fed_at"].is_(None), given), else_=kept)
         else:  # lead
@@ -204,6 +215,9 @@ def merge(row: dict[str, Any], given: dict[str, Any]) -> None:
                 row[name] = g
         elif how == "sum":
             row[name] += g
+        elif how == "last_time":
+            if g is not None and (row[name] is None or g > row[name]):
+                row[name] = g
         elif how == "lead":
             if g is not None and g > 0:
                 row[name] = g
@@ -240,13 +254,13 @@ def fold(
         if made.cancel:
             for (_, unit_id), row in rows.items():
                 row["cancelled"] = 1
-                if unit_id == CASE_ROW and made.case.get("status") is not None:
-                    row["status"] = made.case["status"]
+                if unit_id == CASE_ROW:
+                    merge(row, {"status": made.case.get("status"), "changed_at": e.occurred_at})
             continue
         lead = made.case.get("lead_unit_id")
         if isinstance(lead, str):
             made.case["lead_unit_id"] = units.get(lead)
-        merge(row_of(CASE_ROW), made.case)
+        merge(row_of(CASE_ROW), {**made.case, "changed_at": e.occurred_at})
         for unit, task in made.tasks.items():
             unit_id = unit if isinstance(unit, int) else units.get(unit)
             if unit_id is not None:  # else a unit since deleted: the SQL writes nothing either

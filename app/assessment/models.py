@@ -146,6 +146,7 @@ class CaseFact(Base):
         Index("ix_case_facts_segment_code_reported_at", "segment_code", "reported_at"),
         Index("ix_case_facts_category_code_reported_at", "category_code", "reported_at"),
         Index("ix_case_facts_unit_id_reported_at", "unit_id", "reported_at"),
+        Index("ix_case_facts_changed_at", "changed_at"),
     )
 
     case_id: Mapped[int] = mapped_column(
@@ -161,6 +162,9 @@ class CaseFact(Base):
     segment_code: Mapped[str | None] = mapped_column(String(32))
     category_code: Mapped[str] = mapped_column(String(64))
     # The case's row (flags are 0/1 integers: both engines sum them alike).
+    #: When an event last changed the case's facts (its own or its tasks'): a period that
+    #: ended before then replays the case's events instead (`assessment.service.kpis`).
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Its status after its latest event that set one.
     status: Mapped[str | None] = mapped_column(String(32))
     registered: Mapped[int] = mapped_column(Integer, default=0)

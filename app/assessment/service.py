@@ -28,9 +28,9 @@ from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle, WhistleSummons
 
 Dimension = Literal["street", "community", "segment", "category", "unit"]
-#: A running period's figures come from the kept facts; `bench/assessment.py` turns this
-#: off to time the replay of the events they replaced.
-RUNNING_FROM_FACTS = True
+#: Figures come from the kept facts where they hold; `bench/assessment.py` turns this off
+#: to time the replay of the events they replaced.
+FROM_FACTS = True
 MAX_PERIOD_DAYS = 366
 NONE_KEY = "-"
 
@@ -307,12 +307,21 @@ def kpis(
     unit_id = _unit_id(units, unit)
     groups: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
-    if period.cutoff < period.end and RUNNING_FROM_FACTS:  # running: the kept facts
-        _from_facts(session, settings, principal, period, by, units, unit_id, street, segment,
-                    category, groups, total)  # fmt: skip
-    else:  # over: the events up to its end
-        _from_events(session, settings, principal, period, by, units, unit_id, street,
-                     segment, category, unit, groups, total)  # fmt: skip
+    place = (units, unit_id, street, segment, category)
+    if not FROM_FACTS:
+        _from_events(session, settings, principal, period, by, *place, unit, groups, total)
+    elif period.cutoff < period.end:  # running: the facts are as of now
+        _from_facts(session, settings, principal, period, by, *place, groups, total)
+    else:
+        # Over: the facts of the cases nothing changed since its end, and the events up to
+        # its end of the others (those still at work then: a few days' worth).
+        f = CaseFact
+        changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
+                                          f.reported_at < period.end)  # fmt: skip
+        _from_facts(session, settings, principal, period, by, *place, groups, total,
+                    skip=changed)  # fmt: skip
+        _from_events(session, settings, principal, period, by, *place, unit, groups, total,
+                     only=changed)  # fmt: skip
     _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
                     groups, total)  # fmt: skip
     names = _names(session, by, list(groups))
@@ -384,10 +393,11 @@ def _fact_sums() -> list[Any]:
 def _from_facts(
     session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
     units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
-    category: str | None, groups: dict[str, Tally], total: Tally,
+    category: str | None, groups: dict[str, Tally], total: Tally, skip: Any = None,
 ) -> None:  # fmt: skip
-    """The figures of a running period from the facts kept as events happened: one
-    aggregate over the period's rows, the handling hours one by one, the reports."""
+    """The figures of a period from the facts kept as events happened (but of the cases
+    `skip` selects): one aggregate over the period's rows, the handling hours one by one,
+    the reports."""
     f = CaseFact
     place = [(f.street_code, Case.street_code, street), (f.segment_code, Case.segment_code,
               segment), (f.category_code, Case.category_code, category)]  # fmt: skip
@@ -404,6 +414,9 @@ def _from_facts(
                                           theirs.reported_at < period.end)),
                  or_(f.unit_id == CASE_ROW, f.unit_id == unit_id)]  # fmt: skip
         cases.append(Case.id.in_(sent))
+    if skip is not None:
+        rows.append(f.case_id.not_in(skip))
+        cases.append(Case.id.not_in(skip))
     key: Any = (
         case((f.unit_id == CASE_ROW, f.lead_unit_id), else_=f.unit_id)
         if by == "unit"
@@ -473,9 +486,11 @@ def _from_events(
     session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
     units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
     category: str | None, unit: str | None, groups: dict[str, Tally], total: Tally,
+    only: Any = None,
 ) -> None:  # fmt: skip
-    """The figures of the cases reported in the period, each case's events replayed up to
-    the cutoff (a period that is over: later events must not move it)."""
+    """The figures of the cases reported in the period (those `only` selects), each case's
+    events replayed up to the cutoff (a period that is over: later events must not move
+    it); the reports received in the period (of those cases)."""
     in_period = [
         Case.reported_at >= period.start,
         Case.reported_at < period.end,
@@ -493,6 +508,8 @@ def _from_events(
             d.case_id == Case.id, _gives_tasks(d), d.occurred_at < period.cutoff,
             json_list_has(d.detail, "units", literal(unit)),
         ))  # fmt: skip
+    if only is not None:
+        in_period.append(Case.id.in_(only))
     ids = select(Case.id).where(*in_period)
     # Every figure is summed per group in the database; only the handling hours come back
     # one by one (for the median and the 90th percentile).

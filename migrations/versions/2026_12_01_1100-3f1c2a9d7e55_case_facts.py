@@ -39,7 +39,8 @@ def upgrade() -> None:
         sa.Column("community_code", sa.String(length=32), nullable=True),
         sa.Column("segment_code", sa.String(length=32), nullable=True),
         sa.Column("category_code", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.String(length=32), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.String(length=32), nullable=True),
         sa.Column("registered", sa.Integer(), nullable=False),
         sa.Column("rejected", sa.Integer(), nullable=False),
         sa.Column("cancelled", sa.Integer(), nullable=False),
@@ -62,6 +63,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("case_id", "unit_id", name=op.f("pk_case_facts")),
     )
+    op.create_index("ix_case_facts_changed_at", "case_facts", ["changed_at"], unique=False)
     op.create_index("ix_case_facts_reported_at", "case_facts", ["reported_at"], unique=False)
     op.create_index(
         "ix_case_facts_street_code_reported_at",
@@ -96,4 +98,5 @@ def downgrade() -> None:
     op.drop_index("ix_case_facts_segment_code_reported_at", table_name="case_facts")
     op.drop_index("ix_case_facts_street_code_reported_at", table_name="case_facts")
     op.drop_index("ix_case_facts_reported_at", table_name="case_facts")
+    op.drop_index("ix_case_facts_changed_at", table_name="case_facts")
     op.drop_table("case_facts")
