@@ -78,7 +78,7 @@ def change(
     out = Change()
     if to_status is not None:
         out.case["status"] = str(to_status)
-    if source == CaseSource.WHISTLE:
+    if source == CaseSource.WHISTLE and kind in _OPENING:
         out.case["registered"] = 1  # a whistle's case is registered as it opens
     unit = detail.get("unit_id") if kind in _TASK_KINDS else None
     task: dict[str, Any] = out.tasks.setdefault(unit, {}) if isinstance(unit, int) else {}
