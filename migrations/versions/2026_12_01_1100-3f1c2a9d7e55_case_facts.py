@@ -10,7 +10,7 @@ should it ever fail here, create the table with `ROADCHIEF_SKIP_FACTS_BACKFILL=1
 `roadchief assessment rebuild-facts` after the upgrade.
 
 Revision ID: 3f1c2a9d7e55
-Revises: 6718fcfbeb44
+Revises: c1a55e3d7f21
 Create Date: 2026-12-01 11:00:00.000000+00:00
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 
 revision: str = "3f1c2a9d7e55"
-down_revision: str | Sequence[str] | None = "6718fcfbeb44"
+down_revision: str | Sequence[str] | None = "c1a55e3d7f21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
