@@ -1,6 +1,7 @@
-"""Two API servers on one database: a report filed on one is stepped on the other, both
-run the background jobs at once, share one S3 bucket for photos, one is killed (SIGKILL) in the middle of a deadline
-sweep, and every deadline event and every webhook still happens exactly once.
+"""Two API servers on one database and one S3 bucket: a photo uploaded to one is served by
+the other, a report filed on one is stepped on the other, both run the background jobs at
+once, one is killed (SIGKILL) in the middle of a deadline sweep, and every deadline event
+and every webhook still happens exactly once.
 
 PostGIS only, on purpose: SQLite is one file written by one process at a time, so there
 is no second server to share work with (`app.jobs` says how the same claims behave
