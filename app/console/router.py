@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
-    FileResponse,
     JSONResponse,
     RedirectResponse,
     Response,
@@ -60,6 +59,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.inputs import DatabaseId
 from app.media import service as media
+from app.media.router import photo_response
 from app.routing.service import routing_context
 from app.territory import service as territory
 from app.territory.importer import Layer
@@ -623,12 +623,7 @@ def photo(
     variant: media.Variant,
 ) -> Response:
     """A photo the person may see (the media service decides), for the case page."""
-    path, media_type, etag = media.photo_file(session, settings, me, photo_id, variant)
-    return FileResponse(
-        path,
-        media_type=media_type,
-        headers={"ETag": f'"{etag}"', "Cache-Control": "private, max-age=31536000, immutable"},
-    )
+    return photo_response(media.photo_file(session, settings, me, photo_id, variant), settings)
 
 
 def install_console(app: FastAPI) -> None:
