@@ -24,6 +24,7 @@ from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, roles_of
 from app.console.session import CSRF_FIELD, CSRF_HEADER, PREFIX, csrf_token
 from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
+from app.whistles.schemas import SummonsStatus
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -49,6 +50,11 @@ TASK_STATUS_ZH = {
 }
 EVENT_ZH = {
     CaseEventKind.REPORTED: "上报",
+    CaseEventKind.DEADLINE_WARNING: "时限预警",
+    CaseEventKind.SIGN_FOR_OVERDUE: "签收超时",
+    CaseEventKind.OVERDUE: "处置超期",
+    CaseEventKind.ESCALATED: "超期升级",
+    CaseEventKind.VERIFICATION_OVERDUE: "核查超期",
 }
 ROLE_ZH = {
     Role.ROAD_CHIEF: "路长",
@@ -68,6 +74,12 @@ FLASH = {
     "done": "操作已完成",
     "signed": "已签收",
     "signed_out": "您已退出登录",
+}
+SUMMONS_ZH = {
+    SummonsStatus.WAITING: "待报到",
+    SummonsStatus.ON_TIME: "按时报到",
+    SummonsStatus.LATE: "超时报到",
+    SummonsStatus.MISSED: "未报到",
 }
 URGENCY_ZH = {"normal": "一般", "urgent": "紧急", "critical": "特急"}
 
@@ -155,6 +167,8 @@ def menu(principal: Principal) -> list[tuple[str, str]]:
         items.append((f"{PREFIX}/tasks", "待办任务"))
     if admin or Role.DISPATCHER in roles:
         items.append((f"{PREFIX}/dispatch", "立案派遣"))
+        items.append((f"{PREFIX}/alarms", "预警督办"))
+        items.append((f"{PREFIX}/whistles", "吹哨报到"))
     if admin or roles & {Role.SUPERVISOR, Role.ROAD_CHIEF, Role.PATROLLER}:
         items.append((f"{PREFIX}/verification", "待核查"))
     if admin or roles & {Role.ASSESSOR, Role.DISPATCHER, Role.SUPERVISOR}:
