@@ -144,6 +144,21 @@ def _shift_points(points: Any) -> Any:
     return numpy.array([wgs84_to_gcj02(float(x), float(y)) for x, y in points])
 
 
+#: Heat ramp (light to dark red), five steps of the busiest cell's count.
+HEAT_RAMP = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+HEAT_LEGEND = ("≤20%", "≤40%", "≤60%", "≤80%", ">80%")
+COVERAGE_COLOURS = {"complete": "#1b7f3b", "partial": "#e8a317", "none": "#b3261e"}
+COVERAGE_ZH = {"complete": "完整巡查", "partial": "部分巡查", "none": "未巡查"}
+GRADE_ZH = {"excellent": "优秀", "outstanding": "卓越", "ultimate": "极致"}
+
+
+def heat_step(cases: int, most: int) -> int:
+    """A cell's step on `HEAT_RAMP`: its share of the busiest cell's count, in fifths."""
+    if most <= 0 or cases <= 0:
+        return 0
+    return min(len(HEAT_RAMP) - 1, (cases * len(HEAT_RAMP) - 1) // most)
+
+
 def home_of(principal: Principal) -> str:
     """Each role's first page."""
     roles = principal.roles
@@ -173,6 +188,9 @@ def menu(principal: Principal) -> list[tuple[str, str]]:
         items.append((f"{PREFIX}/verification", "待核查"))
     if admin or roles & {Role.ASSESSOR, Role.DISPATCHER, Role.SUPERVISOR}:
         items.append((f"{PREFIX}/kpis", "考核评价"))
+        items.append((f"{PREFIX}/heatmap", "热力图"))
+        items.append((f"{PREFIX}/coverage", "巡查覆盖"))
+        items.append((f"{PREFIX}/inspections", "实地考评"))
     items.append((f"{PREFIX}/map", "地图"))
     if admin:
         items.append((f"{PREFIX}/admin/users", "用户"))

@@ -7,6 +7,7 @@ person. Pages are server-rendered (Jinja2); htmx swaps parts of them in place.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -31,8 +32,8 @@ from app.accounts.access import Permission, Principal
 from app.accounts.deps import ClientAddressDep
 from app.accounts.models import Role
 from app.accounts.tokens import read_access_token
+from app.assessment import inspections, rankings, search
 from app.assessment import kpis as kpi_table
-from app.assessment import rankings, search
 from app.assessment import service as assessment
 from app.assessment.service import MAX_PERIOD_DAYS
 from app.audit import service as audit
@@ -42,8 +43,14 @@ from app.cases.models import OPEN_TASK_STATUSES, CaseEventKind, CaseStatus, Task
 from app.cases.schemas import ActionIn
 from app.cases.workflow import Action
 from app.console.pages import (
+    COVERAGE_COLOURS,
+    COVERAGE_ZH,
+    GRADE_ZH,
+    HEAT_LEGEND,
+    HEAT_RAMP,
     HERE,
     SUMMONS_ZH,
+    heat_step,
     home_of,
     map_geometry,
     on_tiles,
@@ -70,6 +77,7 @@ from app.core.errors import Problem
 from app.core.inputs import DatabaseId
 from app.media import service as media
 from app.media.router import photo_response
+from app.patrols import compliance
 from app.routing.service import routing_context
 from app.territory import service as territory
 from app.territory.importer import Layer
@@ -639,6 +647,156 @@ def export_cases(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# --- assessors: the heat map, patrol coverage, inspection scores ------------------------------
+
+HEAT_LEVELS = {"grid_cell": "万米单元格", "segment": "路段"}
+
+
+def _span(settings: Settings, date_from: date | None, date_to: date | None) -> dict[str, str]:
+    first, last = _this_month(settings)
+    return {"from": (date_from or first).isoformat(), "to": (date_to or last).isoformat()}
+
+
+@router.get("/heatmap")
+def heatmap_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    level: Annotated[Literal["grid_cell", "segment"], Query()] = "grid_cell",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Cases per grid cell or segment (案件热力图) over the territory, with the busiest
+    listed beside the map (the numbers, for those who do not read colours)."""
+    span = _span(settings, date_from, date_to)
+    heat = _heat(session, settings, me, level, span)
+    query = urlencode({"level": level, **span})
+    return render(
+        request, settings, "heatmap.html", me, heat=heat, level=level, levels=HEAT_LEVELS,
+        span=span, src=f"{PREFIX}/heatmap.geojson?{query}", legend=HEAT_LEGEND,
+    )  # fmt: skip
+
+
+def _heat(
+    session: Any, settings: Settings, me: Principal, level: str, span: dict[str, str]
+) -> dict[str, Any]:
+    filters = search.CaseFilter.model_validate(span)
+    heat = search.heatmap(session, settings, me, filters, level)  # type: ignore[arg-type]
+    for feature in heat["features"]:
+        cases = feature["properties"]["cases"]
+        feature["geometry"] = map_geometry(settings, feature["geometry"])
+        step = heat_step(cases, heat["max_cases"])
+        feature["properties"].update(
+            layer="heat", step=step, color=HEAT_RAMP[step],
+            label=f"{feature['id']}：{cases} 件",
+        )  # fmt: skip
+    return heat
+
+
+@router.get("/heatmap.geojson")
+def heatmap_geojson(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    level: Annotated[Literal["grid_cell", "segment"], Query()] = "grid_cell",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """`assessment.search.heatmap` (as `GET /api/v1/assessment/heatmap`), each feature
+    coloured and in the datum of the configured tiles."""
+    return JSONResponse(_heat(session, settings, me, level, _span(settings, date_from, date_to)))
+
+
+def _week(settings: Settings) -> dict[str, str]:
+    today = datetime.now(settings.zone).date()
+    return {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
+
+
+def _coverage(
+    session: Any, settings: Settings, me: Principal, span: dict[str, str], street: str | None
+) -> dict[str, Any]:
+    found = compliance.coverage_map(
+        session, settings, me, date_from=date.fromisoformat(span["from"]),
+        date_to=date.fromisoformat(span["to"]), street_code=street,
+    )  # fmt: skip
+    for feature in found["features"]:
+        facts = feature["properties"]
+        feature["geometry"] = map_geometry(settings, feature["geometry"])
+        facts.update(
+            layer="coverage", color=COVERAGE_COLOURS[facts["coverage"]],
+            label=f"{facts['name']}：{COVERAGE_ZH[facts['coverage']]}",
+        )  # fmt: skip
+    return found
+
+
+@router.get("/coverage")
+def coverage_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    street: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Segments coloured by patrol coverage over the days asked (巡查覆盖图), from
+    `patrols.compliance.coverage_map` as the API; the last seven days by default."""
+    span = _week(settings)
+    if date_from or date_to:
+        span = {"from": (date_from or date_to).isoformat(),  # type: ignore[union-attr]
+                "to": (date_to or date_from).isoformat()}  # type: ignore[union-attr]  # fmt: skip
+    found = _coverage(session, settings, me, span, street or None)
+    tally = Counter(f["properties"]["coverage"] for f in found["features"])
+    query = urlencode({**span, **({"street": street} if street else {})})
+    return render(
+        request, settings, "coverage.html", me, found=found, span=span, street=street or "",
+        tally=tally, src=f"{PREFIX}/coverage.geojson?{query}", coverage_zh=COVERAGE_ZH,
+        colours=COVERAGE_COLOURS,
+    )  # fmt: skip
+
+
+@router.get("/coverage.geojson")
+def coverage_geojson(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date, Query(alias="from")],
+    date_to: Annotated[date, Query(alias="to")],
+    street: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    span = {"from": date_from.isoformat(), "to": date_to.isoformat()}
+    return JSONResponse(_coverage(session, settings, me, span, street or None))
+
+
+INSPECTION_DIMENSIONS = {"segment": "路段", "street": "街道", "unit": "部门"}
+
+
+@router.get("/inspections")
+def inspections_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    by: Annotated[Literal["segment", "street", "unit"], Query()] = "segment",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Field-inspection scores (实地考评得分) per segment with its 千百十 grade, per street
+    or per department, as `GET /api/v1/assessment/inspection-scores`."""
+    span = _span(settings, date_from, date_to)
+    scores = inspections.inspection_scores(
+        session, settings, me, by=by,
+        period=assessment.period_of(
+            settings, date.fromisoformat(span["from"]), date.fromisoformat(span["to"])
+        ),
+    )  # fmt: skip
+    return render(
+        request, settings, "inspections.html", me, scores=scores, by=by, span=span,
+        dimensions=INSPECTION_DIMENSIONS, grades=GRADE_ZH,
+    )  # fmt: skip
 
 
 # --- admins, the map ---------------------------------------------------------------------------

@@ -47,6 +47,34 @@
       });
   }
 
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); });
+  }
+
+  // A coloured layer (heat, coverage) over the territory: the server picks each feature's
+  // colour, so the legend on the page and the map cannot disagree.
+  function overlayMap(element) {
+    var map = baseMap(element);
+    Promise.all([getJSON(element.dataset.base), getJSON(element.dataset.src)]).then(function (got) {
+      var base = L.geoJSON(got[0], {
+        style: function (f) { return f.properties.layer === "jurisdiction" ? STYLE.jurisdiction : { color: "#9aa0a6", weight: 1 }; },
+      }).addTo(map);
+      var overlay = L.geoJSON(got[1], {
+        style: function (f) {
+          var colour = f.properties.color;
+          return f.geometry.type.indexOf("Polygon") >= 0
+            ? { color: colour, weight: 1, fillColor: colour, fillOpacity: 0.6 }
+            : { color: colour, weight: 5, opacity: 0.9 };
+        },
+        onEachFeature: function (f, l) { if (f.properties.label) { l.bindTooltip(f.properties.label); } },
+      }).addTo(map);
+      var bounds = base.getBounds();
+      if (overlay.getBounds().isValid()) { bounds = bounds.isValid() ? bounds.extend(overlay.getBounds()) : overlay.getBounds(); }
+      if (bounds.isValid()) { map.fitBounds(bounds); } else { map.setView([34.75, 113.65], 13); }
+      element.dataset.loaded = String(got[1].features.length);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-print]").forEach(function (b) {
       b.addEventListener("click", function () { window.print(); });
@@ -56,5 +84,7 @@
     if (c) { caseMap(c); }
     var t = document.getElementById("territory-map");
     if (t) { territoryMap(t); }
+    var o = document.getElementById("overlay-map");
+    if (o) { overlayMap(o); }
   });
 })();
