@@ -195,6 +195,8 @@ def menu(principal: Principal) -> list[tuple[str, str]]:
     if admin:
         items.append((f"{PREFIX}/admin/users", "用户"))
         items.append((f"{PREFIX}/admin/audit", "审计日志"))
+        items.append((f"{PREFIX}/admin/webhooks", "Webhook"))
+        items.append((f"{PREFIX}/admin/routing", "分拨规则"))
     return items
 
 
