@@ -7,6 +7,7 @@ person. Pages are server-rendered (Jinja2); htmx swaps parts of them in place.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from app.cases.models import OPEN_TASK_STATUSES, CaseEventKind, CaseStatus, Task
 from app.cases.schemas import ActionIn
 from app.cases.workflow import Action
 from app.console.pages import (
+    CASE_STATUS_ZH,
     COVERAGE_COLOURS,
     COVERAGE_ZH,
     GRADE_ZH,
@@ -51,6 +53,7 @@ from app.console.pages import (
     HEAT_RAMP,
     HERE,
     SUMMONS_ZH,
+    event_zh,
     heat_step,
     home_of,
     map_geometry,
@@ -75,6 +78,7 @@ from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
+from app.core.geo import metres_per_degree
 from app.core.inputs import DatabaseId
 from app.media import service as media
 from app.media.router import photo_response
@@ -314,7 +318,40 @@ def _case_page(
         request, settings, "case.html", me, status_code=status_code, case=case, steps=steps,
         categories=routing_context(session).taxonomy,
         error=error, place=on_tiles(settings, case.lon, case.lat),
+        photo_places=_photo_places(session, settings, me, case),
     )  # fmt: skip
+
+
+def _photo_places(
+    session: Any, settings: Settings, me: Principal, case: Any
+) -> list[dict[str, Any]]:
+    """Where each of the case's photos was taken, by its EXIF (拍摄位置), and how far that
+    is from the case: evidence the desk can weigh. A photo the media service would not
+    show this person is left out."""
+    places: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for event in case.history:
+        for photo_id in event.photo_ids:
+            if photo_id in seen:
+                continue
+            seen.add(photo_id)
+            try:
+                photo = media.visible_photo(session, me, photo_id)
+            except Problem:
+                continue
+            if photo.exif_lon is None or photo.exif_lat is None:
+                continue
+            per_lon, per_lat = metres_per_degree(case.lat)
+            metres = math.hypot(
+                (photo.exif_lon - case.lon) * per_lon, (photo.exif_lat - case.lat) * per_lat
+            )
+            lon, lat = on_tiles(settings, photo.exif_lon, photo.exif_lat)
+            places.append({
+                "id": photo_id, "lon": lon, "lat": lat, "metres": round(metres),
+                "label": f"照片 {photo_id}（{event_zh(event.kind.value)}）拍摄位置，"
+                         f"距案件约 {round(metres)} 米",
+            })  # fmt: skip
+    return places
 
 
 def _deadline(value: str | None, settings: Settings) -> datetime | None:
@@ -1162,8 +1199,67 @@ def set_chief_segments(
 
 
 @router.get("/map")
-def map_page(request: Request, settings: SettingsDep, me: Me) -> Response:
-    return render(request, settings, "map.html", me)
+def map_page(
+    request: Request,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    span = _recent(settings, date_from, date_to)
+    return render(
+        request, settings, "map.html", me, span=span,
+        cases_src=f"{PREFIX}/map/cases.geojson?{urlencode(span)}",
+        may_read_cases=Permission.CASES_READ in me.permissions,
+    )  # fmt: skip
+
+
+#: Cases the map draws at most (markers cluster; the rest are for the search and export).
+MAP_CASE_LIMIT = 5000
+
+
+def _recent(settings: Settings, date_from: date | None, date_to: date | None) -> dict[str, str]:
+    """The days asked, else the last 30."""
+    last = date_to or datetime.now(settings.zone).date()
+    first = date_from or last - timedelta(days=29)
+    return {"from": first.isoformat(), "to": last.isoformat()}
+
+
+@router.get("/map/cases.geojson")
+def cases_geojson(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Cases reported in the days asked, in the person's scope (`assessment.search`, as the
+    case search API), as points in the tiles' datum; the browser clusters them."""
+    filters = search.CaseFilter.model_validate(_recent(settings, date_from, date_to))
+    features: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(features) < MAP_CASE_LIMIT:
+        rows, cursor = search.search(
+            session, settings, me, filters, limit=min(500, MAP_CASE_LIMIT - len(features)),
+            cursor=cursor,
+        )  # fmt: skip
+        for row in rows:
+            lon, lat = on_tiles(settings, row.lon, row.lat)
+            features.append({
+                "type": "Feature", "id": row.number,
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {
+                    "layer": "case", "status": row.status.value,
+                    "label": f"{row.number} {CASE_STATUS_ZH[row.status]} "
+                             f"{row.category_name or row.category_code}",
+                    "href": f"{PREFIX}/cases/{row.number}",
+                },
+            })  # fmt: skip
+        if cursor is None:
+            break
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": features, "truncated": cursor is not None}
+    )
 
 
 #: What the map draws of each layer, at most (the demo district has a few hundred).

@@ -18,6 +18,36 @@
     var map = baseMap(element);
     map.setView(point, 17);
     L.circleMarker(point, { radius: 8, color: "#b3261e", weight: 3 }).addTo(map);
+    // Where the photos were taken (EXIF), beside the case: far apart is worth a look.
+    var places = JSON.parse(element.dataset.photos || "[]");
+    var bounds = L.latLngBounds([point]);
+    places.forEach(function (p) {
+      var at = [p.lat, p.lon];
+      L.circleMarker(at, { radius: 6, color: "#1a73e8", weight: 2 }).bindTooltip(p.label).addTo(map);
+      L.polyline([point, at], { color: "#1a73e8", weight: 1, dashArray: "4 4" }).addTo(map);
+      bounds.extend(at);
+    });
+    if (places.length) { map.fitBounds(bounds.pad(0.3), { maxZoom: 18 }); }
+    element.dataset.photoPlaces = String(places.length);
+  }
+
+  // Cases as clustered markers (Leaflet.markercluster), each leading to its page.
+  function caseClusters(map, url) {
+    if (!url || typeof L.markerClusterGroup !== "function") { return; }
+    fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        var cluster = L.markerClusterGroup({ showCoverageOnHover: false });
+        data.features.forEach(function (f) {
+          var c = f.geometry.coordinates;
+          var m = L.circleMarker([c[1], c[0]], { radius: 7, color: "#b3261e", weight: 2, fillOpacity: 0.7 });
+          m.bindTooltip(f.properties.label);
+          m.on("click", function () { window.location = f.properties.href; });
+          cluster.addLayer(m);
+        });
+        map.addLayer(cluster);
+        map.getContainer().dataset.casesLoaded = String(data.features.length);
+      });
   }
 
   var STYLE = {
@@ -45,6 +75,7 @@
         if (bounds.isValid()) { map.fitBounds(bounds); } else { map.setView([34.75, 113.65], 13); }
         element.dataset.loaded = String(data.features.length);
       });
+    caseClusters(map, element.dataset.cases);
   }
 
   function getJSON(url) {
