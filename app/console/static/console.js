@@ -5,7 +5,8 @@
   "use strict";
 
   function baseMap(element) {
-    var map = L.map(element, { attributionControl: true });
+    // maxZoom: clustering needs one even when no tiles give it.
+    var map = L.map(element, { attributionControl: true, maxZoom: 19 });
     var tiles = element.dataset.tiles;
     if (tiles) {
       L.tileLayer(tiles, { maxZoom: 19, attribution: element.dataset.attribution || "" }).addTo(map);
@@ -74,8 +75,8 @@
         var bounds = layer.getBounds();
         if (bounds.isValid()) { map.fitBounds(bounds); } else { map.setView([34.75, 113.65], 13); }
         element.dataset.loaded = String(data.features.length);
+        caseClusters(map, element.dataset.cases);  // once the map has its view
       });
-    caseClusters(map, element.dataset.cases);
   }
 
   function getJSON(url) {
