@@ -96,7 +96,7 @@
           var colour = f.properties.color;
           return f.geometry.type.indexOf("Polygon") >= 0
             ? { color: colour, weight: 1, fillColor: colour, fillOpacity: 0.6 }
-            : { color: colour, weight: 5, opacity: 0.9 };
+            : { color: colour, weight: 3, opacity: 0.9 };
         },
         onEachFeature: function (f, l) { if (f.properties.label) { l.bindTooltip(f.properties.label); } },
       }).addTo(map);
