@@ -206,6 +206,21 @@ def queue_benchmarks(database: Database, settings: Settings, base: str) -> None:
             return response
 
         print(f"    console page, GET /console/tasks      {timed_ms(console_page, 50)}")
+    # The centre's console pages over the same cases (issue 19): the day's alarms (a search
+    # page, each case read as the API shows it) and the map's clustered cases.
+    centre = {"Cookie": f"rc_console_access={token(base, 'demo-dispatcher')}"}
+    with httpx.Client(base_url=base, headers=centre, timeout=120) as client:
+        for label, url in (
+            ("console alarms, GET /console/alarms", "/console/alarms"),
+            ("console map, GET /console/map/cases.geojson", "/console/map/cases.geojson"),
+        ):
+
+            def console_get(url: str = url) -> object:
+                response = client.get(url)
+                response.raise_for_status()
+                return response
+
+            print(f"    {label} {timed_ms(console_get, 10)}")
 
 
 def sweep_benchmarks(database: Database, settings: Settings) -> None:

@@ -24,6 +24,7 @@ from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, roles_of
 from app.console.session import CSRF_FIELD, CSRF_HEADER, PREFIX, csrf_token
 from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
+from app.whistles.schemas import SummonsStatus
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -49,6 +50,11 @@ TASK_STATUS_ZH = {
 }
 EVENT_ZH = {
     CaseEventKind.REPORTED: "上报",
+    CaseEventKind.DEADLINE_WARNING: "时限预警",
+    CaseEventKind.SIGN_FOR_OVERDUE: "签收超时",
+    CaseEventKind.OVERDUE: "处置超期",
+    CaseEventKind.ESCALATED: "超期升级",
+    CaseEventKind.VERIFICATION_OVERDUE: "核查超期",
 }
 ROLE_ZH = {
     Role.ROAD_CHIEF: "路长",
@@ -68,6 +74,12 @@ FLASH = {
     "done": "操作已完成",
     "signed": "已签收",
     "signed_out": "您已退出登录",
+}
+SUMMONS_ZH = {
+    SummonsStatus.WAITING: "待报到",
+    SummonsStatus.ON_TIME: "按时报到",
+    SummonsStatus.LATE: "超时报到",
+    SummonsStatus.MISSED: "未报到",
 }
 URGENCY_ZH = {"normal": "一般", "urgent": "紧急", "critical": "特急"}
 
@@ -132,6 +144,21 @@ def _shift_points(points: Any) -> Any:
     return numpy.array([wgs84_to_gcj02(float(x), float(y)) for x, y in points])
 
 
+#: Heat ramp (light to dark red), five steps of the busiest cell's count.
+HEAT_RAMP = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+HEAT_LEGEND = ("≤20%", "≤40%", "≤60%", "≤80%", ">80%")
+COVERAGE_COLOURS = {"complete": "#1b7f3b", "partial": "#e8a317", "none": "#b3261e"}
+COVERAGE_ZH = {"complete": "完整巡查", "partial": "部分巡查", "none": "未巡查"}
+GRADE_ZH = {"excellent": "优秀", "outstanding": "卓越", "ultimate": "极致"}
+
+
+def heat_step(cases: int, most: int) -> int:
+    """A cell's step on `HEAT_RAMP`: its share of the busiest cell's count, in fifths."""
+    if most <= 0 or cases <= 0:
+        return 0
+    return min(len(HEAT_RAMP) - 1, (cases * len(HEAT_RAMP) - 1) // most)
+
+
 def home_of(principal: Principal) -> str:
     """Each role's first page."""
     roles = principal.roles
@@ -155,14 +182,21 @@ def menu(principal: Principal) -> list[tuple[str, str]]:
         items.append((f"{PREFIX}/tasks", "待办任务"))
     if admin or Role.DISPATCHER in roles:
         items.append((f"{PREFIX}/dispatch", "立案派遣"))
+        items.append((f"{PREFIX}/alarms", "预警督办"))
+        items.append((f"{PREFIX}/whistles", "吹哨报到"))
     if admin or roles & {Role.SUPERVISOR, Role.ROAD_CHIEF, Role.PATROLLER}:
         items.append((f"{PREFIX}/verification", "待核查"))
     if admin or roles & {Role.ASSESSOR, Role.DISPATCHER, Role.SUPERVISOR}:
         items.append((f"{PREFIX}/kpis", "考核评价"))
+        items.append((f"{PREFIX}/heatmap", "热力图"))
+        items.append((f"{PREFIX}/coverage", "巡查覆盖"))
+        items.append((f"{PREFIX}/inspections", "实地考评"))
     items.append((f"{PREFIX}/map", "地图"))
     if admin:
         items.append((f"{PREFIX}/admin/users", "用户"))
         items.append((f"{PREFIX}/admin/audit", "审计日志"))
+        items.append((f"{PREFIX}/admin/webhooks", "Webhook"))
+        items.append((f"{PREFIX}/admin/routing", "分拨规则"))
     return items
 
 

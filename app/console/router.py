@@ -7,11 +7,15 @@ person. Pages are server-rendered (Jinja2); htmx swaps parts of them in place.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
+import yaml
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
@@ -30,16 +34,33 @@ from app.accounts.access import Permission, Principal
 from app.accounts.deps import ClientAddressDep
 from app.accounts.models import Role
 from app.accounts.tokens import read_access_token
+from app.assessment import inspections, rankings, search
 from app.assessment import kpis as kpi_table
-from app.assessment import rankings, search
 from app.assessment import service as assessment
+from app.assessment.service import MAX_PERIOD_DAYS
 from app.audit import service as audit
 from app.audit.models import AuditEventType
 from app.cases import actions, queues
-from app.cases.models import TaskStatus
+from app.cases.models import OPEN_TASK_STATUSES, CaseEventKind, CaseStatus, TaskStatus
 from app.cases.schemas import ActionIn
 from app.cases.workflow import Action
-from app.console.pages import HERE, home_of, map_geometry, on_tiles, open_steps, render
+from app.console.pages import (
+    CASE_STATUS_ZH,
+    COVERAGE_COLOURS,
+    COVERAGE_ZH,
+    GRADE_ZH,
+    HEAT_LEGEND,
+    HEAT_RAMP,
+    HERE,
+    SUMMONS_ZH,
+    event_zh,
+    heat_step,
+    home_of,
+    map_geometry,
+    on_tiles,
+    open_steps,
+    render,
+)
 from app.console.session import (
     CSRF_FIELD,
     PREFIX,
@@ -57,12 +78,21 @@ from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
+from app.core.geo import metres_per_degree
 from app.core.inputs import DatabaseId
 from app.media import service as media
 from app.media.router import photo_response
+from app.notifications import service as notifications
+from app.notifications.schemas import OTHER_EVENT_TYPES, WebhookCreate
+from app.patrols import compliance
+from app.routing import rule_sets
+from app.routing import service as routing
+from app.routing.schemas import RouteRequest, RuleSetDocument
 from app.routing.service import routing_context
 from app.territory import service as territory
 from app.territory.importer import Layer
+from app.whistles import service as whistles
+from app.whistles.schemas import SummonsStatus
 
 #: Photos one console step may upload from the PC.
 MAX_STEP_PHOTOS = 4
@@ -288,7 +318,40 @@ def _case_page(
         request, settings, "case.html", me, status_code=status_code, case=case, steps=steps,
         categories=routing_context(session).taxonomy,
         error=error, place=on_tiles(settings, case.lon, case.lat),
+        photo_places=_photo_places(session, settings, me, case),
     )  # fmt: skip
+
+
+def _photo_places(
+    session: Any, settings: Settings, me: Principal, case: Any
+) -> list[dict[str, Any]]:
+    """Where each of the case's photos was taken, by its EXIF (拍摄位置), and how far that
+    is from the case: evidence the desk can weigh. A photo the media service would not
+    show this person is left out."""
+    places: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for event in case.history:
+        for photo_id in event.photo_ids:
+            if photo_id in seen:
+                continue
+            seen.add(photo_id)
+            try:
+                photo = media.visible_photo(session, me, photo_id)
+            except Problem:
+                continue
+            if photo.exif_lon is None or photo.exif_lat is None:
+                continue
+            per_lon, per_lat = metres_per_degree(case.lat)
+            metres = math.hypot(
+                (photo.exif_lon - case.lon) * per_lon, (photo.exif_lat - case.lat) * per_lat
+            )
+            lon, lat = on_tiles(settings, photo.exif_lon, photo.exif_lat)
+            places.append({
+                "id": photo_id, "lon": lon, "lat": lat, "metres": round(metres),
+                "label": f"照片 {photo_id}（{event_zh(event.kind.value)}）拍摄位置，"
+                         f"距案件约 {round(metres)} 米",
+            })  # fmt: skip
+    return places
 
 
 def _deadline(value: str | None, settings: Settings) -> datetime | None:
@@ -410,6 +473,113 @@ def verification_page(
     )  # fmt: skip
 
 
+# --- the command centre: whistles, deadline alarms -------------------------------------------
+
+
+@router.get("/whistles")
+def whistles_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    only: Annotated[str | None, Query(alias="open", max_length=5)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Whistles (路长吹哨) in the person's sight with each summoned unit's report-in, as
+    `whistles.service.list_whistles` answers the API; `open=true` keeps those a unit has
+    still to report in to (待报到)."""
+    items, next_cursor = whistles.list_whistles(
+        session, me, settings, unit_code=None, segment_code=None, limit=50,
+        cursor=cursor or None,
+    )  # fmt: skip
+    only_open = only == "true"
+    if only_open:
+        items = [w for w in items if w.counts.get(SummonsStatus.WAITING)]
+    more = urlencode({"open": only or "", "cursor": next_cursor}) if next_cursor else None
+    return render(
+        request, settings, "whistles.html", me, items=items, only_open=only_open, more=more,
+        summons_zh=SUMMONS_ZH,
+    )  # fmt: skip
+
+
+#: What the deadline sweep records that the centre must see (预警、超期、升级).
+ALARM_KINDS = frozenset(
+    {
+        CaseEventKind.DEADLINE_WARNING,
+        CaseEventKind.SIGN_FOR_OVERDUE,
+        CaseEventKind.OVERDUE,
+        CaseEventKind.ESCALATED,
+        CaseEventKind.VERIFICATION_OVERDUE,
+    }
+)
+#: Cases whose deadlines still run.
+ALARM_STATUSES = [
+    CaseStatus.DISPATCHED,
+    CaseStatus.IN_PROGRESS,
+    CaseStatus.AWAITING_VERIFICATION,
+]
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A case with a task past its warning point, overdue or escalated, and what the sweep
+    recorded of it on the day shown."""
+
+    case: Any
+    late_tasks: list[Any]
+    warned_units: list[str]
+    today: list[Any]
+
+
+@router.get("/alarms")
+def alarms_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    day: Annotated[date | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """今日预警与升级: open cases in the person's scope (`assessment.search`, as the case
+    search API) whose tasks are past their warning point, overdue or escalated (each case
+    read by `actions.get_case`, as the API shows it), with what the sweep recorded on the
+    day; each row can be urged (督办) at once."""
+    shown = day or datetime.now(settings.zone).date()
+    filters = search.CaseFilter.model_validate(
+        {"from": shown - timedelta(days=MAX_PERIOD_DAYS - 1), "to": shown,
+         "status": ALARM_STATUSES}
+    )  # fmt: skip
+    rows, next_cursor = search.search(
+        session, settings, me, filters, limit=50, cursor=cursor or None
+    )
+    items = []
+    for row in rows:
+        case = actions.get_case(session, settings, me, row.number)
+        warned = {
+            e.unit.code for e in case.history
+            if e.kind is CaseEventKind.DEADLINE_WARNING and e.unit is not None
+        }  # fmt: skip
+        open_tasks = [t for t in case.tasks if t.status in OPEN_TASK_STATUSES]
+        late = [t for t in open_tasks if t.overdue or t.escalation_level > 0]
+        warned_units = [t.unit.name for t in open_tasks if t.unit.code in warned and t not in late]
+        today = [
+            e for e in case.history
+            if e.kind in ALARM_KINDS and e.occurred_at.astimezone(settings.zone).date() == shown
+        ]  # fmt: skip
+        if late or warned_units or today:
+            items.append(Alarm(case, late, warned_units, today))
+    here = f"{PREFIX}/alarms" + (f"?day={day.isoformat()}" if day else "")
+    more = (
+        urlencode({"day": day.isoformat() if day else "", "cursor": next_cursor})
+        if next_cursor
+        else None
+    )
+    return render(
+        request, settings, "alarms.html", me, items=items, day=shown, here=here, more=more,
+        categories=routing_context(session).taxonomy,
+    )  # fmt: skip
+
+
 # --- assessors and leaders -------------------------------------------------------------------
 
 KPI_DIMENSIONS = {"street": "街道", "unit": "部门", "category": "类别", "community": "社区"}
@@ -522,6 +692,156 @@ def export_cases(
     )
 
 
+# --- assessors: the heat map, patrol coverage, inspection scores ------------------------------
+
+HEAT_LEVELS = {"grid_cell": "万米单元格", "segment": "路段"}
+
+
+def _span(settings: Settings, date_from: date | None, date_to: date | None) -> dict[str, str]:
+    first, last = _this_month(settings)
+    return {"from": (date_from or first).isoformat(), "to": (date_to or last).isoformat()}
+
+
+@router.get("/heatmap")
+def heatmap_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    level: Annotated[Literal["grid_cell", "segment"], Query()] = "grid_cell",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Cases per grid cell or segment (案件热力图) over the territory, with the busiest
+    listed beside the map (the numbers, for those who do not read colours)."""
+    span = _span(settings, date_from, date_to)
+    heat = _heat(session, settings, me, level, span)
+    query = urlencode({"level": level, **span})
+    return render(
+        request, settings, "heatmap.html", me, heat=heat, level=level, levels=HEAT_LEVELS,
+        span=span, src=f"{PREFIX}/heatmap.geojson?{query}", legend=HEAT_LEGEND,
+    )  # fmt: skip
+
+
+def _heat(
+    session: Any, settings: Settings, me: Principal, level: str, span: dict[str, str]
+) -> dict[str, Any]:
+    filters = search.CaseFilter.model_validate(span)
+    heat = search.heatmap(session, settings, me, filters, level)  # type: ignore[arg-type]
+    for feature in heat["features"]:
+        cases = feature["properties"]["cases"]
+        feature["geometry"] = map_geometry(settings, feature["geometry"])
+        step = heat_step(cases, heat["max_cases"])
+        feature["properties"].update(
+            layer="heat", step=step, color=HEAT_RAMP[step],
+            label=f"{feature['id']}：{cases} 件",
+        )  # fmt: skip
+    return heat
+
+
+@router.get("/heatmap.geojson")
+def heatmap_geojson(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    level: Annotated[Literal["grid_cell", "segment"], Query()] = "grid_cell",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """`assessment.search.heatmap` (as `GET /api/v1/assessment/heatmap`), each feature
+    coloured and in the datum of the configured tiles."""
+    return JSONResponse(_heat(session, settings, me, level, _span(settings, date_from, date_to)))
+
+
+def _week(settings: Settings) -> dict[str, str]:
+    today = datetime.now(settings.zone).date()
+    return {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
+
+
+def _coverage(
+    session: Any, settings: Settings, me: Principal, span: dict[str, str], street: str | None
+) -> dict[str, Any]:
+    found = compliance.coverage_map(
+        session, settings, me, date_from=date.fromisoformat(span["from"]),
+        date_to=date.fromisoformat(span["to"]), street_code=street,
+    )  # fmt: skip
+    for feature in found["features"]:
+        facts = feature["properties"]
+        feature["geometry"] = map_geometry(settings, feature["geometry"])
+        facts.update(
+            layer="coverage", color=COVERAGE_COLOURS[facts["coverage"]],
+            label=f"{facts['name']}：{COVERAGE_ZH[facts['coverage']]}",
+        )  # fmt: skip
+    return found
+
+
+@router.get("/coverage")
+def coverage_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    street: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Segments coloured by patrol coverage over the days asked (巡查覆盖图), from
+    `patrols.compliance.coverage_map` as the API; the last seven days by default."""
+    span = _week(settings)
+    if date_from or date_to:
+        span = {"from": (date_from or date_to).isoformat(),  # type: ignore[union-attr]
+                "to": (date_to or date_from).isoformat()}  # type: ignore[union-attr]  # fmt: skip
+    found = _coverage(session, settings, me, span, street or None)
+    tally = Counter(f["properties"]["coverage"] for f in found["features"])
+    query = urlencode({**span, **({"street": street} if street else {})})
+    return render(
+        request, settings, "coverage.html", me, found=found, span=span, street=street or "",
+        tally=tally, src=f"{PREFIX}/coverage.geojson?{query}", coverage_zh=COVERAGE_ZH,
+        colours=COVERAGE_COLOURS,
+    )  # fmt: skip
+
+
+@router.get("/coverage.geojson")
+def coverage_geojson(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date, Query(alias="from")],
+    date_to: Annotated[date, Query(alias="to")],
+    street: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    span = {"from": date_from.isoformat(), "to": date_to.isoformat()}
+    return JSONResponse(_coverage(session, settings, me, span, street or None))
+
+
+INSPECTION_DIMENSIONS = {"segment": "路段", "street": "街道", "unit": "部门"}
+
+
+@router.get("/inspections")
+def inspections_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    by: Annotated[Literal["segment", "street", "unit"], Query()] = "segment",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Field-inspection scores (实地考评得分) per segment with its 千百十 grade, per street
+    or per department, as `GET /api/v1/assessment/inspection-scores`."""
+    span = _span(settings, date_from, date_to)
+    scores = inspections.inspection_scores(
+        session, settings, me, by=by,
+        period=assessment.period_of(
+            settings, date.fromisoformat(span["from"]), date.fromisoformat(span["to"])
+        ),
+    )  # fmt: skip
+    return render(
+        request, settings, "inspections.html", me, scores=scores, by=by, span=span,
+        dimensions=INSPECTION_DIMENSIONS, grades=GRADE_ZH,
+    )  # fmt: skip
+
+
 # --- admins, the map ---------------------------------------------------------------------------
 
 
@@ -577,9 +897,369 @@ def audit_page(
     )  # fmt: skip
 
 
+# --- admins: webhooks, routing tables, chiefs' segments -------------------------------------
+
+#: Event types a webhook may ask for, as `WebhookCreate` knows them.
+WEBHOOK_EVENT_TYPES = sorted(f"case.{kind.value}" for kind in CaseEventKind) + list(
+    OTHER_EVENT_TYPES
+)
+
+
+def _webhooks_page(
+    request: Request,
+    session: Any,
+    settings: Settings,
+    me: Principal,
+    *,
+    created: Any = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request, settings, "webhooks.html", me, status_code=status_code,
+        items=notifications.list_webhooks(session, me), created=created, error=error,
+        event_types=WEBHOOK_EVENT_TYPES,
+    )  # fmt: skip
+
+
+@router.get("/admin/webhooks")
+def webhooks_page(request: Request, session: SessionDep, settings: SettingsDep, me: Me) -> Response:
+    """Webhooks (`notifications.service.list_webhooks`, as the admin API)."""
+    return _webhooks_page(request, session, settings, me)
+
+
+@router.post("/admin/webhooks")
+def add_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    name: Annotated[str, Form(max_length=100)],
+    url: Annotated[str, Form(max_length=2000)],
+    event_types: Annotated[list[str] | None, Form(alias="event_type", max_length=60)] = None,
+    csrf: CsrfField = None,
+) -> Response:
+    """Add one (`create_webhook`); its signing secret is shown on the answer, once."""
+    check_csrf(request, settings, csrf)
+    try:
+        body = WebhookCreate(name=name, url=url, event_types=event_types or [])  # type: ignore[arg-type]
+        created = notifications.create_webhook(session, settings, me, body)
+    except ValidationError as invalid:
+        return _webhooks_page(
+            request, session, settings, me, status_code=422,
+            error="；".join(str(e["msg"]) for e in invalid.errors()),
+        )  # fmt: skip
+    except Problem as problem:
+        if problem.status == 403:
+            raise
+        return _webhooks_page(
+            request, session, settings, me, status_code=problem.status,
+            error=problem.detail or problem.title,
+        )  # fmt: skip
+    return _webhooks_page(request, session, settings, me, created=created)
+
+
+@router.post("/admin/webhooks/{webhook_id}/remove")
+def remove_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    webhook_id: DatabaseId,
+    csrf: CsrfField = None,
+) -> Response:
+    """Stop one (`deactivate_webhook`, as `DELETE /api/v1/admin/webhooks/{id}`)."""
+    check_csrf(request, settings, csrf)
+    notifications.deactivate_webhook(session, me, webhook_id)
+    return _back(f"{PREFIX}/admin/webhooks", "done")
+
+
+#: A routing table upload, at most (the shipped ones are a few tens of kilobytes).
+MAX_RULE_SET_BYTES = 2 * 1024 * 1024
+
+
+def _routing_page(
+    request: Request,
+    session: Any,
+    settings: Settings,
+    me: Principal,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    versions = rule_sets.list_rule_sets(session, me)
+    return render(
+        request, settings, "routing.html", me, status_code=status_code, versions=versions,
+        categories=routing_context(session).taxonomy, **context,
+    )  # fmt: skip
+
+
+@router.get("/admin/routing")
+def routing_page(request: Request, session: SessionDep, settings: SettingsDep, me: Me) -> Response:
+    """The routing table's versions (分拨规则): upload and check a new one, try a point
+    against any version, activate one, roll back, all through `routing.rule_sets` and
+    `routing.service.dry_run` as the admin API."""
+    me.require(Permission.ROUTING_MANAGE)
+    return _routing_page(request, session, settings, me)
+
+
+def _read_document(upload: UploadFile) -> RuleSetDocument:
+    """A YAML (or JSON) routing table, as the shipped ones are written."""
+    raw = upload.file.read(MAX_RULE_SET_BYTES + 1)
+    if len(raw) > MAX_RULE_SET_BYTES:
+        raise RuleSetUnreadable(f"文件超过 {MAX_RULE_SET_BYTES // 1024 // 1024} MB")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as bad:
+        raise RuleSetUnreadable(f"无法读取 YAML/JSON：{bad}") from None
+    return RuleSetDocument.model_validate(data)
+
+
+class RuleSetUnreadable(Problem):
+    code = "rule_set_unreadable"
+    status = 422
+    title = "分拨规则文件无法读取"
+
+
+@router.post("/admin/routing/upload")
+@body_limit(lambda s: MAX_RULE_SET_BYTES + MULTIPART_FRAMING_BYTES)
+def upload_routing(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    document: Annotated[UploadFile, File()],
+    mode: Annotated[Literal["validate", "upload", "activate"], Form()] = "validate",
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+    csrf: CsrfField = None,
+) -> Response:
+    """Check a table (`validate_rule_set`), or store it as a draft or at once in force
+    (`upload_rule_set`): refused whole, its errors listed beside the form."""
+    check_csrf(request, settings, csrf)
+    me.require(Permission.ROUTING_MANAGE)
+    try:
+        parsed = _read_document(document)
+        if mode == "validate":
+            check = rule_sets.validate_rule_set(session, me, parsed)
+            return _routing_page(
+                request, session, settings, me, status_code=200 if check.valid else 422,
+                check=check, checked_name=parsed.name,
+            )  # fmt: skip
+        stored = rule_sets.upload_rule_set(
+            session, me, parsed, activate=mode == "activate", reason=reason or None
+        )
+    except ValidationError as invalid:
+        return _routing_page(
+            request, session, settings, me, status_code=422,
+            error="文件内容不符合分拨规则格式",
+            field_errors=[(".".join(map(str, e["loc"])), str(e["msg"])) for e in invalid.errors()],
+        )  # fmt: skip
+    except Problem as problem:
+        if problem.status in (401, 403):
+            raise
+        return _routing_page(
+            request, session, settings, me, status_code=problem.status,
+            error=problem.detail or problem.title,
+            field_errors=[(".".join(map(str, e.loc)), e.message) for e in problem.errors or []],
+        )  # fmt: skip
+    return _back(f"{PREFIX}/admin/routing?stored={stored.version}", "done")
+
+
+@router.post("/admin/routing/dry-run")
+def routing_dry_run(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    category_code: Annotated[str, Form(max_length=100)],
+    lon: Annotated[float, Form()],
+    lat: Annotated[float, Form()],
+    version: Annotated[int | None, Form()] = None,
+    asset_code: Annotated[str | None, Form(max_length=64)] = None,
+    csrf: CsrfField = None,
+) -> Response:
+    """Where would a problem at this point go, under this version (`routing.service.dry_run`,
+    nothing stored)."""
+    check_csrf(request, settings, csrf)
+    me.require(Permission.ROUTING_MANAGE)
+    asked = {"category_code": category_code, "lon": lon, "lat": lat, "version": version,
+             "asset_code": asset_code or ""}  # fmt: skip
+    try:
+        body = RouteRequest(
+            category_code=category_code, lon=lon, lat=lat, rule_set_version=version,
+            asset_code=asset_code or None,
+        )  # fmt: skip
+        decision = routing.dry_run(session, me, settings, body)
+    except ValidationError as invalid:
+        return _routing_page(
+            request, session, settings, me, status_code=422, asked=asked,
+            error="；".join(str(e["msg"]) for e in invalid.errors()),
+        )  # fmt: skip
+    except Problem as problem:
+        if problem.status in (401, 403):
+            raise
+        return _routing_page(
+            request, session, settings, me, status_code=problem.status, asked=asked,
+            error=problem.detail or problem.title,
+        )  # fmt: skip
+    return _routing_page(request, session, settings, me, decision=decision, asked=asked)
+
+
+@router.post("/admin/routing/{version}/activate")
+def activate_routing(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    version: DatabaseId,
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+    csrf: CsrfField = None,
+) -> Response:
+    check_csrf(request, settings, csrf)
+    rule_sets.activate_rule_set(session, me, version, reason or None)
+    return _back(f"{PREFIX}/admin/routing", "done")
+
+
+@router.post("/admin/routing/rollback")
+def roll_back_routing(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+    csrf: CsrfField = None,
+) -> Response:
+    check_csrf(request, settings, csrf)
+    rule_sets.roll_back_rule_set(session, me, reason or None)
+    return _back(f"{PREFIX}/admin/routing", "done")
+
+
+@router.get("/admin/users/{user_id}/segments")
+def chief_segments_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    user_id: DatabaseId,
+) -> Response:
+    """A road chief's segments (路长责任路段), as `GET /api/v1/admin/users/{id}/segments`."""
+    return _segments_page(request, session, settings, me, user_id)
+
+
+def _segments_page(
+    request: Request,
+    session: Any,
+    settings: Settings,
+    me: Principal,
+    user_id: int,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    field_errors: list[str] | None = None,
+    conflicts: list[dict[str, str]] | None = None,
+    asked: str | None = None,
+) -> Response:
+    user = accounts.get_user(session, me, user_id)
+    segments = accounts.get_chief_segments(session, me, user_id)
+    return render(
+        request, settings, "chief_segments.html", me, status_code=status_code, user=user,
+        segments=segments, error=error, field_errors=field_errors or [],
+        conflicts=conflicts or [],
+        asked=asked if asked is not None else "\n".join(s.code for s in segments),
+    )  # fmt: skip
+
+
+@router.post("/admin/users/{user_id}/segments")
+def set_chief_segments(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    user_id: DatabaseId,
+    segment_codes: Annotated[str, Form(max_length=20000)] = "",
+    reassign: Annotated[str | None, Form(max_length=5)] = None,
+    csrf: CsrfField = None,
+) -> Response:
+    """Make these exactly the chief's segments (`set_chief_segments`): one code a line;
+    segments another chief of the level holds move only with `reassign`."""
+    check_csrf(request, settings, csrf)
+    codes = [c.strip() for c in segment_codes.replace(",", "\n").splitlines() if c.strip()]
+    try:
+        accounts.set_chief_segments(session, me, user_id, codes, reassign=reassign == "true")
+    except Problem as problem:
+        if problem.status in (401, 403, 404):
+            raise
+        return _segments_page(
+            request, session, settings, me, user_id, status_code=problem.status,
+            error=problem.detail or problem.title,
+            field_errors=[e.message for e in problem.errors or []],
+            conflicts=problem.extra.get("conflicts") or [], asked="\n".join(codes),
+        )  # fmt: skip
+    return _back(f"{PREFIX}/admin/users/{user_id}/segments", "done")
+
+
 @router.get("/map")
-def map_page(request: Request, settings: SettingsDep, me: Me) -> Response:
-    return render(request, settings, "map.html", me)
+def map_page(
+    request: Request,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    span = _recent(settings, date_from, date_to)
+    return render(
+        request, settings, "map.html", me, span=span,
+        cases_src=f"{PREFIX}/map/cases.geojson?{urlencode(span)}",
+        may_read_cases=Permission.CASES_READ in me.permissions,
+    )  # fmt: skip
+
+
+#: Cases the map draws at most (markers cluster; the rest are for the search and export).
+MAP_CASE_LIMIT = 5000
+
+
+def _recent(settings: Settings, date_from: date | None, date_to: date | None) -> dict[str, str]:
+    """The days asked, else the last 30."""
+    last = date_to or datetime.now(settings.zone).date()
+    first = date_from or last - timedelta(days=29)
+    return {"from": first.isoformat(), "to": last.isoformat()}
+
+
+@router.get("/map/cases.geojson")
+def cases_geojson(
+    session: SessionDep,
+    settings: SettingsDep,
+    me: Me,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Cases reported in the days asked, in the person's scope (`assessment.search`, as the
+    case search API), as points in the tiles' datum; the browser clusters them."""
+    filters = search.CaseFilter.model_validate(_recent(settings, date_from, date_to))
+    features: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(features) < MAP_CASE_LIMIT:
+        rows, cursor = search.search(
+            session, settings, me, filters, limit=min(500, MAP_CASE_LIMIT - len(features)),
+            cursor=cursor,
+        )  # fmt: skip
+        for row in rows:
+            lon, lat = on_tiles(settings, row.lon, row.lat)
+            features.append({
+                "type": "Feature", "id": row.number,
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {
+                    "layer": "case", "status": row.status.value,
+                    "label": f"{row.number} {CASE_STATUS_ZH[row.status]} "
+                             f"{row.category_name or row.category_code}",
+                    "href": f"{PREFIX}/cases/{row.number}",
+                },
+            })  # fmt: skip
+        if cursor is None:
+            break
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": features, "truncated": cursor is not None}
+    )
 
 
 #: What the map draws of each layer, at most (the demo district has a few hundred).

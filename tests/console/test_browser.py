@@ -132,7 +132,52 @@ def test_staff_sign_in_and_sign_for_a_task_in_chromium(
         wait.until(lambda d: d.find_element(By.ID, "territory-map").get_attribute("data-loaded"))
         drawn = chromium.find_element(By.ID, "territory-map").get_attribute("data-loaded")
         assert int(drawn or 0) > 0
+        # The cases, clustered by Leaflet.markercluster (vendored): the one above among them.
+        wait.until(
+            lambda d: d.find_element(By.ID, "territory-map").get_attribute("data-cases-loaded")
+        )
+        clustered = chromium.find_element(By.ID, "territory-map").get_attribute("data-cases-loaded")
+        assert int(clustered or 0) >= 1
         shoot(chromium, "map")
         accessible(chromium)
         chromium.find_element(By.CSS_SELECTOR, "form.who button").click()
         wait.until(seen.url_contains("/console/login"))
+
+
+def test_the_new_desk_pages_draw_and_pass_the_accessibility_check_in_chromium(
+    chromium: WebDriver, live_database: Database, settings: Settings
+) -> None:
+    """The centre's alarms and whistles, the assessors' heat and coverage maps (drawn by
+    Leaflet over the territory), the admins' webhooks and routing tables."""
+    with serve(create_app(settings, live_database)) as base:
+        console = base.replace("127.0.0.1", "localhost") + "/console"
+        wait = WebDriverWait(chromium, 20)
+
+        def sign_in(username: str) -> None:
+            chromium.delete_all_cookies()
+            chromium.get(f"{console}/login")
+            chromium.find_element(By.ID, "username").send_keys(username)
+            chromium.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+            chromium.find_element(By.ID, "sign-in").click()
+            wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "form.who")))
+
+        def visit(path: str, name: str) -> None:
+            chromium.get(f"{console}{path}")
+            wait.until(seen.presence_of_element_located((By.TAG_NAME, "h1")))
+            assert "无法完成" not in chromium.title, path
+            shoot(chromium, name)
+            accessible(chromium)
+
+        sign_in("demo-dispatcher")
+        visit("/alarms", "alarms")
+        visit("/whistles", "whistles")
+        sign_in("demo-assessor")
+        for path, name in (("/heatmap", "heatmap"), ("/coverage", "coverage")):
+            chromium.get(f"{console}{path}")
+            wait.until(lambda d: d.find_element(By.ID, "overlay-map").get_attribute("data-loaded"))
+            shoot(chromium, name)
+            accessible(chromium)
+        visit("/inspections", "inspections")
+        sign_in("demo-admin")
+        visit("/admin/webhooks", "webhooks")
+        visit("/admin/routing", "routing")
