@@ -22,7 +22,7 @@ from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
-from app.core.logging import configure_logging, configure_structlog, log_requests
+from app.core.logging import RequestLog, configure_logging, configure_structlog
 from app.core.memory import tune_malloc
 from app.core.moments import speak_zone
 from app.exchange.router import router as exchange_router
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     document_body_problems(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
-    app.middleware("http")(log_requests)
+    app.add_middleware(RequestLog)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     if settings.trusted_proxies:
         # Outermost: everything inside sees the client the trusted proxy names. Nobody
