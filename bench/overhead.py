@@ -11,9 +11,11 @@ keep-alive connections from a small asyncio HTTP/1.1 client in this process:
   (`POST /api/v1/reports`, a category that needs no photo, a new grid cell each time).
 
 Each figure is requests per second, and its ratio to the floor measured just before it in
-the same round (so a busy machine slows both alike); the medians of the rounds are printed.
+the same round (so a busy machine slows both alike), and the server process's CPU time per
+request (all its threads; less moved by other work on the machine than the rates); the
+medians of the rounds are printed.
 
-    ./scripts/bench overhead [--engine sqlite|postgis] [--seconds 5] [--rounds 3]
+    ./scripts/bench overhead [--engine sqlite|postgis] [--seconds 2] [--rounds 5]
         [--connections 8] [--service-root PATH]
 
 `--service-root` runs the service from another checkout (e.g. the commit before a change),
@@ -89,9 +91,36 @@ async def _one_connection(
         writer.close()
 
 
-def throughput(port: int, make: Request, seconds: float, connections: int, expect: int) -> float:
-    """Requests per second answered by `port` over `seconds` from `connections` clients."""
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def measured(
+    process: psutil.Process,
+    port: int,
+    make: Request,
+    seconds: float,
+    connections: int,
+    expect: int,
+) -> tuple[float, float]:
+    """(requests per second, the server's CPU milliseconds per request)."""
     counter = [0, 0]
+    cpu = cpu_seconds(process)
+    rate = throughput(port, make, seconds, connections, expect, counter)
+    return rate, (cpu_seconds(process) - cpu) * 1000 / max(counter[1], 1)
+
+
+def throughput(
+    port: int,
+    make: Request,
+    seconds: float,
+    connections: int,
+    expect: int,
+    counter: list[int] | None = None,
+) -> float:
+    """Requests per second answered by `port` over `seconds` from `connections` clients."""
+    counter = counter if counter is not None else [0, 0]
 
     async def run() -> float:
         started = time.perf_counter()
@@ -116,13 +145,15 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def started(command: list[str], env: dict[str, str], probe: str, name: str) -> Iterator[None]:
+def started(
+    command: list[str], env: dict[str, str], probe: str, name: str
+) -> Iterator[psutil.Process]:
     log = OUT / f"overhead-{name}.log"
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for(probe, process, log)
-            yield
+            yield psutil.Process(process.pid)
         finally:
             process.terminate()
             process.wait(10)
@@ -131,8 +162,8 @@ def started(command: list[str], env: dict[str, str], probe: str, name: str) -> I
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=["sqlite", "postgis"], default="sqlite")
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--service-root", type=Path, default=None)
     args = parser.parse_args()
@@ -163,8 +194,8 @@ def main() -> None:
         + (f", service from {args.service_root}" if args.service_root else "")
     )
     with (
-        started(service_cmd, service_env, f"{base}/healthz", "service"),
-        started(floor_cmd, env, f"http://127.0.0.1:{floor_port}/floor", "floor"),
+        started(service_cmd, service_env, f"{base}/healthz", "service") as service_process,
+        started(floor_cmd, env, f"http://127.0.0.1:{floor_port}/floor", "floor") as floor_process,
     ):
         chief2, chief3 = token(base, "demo-chief-2"), token(base, "demo-chief-3")
         points = cell_centres()
@@ -205,19 +236,30 @@ def main() -> None:
         for _name, floor, service in measures:  # warm both: caches, code paths, connections
             throughput(*floor[:2], 1, 2, floor[2])
             throughput(*service[:2], 1, 2, service[2])
-        results: dict[str, list[tuple[float, float]]] = {m[0]: [] for m in measures}
+        results: dict[str, list[tuple[float, float, float, float]]] = {m[0]: [] for m in measures}
         for _ in range(args.rounds):
             for name, floor, service in measures:
-                f = throughput(floor[0], floor[1], args.seconds, args.connections, floor[2])
-                s = throughput(service[0], service[1], args.seconds, args.connections, service[2])
-                results[name].append((f, s))
-        print(f"  {'measure':<26}{'floor /s':>10}{'service /s':>12}{'ratio':>8}   rounds")
-        for name, pairs in results.items():
-            f = statistics.median(p[0] for p in pairs)
-            s = statistics.median(p[1] for p in pairs)
-            ratio = statistics.median(p[1] / p[0] for p in pairs)
-            each = ", ".join(f"{p[1]:.0f}/{p[0]:.0f}" for p in pairs)
-            print(f"  {name:<26}{f:>10.0f}{s:>12.0f}{ratio:>8.0%}   {each}")
+                f, f_cpu = measured(
+                    floor_process, *floor[:2], args.seconds, args.connections, floor[2]
+                )
+                s, s_cpu = measured(
+                    service_process, *service[:2], args.seconds, args.connections, service[2]
+                )
+                results[name].append((f, s, f_cpu, s_cpu))
+        print(
+            f"  {'measure':<26}{'floor /s':>10}{'service /s':>12}{'ratio':>8}"
+            f"{'CPU ms/req floor':>18}{'service':>9}   rounds (service/floor per s)"
+        )
+        for name, rows in results.items():
+            f = statistics.median(r[0] for r in rows)
+            s = statistics.median(r[1] for r in rows)
+            ratio = statistics.median(r[1] / r[0] for r in rows)
+            f_cpu = statistics.median(r[2] for r in rows)
+            s_cpu = statistics.median(r[3] for r in rows)
+            each = ", ".join(f"{r[1]:.0f}/{r[0]:.0f}" for r in rows)
+            print(
+                f"  {name:<26}{f:>10.0f}{s:>12.0f}{ratio:>8.0%}{f_cpu:>18.2f}{s_cpu:>9.2f}   {each}"
+            )
 
 
 if __name__ == "__main__":
