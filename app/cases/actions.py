@@ -681,6 +681,7 @@ def dispatch_directly(
         task=None,
         body=ActionIn(),
         now=now,
+        units={unit.id: unit for unit in units},
     )
     for i, unit in enumerate(units):
         task = CaseTask(case_id=case.id, unit_id=unit.id)
