@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep
+from app.accounts.deps import PrincipalDep, SignedInDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.assessment import inspections, periods, rankings, search, service
 from app.assessment import kpis as kpi_table
@@ -26,7 +26,7 @@ from app.assessment.schemas import (
     PeriodOut,
     RankingOut,
 )
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import ReadSessionDep, SessionDep, SettingsDep, staleness_headers
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
 from app.core.inputs import DatabaseId, Day
@@ -71,7 +71,7 @@ def kpi_definitions(settings: SettingsDep, principal: PrincipalDep) -> KpiDefini
     ),
 )
 def kpis(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     by: Literal["street", "community", "segment", "category", "unit"],
@@ -106,7 +106,7 @@ _SEARCH_PROBLEMS = problem_responses(*AUTH_PROBLEMS, service.BadPeriod, service.
     ),
 )
 def search_cases(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     params: Annotated[search.CaseSearch, Query()],
@@ -145,7 +145,7 @@ _EXPORTS = {
     },
 )
 def export_cases(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     fmt: Literal["csv", "xlsx", "geojson"],
@@ -154,9 +154,8 @@ def export_cases(
     media, export = _EXPORTS[fmt]
     body = export(session, settings, principal, filters)  # checks the filters before the 200
     name = f"cases-{filters.date_from:%Y%m%d}-{filters.date_to:%Y%m%d}.{fmt}"
-    return StreamingResponse(
-        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(body, media_type=media, headers=headers | staleness_headers(session))
 
 
 @router.get(
@@ -165,7 +164,7 @@ def export_cases(
     responses=_SEARCH_PROBLEMS,
 )
 def heatmap(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: Annotated[search.HeatmapFilter, Query()],
@@ -205,7 +204,7 @@ def get_checklist(settings: SettingsDep, principal: PrincipalDep) -> Checklist:
 def record_inspection(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     body: InspectionIn,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
@@ -258,7 +257,7 @@ def get_inspection(
     responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter),
 )
 def inspection_scores(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     by: Literal["segment", "street", "unit"],
@@ -286,7 +285,7 @@ PeriodLabel = Annotated[
     responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
 )
 def ranking(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     kind: Literal["street", "unit"],
@@ -305,7 +304,7 @@ def ranking(
     responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
 )
 def district_score(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
+    session: ReadSessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
 ) -> DistrictScore:
     return rankings.district_score(session, settings, principal, period=period)
 

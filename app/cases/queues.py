@@ -135,6 +135,7 @@ def unit_tasks(
                 else None,
                 handle_due_at=task.handle_due_at.astimezone(zone),
                 overdue=task.handle_due_at < now,
+                warned=task.handle_warn_at is not None and task.handle_warn_at <= now,
                 remaining_working_hours=round(
                     calendar.working_hours_between(now, task.handle_due_at), 2
                 ),

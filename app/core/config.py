@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -47,11 +48,67 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "ROADCHIEF_DATABASE_URL"),
         description="SQLAlchemy URL: sqlite:///path (SpatiaLite) or postgresql+psycopg://...",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_READ_URL", "ROADCHIEF_DATABASE_READ_URL"),
+        description="A PostgreSQL streaming replica (hot standby) of DATABASE_URL that "
+        "assessment, its exports and rankings read from: postgresql+psycopg://...",
+    )
+    database_read_max_lag_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=24 * 3600,
+        description="A read goes to the primary while the replica is further behind than this.",
+    )
     spatialite_library: str = Field(
         default="mod_spatialite",
         description="SpatiaLite loadable module: a name on the loader path or a full path.",
     )
-    media_dir: Path = Field(default=Path("var/media"), description="Where photos are stored.")
+    media_dir: Path = Field(
+        default=Path("var/media"),
+        description="Where photos are stored (local store), and uploads staged (either store).",
+    )
+    photo_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where photo files live: media_dir, or an S3-compatible bucket (s3_*; "
+        "credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The S3 API the server talks to (MinIO, OSS, COS...); unset: AWS S3.",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The S3 API as phones reach it, for presigned URLs (unset: s3_endpoint_url).",
+    )
+    s3_bucket: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", description="The bucket."
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region, if any.")
+    s3_prefix: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9._\-/]*/$",
+        description="Key prefix in the bucket ('roadchief/'), to share one bucket.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="path (MinIO, most on-premise stores) or virtual (Aliyun OSS requires it).",
+    )
+    photo_delivery: Literal["redirect", "proxy"] = Field(
+        default="redirect",
+        description="How photos in a bucket reach clients: a redirect to a short-lived "
+        "presigned URL, or streamed through the API server.",
+    )
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="`roadchief backup`: where pg_dump and pg_restore of the server's major "
+        "version are (unset: /usr/lib/postgresql/<major>/bin, then the PATH).",
+    )
+    photo_url_seconds: int = Field(
+        default=300, ge=10, le=7 * 24 * 3600, description="How long a presigned URL is valid."
+    )
     time_zone: str = Field(default=DEFAULT_ZONE, description="Time zone spoken at the API's edges.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -320,14 +377,29 @@ class Settings(BaseSettings):
         description="Networks webhooks may reach although they are not public (loopback, "
         "private, link-local...): 'CIDR,CIDR'. Empty: public addresses only.",
     )
+    metrics_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+        description="Client networks that may read /metrics and /readyz's versions "
+        "('CIDR,CIDR'; default loopback; empty: none).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="A bearer token that also opens /metrics (Prometheus's "
+        "authorization.credentials), from any address.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=32,
-        description="Signs access tokens (≥ 32 characters). Unset: a random key is kept in "
-        "secret_key_file, created on first use.",
+        description="Signs access tokens (≥ 32 characters). Unset: a random key kept in the "
+        "database (signing_keys), which every server of a deployment shares.",
     )
-    secret_key_file: Path = Field(default=Path("var/secret_key"))
+    secret_key_file: Path = Field(
+        default=Path("var/secret_key"),
+        description="An older single-host key file: the database's key is taken from it "
+        "when the database has none yet, so tokens it signed stay valid.",
+    )
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     #: A refresh token presented again this soon after its rotation, while its successor
@@ -358,6 +430,23 @@ class Settings(BaseSettings):
         description="How long a process trusts what it last read of a user's token state "
         "(disabled, tokens valid after); 0 reads it on every request.",
     )
+    # --- the web console (/console) ---
+    console_secure_cookies: bool = Field(
+        default=True,
+        description="The console's cookies are Secure (HTTPS only; browsers also accept "
+        "them on http://localhost). Turn off only behind a plain-HTTP test setup.",
+    )
+    console_tile_url: str | None = Field(
+        default=None,
+        description="Base map tiles for the console's map ('https://.../{z}/{x}/{y}.png'); "
+        "none: the territory itself is the base map (works with no internet).",
+    )
+    console_tile_coordinates: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="The tiles' datum: gcj02 for Amap and Tencent tiles (the console shifts "
+        "what it draws onto them), wgs84 for Tianditu (CGCS2000) and OpenStreetMap.",
+    )
+    console_tile_attribution: str = Field(default="", description="Shown under the map.")
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
@@ -385,7 +474,21 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>")
         return value
 
-    @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")
+    @field_validator("database_read_url", mode="before")
+    @classmethod
+    def _replica_engine(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # unset, or set to nothing: everything reads from the primary
+        # A streaming replica is PostgreSQL's; a SQLite file has none.
+        if not str(value).startswith("postgresql"):
+            raise ValueError("must be postgresql+psycopg://<user>@<host>/<db>")
+        if not str(info.data.get("database_url", "")).startswith("postgresql"):
+            raise ValueError("a read replica needs DATABASE_URL on PostgreSQL too")
+        return value
+
+    @field_validator(
+        "trusted_proxies", "webhook_allowed_networks", "metrics_networks", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -472,6 +575,12 @@ class Settings(BaseSettings):
         if flat != sorted(flat) or any(a == b for a, b in periods):
             raise ValueError("periods must be non-empty, in order and not overlapping")
         return value
+
+    @model_validator(mode="after")
+    def _store_complete(self) -> Settings:
+        if self.photo_store == "s3" and not self.s3_bucket:
+            raise ValueError("ROADCHIEF_PHOTO_STORE=s3 needs ROADCHIEF_S3_BUCKET")
+        return self
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object a line, each with the request id of its request."""
+"""Structured logs: one JSON object a line, each with the request id of its request (and
+the trace id when OpenTelemetry traces are on: `app.core.tracing`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import time
 
 import structlog
 from asgi_correlation_id import correlation_id
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
+from app.core.metrics import observe_request
+from app.core.tracing import trace_ids
 
 
 def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
     request_id = correlation_id.get()
     if request_id is not None:
         event["request_id"] = request_id
+    event.update(trace_ids())  # inside an OpenTelemetry span: its trace and span ids
     return event
 
 
@@ -92,10 +97,12 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_seeing_status)
         finally:
+            seconds = time.perf_counter() - started
+            observe_request(Request(scope), status, seconds)
             _access.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.accounts.deps import PrincipalDep
+from app.accounts.deps import PrincipalDep, SignedInDep
 from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
@@ -35,7 +35,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/webhooks", tags=["admin: webhooks
 def read_inbox(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     unread: bool | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
@@ -53,7 +53,7 @@ def read_inbox(
     responses=problem_responses(*AUTH_PROBLEMS, NotFound),
 )
 def mark_one_read(
-    session: SessionDep, principal: PrincipalDep, notification_id: DatabaseId
+    session: SessionDep, principal: SignedInDep, notification_id: DatabaseId
 ) -> Response:
     service.mark_read(session, principal, notification_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -65,7 +65,7 @@ def mark_one_read(
     response_model=MarkedRead,
     responses=problem_responses(*AUTH_PROBLEMS),
 )
-def mark_all_read(session: SessionDep, principal: PrincipalDep) -> MarkedRead:
+def mark_all_read(session: SessionDep, principal: SignedInDep) -> MarkedRead:
     return MarkedRead(marked=service.mark_read(session, principal, None))
 
 

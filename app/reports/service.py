@@ -51,6 +51,7 @@ from app.core.errors import (
 )
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
+from app.core.metrics import PHOTOS_PROCESSED
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.media.models import Photo
 from app.media.service import (
@@ -85,6 +86,7 @@ from app.routing.schemas import RoutingDecisionOut
 from app.routing.service import decide_on_facts, decision_out, gather_facts, record_decision
 from app.routing.service import routing_context as current_routing
 from app.routing.taxonomy import require_leaf
+from app.standards.service import category_named, national_code_of
 from app.territory.locator import wgs84_in_area
 
 
@@ -161,6 +163,7 @@ def submit_report(
         # Pillow's work comes before the transaction, which then only writes rows.
         before = [process_upload(settings, s, pending) for s in staged_before]
         after = [process_upload(settings, s, pending) for s in staged_after]
+        PHOTOS_PROCESSED.inc(len(before) + len(after))
         result = run_idempotent(
             session,
             principal.ref,
@@ -238,7 +241,9 @@ def _create(
     now = utcnow()
     lon, lat = wgs84_in_area(settings, body)
     routing = current_routing(session)
-    category = require_leaf(routing.taxonomy, body.category_code)
+    named = category_named(session, body.category_code, body.national_code)
+    body = body.model_copy(update={"category_code": named})
+    category = require_leaf(routing.taxonomy, named)
     links = [str(url) for url in body.media_urls] if isinstance(body, LinkedReportIn) else []
     roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(uploads_before)
     roles += [PhotoRole.AFTER] * len(uploads_after)
@@ -606,6 +611,7 @@ def get_report(
         **receipt.model_dump(),
         case_visible=case_visible,
         category_code=report.category_code,
+        national_code=national_code_of(session, report.category_code),
         description=report.description,
         urgency=report.urgency,
         device_time=report.device_time.astimezone(settings.zone),
