@@ -188,7 +188,7 @@ POOL_OVERFLOW = 10
 def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engine:
     """An engine for `url` with the spatial extension ready on every connection."""
     url = make_url(url)
-    if url.database != ":memory:":  # SQLite's in-memory databases keep their own pool
+    if url.database != ":memory:" and "poolclass" not in kwargs:  # else not a queue pool
         kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **kwargs}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
