@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from alembic import command
@@ -15,7 +15,7 @@ from app.accounts.cli import users_cli
 from app.assessment.cli import assessment_cli
 from app.backup.cli import backup_cli
 from app.cases.cli import workflow_cli
-from app.core.config import SettingsError, get_settings
+from app.core.config import Settings, SettingsError, get_settings
 from app.media.cli import media_cli
 from app.notifications.cli import webhooks_cli
 from app.patrols.cli import patrols_cli
@@ -190,21 +190,27 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
+        **server_options(settings),
+    )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings for the service (also the bench's bare floor app's)."""
+    return {
+        "log_config": None,
         # Bounds on what clients can hold open; the request bodies are bounded by the app
         # (README, "Running in production").
-        limit_concurrency=settings.server_limit_concurrency,
-        timeout_keep_alive=settings.server_timeout_keep_alive_seconds,
-        timeout_graceful_shutdown=settings.server_timeout_graceful_shutdown_seconds,
+        "limit_concurrency": settings.server_limit_concurrency,
+        "timeout_keep_alive": settings.server_timeout_keep_alive_seconds,
+        "timeout_graceful_shutdown": settings.server_timeout_graceful_shutdown_seconds,
         # uvicorn would believe X-Forwarded-For from any local process; the app believes
         # only ROADCHIEF_TRUSTED_PROXIES (app.main).
-        proxy_headers=False,
-    )
+        "proxy_headers": False,
+    }
 
 
 def openapi_text() -> str:
     """The OpenAPI document as committed in openapi/openapi.json."""
-    from app.core.config import Settings
     from app.main import create_app
 
     settings = Settings(database_url="sqlite:///:memory:")

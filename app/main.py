@@ -25,7 +25,7 @@ from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.deps import document_read_headers
 from app.core.errors import install_problem_handlers
-from app.core.logging import configure_logging, configure_structlog, log_requests
+from app.core.logging import RequestLog, configure_logging, configure_structlog
 from app.core.memory import tune_malloc
 from app.core.moments import speak_zone
 from app.core.tracing import configure_tracing
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     document_read_headers(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
-    app.middleware("http")(log_requests)
+    app.add_middleware(RequestLog)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     if settings.trusted_proxies:
         # Outermost: everything inside sees the client the trusted proxy names. Nobody

@@ -50,6 +50,22 @@ def test_request_id_is_echoed_and_logged(
     assert event["status"] == 200
 
 
+def test_the_body_gates_refusals_are_logged_with_their_request_id(
+    anonymous: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request log is a pure ASGI middleware outside the body gate: what the gate
+    refuses before the route runs is logged too, with the status it was answered."""
+    with caplog.at_level(logging.INFO, logger="roadchief.request"):
+        response = anonymous.post(
+            "/api/v1/reports", content=b"{}", headers={"X-Request-ID": REQUEST_ID}
+        )
+    assert response.status_code == 401
+    event = [r for r in caplog.records if r.name == "roadchief.request"][-1].msg
+    assert isinstance(event, dict)
+    assert (event["request_id"], event["method"], event["status"]) == (REQUEST_ID, "POST", 401)
+    assert event["duration_ms"] >= 0
+
+
 def test_unknown_route_is_a_problem(client: TestClient) -> None:
     response = client.get("/api/v1/nowhere")
     assert response.status_code == 404

@@ -37,7 +37,7 @@ from app.accounts.throttle import LoginLocked, LoginThrottled
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, Problem, problem_responses
 from app.core.inputs import DatabaseId
-from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
 from app.territory.service import UnknownUnit
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -120,12 +120,26 @@ def logout(session: SessionDep, address: ClientAddressDep, body: RefreshIn) -> R
 
 @me_router.get(
     "",
-    summary="Who am I: roles, permissions, scope and (road chiefs) my segments",
+    summary="Who am I: roles, permissions, scope and (road chiefs) how many segments",
     response_model=MeOut,
     responses=problem_responses(*AUTH_PROBLEMS),
 )
 def get_me(session: SessionDep, principal: PrincipalDep) -> MeOut:
     return service.me(session, principal)
+
+
+@me_router.get(
+    "/segments",
+    summary="My road segments (a road chief's), a page at a time in code order",
+    response_model=Page[ChiefSegment],
+    responses=problem_responses(*AUTH_PROBLEMS, InvalidCursor),
+)
+def list_my_segments(
+    session: SessionDep, principal: PrincipalDep, limit: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> dict[str, object]:  # fmt: skip
+    items, next_cursor = service.my_segments(session, principal, limit, cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @me_router.post(

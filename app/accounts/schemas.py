@@ -156,7 +156,10 @@ class MeOut(BaseModel):
     unit: UnitRef | None
     jurisdictions: list[JurisdictionRef] = Field(description="The roots of the caller's scope.")
     unrestricted: bool = Field(description="Sees every jurisdiction (admins).")
-    segments: list[ChiefSegment] = Field(description="Road segments this road chief owns.")
+    segment_count: int = Field(
+        description="Road segments this road chief owns; the list is paged at "
+        "`GET /api/v1/me/segments` (a level-2 chief owns hundreds)."
+    )
     password_must_change: bool
 
 

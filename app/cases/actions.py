@@ -179,15 +179,25 @@ def parse_if_match(value: str | None) -> int | None:
     return int(raw) if raw.isdigit() else -1
 
 
-def _task_of(session: Session, case: Case, unit_code: str) -> CaseTask:
-    task = session.scalar(
-        select(CaseTask)
-        .join(Unit, CaseTask.unit_id == Unit.id)
-        .where(CaseTask.case_id == case.id, Unit.code == unit_code)
-    )
+def _task_of(tasks: list[tuple[CaseTask, Unit]], unit_code: str) -> CaseTask:
+    task = next((t for t, unit in tasks if unit.code == unit_code), None)
     if task is None:
         raise NoTaskForUnit(f"“{unit_code}”在该案件上没有任务", unit_code=unit_code)
     return task
+
+
+def _locked_tasks(session: Session, case: Case) -> list[tuple[CaseTask, Unit]]:
+    """The case's tasks with their units, in one read. Locked (PostgreSQL): the sweep
+    marking a task meanwhile waits for this step, and this step sees its marks, so neither
+    overwrites the other."""
+    rows = session.execute(
+        select(CaseTask, Unit)
+        .join(Unit, CaseTask.unit_id == Unit.id)
+        .where(CaseTask.case_id == case.id)
+        .order_by(CaseTask.id)
+        .with_for_update(of=CaseTask)
+    )
+    return [(task, unit) for task, unit in rows]
 
 
 def _check_actor(
@@ -196,6 +206,7 @@ def _check_actor(
     case: Case,
     transition: Transition,
     unit_code: str | None,
+    tasks: list[tuple[CaseTask, Unit]],
 ) -> CaseTask | None:
     """The caller's standing for this step, and the task it acts on (a task step)."""
     if not principal.roles & roles_of(transition.actors):
@@ -216,7 +227,7 @@ def _check_actor(
         code = unit_code
         if code is None:
             raise UnitRequired(f"“{transition.name_zh}”须指明单位（unit_code）")
-    task = _task_of(session, case, code)
+    task = _task_of(tasks, code)
     if task.status not in transition.task_sources:
         raise TransitionNotAllowed(
             f"该单位的任务为“{task.status.value}”，不能“{transition.name_zh}”",
@@ -295,7 +306,8 @@ def perform(
             status_now=case.status.value,
             action=action.value,
         )
-    task = _check_actor(session, principal, case, t, body.unit_code)
+    tasks = _locked_tasks(session, case)
+    task = _check_actor(session, principal, case, t, body.unit_code, tasks)
     now = utcnow()
     photos, point = _check_needs(session, settings, principal, case, t, body, now)
     before = case.status
@@ -306,16 +318,8 @@ def perform(
         principal=principal,
         calendar=calendar,
         case=case,
-        # Locked (PostgreSQL): the sweep marking a task meanwhile waits for this step, and
-        # this step sees its marks, so neither overwrites the other.
-        tasks=list(
-            session.scalars(
-                select(CaseTask)
-                .where(CaseTask.case_id == case.id)
-                .order_by(CaseTask.id)
-                .with_for_update()
-            )
-        ),
+        tasks=[task for task, _ in tasks],
+        units={unit.id: unit for _, unit in tasks},
         task=task,
         body=body,
         now=now,
@@ -357,7 +361,8 @@ def perform(
     except StaleDataError:
         session.rollback()
         raise VersionConflict("案件刚被他人更新，请刷新后再操作") from None
-    return case_out(session, settings, principal, case, calendar)
+    # The answer from what the session holds: the tasks just written and their units.
+    return case_out(session, settings, principal, case, calendar, (step.tasks, step.units))
 
 
 def _acting_role(principal: Principal, t: Transition) -> str | None:
@@ -378,6 +383,8 @@ class Step:
     task: CaseTask | None
     body: ActionIn
     now: datetime
+    #: The tasks' units by id, held for the answer (the session's identity map is weak).
+    units: dict[int, Unit]
 
     @property
     def the_task(self) -> CaseTask:
@@ -633,6 +640,7 @@ def _dispatch(step: Step) -> dict[str, Any]:
         if task is not None and task.status in (TaskStatus.PENDING, TaskStatus.SIGNED):
             task.is_lead = is_lead  # already on the case: it keeps its work and terms
             continue
+        step.units[unit_id] = units[code]
         if task is None:
             task = CaseTask(case_id=case.id, unit_id=unit_id)
             session.add(task)
@@ -673,6 +681,7 @@ def dispatch_directly(
         task=None,
         body=ActionIn(),
         now=now,
+        units={unit.id: unit for unit in units},
     )
     for i, unit in enumerate(units):
         task = CaseTask(case_id=case.id, unit_id=unit.id)
@@ -707,16 +716,24 @@ def case_out(
     principal: Principal,
     case: Case,
     calendar: WorkingCalendar | None = None,
+    held: tuple[list[CaseTask], dict[int, Unit]] | None = None,
 ) -> CaseOut:
+    """The case as answered; `held`: all its tasks and their units by id, as a step holds
+    them (not read again)."""
     zone = settings.zone
     calendar = calendar or working_calendar(session, settings)
     now = utcnow()
-    rows = session.execute(
-        select(CaseTask, Unit)
-        .join(Unit, CaseTask.unit_id == Unit.id)
-        .where(CaseTask.case_id == case.id)
-        .order_by(CaseTask.is_lead.desc(), CaseTask.id)
-    ).all()
+    if held is None:
+        rows = session.execute(
+            select(CaseTask, Unit)
+            .join(Unit, CaseTask.unit_id == Unit.id)
+            .where(CaseTask.case_id == case.id)
+            .order_by(CaseTask.is_lead.desc(), CaseTask.id)
+        ).all()
+    else:
+        held_tasks, units = held
+        ordered = sorted(held_tasks, key=lambda t: (not t.is_lead, t.id))
+        rows = [(task, units[task.unit_id]) for task in ordered]
     point = to_shape(case.geom)
 
     def local(value: datetime | None) -> datetime | None:

@@ -63,7 +63,9 @@ def unit_tasks(
         raise Forbidden("请指明单位（unit）")
     principal.require_unit(code)
     now = utcnow()
-    unit_id = session.scalar(select(Unit.id).where(Unit.code == code))
+    # The unit itself, not its id: the answer names it (one read, kept in hand).
+    held_unit = session.scalar(select(Unit).where(Unit.code == code))
+    unit_id = held_unit.id if held_unit is not None else None
     query = (
         select(CaseTask, Case)
         .join(Case, CaseTask.case_id == Case.id)
@@ -106,7 +108,7 @@ def unit_tasks(
     ).all()
     calendar = working_calendar(session, settings)
     zone = settings.zone
-    unit = session.get(Unit, unit_id) if rows else None
+    unit = held_unit if rows else None
     items = []
     for task, case in rows[:limit]:
         assert unit is not None

@@ -10,6 +10,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.accounts.access import Principal
 from app.accounts.models import User
@@ -55,6 +56,7 @@ def new_case(
     handle_due_at: datetime | None = None,
     verify_due_at: datetime | None = None,
     fixed_on_spot: bool = False,
+    routing_decision_id: int | None = None,
 ) -> Case:
     """A case placed where its routing decision placed it, numbered (report or whistle):
     version 1, however many flushes its opening takes."""
@@ -77,6 +79,7 @@ def new_case(
         verify_due_at=verify_due_at,
         fixed_on_spot=fixed_on_spot,
         report_count=1,
+        routing_decision_id=routing_decision_id,
     )
     session.add(case)
     session.flush()
@@ -179,9 +182,15 @@ def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
         .order_by(CaseEvent.id)
     ).all()
     unit_ids = {e.detail.get("unit_id") for e, _ in rows} - {None}
+    # Units the session already holds (a step's tasks') are not read again.
+    held = {i: session.identity_map.get(identity_key(Unit, i)) for i in unit_ids}
+    missing = [i for i, unit in held.items() if unit is None]
+    if missing:
+        held.update((u.id, u) for u in session.scalars(select(Unit).where(Unit.id.in_(missing))))
     units = {
-        u.id: UnitBrief(code=u.code, name=u.name, kind=u.kind)
-        for u in (session.scalars(select(Unit).where(Unit.id.in_(unit_ids))) if unit_ids else [])
+        i: UnitBrief(code=u.code, name=u.name, kind=u.kind)
+        for i, u in held.items()
+        if u is not None
     }
     out = []
     for event, name in rows:

@@ -177,9 +177,19 @@ def _install_spatialite(engine: Engine, library: str) -> None:
         _leave(record.info)  # a connection returned however its transaction ended
 
 
+#: Connections each process keeps open. SQLAlchemy's default (5, overflow closed on
+#: return) made every request beyond the fifth at once open a connection and close it
+#: afterwards: on SQLite, loading SpatiaLite each time, a tenth of a busy worker's time
+#: (bench/README.md, `overhead`). 15 is what the default pool could reach anyway.
+POOL_SIZE = 15
+POOL_OVERFLOW = 10
+
+
 def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engine:
     """An engine for `url` with the spatial extension ready on every connection."""
     url = make_url(url)
+    if url.database != ":memory:" and "poolclass" not in kwargs:  # else not a queue pool
+        kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **kwargs}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             from pathlib import Path

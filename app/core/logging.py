@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import structlog
 from asgi_correlation_id import correlation_id
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.metrics import observe_request
@@ -73,23 +72,37 @@ def configure_logging(settings: Settings) -> None:
 _access = structlog.get_logger("roadchief.request")
 
 
-async def log_requests(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """One log line per request: method, path, status, duration."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        seconds = time.perf_counter() - started
-        observe_request(request, status, seconds)
-        _access.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=status,
-            duration_ms=round(seconds * 1000, 2),
-        )
+class RequestLog:
+    """One log line per request: method, path, status, duration. A pure ASGI middleware:
+    Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs each request through
+    a task group and memory streams, and cost a sixth of `/healthz`'s time (bench/README.md,
+    `overhead`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception that escapes is answered 500 further out
+
+        async def send_seeing_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_seeing_status)
+        finally:
+            seconds = time.perf_counter() - started
+            observe_request(Request(scope), status, seconds)
+            _access.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round(seconds * 1000, 2),
+            )

@@ -70,6 +70,14 @@ def decode_id_cursor(cursor: str | None) -> int | None:
     return None if key is None else _database_id(key)
 
 
+def decode_text_cursor(cursor: str | None, max_length: int = 64) -> str | None:
+    """A cursor whose key is a unique text (pages ordered by a code)."""
+    key = decode_cursor(cursor)
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= max_length):
+        raise InvalidCursor("请使用上一页返回的 next_cursor")
+    return key  # type: ignore[no-any-return]
+
+
 def decode_moment_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     """A cursor whose key is `[moment, id]` (pages ordered by a time, then id): the moment
     aware and within the service's years, as `encode_cursor([t.isoformat(), id])` makes it."""

@@ -264,11 +264,12 @@ def _create(
     case = _joined_case(session, settings, principal, body, category.code, lon, lat)
     point = from_shape(Point(lon, lat), srid=4326)
     if case is None:
+        # The decision first, so the case is inserted with it (no second UPDATE).
+        decided = record_decision(session, principal, decision)
         case = _open_case(
             session, settings, principal, body, decision.out, decision.jurisdiction_path,
-            urgency, point, now, category.time_limits, source,
+            urgency, point, now, category.time_limits, source, decided.id,
         )  # fmt: skip
-        case.routing_decision_id = record_decision(session, principal, decision).id
     else:
         count_joined_report(session, case)
     report = Report(
@@ -353,6 +354,7 @@ def _open_case(
     now: datetime,
     time_limits: Any,
     source: CaseSource,
+    routing_decision_id: int,
 ) -> Case:
     calendar = working_calendar(session, settings)
     limits = time_limits.get(urgency.value) or {}
@@ -379,6 +381,7 @@ def _open_case(
         handle_due_at=None if fixed else due("handle"),
         verify_due_at=due("verify") if fixed else None,
         fixed_on_spot=fixed,
+        routing_decision_id=routing_decision_id,
     )
 
 

@@ -16,7 +16,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
@@ -526,11 +526,12 @@ def proposals(
     """Stored decisions by id, in three queries however many (a queue page's)."""
     if not decision_ids:
         return {}
+    # The rule set's name and version come with the decision, not its whole document.
     rows = list(
         session.scalars(
             select(RoutingDecision)
             .where(RoutingDecision.id.in_(sorted(decision_ids)))
-            .options(selectinload(RoutingDecision.rule_set))
+            .options(joinedload(RoutingDecision.rule_set).load_only(RuleSet.version, RuleSet.name))
         )
     )
     units = _unit_briefs(session, (c for row in rows for c in _unit_codes(row)))

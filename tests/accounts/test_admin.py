@@ -197,8 +197,11 @@ def test_linking_a_chief_to_segments(
     ]
 
     assert client.put(f"{USERS}/{chief}/segments", json={"segment_codes": keep}).status_code == 200
-    me = client.get("/api/v1/me", headers=as_user("demo-chief-2")).json()
-    assert [s["code"] for s in me["segments"]] == sorted(keep)
+    mine = client.get("/api/v1/me/segments", headers=as_user("demo-chief-2")).json()
+    assert [s["code"] for s in mine["items"]] == sorted(keep)
+    assert client.get("/api/v1/me", headers=as_user("demo-chief-2")).json()["segment_count"] == len(
+        keep
+    )
 
     # A second level-2 chief for the same street wants one of them.
     created = client.post(
