@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut, HandleDueAt, Stage, StageDueAt
@@ -71,6 +71,12 @@ class ReportIn(PointIn):
     patrol_id: DatabaseId | None = Field(
         default=None, description="The reporter's patrol during which it was found (巡查上报)."
     )
+
+    @model_validator(mode="after")
+    def _names_a_category(self) -> ReportIn:
+        if self.category_code is None and self.national_code is None:
+            raise ValueError("须给出问题类别 category_code 或国标分类 national_code")
+        return self
 
 
 class LinkedReportIn(ReportIn):

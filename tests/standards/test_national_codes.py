@@ -122,10 +122,11 @@ def test_a_platform_table_names_the_classes_everywhere(
     for refused in (
         {"national_code": "event:9193"},  # two categories share it
         {"national_code": "event:9491", "category_code": "roads.manhole"},  # disagree
-        {"national_code": None},  # neither
     ):
         answer = client.post("/api/v1/reports", json={**report, **refused})
         assert (answer.status_code, answer.json()["code"]) == (422, "unknown_category")
+    neither = client.post("/api/v1/reports", json={**report, "national_code": None})
+    assert (neither.status_code, neither.json()["code"]) == (422, "validation_failed")
     # Exports carry the class beside the category, by name and code.
     sheet = client.get(
         "/api/v1/assessment/cases/export.csv",
