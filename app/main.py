@@ -9,7 +9,8 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.accounts.deps import credentials_before_body
+from app.accounts.access import AUTH_PROBLEMS
+from app.accounts.deps import credentials_before_body, requires_principal
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.accounts.token_state import TokenStates
 from app.assessment.router import admin_router as assessment_admin_router
@@ -20,6 +21,7 @@ from app.calendar.router import router as calendar_router
 from app.cases.router import router as case_router
 from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
+from app.core.contract import document_problems, operation_id
 from app.core.database import Database
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
@@ -72,12 +74,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=API_DESCRIPTION,
         lifespan=lifespan,
         form_limits=form_limits(settings),
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
     install_problem_handlers(app)
     document_body_problems(app)
+    document_problems(app, shared=[(requires_principal, AUTH_PROBLEMS)])
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.middleware("http")(log_requests)

@@ -33,6 +33,7 @@ from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.reports.service import DeviceTimeInFuture
+from app.routing.router import ROUTE_PROBLEMS
 
 router = APIRouter(prefix="/api/v1/assessment", tags=["assessment"])
 admin_router = APIRouter(prefix="/api/v1/admin/assessment", tags=["admin: assessment"])
@@ -199,7 +200,7 @@ def get_checklist(settings: SettingsDep, principal: PrincipalDep) -> Checklist:
     responses=problem_responses(
         *AUTH_PROBLEMS, NotFound, inspections.BadInspectionTime, DeviceTimeInFuture,
         inspections.UnknownChecklistItem, inspections.DeductionPhotoRequired,
-        inspections.DeductionOffSegment, UnknownPhoto, IdempotencyKeyReused,
+        inspections.DeductionOffSegment, UnknownPhoto, IdempotencyKeyReused, *ROUTE_PROBLEMS,
     ),
 )  # fmt: skip
 def record_inspection(

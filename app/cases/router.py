@@ -20,6 +20,7 @@ from app.cases.schemas import (
     TransitionOut,
 )
 from app.cases.workflow import TRANSITIONS, Action, roles_of
+from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
@@ -84,7 +85,7 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
     "/cases/{number}",
     summary="One case: status, version, tasks with deadlines, and its whole history",
     response_model=CaseOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses={**problem_responses(*AUTH_PROBLEMS, NotFound), **ETAG_RESPONSE},
 )
 def get_case(
     response: Response,
@@ -102,7 +103,7 @@ def get_case(
     "/cases/{number}/actions/{action}",
     summary="Take one step (立案, 派遣, 签收, 反馈, 核查, 督办, ...) on a case",
     response_model=CaseOut,
-    responses=problem_responses(*ACTION_PROBLEMS, UnknownPhoto),
+    responses={**problem_responses(*ACTION_PROBLEMS, UnknownPhoto), **ETAG_RESPONSE},
 )
 def take_action(
     response: Response,

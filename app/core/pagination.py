@@ -86,6 +86,14 @@ def decode_moment_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     return moment, _database_id(row_id)
 
 
+def plain_name(model: type[Any]) -> str:
+    """A model's name for a generic's parametrized name: RoadSegmentOut -> RoadSegment."""
+    name = model.__name__
+    for suffix in ("Out", "Feature"):
+        name = name.removesuffix(suffix) or name
+    return name
+
+
 class Link(BaseModel):
     href: str
     rel: str
@@ -98,6 +106,12 @@ F = TypeVar("F")
 class FeaturePage(BaseModel, Generic[F]):
     """A GeoJSON FeatureCollection page, with OGC API Features paging members."""
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        # A name client generators can use: RoadSegmentFeaturePage, not
+        # FeaturePage_Feature_RoadSegmentOut__.
+        return f"{plain_name(params[0])}FeaturePage"
+
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[F]
     numberReturned: int = Field(description="Features on this page.")  # noqa: N815 - OGC name
@@ -107,6 +121,11 @@ class FeaturePage(BaseModel, Generic[F]):
 
 class Page(BaseModel, Generic[F]):
     """A JSON page of items."""
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        # A name client generators can use: UserPage, not Page_UserOut_.
+        return f"{plain_name(params[0])}Page"
 
     items: list[F]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

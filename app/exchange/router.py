@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
     summary="Cases changed since a cursor, whole (数字城管平台同步：导出)",
     responses=problem_responses(*AUTH_PROBLEMS),
 )
-def export_cases(
+def export_platform_cases(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -41,7 +41,7 @@ def export_cases(
     summary="Cases from the platform, each once by its number (数字城管平台同步：导入)",
     responses=problem_responses(*AUTH_PROBLEMS),
 )
-def import_cases(
+def import_platform_cases(
     body: PlatformImport, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
 ) -> PlatformImportOut:
     return service.import_cases(session, settings, principal, body)

@@ -18,6 +18,7 @@ from app.media.service import UnknownPhoto
 from app.patrols.compliance import BadDateRange
 from app.patrols.service import PatrolMismatch
 from app.reports.service import DeviceTimeInFuture, LocationTooInaccurate
+from app.routing.router import ROUTE_PROBLEMS
 from app.shops import credit, duty, service
 from app.shops.pledges import PLEDGE_ITEMS
 from app.shops.schemas import (
@@ -135,7 +136,7 @@ def rate_shop(
         *AUTH_PROBLEMS, NotFound, service.TooFarFromShop, service.VisitTooOld,
         service.UnknownPledgeItem, service.PledgeItemsIncomplete, service.FailPhotoRequired,
         service.CaseNeedsFail, DeviceTimeInFuture, LocationTooInaccurate, UnknownPhoto,
-        PatrolMismatch, IdempotencyKeyReused,
+        PatrolMismatch, IdempotencyKeyReused, *ROUTE_PROBLEMS,
     ),
 )  # fmt: skip
 def record_visit(

@@ -1,0 +1,36 @@
+"""The error contract itself: the recorder behind the `app` fixture catches a route that
+answers a problem its OpenAPI entry does not list, and the drifts issue 17 found stay fixed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.core.errors import NotFound, install_problem_handlers
+from tests.contract import Answer, ProblemRecorder, undocumented
+
+
+def test_an_undocumented_problem_is_caught() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    answers: set[Answer] = set()
+    app.add_middleware(ProblemRecorder, answers=answers)
+
+    # The committed document has this operation; it does not list `not_found` for it.
+    @app.get("/api/v1/me")
+    def me() -> Any:
+        raise NotFound("不在文档里")
+
+    with TestClient(app) as client:
+        assert client.get("/api/v1/me").status_code == 404
+        assert client.get("/nowhere").status_code == 404  # no route: not a route's answer
+    assert answers == {Answer("GET", "/api/v1/me", 404, "not_found")}
+    assert undocumented(answers) == [Answer("GET", "/api/v1/me", 404, "not_found")]
+
+
+def test_a_documented_problem_passes(client: TestClient, app: FastAPI) -> None:
+    answer = client.get("/api/v1/cases/XX-000000")
+    assert answer.status_code == 404
+    assert undocumented({Answer("GET", "/api/v1/cases/{number}", 404, "not_found")}) == []
