@@ -111,7 +111,7 @@ def document_problems(app: FastAPI, shared: Sequence[SharedProblems] = ()) -> No
                 if not isinstance(route, APIRoute) or not route.include_in_schema:
                     continue
                 extra = [p for applies, problems in shared if applies(route) for p in problems]
-                for method in route.methods:
+                for method in route.methods or ():
                     operation = document["paths"][route.path_format].get(method.lower())
                     if operation is None:
                         continue

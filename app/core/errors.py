@@ -258,7 +258,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         problem = _unreadable_body(exc)
     else:
         log.warning("HTTP error from the framework: %s %s", exc.status_code, exc.detail)
-        problem = Problem("请求无法处理", headers=exc.headers)
+        problem = Problem("请求无法处理", headers=dict(exc.headers) if exc.headers else None)
         problem.status = exc.status_code  # type: ignore[misc]
     return problem_response(problem, request)
 
@@ -360,7 +360,7 @@ def add_problem_responses(
 
 def documented_problems(operation: dict[str, Any]) -> set[tuple[int, str]]:
     """(status, code) of every problem an OpenAPI operation documents."""
-    found = set()
+    found: set[tuple[int, str]] = set()
     for status, entry in operation.get("responses", {}).items():
         media = entry.get("content", {}).get(PROBLEM_MEDIA_TYPE, {})
         found.update((int(status), code) for code in media.get("examples", {}))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import structlog
 from asgi_correlation_id import correlation_id
@@ -14,7 +15,9 @@ from starlette.responses import Response
 from app.core.config import Settings
 
 
-def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _add_request_id(
+    _: object, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     request_id = correlation_id.get()
     if request_id is not None:
         event["request_id"] = request_id

@@ -107,7 +107,7 @@ class FeaturePage(BaseModel, Generic[F]):
     """A GeoJSON FeatureCollection page, with OGC API Features paging members."""
 
     @classmethod
-    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
         # A name client generators can use: RoadSegmentFeaturePage, not
         # FeaturePage_Feature_RoadSegmentOut__.
         return f"{plain_name(params[0])}FeaturePage"
@@ -123,7 +123,7 @@ class Page(BaseModel, Generic[F]):
     """A JSON page of items."""
 
     @classmethod
-    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
         # A name client generators can use: UserPage, not Page_UserOut_.
         return f"{plain_name(params[0])}Page"
 

@@ -667,7 +667,7 @@ def submit_batch(
             )
             continue
         if isinstance(answer, JSONResponse):
-            receipt = ReportReceipt.model_validate_json(answer.body)
+            receipt = ReportReceipt.model_validate_json(bytes(answer.body))
             results.append(
                 BatchItemResult(idempotency_key=item.idempotency_key, status=200, receipt=receipt)
             )

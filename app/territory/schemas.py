@@ -192,7 +192,7 @@ class Feature(BaseModel, Generic[P]):
     """A GeoJSON Feature of a territory layer, its properties typed by layer."""
 
     @classmethod
-    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
         # A name client generators can use: RoadSegmentFeature, not Feature_RoadSegmentOut_.
         return f"{plain_name(params[0])}Feature"
 
