@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.accounts.access import AUTH_PROBLEMS
-from app.accounts.deps import credentials_before_body, requires_principal
+from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.accounts.token_state import TokenStates
 from app.assessment.router import admin_router as assessment_admin_router
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
     install_problem_handlers(app)
     document_body_problems(app)
-    document_problems(app, shared=[(requires_principal, AUTH_PROBLEMS)])
+    document_problems(app, secured=AUTH_PROBLEMS)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.middleware("http")(log_requests)

@@ -237,6 +237,7 @@ def app(settings: Settings, demo_database: Database, session: Session) -> Iterat
     app.dependency_overrides[get_db_session] = lambda: session
     answers: set[Answer] = set()
     app.add_middleware(ProblemRecorder, answers=answers)
+    app.state.problem_answers = answers
     yield app
     if missing := undocumented(answers):
         pytest.fail(

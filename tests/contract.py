@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.routing import APIRoute
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PROBLEM_MEDIA_TYPE, documented_problems
@@ -57,8 +56,10 @@ class ProblemRecorder:
             await send(message)
 
         await self.app(scope, receive, record)
-        route = _route_of(scope)
-        if route is None or not chunks:
+        # The router leaves the route it chose in the scope (none for an unknown path; for
+        # a known path with another method, the route whose 405 is not its own answer).
+        route = scope.get("route")
+        if not isinstance(route, APIRoute) or not chunks or started["status"] == 405:
             return
         try:
             code = json.loads(b"".join(chunks))["code"]
@@ -70,13 +71,6 @@ class ProblemRecorder:
 def _is_problem(start: dict[str, Any]) -> bool:
     headers = dict(start.get("headers", ()))
     return headers.get(b"content-type", b"").decode().startswith(PROBLEM_MEDIA_TYPE)
-
-
-def _route_of(scope: Scope) -> APIRoute | None:
-    for route in scope["app"].router.routes:
-        if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
-            return route
-    return None
 
 
 @cache

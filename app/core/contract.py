@@ -4,14 +4,15 @@ may answer, added where FastAPI generates the document.
 A route declares its own problems with `problem_responses(...)`; the ones that come with a
 kind of route are declared here once: `validation_failed` (instead of FastAPI's own 422
 shape) on every operation that takes input, `invalid_cursor` on every list that pages with a
-`cursor`, and what the caller passes in (`shared`: e.g. the sign-in problems of every route
-that asks who is calling). tests/contract.py records every problem the tests get answered and
-fails a test whose route answered one its operation does not document.
+`cursor`, and the sign-in problems the caller passes in on every operation that declares a
+security scheme (every route that asks who is calling). tests/contract.py records every
+problem the tests get answered and fails a test whose route answered one its operation does
+not document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,9 +20,6 @@ from fastapi.routing import APIRoute
 
 from app.core.errors import Problem, ValidationFailed, add_problem_responses
 from app.core.pagination import InvalidCursor
-
-#: Which routes answer which problems: (does this route?, its problems).
-SharedProblems = tuple[Callable[[APIRoute], bool], Sequence[type[Problem]]]
 
 #: The 200 of a route that answers its object's version as an ETag (for `If-Match`).
 ETAG_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -99,22 +97,20 @@ def _name_schemas_for_generators(document: dict[str, Any]) -> None:
     )
 
 
-def document_problems(app: FastAPI, shared: Sequence[SharedProblems] = ()) -> None:
-    """Add the problems of each kind of route to the app's OpenAPI document; name generic
-    models' schemas for client generators."""
+def document_problems(app: FastAPI, secured: Sequence[type[Problem]] = ()) -> None:
+    """Add the problems of each kind of route to the app's OpenAPI document (`secured`: those
+    of every operation that declares a security scheme, i.e. asks who is calling); name
+    generic models' schemas for client generators."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()
-            for route in app.routes:
-                if not isinstance(route, APIRoute) or not route.include_in_schema:
-                    continue
-                extra = [p for applies, problems in shared if applies(route) for p in problems]
-                for method in route.methods or ():
-                    operation = document["paths"][route.path_format].get(method.lower())
-                    if operation is None:
-                        continue
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    extra: list[type[Problem]] = []
+                    if operation.get("security"):
+                        extra.extend(secured)
                     if _takes_input(operation):
                         extra.append(ValidationFailed)
                     if _pages(operation):

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor
@@ -20,7 +19,7 @@ router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
 @router.get(
     "/cases",
     summary="Cases changed since a cursor, whole (数字城管平台同步：导出)",
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def export_platform_cases(
     request: Request,
@@ -39,7 +38,7 @@ def export_platform_cases(
 @router.post(
     "/cases",
     summary="Cases from the platform, each once by its number (数字城管平台同步：导入)",
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def import_platform_cases(
     body: PlatformImport, session: SessionDep, settings: SettingsDep, principal: PrincipalDep

@@ -9,7 +9,6 @@ from fastapi.responses import FileResponse, Response
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
@@ -32,7 +31,7 @@ PHOTO_PROBLEMS = (
     summary="Upload one photo; use its id in a report (uploads no report uses are removed)",
     status_code=status.HTTP_201_CREATED,
     response_model=PhotoOut,
-    responses=problem_responses(*AUTH_PROBLEMS, *PHOTO_PROBLEMS),
+    responses=problem_responses(*PHOTO_PROBLEMS),
     form_limits={"max_files": 1},
 )
 @body_limit(lambda s: s.photo_max_bytes + MULTIPART_FRAMING_BYTES)
@@ -52,7 +51,7 @@ def upload_photo(
     "/{photo_id}",
     summary="A photo's facts: format, size, EXIF time and place, links to its sizes",
     response_model=PhotoOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_photo(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: DatabaseId
@@ -72,7 +71,7 @@ def get_photo(
             },
             "description": "The image: display and thumbnail are always JPEG.",
         },
-        **problem_responses(*AUTH_PROBLEMS, NotFound),
+        **problem_responses(NotFound),
     },
 )
 def get_photo_file(
