@@ -340,7 +340,9 @@ def close_period(
     "/periods/{label}/corrections",
     summary="Correct one frozen figure, with the reason (admins; audited, listed)",
     response_model=PeriodOut,
-    responses=problem_responses(NotFound, service.BadPeriod, periods.UnknownFigure),
+    responses=problem_responses(
+        NotFound, service.BadPeriod, periods.UnknownFigure, periods.BadCorrection
+    ),
 )
 def correct_period(
     session: SessionDep,

@@ -3,7 +3,7 @@ may answer, added where FastAPI generates the document.
 
 A route declares its own problems with `problem_responses(...)`; the ones that come with a
 kind of route are declared here once: `validation_failed` (instead of FastAPI's own 422
-shape) on every operation that takes input, `invalid_cursor` on every list that pages with a
+shape) and `text_with_nul` on every operation that takes input, `invalid_cursor` on every list that pages with a
 `cursor`, and the sign-in problems the caller passes in on every operation that declares a
 security scheme (every route that asks who is calling). tests/contract.py records every
 problem the tests get answered and fails a test whose route answered one its operation does
@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from app.core.database import TextWithNul
 from app.core.errors import Problem, ValidationFailed, add_problem_responses
 from app.core.pagination import InvalidCursor
 
@@ -112,7 +113,7 @@ def document_problems(app: FastAPI, secured: Sequence[type[Problem]] = ()) -> No
                     if operation.get("security"):
                         extra.extend(secured)
                     if _takes_input(operation):
-                        extra.append(ValidationFailed)
+                        extra.extend((ValidationFailed, TextWithNul))
                     if _pages(operation):
                         extra.append(InvalidCursor)
                     add_problem_responses(operation["responses"], extra)

@@ -208,7 +208,7 @@ def patrol_map(
     "/segments/{segment_code}/patrols",
     summary="A segment's patrol history: who, when, how much of it (newest first)",
     response_model=list[SegmentPatrolOut],
-    responses=problem_responses(),
+    responses=problem_responses(NotFound),
 )
 def segment_patrols(
     session: SessionDep,
