@@ -3,11 +3,11 @@ may answer, added where FastAPI generates the document.
 
 A route declares its own problems with `problem_responses(...)`; the ones that come with a
 kind of route are declared here once: `validation_failed` (instead of FastAPI's own 422
-shape) and `text_with_nul` on every operation that takes input, `invalid_cursor` on every list that pages with a
-`cursor`, and the sign-in problems the caller passes in on every operation that declares a
-security scheme (every route that asks who is calling). tests/contract.py records every
-problem the tests get answered and fails a test whose route answered one its operation does
-not document.
+shape) and `text_with_nul` on every operation that takes input, `invalid_cursor` on every
+list that pages with a `cursor`, and the sign-in problems the caller passes in on every
+operation that declares a security scheme (every route that asks who is calling).
+tests/contract.py records every problem the tests get answered and fails a test whose route
+answered one its operation does not document.
 """
 
 from __future__ import annotations
