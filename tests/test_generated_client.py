@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -43,7 +44,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     # The one part it leaves out: the photo file itself (image/* answers it cannot type).
-    warnings = [line for line in run.stdout.splitlines() if line.startswith("WARNING")]
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("WARNING")]
     assert warnings == ["WARNING parsing GET /api/v1/photos/{photo_id}/{variant} within photos."]
     sys.path.insert(0, str(root))
     try:
@@ -107,7 +108,9 @@ def test_the_pothole_story_runs_through_a_generated_client(
             lon=spot.lon, lat=spot.lat, accuracy_m=8, device_time=utcnow(),
             photos=[models.PhotoRef(photo_id=photo(chief))],
         )  # fmt: skip
-        receipt = reports.sync_detailed(client=chief, body=report, idempotency_key=str(spot))
+        receipt = reports.sync_detailed(
+            client=chief, body=report, idempotency_key=str(uuid.uuid4())
+        )
         assert receipt.status_code == 201, receipt.content
         assert isinstance(receipt.parsed, models.ReportReceipt)
         number = receipt.parsed.case_number
