@@ -70,6 +70,12 @@ def get_photo(
                 for kind in ("jpeg", "png", "webp", "heif")
             },
             "description": "The image: display and thumbnail are always JPEG.",
+            "headers": {
+                "ETag": {
+                    "description": "The file's content hash: it never changes (immutable).",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **problem_responses(NotFound),
     },
