@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from app.accounts.deps import PrincipalDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor
+from app.core.pagination import Cursor, InvalidCursor
 from app.exchange import service
 from app.exchange.service import ExchangePage, PlatformImport, PlatformImportOut
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
 @router.get(
     "/cases",
     summary="Cases changed since a cursor, whole (数字城管平台同步：导出)",
-    responses=problem_responses(),
+    responses=problem_responses(InvalidCursor),  # its cursor is `since`
 )
 def export_platform_cases(
     request: Request,
