@@ -13,6 +13,7 @@ from alembic.config import Config
 
 from app.accounts.cli import users_cli
 from app.assessment.cli import assessment_cli
+from app.backup.cli import backup_cli
 from app.cases.cli import workflow_cli
 from app.core.config import SettingsError, get_settings
 from app.media.cli import media_cli
@@ -29,11 +30,14 @@ cli.add_typer(territory_cli, name="territory")
 cli.add_typer(demo_cli, name="demo")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(routing_cli, name="routing")
-cli.add_typer(media_cli, name="media")
+cli.add_typer(media_cli, name="photos")
+# The group's first name, kept for the cron lines written with it.
+cli.add_typer(media_cli, name="media", hidden=True)
 cli.add_typer(workflow_cli, name="workflow")
 cli.add_typer(assessment_cli, name="assessment")
 cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(patrols_cli, name="patrols")
+cli.add_typer(backup_cli, name="backup")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"

@@ -28,6 +28,7 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import LineString
 from sqlalchemy import select
 
+from app.accounts.access import SignedIn
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, principal_for_user, user_by_username
@@ -160,7 +161,7 @@ def main() -> None:
     # Coverage: one patrol walking 20 segments end to end, ended in-process.
     with database.sessions() as session:
         user = user_by_username(session, "bench-chief-0")
-        walker = principal_for_user(user)
+        walker = SignedIn.of(principal_for_user(user))
         running = session.scalar(
             select(Patrol.id).where(Patrol.user_id == user.id, Patrol.ended_at.is_(None))
         )

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
-from app.accounts.access import Principal
+from app.accounts.access import Principal, SignedIn
 from app.accounts.api_keys import api_key_invalid, principal_from_api_key
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import api_key_prefix, missing_credentials, read_access_token
@@ -97,4 +97,12 @@ def client_address(request: Request) -> str | None:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_signed_in(principal: PrincipalDep) -> SignedIn:
+    return SignedIn.of(principal)
+
+
+#: Routes that belong to a person (patrols, check-ins, visits, inspections, the inbox).
+SignedInDep = Annotated[SignedIn, Depends(get_signed_in)]
 ClientAddressDep = Annotated[str | None, Depends(client_address)]

@@ -20,7 +20,7 @@ from shapely.geometry import LineString, Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.assessment.checklist import Checklist, checklist
 from app.assessment.models import Inspection, InspectionDeduction, InspectionPhoto
@@ -80,13 +80,11 @@ class DeductionOffSegment(Problem):
 def record_inspection(
     session: Session,
     settings: Settings,
-    principal: Principal,
+    principal: SignedIn,
     body: InspectionIn,
     idempotency_key: str | None,
 ) -> Any:
     principal.require(Permission.INSPECTIONS_RECORD)
-    if principal.user_id is None:
-        raise Forbidden("考评记录只属于登录的考评员")
     # A refused deduction leaves no inspection and no report behind (run_idempotent rolls
     # back).
     return run_idempotent(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep
+from app.accounts.deps import PrincipalDep, SignedInDep
 from app.assessment import inspections, periods, rankings, search, service
 from app.assessment import kpis as kpi_table
 from app.assessment.checklist import Checklist, checklist
@@ -203,7 +203,7 @@ def get_checklist(settings: SettingsDep, principal: PrincipalDep) -> Checklist:
 def record_inspection(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     body: InspectionIn,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:

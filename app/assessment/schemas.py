@@ -75,6 +75,11 @@ class CaseRow(BaseModel):
     source: CaseSource
     category_code: str
     category_name: str | None
+    national_code: str | None = Field(
+        description="The category's class in the deployment's national edition "
+        "(`event:0401`); null where its table has no code."
+    )
+    national_name: str | None = Field(description="That class's name (国标分类).")
     urgency: Urgency
     description: str
     reported_at: LocalMoment

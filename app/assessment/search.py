@@ -43,6 +43,7 @@ from app.core.pagination import decode_moment_id_cursor, encode_cursor
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
+from app.standards.service import national_codes
 from app.territory.models import GridCell, Jurisdiction, RoadSegment, Unit
 
 MAX_SEARCH_PAGE = 200
@@ -168,17 +169,21 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[Ca
             tasks.setdefault(case_id, []).append((is_lead, unit, status in _LET_GO, late))
     places = _place_names(session, cases)
     taxonomy = routing_context(session).taxonomy
+    national = national_codes(session)
     zone = settings.zone
     rows = []
     for c in cases:
         held = tasks.get(c.id, [])
         leads = [unit for lead, unit, _, _ in held if lead]
         category = taxonomy.get(c.category_code)
+        cls = national.get(c.category_code)
         due = stage_due_at(c.status, c.handle_due_at, c.verify_due_at)
         rows.append(
             CaseRow(
                 number=c.number or "", status=c.status, source=c.source,
                 category_code=c.category_code, category_name=category.name if category else None,
+                national_code=cls.code if cls else None,
+                national_name=(cls.minor_name or cls.major_name) if cls else None,
                 urgency=c.urgency, description=c.description,
                 reported_at=c.reported_at.astimezone(zone),
                 handle_due_at=c.handle_due_at.astimezone(zone) if c.handle_due_at else None,
@@ -242,7 +247,6 @@ def search(
 # --- exports -------------------------------------------------------------------------------
 
 
-#: Export columns: the Chinese header and how to read it off a row.
 def _names(units: list[UnitBrief]) -> str:
     return "、".join(u.name for u in units)
 
@@ -254,6 +258,8 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("状态", lambda r: CASE_STATUS_NAMES[r.status]),
     ("问题类别", lambda r: r.category_name or ""),
     ("问题类别编码", lambda r: r.category_code),
+    ("国标分类", lambda r: r.national_name or ""),
+    ("国标分类编码", lambda r: r.national_code or ""),
     ("紧急程度", lambda r: URGENCY_NAMES[r.urgency]),
     ("问题描述", lambda r: r.description),
     ("上报时间", lambda r: r.reported_at.strftime("%Y-%m-%d %H:%M:%S")),

@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -51,7 +52,51 @@ class Settings(BaseSettings):
         default="mod_spatialite",
         description="SpatiaLite loadable module: a name on the loader path or a full path.",
     )
-    media_dir: Path = Field(default=Path("var/media"), description="Where photos are stored.")
+    media_dir: Path = Field(
+        default=Path("var/media"),
+        description="Where photos are stored (local store), and uploads staged (either store).",
+    )
+    photo_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where photo files live: media_dir, or an S3-compatible bucket (s3_*; "
+        "credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The S3 API the server talks to (MinIO, OSS, COS...); unset: AWS S3.",
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The S3 API as phones reach it, for presigned URLs (unset: s3_endpoint_url).",
+    )
+    s3_bucket: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", description="The bucket."
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region, if any.")
+    s3_prefix: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9._\-/]*/$",
+        description="Key prefix in the bucket ('roadchief/'), to share one bucket.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="path (MinIO, most on-premise stores) or virtual (Aliyun OSS requires it).",
+    )
+    photo_delivery: Literal["redirect", "proxy"] = Field(
+        default="redirect",
+        description="How photos in a bucket reach clients: a redirect to a short-lived "
+        "presigned URL, or streamed through the API server.",
+    )
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="`roadchief backup`: where pg_dump and pg_restore of the server's major "
+        "version are (unset: /usr/lib/postgresql/<major>/bin, then the PATH).",
+    )
+    photo_url_seconds: int = Field(
+        default=300, ge=10, le=7 * 24 * 3600, description="How long a presigned URL is valid."
+    )
     time_zone: str = Field(default=DEFAULT_ZONE, description="Time zone spoken at the API's edges.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -473,6 +518,12 @@ class Settings(BaseSettings):
         if flat != sorted(flat) or any(a == b for a, b in periods):
             raise ValueError("periods must be non-empty, in order and not overlapping")
         return value
+
+    @model_validator(mode="after")
+    def _store_complete(self) -> Settings:
+        if self.photo_store == "s3" and not self.s3_bucket:
+            raise ValueError("ROADCHIEF_PHOTO_STORE=s3 needs ROADCHIEF_S3_BUCKET")
+        return self
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

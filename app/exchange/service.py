@@ -33,9 +33,8 @@ from app.reports.schemas import LinkedReportIn
 from app.reports.service import file_report
 from app.routing.models import Category
 from app.routing.schemas import CategoryCode
-from app.routing.taxonomy import UnknownCategory
 from app.standards.codes import current_edition
-from app.standards.service import aliases, national_class
+from app.standards.service import NationalCode, category_named, national_class
 from app.territory.models import Unit
 
 PlatformNumber = Annotated[
@@ -222,7 +221,7 @@ class PlatformCaseIn(PointIn):
 
     platform_number: PlatformNumber = Field(examples=["JH2026111800123"])
     category_code: CategoryCode | None = Field(default=None, examples=["roads.manhole"])
-    national_code: str | None = Field(
+    national_code: NationalCode | None = Field(
         default=None,
         description="The class in the deployment's edition (`event:0401`), instead of "
         "`category_code`.",
@@ -249,20 +248,6 @@ class PlatformImportResult(BaseModel):
 
 class PlatformImportOut(BaseModel):
     items: list[PlatformImportResult]
-
-
-def _category(session: Session, item: PlatformCaseIn) -> str:
-    if item.national_code:
-        code = aliases(session).get(item.national_code)
-        if code is None:
-            raise UnknownCategory(
-                f"国家标准分类“{item.national_code}”在 {current_edition().key} "
-                "中没有唯一对应的问题类别"
-            )
-        return code
-    if item.category_code:
-        return item.category_code
-    raise UnknownCategory("须给出 category_code 或 national_code")
 
 
 def _imported(session: Session, number: str) -> PlatformImportResult | None:
@@ -292,7 +277,7 @@ def import_cases(
             continue
         try:
             body = LinkedReportIn(
-                category_code=_category(session, item),
+                category_code=category_named(session, item.category_code, item.national_code),
                 description=item.description,
                 lon=item.lon,
                 lat=item.lat,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile, status
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
@@ -77,6 +78,11 @@ def get_photo(
                 }
             },
         },
+        307: {
+            "description": "Photos kept in object storage (ROADCHIEF_PHOTO_STORE=s3): a "
+            "redirect to a presigned URL of the image, valid for ROADCHIEF_PHOTO_URL_SECONDS.",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+        },
         **problem_responses(NotFound),
     },
 )
@@ -88,9 +94,22 @@ def get_photo_file(
     variant: service.Variant,
 ) -> Response:
     """Only for the uploader and users who may see a report or case using the photo."""
-    path, media_type, etag = service.photo_file(session, settings, principal, photo_id, variant)
-    return FileResponse(
-        path,
-        media_type=media_type,
-        headers={"ETag": f'"{etag}"', "Cache-Control": "private, max-age=31536000, immutable"},
-    )
+    found = service.photo_file(session, settings, principal, photo_id, variant)
+    if found.url is not None:
+        # The redirect is good while its URL is; the bytes behind it never change.
+        return RedirectResponse(
+            found.url,
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+            headers={"Cache-Control": f"private, max-age={settings.photo_url_seconds // 2}"},
+        )
+    headers = {"ETag": f'"{found.etag}"', "Cache-Control": "private, max-age=31536000, immutable"}
+    if found.stream is not None:
+        stream = found.stream
+        return StreamingResponse(
+            iter(lambda: stream.read(service.CHUNK), b""),
+            media_type=found.media_type,
+            headers={**headers, "Content-Length": str(found.size)},
+            background=BackgroundTask(stream.close),
+        )
+    assert found.path is not None
+    return FileResponse(found.path, media_type=found.media_type, headers=headers)

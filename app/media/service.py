@@ -31,7 +31,13 @@ from app.core.errors import NotFound, Problem
 from app.media.images import FORMATS, PhotoFacts, PhotoTooLarge, process_photo
 from app.media.models import Photo, PhotoUse
 from app.media.schemas import PhotoOut
-from app.media.storage import LocalMediaStorage, content_key
+from app.media.storage import (
+    LocalMediaStorage,
+    MediaStorage,
+    content_key,
+    media_type_of,
+    s3_storage,
+)
 
 Variant = Literal["original", "display", "thumbnail"]
 CHUNK = 1024 * 1024
@@ -56,8 +62,29 @@ def processing_slot(settings: Settings) -> threading.BoundedSemaphore:
         return slot
 
 
-def media_storage(settings: Settings) -> LocalMediaStorage:
-    return LocalMediaStorage(settings.media_dir)
+_stores: dict[tuple[object, ...], MediaStorage] = {}
+
+
+def media_storage(settings: Settings) -> MediaStorage:
+    """The photo store the settings name (ROADCHIEF_PHOTO_STORE). One per configuration
+    and process: a boto3 client is costly to make, and safe to share between threads."""
+    if settings.photo_store == "local":
+        return LocalMediaStorage(settings.media_dir)
+    config = (
+        settings.media_dir,
+        settings.s3_endpoint_url,
+        settings.s3_public_endpoint_url,
+        settings.s3_bucket,
+        settings.s3_region,
+        settings.s3_prefix,
+        settings.s3_addressing_style,
+        settings.photo_url_seconds,
+    )
+    with _slots_lock:
+        store = _stores.get(config)
+        if store is None:
+            store = _stores[config] = s3_storage(settings)
+        return store
 
 
 @dataclass(frozen=True)
@@ -69,7 +96,7 @@ class StagedUpload:
     size: int
 
 
-def stage_upload(stream: BinaryIO, storage: LocalMediaStorage, max_bytes: int) -> StagedUpload:
+def stage_upload(stream: BinaryIO, storage: MediaStorage, max_bytes: int) -> StagedUpload:
     """Copy `stream` to a temporary file in chunks (never whole in memory), hashing it."""
     digest = hashlib.sha256()
     size = 0
@@ -101,7 +128,7 @@ def discard(staged: Iterable[StagedUpload]) -> None:
 class PendingFiles:
     """Files written for a transaction that has not committed yet."""
 
-    storage: LocalMediaStorage
+    storage: MediaStorage
     keys: list[str] = field(default_factory=list)
 
     def put(self, key: str, source: Path) -> None:
@@ -300,25 +327,43 @@ def visible_photo(session: Session, principal: Principal, photo_id: int) -> Phot
     return photo
 
 
+@dataclass(frozen=True)
+class PhotoFile:
+    """Where one variant of a photo is to be had: a local file to send, a presigned URL to
+    redirect to, or a stream from the store to pass on (ROADCHIEF_PHOTO_DELIVERY=proxy)."""
+
+    media_type: str
+    etag: str
+    size: int
+    path: Path | None = None
+    url: str | None = None
+    stream: BinaryIO | None = None
+
+
 def photo_file(
     session: Session, settings: Settings, principal: Principal, photo_id: int, variant: Variant
-) -> tuple[Path, str, str]:
-    """(file, media type, ETag) of one variant of a photo the caller may see."""
+) -> PhotoFile:
+    """One variant of a photo the caller may see (404 when its file is missing)."""
     photo = visible_photo(session, principal, photo_id)
     key = {
         "original": photo.original_key,
         "display": photo.display_key,
         "thumbnail": photo.thumbnail_key,
     }[variant]
-    path = media_storage(settings).local_path(key)
-    if path is None or not path.exists():
+    storage = media_storage(settings)
+    etag = key.rsplit("/", 1)[-1].split(".")[0]
+    media_type = media_type_of(key)
+    path = storage.local_path(key)
+    if path is not None:
+        if not path.exists():
+            raise NotFound("照片文件缺失")
+        return PhotoFile(media_type, etag, path.stat().st_size, path=path)
+    found = storage.stat(key)
+    if found is None:
         raise NotFound("照片文件缺失")
-    media_type = (
-        f"image/{'jpeg' if photo.format == 'JPEG' else photo.format.lower()}"
-        if variant == "original"
-        else "image/jpeg"
-    )
-    return path, media_type, key.rsplit("/", 1)[-1].split(".")[0]
+    if settings.photo_delivery == "redirect":
+        return PhotoFile(media_type, etag, found.size, url=storage.presigned_url(key))
+    return PhotoFile(media_type, etag, found.size, stream=storage.open(key))
 
 
 def sweep_orphans(session: Session, settings: Settings) -> int:

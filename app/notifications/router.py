@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.accounts.deps import PrincipalDep
+from app.accounts.deps import PrincipalDep, SignedInDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
@@ -34,7 +34,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/webhooks", tags=["admin: webhooks
 def read_inbox(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     unread: bool | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
@@ -52,7 +52,7 @@ def read_inbox(
     responses=problem_responses(NotFound),
 )
 def mark_one_read(
-    session: SessionDep, principal: PrincipalDep, notification_id: DatabaseId
+    session: SessionDep, principal: SignedInDep, notification_id: DatabaseId
 ) -> Response:
     service.mark_read(session, principal, notification_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -64,7 +64,7 @@ def mark_one_read(
     response_model=MarkedRead,
     responses=problem_responses(),
 )
-def mark_all_read(session: SessionDep, principal: PrincipalDep) -> MarkedRead:
+def mark_all_read(session: SessionDep, principal: SignedInDep) -> MarkedRead:
     return MarkedRead(marked=service.mark_read(session, principal, None))
 
 

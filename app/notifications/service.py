@@ -16,7 +16,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import Role, SegmentChief, User, UserJurisdiction, UserRole
 from app.accounts.service import load_user, principal_for_user
 from app.audit.models import AuditEventType
@@ -274,23 +274,17 @@ def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:
 # --- the inbox ---------------------------------------------------------------------------
 
 
-def _own_user(principal: Principal) -> int:
-    if principal.user_id is None:
-        raise Forbidden("站内消息只属于登录的用户")
-    return principal.user_id
-
-
 def inbox(
     session: Session,
     settings: Settings,
-    principal: Principal,
+    principal: SignedIn,
     *,
     unread: bool | None,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[NotificationOut], str | None, int]:
     """The caller's messages, newest first, and how many are unread."""
-    user_id = _own_user(principal)
+    user_id = principal.user_id
     query = select(Notification).where(Notification.user_id == user_id)
     if unread is not None:
         query = query.where(
@@ -324,9 +318,9 @@ def inbox(
     )
 
 
-def mark_read(session: Session, principal: Principal, notification_id: int | None) -> int:
+def mark_read(session: Session, principal: SignedIn, notification_id: int | None) -> int:
     """Mark one message (or, with None, all) of the caller's as read; how many changed."""
-    user_id = _own_user(principal)
+    user_id = principal.user_id
     query = update(Notification).where(
         Notification.user_id == user_id, Notification.read_at.is_(None)
     )

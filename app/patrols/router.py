@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from app.accounts.deps import PrincipalDep
+from app.accounts.deps import PrincipalDep, SignedInDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
@@ -46,7 +46,7 @@ OWN = (NotFound, service.NotYourPatrol)
 def start_patrol(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     body: PatrolStart,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
@@ -108,7 +108,7 @@ def patrol_coverage_map(
 )
 def my_patrols(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     status: PatrolStatus | None = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
@@ -233,7 +233,7 @@ def segment_patrols(
 def check_in(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     code: str,
     body: CheckInIn,
     idempotency_key: IdempotencyKeyHeader = None,

@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import oversees_user
 from app.core.config import Settings
@@ -156,14 +156,12 @@ def _own(session: Session, principal: Principal, patrol_id: int) -> Patrol:
 def start_patrol(
     session: Session,
     settings: Settings,
-    principal: Principal,
+    principal: SignedIn,
     body: PatrolStart,
     idempotency_key: str | None,
 ) -> Any:
     """Begin a patrol; a retried start answers with the first. One patrol at a time."""
     principal.require(Permission.PATROLS_RECORD)
-    if principal.user_id is None:
-        raise Forbidden("巡查只属于登录的用户")
 
     def create() -> PatrolOut:
         running = session.scalar(
@@ -504,7 +502,7 @@ def remeasure_due(session: Session, settings: Settings, *, limit: int = 50) -> i
 
 def my_patrols(
     session: Session,
-    principal: Principal,
+    principal: SignedIn,
     *,
     status: PatrolStatus | None,
     limit: int,
@@ -513,8 +511,6 @@ def my_patrols(
     """The caller's own patrols, newest start first: a phone that lost a patrol's id finds
     the running one here (`status=active`)."""
     principal.require(Permission.PATROLS_RECORD)
-    if principal.user_id is None:
-        raise Forbidden("巡查只属于登录的用户")
     query = select(Patrol).where(Patrol.user_id == principal.user_id)
     if status is not None:
         query = query.where(Patrol.status == status)

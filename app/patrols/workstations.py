@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import overseen_users
 from app.core.config import Settings
@@ -85,15 +85,13 @@ def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: st
 def check_in(
     session: Session,
     settings: Settings,
-    principal: Principal,
+    principal: SignedIn,
     code: str,
     body: CheckInIn,
     idempotency_key: str | None,
 ) -> Any:
     """Check in near the workstation; one open check-in per person."""
     principal.require(Permission.PATROLS_RECORD)
-    if principal.user_id is None:
-        raise Forbidden("签到只属于登录的用户")
 
     def create() -> CheckInOut:
         station = _workstation(session, principal, code)

@@ -16,6 +16,7 @@ from app.media.schemas import PhotoOut
 from app.reports.models import PhotoRole
 from app.routing.models import Urgency
 from app.routing.schemas import CategoryCode, ChiefBrief, UnitBrief
+from app.standards.service import NationalCode
 from app.territory.schemas import Code, LocatedAsset, PlaceRef
 
 IdempotencyKey = Annotated[
@@ -37,7 +38,17 @@ class ReportIn(PointIn):
 
     model_config = ConfigDict(extra="forbid")
 
-    category_code: CategoryCode = Field(examples=["roads.manhole"])
+    category_code: CategoryCode | None = Field(
+        default=None,
+        examples=["roads.manhole"],
+        description="The taxonomy's leaf category; or name it by `national_code`.",
+    )
+    national_code: NationalCode | None = Field(
+        default=None,
+        examples=["event:0401"],
+        description="The category's class in the deployment's national edition (国标分类), "
+        "instead of `category_code` (or with it, then both must name the same category).",
+    )
     description: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ] = Field(examples=["人行道上窨井盖破损，有塌陷危险"])
@@ -125,6 +136,10 @@ class ReportSummary(BaseModel):
 
 class ReportDetail(ReportReceipt):
     category_code: str
+    national_code: str | None = Field(
+        description="The category's class in the deployment's national edition; null where "
+        "its table has no code."
+    )
     description: str
     urgency: Urgency
     device_time: LocalMoment

@@ -85,6 +85,7 @@ from app.routing.schemas import RoutingDecisionOut
 from app.routing.service import decide_on_facts, decision_out, gather_facts, record_decision
 from app.routing.service import routing_context as current_routing
 from app.routing.taxonomy import require_leaf
+from app.standards.service import category_named, national_code_of
 from app.territory.locator import wgs84_in_area
 
 
@@ -238,7 +239,9 @@ def _create(
     now = utcnow()
     lon, lat = wgs84_in_area(settings, body)
     routing = current_routing(session)
-    category = require_leaf(routing.taxonomy, body.category_code)
+    named = category_named(session, body.category_code, body.national_code)
+    body = body.model_copy(update={"category_code": named})
+    category = require_leaf(routing.taxonomy, named)
     links = [str(url) for url in body.media_urls] if isinstance(body, LinkedReportIn) else []
     roles = [r.role for r in body.photos] + [PhotoRole.BEFORE] * len(uploads_before)
     roles += [PhotoRole.AFTER] * len(uploads_after)
@@ -358,6 +361,7 @@ def _open_case(
 
     # Fixed on the spot: nothing to handle, the verification deadline runs at once.
     fixed = body.fixed_on_spot
+    assert body.category_code is not None  # named by the intake (category_named)
     return new_case(
         session,
         settings,
@@ -603,6 +607,7 @@ def get_report(
         **receipt.model_dump(),
         case_visible=case_visible,
         category_code=report.category_code,
+        national_code=national_code_of(session, report.category_code),
         description=report.description,
         urgency=report.urgency,
         device_time=report.device_time.astimezone(settings.zone),

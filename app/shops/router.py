@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep
+from app.accounts.deps import PrincipalDep, SignedInDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
@@ -141,7 +141,7 @@ def rate_shop(
 def record_visit(
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: SignedInDep,
     code: str,
     body: ShopVisitIn,
     idempotency_key: IdempotencyKeyHeader = None,

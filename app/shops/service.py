@@ -17,7 +17,7 @@ from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.cases.models import Case
 from app.core.config import Settings
@@ -87,15 +87,13 @@ def visible_shop(session: Session, principal: Principal, code: str) -> tuple[Sho
 def record_visit(
     session: Session,
     settings: Settings,
-    principal: Principal,
+    principal: SignedIn,
     shop_code: str,
     body: ShopVisitIn,
     idempotency_key: str | None,
 ) -> Any:
     """Record a visit near the shop, with every item of its pledge checked."""
     principal.require(Permission.PATROLS_RECORD)
-    if principal.user_id is None:
-        raise Forbidden("走访只属于登录的用户")
     # A refused item leaves neither the visit nor a report behind (run_idempotent rolls back).
     return run_idempotent(
         session, principal.ref, f"shops.{shop_code}.visit", idempotency_key, body,

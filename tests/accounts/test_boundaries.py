@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -216,3 +217,38 @@ def test_department_staff_act_only_for_their_own_department() -> None:
         chief.require_unit("urban-management")
     with pytest.raises(NotFound):
         chief.require_path("/410199/410199002/")
+
+
+SIGNED_IN_ONLY = "此操作只能由登录的用户执行，接口密钥不能执行"
+#: What belongs to a person: no API key may act or read there, whatever its grants.
+PERSONAL_ROUTES = {
+    ("GET", "/api/v1/inbox"),
+    ("POST", "/api/v1/inbox/{notification_id}/read"),
+    ("POST", "/api/v1/inbox/read-all"),
+    ("POST", "/api/v1/patrols"),
+    ("GET", "/api/v1/patrols/mine"),
+    ("POST", "/api/v1/workstations/{code}/check-in"),
+    ("POST", "/api/v1/shops/{code}/visits"),
+    ("POST", "/api/v1/assessment/inspections"),
+}
+
+
+def test_what_belongs_to_a_person_is_refused_to_api_keys_by_one_rule(
+    client: TestClient, anonymous: TestClient
+) -> None:
+    """One typed dependency (`SignedInDep`) says "signed-in users only": of every operation,
+    exactly these refuse an API key with its answer, before their own rules run."""
+    made = client.post(
+        "/api/v1/admin/api-keys",
+        json={"name": "reader", "jurisdiction_codes": ["410199"]},
+    )
+    assert made.status_code == 201, made.text
+    key = {"X-API-Key": made.json()["key"]}
+    refused = set()
+    for path, operations in anonymous.get("/openapi.json").json()["paths"].items():
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        for method in operations:
+            answer = anonymous.request(method.upper(), url, headers=key, json={})
+            if answer.status_code == 403 and answer.json().get("detail") == SIGNED_IN_ONLY:
+                refused.add((method.upper(), path))
+    assert refused == PERSONAL_ROUTES

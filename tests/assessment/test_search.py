@@ -113,7 +113,9 @@ def test_the_same_cases_export_as_csv_xlsx_and_geojson(
     assert sheet.headers["content-type"].startswith("text/csv")
     assert sheet.content.startswith("\ufeff".encode())  # for Excel
     rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
-    assert rows[0][:5] == ["案件编号", "状态", "问题类别", "问题类别编码", "紧急程度"]
+    assert rows[0][:7] == [
+        "案件编号", "状态", "问题类别", "问题类别编码", "国标分类", "国标分类编码", "紧急程度",
+    ]  # fmt: skip
     assert [r[0] for r in rows[1:]] == expected
     assert [r[1] for r in rows[1:]] == ["已结案", "已派遣", "不予立案"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ from app.exchange.models import PlatformCase
 from app.standards.codes import load_edition, standards_settings
 from app.territory.models import Asset
 from tests.open311.test_georeport import BASE, NOW, post_request
+from tests.photos import jpeg
 from tests.places import Spot
+from tests.reports.conftest import upload
 
 pytestmark = pytest.mark.time_machine(NOW)
 
@@ -101,6 +105,37 @@ def test_a_platform_table_names_the_classes_everywhere(
     mine = next(c for c in exported if c["number"] == number)
     assert mine["national"]["code"] == "event:9491"
     assert mine["national"]["edition"] == "cjt-214-2007"
+
+    # The phone's API takes the national code in place of the category, and says it back.
+    report = {
+        "national_code": "event:9491",
+        "description": "路面坑洼",
+        "lon": spot.lon,
+        "lat": spot.lat,
+        "device_time": NOW,
+        "photos": [{"photo_id": upload(client, jpeg())["id"]}],
+    }
+    filed = client.post("/api/v1/reports", json=report)
+    assert filed.status_code == 201, filed.text
+    detail = client.get(f"/api/v1/reports/{filed.json()['report_id']}").json()
+    assert (detail["category_code"], detail["national_code"]) == ("roads.surface", "event:9491")
+    for refused in (
+        {"national_code": "event:9193"},  # two categories share it
+        {"national_code": "event:9491", "category_code": "roads.manhole"},  # disagree
+        {"national_code": None},  # neither
+    ):
+        answer = client.post("/api/v1/reports", json={**report, **refused})
+        assert (answer.status_code, answer.json()["code"]) == (422, "unknown_category")
+    # Exports carry the class beside the category, by name and code.
+    sheet = client.get(
+        "/api/v1/assessment/cases/export.csv",
+        params={"from": "2026-11-01", "to": "2026-11-30", "street": spot.street_code},
+    )
+    assert sheet.status_code == 200, sheet.text
+    header, *rows = csv.reader(io.StringIO(sheet.content.decode("utf-8-sig")))
+    cells = [dict(zip(header, row, strict=True)) for row in rows]
+    mine = next(c for c in cells if c["案件编号"] == filed.json()["case_number"])
+    assert (mine["国标分类"], mine["国标分类编码"]) == ("路面塌陷", "event:9491")
 
 
 def _manhole(national_id: str, lon: float, lat: float, code: str = "MH-NAT-000001") -> Any:
