@@ -23,6 +23,7 @@ from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
 from app.core.contract import document_problems, operation_id
 from app.core.database import Database
+from app.core.deps import document_read_headers
 from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     document_body_problems(app)
     document_problems(app, secured=AUTH_PROBLEMS)
+    document_read_headers(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.middleware("http")(log_requests)

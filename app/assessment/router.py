@@ -26,7 +26,7 @@ from app.assessment.schemas import (
     PeriodOut,
     RankingOut,
 )
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import ReadSessionDep, SessionDep, SettingsDep, staleness_headers
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
 from app.core.inputs import DatabaseId, Day
@@ -70,7 +70,7 @@ def kpi_definitions(settings: SettingsDep, principal: PrincipalDep) -> KpiDefini
     responses=problem_responses(service.BadPeriod, service.UnknownFilter, kpi_table.BadWeights),
 )
 def kpis(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     by: Literal["street", "community", "segment", "category", "unit"],
@@ -103,7 +103,7 @@ _SEARCH_PROBLEMS = problem_responses(service.BadPeriod, service.UnknownFilter)
     responses=problem_responses(service.BadPeriod, service.UnknownFilter, InvalidCursor),
 )
 def search_cases(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     params: Annotated[search.CaseSearch, Query()],
@@ -142,7 +142,7 @@ _EXPORTS = {
     },
 )
 def export_cases(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     fmt: Literal["csv", "xlsx", "geojson"],
@@ -151,9 +151,8 @@ def export_cases(
     media, export = _EXPORTS[fmt]
     body = export(session, settings, principal, filters)  # checks the filters before the 200
     name = f"cases-{filters.date_from:%Y%m%d}-{filters.date_to:%Y%m%d}.{fmt}"
-    return StreamingResponse(
-        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(body, media_type=media, headers=headers | staleness_headers(session))
 
 
 @router.get(
@@ -163,7 +162,7 @@ def export_cases(
     responses={200: {"model": Heatmap}, **_SEARCH_PROBLEMS},
 )
 def heatmap(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: Annotated[search.HeatmapFilter, Query()],
@@ -256,7 +255,7 @@ def get_inspection(
     responses=problem_responses(service.BadPeriod, service.UnknownFilter),
 )
 def inspection_scores(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     by: Literal["segment", "street", "unit"],
@@ -284,7 +283,7 @@ PeriodLabel = Annotated[
     responses=problem_responses(service.BadPeriod),
 )
 def ranking(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     kind: Literal["street", "unit"],
@@ -303,7 +302,7 @@ def ranking(
     responses=problem_responses(service.BadPeriod),
 )
 def district_score(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
+    session: ReadSessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
 ) -> DistrictScore:
     return rankings.district_score(session, settings, principal, period=period)
 

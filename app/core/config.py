@@ -48,6 +48,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "ROADCHIEF_DATABASE_URL"),
         description="SQLAlchemy URL: sqlite:///path (SpatiaLite) or postgresql+psycopg://...",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_READ_URL", "ROADCHIEF_DATABASE_READ_URL"),
+        description="A PostgreSQL streaming replica (hot standby) of DATABASE_URL that "
+        "assessment, its exports and rankings read from: postgresql+psycopg://...",
+    )
+    database_read_max_lag_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=24 * 3600,
+        description="A read goes to the primary while the replica is further behind than this.",
+    )
     spatialite_library: str = Field(
         default="mod_spatialite",
         description="SpatiaLite loadable module: a name on the loader path or a full path.",
@@ -428,6 +440,18 @@ class Settings(BaseSettings):
     def _supported_engine(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql")):
             raise ValueError("must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>")
+        return value
+
+    @field_validator("database_read_url", mode="before")
+    @classmethod
+    def _replica_engine(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # unset, or set to nothing: everything reads from the primary
+        # A streaming replica is PostgreSQL's; a SQLite file has none.
+        if not str(value).startswith("postgresql"):
+            raise ValueError("must be postgresql+psycopg://<user>@<host>/<db>")
+        if not str(info.data.get("database_url", "")).startswith("postgresql"):
+            raise ValueError("a read replica needs DATABASE_URL on PostgreSQL too")
         return value
 
     @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")

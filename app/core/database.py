@@ -6,18 +6,22 @@ PostgreSQL + PostGIS. Everything above it writes one query for both.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from geoalchemy2 import Geometry
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, CursorResult, Result, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -25,6 +29,8 @@ from sqlalchemy.types import Boolean, TypeDecorator
 
 from app.core.config import Settings
 from app.core.errors import Problem
+
+log = logging.getLogger(__name__)
 
 #: Stable constraint names, so that migrations read the same on both engines.
 NAMING_CONVENTION = {
@@ -251,6 +257,33 @@ def _no_nul_sent(
         raise _refuse_nul()
 
 
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    """How fresh a read is: the server it came from, the moment up to which it holds every
+    committed change (UTC), and how far that is behind the primary, in seconds."""
+
+    source: Literal["primary", "replica"]
+    as_of: datetime
+    lag_seconds: float
+
+
+#: The replica's "as of when is what you hold complete", asked as its read transaction
+#: begins. Up to date (now) while it is still in recovery, receiving, not paused and has
+#: replayed all it received; else as of its last replayed commit (NULL when it has replayed
+#: none since it started: unknown, so not used). A server no longer in recovery (promoted)
+#: is current.
+_REPLICA_AS_OF = text(
+    """SELECT now(), CASE
+      WHEN NOT pg_is_in_recovery() THEN now()
+      WHEN NOT pg_is_wal_replay_paused()
+           AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+           AND EXISTS (SELECT FROM pg_stat_wal_receiver) THEN now()
+      ELSE pg_last_xact_replay_timestamp() END"""
+)
+#: After the replica failed to answer, how long reads go straight to the primary.
+REPLICA_RETRY_SECONDS = 5.0
+
+
 class Database:
     """An engine and its session factories: one per process, or one per test database.
 
@@ -259,25 +292,84 @@ class Database:
     only read: they never wait for writers nor hold them up. A read session that writes
     all the same must make the write the first statement of its transaction (commit what
     it read first): SQLite then waits for the lock as it does for a writer.
+
+    `replica`, when given, is a PostgreSQL streaming replica (hot standby) of `engine`:
+    `replica_session` reads from it while it is at most `max_lag_seconds` behind.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, replica: Engine | None = None, *, max_lag_seconds: float = 10.0
+    ) -> None:
         self.engine = engine
         #: The engine for connections that only read (health checks, read sessions).
         self.read_engine = engine.execution_options(**{_READ_ONLY: True})
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.replica = replica
+        self.max_lag_seconds = max_lag_seconds
+        # READ ONLY transactions there too: a standby refuses writes, but a promoted one
+        # would not.
+        self._replica_sessions = (
+            sessionmaker(
+                replica.execution_options(postgresql_readonly=True), expire_on_commit=False
+            )
+            if replica is not None
+            else None
+        )
+        self._replica_down_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(create_db_engine(settings.database_url, settings))
+        replica = None
+        if settings.database_read_url:
+            replica = create_replica_engine(settings.database_read_url, settings)
+        return cls(
+            create_db_engine(settings.database_url, settings),
+            replica,
+            max_lag_seconds=settings.database_read_max_lag_seconds,
+        )
 
     def session(self, *, write: bool = True) -> Iterator[Session]:
         with (self.sessions if write else self.read_sessions)() as session:
             yield session
 
+    def replica_session(self) -> tuple[Session, Staleness] | None:
+        """A session on the replica, its read transaction begun and its staleness measured,
+        when a replica is configured, answers and is close enough behind; else None, and
+        the caller reads from the primary. The hot standby refuses any write."""
+        if self._replica_sessions is None or time.monotonic() < self._replica_down_until:
+            return None
+        session = self._replica_sessions()
+        try:
+            now, as_of = session.execute(_REPLICA_AS_OF).one()
+        except DBAPIError as exc:
+            # A replica that is down or restarting costs its readers nothing but the
+            # primary's time: they read there until it is retried.
+            session.close()
+            self._replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            log.warning("read replica unavailable, reading from the primary: %s", exc)
+            return None
+        lag = None if as_of is None else max((now - as_of).total_seconds(), 0.0)
+        if lag is None or lag > self.max_lag_seconds:
+            session.close()
+            return None
+        return session, Staleness("replica", as_of.astimezone(UTC), lag)
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
+
+
+def create_replica_engine(url: str | URL, settings: Settings) -> Engine:
+    """The engine of a PostgreSQL read replica: named in pg_stat_activity, and quick to
+    give up connecting (readers then go to the primary)."""
+    url = make_url(url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("a read replica must be PostgreSQL")
+    defaults = {"application_name": "roadchief-replica-read", "connect_timeout": 3}
+    connect_args = {k: v for k, v in defaults.items() if k not in url.query}
+    return create_db_engine(url, settings, connect_args=connect_args)
 
 
 # --- the spatial-index filter --------------------------------------------------------------
