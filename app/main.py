@@ -13,12 +13,14 @@ from app.accounts.access import AUTH_PROBLEMS
 from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.accounts.token_state import TokenStates
+from app.accounts.tokens import share_signing_key
 from app.assessment.router import admin_router as assessment_admin_router
 from app.assessment.router import router as assessment_router
 from app.audit.router import router as audit_router
 from app.calendar.router import admin_router as calendar_admin_router
 from app.calendar.router import router as calendar_router
 from app.cases.router import router as case_router
+from app.console.router import install_console
 from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
 from app.core.contract import document_problems, operation_id
@@ -28,7 +30,9 @@ from app.core.errors import install_problem_handlers
 from app.core.logging import configure_logging, configure_structlog, log_requests
 from app.core.memory import tune_malloc
 from app.core.moments import speak_zone
+from app.core.tracing import configure_tracing
 from app.exchange.router import router as exchange_router
+from app.health.collector import database_metrics
 from app.health.router import router as health_router
 from app.jobs import background_jobs
 from app.media.router import router as media_router
@@ -80,6 +84,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
+    share_signing_key(app.state.database, settings)
+    app.state.metrics_registry = database_metrics(app.state.database)
     install_problem_handlers(app)
     document_body_problems(app)
     document_problems(app, secured=AUTH_PROBLEMS)
@@ -117,7 +123,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(assessment_admin_router)
     app.include_router(exchange_router)
     app.include_router(standards_router)
+    install_console(app)  # the web console: /console pages and their static files
     app.mount("/open311/v2", open311_app(app))  # Open311's own error format under it
+    configure_tracing(app, app.state.database.engine)  # only if OTEL_* variables ask
     return app
 
 

@@ -9,11 +9,18 @@ closed for 85 %; 10 % of the tasks marked overdue before their feedback, 2 % wit
 extension granted, 1 % with a return decided, 1 % reworked. 50,000 inspections of random
 segments over the year, three deductions each, charged to units. Then measures, in-process:
 
+0. rebuilding the KPI facts from those events (`roadchief assessment rebuild-facts`: the
+   generator writes events in SQL, as a city importing its history would);
 1. the KPIs of one street office for last month (`assessment.service.kpis`), live;
 2. the monthly ranking of all street offices for last month (`assessment.rankings.ranking`:
    the month's KPIs and inspection scores, and the month before's for "last place twice");
 3. closing last month (`assessment.periods.close_period`), then 1 and 2 again, frozen;
-4. a CSV export of 100,000 cases (`assessment.search.export_csv`), streamed, with the
+4. a running period (the 30 days to today: the current month has only begun when the data
+   is made, and is as big as a month), read from the kept facts and, for comparison, by
+   replaying the events (as before issue 18): one street office's KPIs, every street's,
+   every unit's, and the ranking's scoring of every street office (`rankings._scored`: the
+   KPIs and inspection scores; the period before is frozen, so read in milliseconds);
+5. a CSV export of 100,000 cases (`assessment.search.export_csv`), streamed, with the
    process's peak resident memory before and during it.
 """
 
@@ -23,17 +30,22 @@ import argparse
 import platform
 import shutil
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
 
 import psutil
 from sqlalchemy import select, text
 
-from app.accounts.access import SYSTEM
+from app.accounts.access import SYSTEM, Principal
 from app.accounts.service import principal_for_user, user_by_username
+from app.assessment import service
+from app.assessment.facts import rebuild
 from app.assessment.periods import close_period
-from app.assessment.rankings import ranking
+from app.assessment.rankings import _scored, ranking
 from app.assessment.search import CaseFilter, export_csv
 from app.assessment.service import kpis
+from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
 from bench.common import OUT, timed
@@ -171,11 +183,57 @@ def generate(database: Database, cases: int, inspections: int) -> dict[str, int]
         }  # fmt: skip
 
 
+def measure(session: Any, what: str, fn: Callable[[], Any], n: int) -> None:
+    """Time `fn` from the kept facts (after issue 18), from the facts with PostgreSQL's
+    parallel query off (on this loaded 2-core VM, starting its workers costs more than the
+    aggregate), and replaying the events (before)."""
+    for source in ("facts", "facts, no parallel query", "replay"):
+        service.FROM_FACTS = source != "replay"
+        workers = 0 if source == "facts, no parallel query" else 2
+
+        def once(workers: int = workers) -> Any:
+            session.rollback()
+            session.execute(text(f"SET max_parallel_workers_per_gather = {workers}"))
+            return fn()
+
+        took = timed(once, n if source != "replay" else max(2, n // 4), warmup=1).line()
+        print(f"  {what}, {source}: {took}")
+    service.FROM_FACTS = True
+    session.rollback()
+    session.execute(text("RESET max_parallel_workers_per_gather"))
+
+
+def running(
+    session: Any, settings: Settings, assessor: Principal, street: str | None, today: date
+) -> None:
+    """A running period's figures (the 30 days to today)."""
+    first = today - timedelta(days=29)
+    report = kpis(session, settings, assessor, by="street", date_from=first, date_to=today,
+                  street=street)  # fmt: skip
+    row = report.rows[0]
+    print(f"  running period {first}..{today}: {row.counts['cases']:,} cases of {street}, "
+          f"{report.total.counts['cases']:,} in all, {report.total.counts['dispatched']:,} "
+          "tasks")  # fmt: skip
+    measure(session, "running: KPIs of one street office", lambda: kpis(
+        session, settings, assessor, by="street", date_from=first, date_to=today,
+        street=street), 20)  # fmt: skip
+    for by in ("street", "unit"):
+        measure(session, f"running: KPIs by {by}, whole district", lambda by=by: kpis(
+            session, settings, assessor, by=by, date_from=first, date_to=today), 10)  # fmt: skip
+    measure(session, "running: ranking scores of every street office", lambda: _scored(
+        session, settings, assessor, "street", first, today), 10)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--inspections", type=int, default=50_000)
     parser.add_argument("--export-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--skip-last-month",
+        action="store_true",
+        help="skip the live figures of last month (replayed, as before)",
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     media = OUT / "assessment-media"
@@ -189,6 +247,14 @@ def main() -> None:
     counts = generate(database, args.cases, args.inspections)
     print(f"  generated in {time.perf_counter() - started:.0f} s: "
           + ", ".join(f"{v:,} {k}" for k, v in counts.items()))  # fmt: skip
+    with database.sessions() as session:
+        t = time.perf_counter()
+        written = rebuild(session)
+        session.commit()
+        print(f"  rebuilt {written:,} KPI fact rows from the events in "
+              f"{time.perf_counter() - t:.0f} s")  # fmt: skip
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE case_facts"))
     with database.sessions() as session:
         assessor = principal_for_user(user_by_username(session, "demo-assessor"))  # district
     today = utcnow().astimezone(settings.zone).date()
@@ -204,20 +270,19 @@ def main() -> None:
             return kpis(session, settings, assessor, by="street", date_from=first,
                         date_to=last_month, street=street)  # fmt: skip
 
-        report = one_street()
-        row = report.rows[0]  # type: ignore[attr-defined]
-        took = timed(one_street, 10, warmup=2).line()
-        print(f"  KPIs of one street office for {label} ({row.counts['cases']:,} cases, "
-              f"{row.counts['dispatched']:,} tasks): {took}")  # fmt: skip
-
         def monthly() -> object:
             session.rollback()
             return ranking(session, settings, assessor, kind="street", period=label)
 
-        board = monthly()
-        took = timed(monthly, 5, warmup=1).line()
-        print(f"  monthly ranking of all {len(board.rows)} street offices for {label}, "  # type: ignore[attr-defined]
-              f"live (this month and the one before): {took}")  # fmt: skip
+        if not args.skip_last_month:
+            report = one_street()
+            row = report.rows[0]  # type: ignore[attr-defined]
+            print(f"  {label}, over, not closed: {row.counts['cases']:,} cases of {street}, "
+                  f"{row.counts['dispatched']:,} tasks")  # fmt: skip
+            measure(session, f"{label} (over, not closed): KPIs of one street office",
+                    one_street, 10)  # fmt: skip
+            measure(session, f"{label} (over, not closed): monthly ranking of every street "
+                    "office (and the month before)", monthly, 4)  # fmt: skip
 
         session.rollback()
         t = time.perf_counter()
@@ -229,6 +294,11 @@ def main() -> None:
         print(f"  monthly ranking of all street offices for {label}, frozen: "
               f"{timed(monthly, 20, warmup=2).line()}")  # fmt: skip
 
+        running(session, settings, assessor, street, today)
+
+        if not args.export_rows:
+            database.dispose()
+            return
         days = max(1, round(365 * args.export_rows / max(1, counts["cases"])))
         f = CaseFilter.model_validate({"from": today - timedelta(days=days - 1), "to": today})
         session.rollback()

@@ -103,7 +103,7 @@ UPDATE case_tasks SET next_alarm_at = CASE
         WHEN warned_at IS NOT NULL THEN handle_due_at
         ELSE handle_warn_at END
 WHERE status IN ('pending', 'signed');
-UPDATE cases c SET due_at = t.handle_due_at FROM case_tasks t
+UPDATE cases c SET handle_due_at = t.handle_due_at FROM case_tasks t
 WHERE t.case_id = c.id AND t.is_lead AND c.status IN ('dispatched', 'in_progress');
 
 INSERT INTO case_events (case_id, occurred_at, kind, actor_role, to_status, photo_ids, detail)
@@ -118,7 +118,13 @@ SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases)
 """
 
 
+def database_bytes(database: Database) -> int:
+    with database.engine.connect() as conn:
+        return int(conn.scalar(text("SELECT pg_database_size(current_database())")) or 0)
+
+
 def generate(database: Database, n: int) -> dict[str, int]:
+    empty = database_bytes(database)
     with database.sessions() as session:
         lead = session.scalar(select(Unit.id).where(Unit.code == "urban-management"))
         other = session.scalar(select(Unit.id).where(Unit.code == "transport"))
@@ -141,6 +147,11 @@ def generate(database: Database, n: int) -> dict[str, int]:
                 "events": "SELECT count(*) FROM case_events",
             }.items()
         }
+    # The generated cases' footprint (cases, tasks, two events each; no reports, photos'
+    # rows, inbox or outbox): a floor for capacity planning (README "Production").
+    counts["MB per 10,000 cases (tables and indexes)"] = round(
+        (database_bytes(database) - empty) / n * 10_000 / 1e6
+    )
     return counts
 
 
@@ -162,7 +173,7 @@ def queue_benchmarks(database: Database, settings: Settings, base: str) -> None:
         def page(**filters: object) -> Callable[[], object]:
             def call() -> object:
                 session.rollback()
-                args = {"status": None, "category_code": None, "street_code": None,
+                args = {"status": None, "category": None, "street": None,
                         "overdue": None, "cursor": None, **filters}  # fmt: skip
                 return unit_tasks(session, settings, staff, unit_code=None, limit=50, **args)
 
@@ -174,7 +185,7 @@ def queue_benchmarks(database: Database, settings: Settings, base: str) -> None:
         print(f"    next page (cursor)                    {timed_ms(page(cursor=second), 50)}")
         print(f"    overdue only                          {timed_ms(page(overdue=True), 50)}")
         print(f"    one street office's cases             "
-              f"{timed_ms(page(street_code=street), 50)}")  # fmt: skip
+              f"{timed_ms(page(street=street), 50)}")  # fmt: skip
     headers = {"Authorization": f"Bearer {token(base, 'demo-staff')}"}
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
 
@@ -184,6 +195,17 @@ def queue_benchmarks(database: Database, settings: Settings, base: str) -> None:
             return response
 
         print(f"    over HTTP, GET /api/v1/tasks?limit=50 {timed_ms(http_page, 50)}")
+    # The console's page of the same queue: the API's token as the console's session cookie
+    # (httpx sends no Secure cookie over plain HTTP, so the header is written by hand).
+    cookie = {"Cookie": f"rc_console_access={token(base, 'demo-staff')}"}
+    with httpx.Client(base_url=base, headers=cookie, timeout=60) as client:
+
+        def console_page() -> object:
+            response = client.get("/console/tasks")
+            response.raise_for_status()
+            return response
+
+        print(f"    console page, GET /console/tasks      {timed_ms(console_page, 50)}")
 
 
 def sweep_benchmarks(database: Database, settings: Settings) -> None:

@@ -139,7 +139,7 @@ READERS = {
     "/api/v1/inbox": "demo-staff",
 }
 #: Answers that are not JSON (photos, spreadsheets) hold no JSON moments to check.
-NOT_JSON = {"/api/v1/photos/{photo_id}/{variant}"}
+NOT_JSON = {"/api/v1/photos/{photo_id}/{variant}", "/metrics"}
 
 
 def _path_values(ids: dict[str, Any], session: Session) -> dict[str, str]:

@@ -29,7 +29,7 @@ def test_not_ready_until_migrated(factory: DatabaseFactory) -> None:
     with TestClient(create_app(factory.settings(url), database)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
-        assert response.json()["code"] == "service_unavailable"
+        assert response.json()["code"] == "not_ready"
         assert "roadchief db upgrade" in response.json()["detail"]
         migrate(database)
         assert client.get("/readyz").status_code == 200

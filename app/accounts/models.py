@@ -170,3 +170,16 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Pairs only: the last successful sign-in of the account from the address.
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SigningKey(Base):
+    """The key that signs access tokens (令牌签名密钥) when ROADCHIEF_SECRET_KEY is unset:
+    one row, kept in the database so that every server of a deployment shares it. The
+    first server to start writes it (its fixed id makes two first servers agree)."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (CheckConstraint("id = 1", name="one_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

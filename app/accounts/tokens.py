@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jwt
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.pool import NullPool
 
 from app.accounts.access import (
     NotAuthenticated,
@@ -28,37 +29,75 @@ from app.accounts.access import (
     TokenInvalid,
     bearer_challenge,
 )
-from app.accounts.models import Role
+from app.accounts.models import Role, SigningKey
 from app.core.config import Settings
+from app.core.database import Database, create_db_engine, utcnow
 
 ISSUER = "roadchief"
 ALGORITHM = "HS256"
 API_KEY_PREFIX = "rck_"
 
 
+#: The database's key per database URL, read once per process (it never changes).
+_shared_keys: dict[str, bytes] = {}
+#: Where each database URL's key is read from: the app's database, registered at start.
+_key_databases: dict[str, Database] = {}
+
+
+def share_signing_key(database: Database, settings: Settings) -> None:
+    """Read the key through this database when it is first needed (`create_app`)."""
+    _key_databases.setdefault(settings.database_url, database)
+
+
 def signing_key(settings: Settings) -> bytes:
-    """ROADCHIEF_SECRET_KEY, or the key kept in secret_key_file (made on first use)."""
+    """ROADCHIEF_SECRET_KEY, or the key every server of the deployment shares in the
+    database (`signing_keys`, written by the migration that made it)."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
-    return _key_from_file(settings.secret_key_file.resolve())
-
-
-@lru_cache
-def _key_from_file(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two workers starting at once must not write two different keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
+    key = _shared_keys.get(settings.database_url)
+    if key is None:
+        database = _key_databases.get(settings.database_url)
+        if database is None:  # a tool without an app (the CLI): a short-lived engine of
+            # its own, through the app's driver (two SQLite libraries in one process would
+            # break each other's file locks)
+            engine = create_db_engine(settings.database_url, settings, poolclass=NullPool)
+            try:
+                key = database_key(Database(engine), settings)
+            finally:
+                engine.dispose()
         else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(48))
-    key = path.read_text().strip()
-    if len(key) < 32:
-        raise RuntimeError(f"{path}: the secret key must be at least 32 characters")
-    return key.encode()
+            key = database_key(database, settings)
+        _shared_keys[settings.database_url] = key
+    return key
+
+
+def database_key(database: Database, settings: Settings) -> bytes:
+    """The key row, read without taking SQLite's write lock (the caller may hold it: a
+    sign-in's session). Written if missing (the migration writes it; a row deleted by
+    hand): two servers both insert the one row with id 1 and ignore a conflict, then both
+    read the winner's key. An old single-host key file (ROADCHIEF_SECRET_KEY_FILE) becomes
+    the key, so that tokens it signed stay valid."""
+    table = SigningKey.__table__
+    query = select(table.c.secret).where(table.c.id == 1)
+    with database.read_engine.connect() as conn:
+        secret = conn.scalar(query)
+    if secret is None:
+        path = settings.secret_key_file.resolve()
+        candidate = path.read_text().strip() if path.is_file() else ""
+        if len(candidate) < 32:
+            candidate = secrets.token_urlsafe(48)
+        with database.engine.connect() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(
+                insert(table)
+                .values(id=1, secret=candidate, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            conn.commit()
+            secret = conn.scalar(query)
+    if secret is None or len(secret) < 32:
+        raise RuntimeError("signing_keys: the shared key is missing or shorter than 32 characters")
+    return str(secret).encode()
 
 
 def sha256_hex(value: str) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 assessment_cli = typer.Typer(help="Assessment (KPIs, rankings).", no_args_is_help=True)
 
@@ -37,3 +38,17 @@ def close(
 
     period = run_service(lambda session, settings: close_period(session, settings, SYSTEM, label))
     typer.echo(f"{period.label}: frozen {len(period.snapshots)} answers at {period.closed_at}")
+
+
+@assessment_cli.command("rebuild-facts")
+def rebuild_facts() -> None:
+    """Recompute the KPI facts from the case events (after importing a city's history)."""
+    from app.assessment.facts import rebuild
+    from app.core.clitools import run_service
+
+    def run(session: Session, _settings: object) -> int:
+        written = rebuild(session)
+        session.commit()
+        return written
+
+    typer.echo(f"case_facts: {run_service(run)} rows rebuilt from the events")

@@ -13,8 +13,9 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
+from app.assessment.facts import CASE_ROW
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
-from app.assessment.models import AssessmentPeriod, AssessmentSnapshot
+from app.assessment.models import AssessmentPeriod, AssessmentSnapshot, CaseFact
 from app.assessment.schemas import KpiReport, KpiRow
 from app.calendar.service import day_bounds, working_calendar
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
@@ -27,6 +28,9 @@ from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle, WhistleSummons
 
 Dimension = Literal["street", "community", "segment", "category", "unit"]
+#: Figures come from the kept facts where they hold; `bench/assessment.py` turns this off
+#: to time the replay of the events they replaced.
+FROM_FACTS = True
 MAX_PERIOD_DAYS = 366
 NONE_KEY = "-"
 
@@ -301,6 +305,192 @@ def kpis(
             return report
     units = dict(session.execute(select(Unit.id, Unit.code)).all())
     unit_id = _unit_id(units, unit)
+    groups: dict[str, Tally] = defaultdict(Tally)
+    total = Tally()
+    place = (units, unit_id, street, segment, category)
+    if not FROM_FACTS:
+        _from_events(session, settings, principal, period, by, *place, unit, groups, total)
+    elif period.cutoff < period.end:  # running: the facts are as of now
+        _from_facts(session, settings, principal, period, by, *place, groups, total)
+    else:
+        # Over: the facts of the cases nothing changed since its end, and the events up to
+        # its end of the others (those still at work then: a few days' worth).
+        f = CaseFact
+        changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
+                                          f.reported_at < period.end)  # fmt: skip
+        _from_facts(session, settings, principal, period, by, *place, groups, total,
+                    skip=changed)  # fmt: skip
+        _from_events(session, settings, principal, period, by, *place, unit, groups, total,
+                     only=changed)  # fmt: skip
+    _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
+                    groups, total)  # fmt: skip
+    names = _names(session, by, list(groups))
+    rows = [_row(key, names.get(key, key), tally, weighting, settings, by)
+            for key, tally in groups.items()]  # fmt: skip
+    rank_rows(rows)
+    return KpiReport(
+        by=by, date_from=date_from, date_to=date_to,
+        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
+        weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
+        total=_row("total", "合计", total, weighting, settings, by),
+    )  # fmt: skip
+
+
+def _grouper(
+    by: Dimension, units: dict[int, str], unit_id: int | None, groups: dict[str, Tally]
+) -> Any:
+    """A row's key → its group's tally (None: in the total only)."""
+
+    def group(key: Any) -> Tally | None:
+        if by == "unit":
+            if key is None or key not in units or (unit_id is not None and key != unit_id):
+                return None  # no lead, or another unit: in the total only
+            return groups[units[key]]
+        return groups[key or NONE_KEY]
+
+    return group
+
+
+def _fact_sums() -> list[Any]:
+    """Every count of a group from the kept facts (`case_facts`), as `_case_sums` and
+    `_task_sums` count them from the events: the case's row (unit 0) gives the case
+    counts, each dispatched unit's row its task's."""
+    f = CaseFact
+    is_case = f.unit_id == CASE_ROW
+    valid = f.cancelled == 0
+    registered = and_(is_case, valid, f.registered == 1)
+    closed = and_(is_case, f.status == _CLOSED.value)
+    task = and_(f.unit_id != CASE_ROW, f.dispatched == 1)
+    standing = and_(task, valid, f.state == "working")
+    signed, sign_late, fed, late = f.signed_at, f.sign_late_at, f.fed_at, f.late_at
+    return [
+        _flag(is_case).label("cases"),
+        _flag(registered).label("registered"),
+        _flag(and_(is_case, f.rejected == 1)).label("rejected"),
+        _flag(and_(is_case, f.cancelled == 1)).label("cancelled"),
+        _flag(and_(registered, f.fed_back == 1)).label("cases_fed_back"),
+        _flag(and_(registered, f.reworked == 1)).label("reworked"),
+        _flag(closed).label("closed"),
+        _flag(and_(closed, f.overdue == 0)).label("closed_on_time"),
+        _flag(task).label("dispatched"),
+        _flag(and_(task, f.state == "released")).label("released"),
+        _flag(standing).label("to_handle"),
+        _flag(and_(standing, signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
+        .label("signed_on_time"),
+        _flag(and_(standing, or_(signed.is_not(None), sign_late.is_not(None))))
+        .label("sign_for_due"),
+        _flag(and_(standing, fed.is_not(None))).label("fed_back"),
+        _flag(and_(standing, fed.is_not(None), or_(late.is_(None), fed < late)))
+        .label("fed_back_on_time"),
+        _flag(and_(standing, or_(fed.is_not(None), late.is_not(None)))).label("handling_due"),
+        _flag(and_(standing, late.is_not(None))).label("overdue"),
+        func.sum(case((task, f.upheld), else_=0)).label("returns_upheld"),
+        func.sum(case((task, f.refused), else_=0)).label("returns_refused"),
+        func.sum(case((standing, f.extensions), else_=0)).label("extensions"),
+    ]  # fmt: skip
+
+
+def _from_facts(
+    session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
+    units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
+    category: str | None, groups: dict[str, Tally], total: Tally, skip: Any = None,
+) -> None:  # fmt: skip
+    """The figures of a period from the facts kept as events happened (but of the cases
+    `skip` selects): one aggregate over the period's rows, the handling hours one by one,
+    the reports."""
+    f = CaseFact
+    place = [(f.street_code, Case.street_code, street), (f.segment_code, Case.segment_code,
+              segment), (f.category_code, Case.category_code, category)]  # fmt: skip
+    rows = [f.reported_at >= period.start, f.reported_at < period.end,
+            principal.path_filter(f.jurisdiction_path),
+            *(fact == value for fact, _, value in place if value is not None)]  # fmt: skip
+    cases = [principal.path_filter(Case.jurisdiction_path),
+             *(column == value for _, column, value in place if value is not None)]  # fmt: skip
+    if unit_id is not None:
+        # Cases the unit was dispatched to; of the tasks, that unit's only.
+        theirs = aliased(CaseFact)
+        sent = select(theirs.case_id).where(theirs.unit_id == unit_id, theirs.dispatched == 1)
+        rows += [f.case_id.in_(sent.where(theirs.reported_at >= period.start,
+                                          theirs.reported_at < period.end)),
+                 or_(f.unit_id == CASE_ROW, f.unit_id == unit_id)]  # fmt: skip
+        cases.append(Case.id.in_(sent))
+    if skip is not None:
+        rows.append(f.case_id.not_in(skip))
+        cases.append(Case.id.not_in(skip))
+    key: Any = (
+        case((f.unit_id == CASE_ROW, f.lead_unit_id), else_=f.unit_id)
+        if by == "unit"
+        else getattr(f, f"{by}_code")
+    )
+    group = _grouper(by, units, unit_id, groups)
+    for row in session.execute(select(key.label("key"), *_fact_sums()).where(*rows)
+                               .group_by(key)):  # fmt: skip
+        for tally in filter(None, (group(row.key), total)):
+            for name, n in row._mapping.items():
+                if name != "key" and n:
+                    tally.counts[name] = tally.counts.get(name, 0) + int(n)
+    standing = and_(f.unit_id != CASE_ROW, f.dispatched == 1, f.cancelled == 0,
+                    f.state == "working", f.fed_at.is_not(None))  # fmt: skip
+    spent_rows = session.execute(
+        select(key.label("key"), f.fed_hours.label("hours"), f.case_id, f.unit_id, f.fed_at).where(
+            *rows, standing
+        )
+    ).all()
+    _add_hours(session, settings, spent_rows, group, total)
+    lead = aliased(CaseFact)
+    query = (
+        select(Report.id, Case.street_code, Case.community_code, Case.segment_code,
+               Case.category_code, lead.lead_unit_id.label("lead"))
+        .join(Case, Report.case_id == Case.id)
+        .outerjoin(lead, and_(lead.case_id == Case.id, lead.unit_id == CASE_ROW))
+        .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *cases)
+    )  # fmt: skip
+    _tally_reports(session.execute(query).all(), by, units, unit_id, groups, total)
+
+
+def _add_hours(
+    session: Session, settings: Settings, spent_rows: Any, group: Any, total: Tally
+) -> None:
+    """Each task's handling hours into its group: as its first feedback kept them, or (fed
+    back before the hours were kept) from its assignment."""
+    if missing := [r for r in spent_rows if r.hours is None]:
+        assigned = _assignments(session, {r.case_id for r in missing})
+        calendar = working_calendar(session, settings)
+    for row in spent_rows:
+        spent = row.hours
+        if spent is None:
+            start = max((t for t in assigned.get((row.case_id, row.unit_id), [])
+                         if t <= row.fed_at), default=None)  # fmt: skip
+            spent = calendar.working_hours_between(start, row.fed_at) if start else None
+        if spent is not None:
+            for tally in filter(None, (group(row.key), total)):
+                tally.hours.append(spent)
+
+
+def _tally_reports(
+    rows: Any, by: Dimension, units: dict[int, str], unit_id: int | None,
+    groups: dict[str, Tally], total: Tally,
+) -> None:  # fmt: skip
+    if by == "unit":
+        for row in rows:
+            if row.lead is not None and (unit_id is None or row.lead == unit_id):
+                groups[units[row.lead]].add("reports")
+    else:
+        key_of = _case_key(by)
+        for row in rows:
+            groups[key_of(row) or NONE_KEY].add("reports")
+    total.add("reports", len(rows))
+
+
+def _from_events(
+    session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
+    units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
+    category: str | None, unit: str | None, groups: dict[str, Tally], total: Tally,
+    only: Any = None,
+) -> None:  # fmt: skip
+    """The figures of the cases reported in the period (those `only` selects), each case's
+    events replayed up to the cutoff (a period that is over: later events must not move
+    it); the reports received in the period (of those cases)."""
     in_period = [
         Case.reported_at >= period.start,
         Case.reported_at < period.end,
@@ -318,9 +508,9 @@ def kpis(
             d.case_id == Case.id, _gives_tasks(d), d.occurred_at < period.cutoff,
             json_list_has(d.detail, "units", literal(unit)),
         ))  # fmt: skip
+    if only is not None:
+        in_period.append(Case.id.in_(only))
     ids = select(Case.id).where(*in_period)
-    groups: dict[str, Tally] = defaultdict(Tally)
-    total = Tally()
     # Every figure is summed per group in the database; only the handling hours come back
     # one by one (for the median and the 90th percentile).
     case_facts = _case_facts(ids, period.cutoff).subquery()
@@ -366,13 +556,7 @@ def kpis(
         .where(tasks.c.standing == 1, *own_tasks)
     )  # fmt: skip
 
-    def group(key: Any) -> Tally | None:
-        if by == "unit":
-            if key is None or key not in units or (unit_id is not None and key != unit_id):
-                return None  # no lead, or another unit: in the total only
-            return groups[units[key]]
-        return groups[key or NONE_KEY]
-
+    group = _grouper(by, units, unit_id, groups)
     for statement in (per_case, per_task):
         for row in session.execute(statement):
             values = row._mapping
@@ -381,33 +565,9 @@ def kpis(
                     if name != "key" and n:
                         tally.counts[name] = tally.counts.get(name, 0) + int(n)
     spent_rows = session.execute(hours).all()
-    if missing := [r for r in spent_rows if r.hours is None]:
-        # Fed back before the hours were kept with the event: from the task's assignment.
-        assigned = _assignments(session, {r.case_id for r in missing})
-        calendar = working_calendar(session, settings)
-    for row in spent_rows:
-        spent = row.hours
-        if spent is None:
-            start = max((t for t in assigned.get((row.case_id, row.unit_id), [])
-                         if t <= row.fed_at), default=None)  # fmt: skip
-            spent = calendar.working_hours_between(start, row.fed_at) if start else None
-        if spent is not None:
-            for tally in filter(None, (group(row.key), total)):
-                tally.hours.append(spent)
+    _add_hours(session, settings, spent_rows, group, total)
     _count_reports(session, principal, period, by, in_period, leads, units, unit_id, groups,
                    total)  # fmt: skip
-    _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
-                    groups, total)  # fmt: skip
-    names = _names(session, by, list(groups))
-    rows = [_row(key, names.get(key, key), tally, weighting, settings, by)
-            for key, tally in groups.items()]  # fmt: skip
-    rank_rows(rows)
-    return KpiReport(
-        by=by, date_from=date_from, date_to=date_to,
-        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
-        weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
-        total=_row("total", "合计", total, weighting, settings, by),
-    )  # fmt: skip
 
 
 def _case_column(by: Dimension) -> Any:
@@ -475,16 +635,7 @@ def _count_reports(
     )  # fmt: skip
     if by == "unit":
         query = query.outerjoin(leads, leads.c.case_id == Case.id)
-    rows = session.execute(query).all()
-    if by == "unit":
-        for row in rows:
-            if row.lead is not None and (unit_id is None or row.lead == unit_id):
-                groups[units[row.lead]].add("reports")
-    else:
-        key_of = _case_key(by)
-        for row in rows:
-            groups[key_of(row) or NONE_KEY].add("reports")
-    total.add("reports", len(rows))
+    _tally_reports(session.execute(query).all(), by, units, unit_id, groups, total)
 
 
 def _count_whistles(

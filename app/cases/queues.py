@@ -135,6 +135,7 @@ def unit_tasks(
                 else None,
                 handle_due_at=deadline.astimezone(zone),
                 overdue=deadline < now,
+                warned=task.handle_warn_at is not None and task.handle_warn_at <= now,
                 remaining_working_hours=round(calendar.working_hours_between(now, deadline), 2),
                 extension_requested_until=task.extension_requested_until,
                 actions=staff_actions(case.status, task.status),

@@ -218,6 +218,9 @@ class TaskQueueItem(BaseModel):
     sign_for_due_at: LocalMoment | None
     handle_due_at: LocalMoment
     overdue: bool
+    warned: bool = Field(
+        description="Past the warning point (deadline_warning_fraction of the handling time)."
+    )
     remaining_working_hours: float = Field(description="Negative once overdue.")
     extension_requested_until: LocalMoment | None = Field(
         description="An extension asked for and not yet decided (one at a time)."

@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.access import Principal
 from app.accounts.models import User
+from app.assessment.facts import keep as keep_facts
 from app.cases.models import (
     FINISHED_STATUSES,
     Case,
@@ -157,11 +158,13 @@ def nearby_cases(
 def record_event(
     session: Session, settings: Settings, case: Case, kind: CaseEventKind, **fields: Any
 ) -> CaseEvent:
-    """Append an event to the case's history and tell the people it concerns (in the
-    caller's transaction). For what happens beside the steps: whistles, the sweep."""
+    """Append an event to the case's history, keep the KPI facts it changes and tell the
+    people it concerns (in the caller's transaction). The one place events are written:
+    steps, reports, whistles, the sweep."""
     event = CaseEvent(case_id=case.id, kind=kind, **{"photo_ids": [], "detail": {}, **fields})
     session.add(event)
     session.flush()
+    keep_facts(session, case, event)
     notify_case_event(session, settings, case, event)
     return event
 

@@ -119,6 +119,9 @@ def _sweep_tasks(
             .where(CaseTask.next_alarm_at <= now)
             .order_by(CaseTask.next_alarm_at, CaseTask.id)
             .limit(batch)
+            # PostgreSQL: rows another server's sweep holds are left to it, not waited for
+            # (SQLite has one writer and no FOR UPDATE; the claim below decides there).
+            .with_for_update(skip_locked=True, of=CaseTask)
         ).all()
         claimed_any = False
         for task_id, seen in due:

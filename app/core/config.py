@@ -377,14 +377,29 @@ class Settings(BaseSettings):
         description="Networks webhooks may reach although they are not public (loopback, "
         "private, link-local...): 'CIDR,CIDR'. Empty: public addresses only.",
     )
+    metrics_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+        description="Client networks that may read /metrics and /readyz's versions "
+        "('CIDR,CIDR'; default loopback; empty: none).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="A bearer token that also opens /metrics (Prometheus's "
+        "authorization.credentials), from any address.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=32,
-        description="Signs access tokens (≥ 32 characters). Unset: a random key is kept in "
-        "secret_key_file, created on first use.",
+        description="Signs access tokens (≥ 32 characters). Unset: a random key kept in the "
+        "database (signing_keys), which every server of a deployment shares.",
     )
-    secret_key_file: Path = Field(default=Path("var/secret_key"))
+    secret_key_file: Path = Field(
+        default=Path("var/secret_key"),
+        description="An older single-host key file: the database's key is taken from it "
+        "when the database has none yet, so tokens it signed stay valid.",
+    )
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     #: A refresh token presented again this soon after its rotation, while its successor
@@ -415,6 +430,23 @@ class Settings(BaseSettings):
         description="How long a process trusts what it last read of a user's token state "
         "(disabled, tokens valid after); 0 reads it on every request.",
     )
+    # --- the web console (/console) ---
+    console_secure_cookies: bool = Field(
+        default=True,
+        description="The console's cookies are Secure (HTTPS only; browsers also accept "
+        "them on http://localhost). Turn off only behind a plain-HTTP test setup.",
+    )
+    console_tile_url: str | None = Field(
+        default=None,
+        description="Base map tiles for the console's map ('https://.../{z}/{x}/{y}.png'); "
+        "none: the territory itself is the base map (works with no internet).",
+    )
+    console_tile_coordinates: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="The tiles' datum: gcj02 for Amap and Tencent tiles (the console shifts "
+        "what it draws onto them), wgs84 for Tianditu (CGCS2000) and OpenStreetMap.",
+    )
+    console_tile_attribution: str = Field(default="", description="Shown under the map.")
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
@@ -454,7 +486,9 @@ class Settings(BaseSettings):
             raise ValueError("a read replica needs DATABASE_URL on PostgreSQL too")
         return value
 
-    @field_validator("trusted_proxies", "webhook_allowed_networks", mode="before")
+    @field_validator(
+        "trusted_proxies", "webhook_allowed_networks", "metrics_networks", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

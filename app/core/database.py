@@ -372,6 +372,18 @@ def create_replica_engine(url: str | URL, settings: Settings) -> Engine:
     return create_db_engine(url, settings, connect_args=connect_args)
 
 
+def upsert(session: Session, table: Any) -> Any:
+    """`INSERT` with `.on_conflict_do_update(...)` / `.on_conflict_do_nothing(...)` and
+    `.excluded`, for the session's engine (both spell `ON CONFLICT` alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 # --- the spatial-index filter --------------------------------------------------------------
 
 

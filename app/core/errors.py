@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
+from app.core.metrics import count_refused_photo
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,7 @@ def field_errors_from_pydantic(
 
 
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    count_refused_photo(problem.code)
     return JSONResponse(
         problem.body(instance=request.url.path),
         status_code=problem.status,

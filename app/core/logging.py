@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object a line, each with the request id of its request."""
+"""Structured logs: one JSON object a line, each with the request id of its request (and
+the trace id when OpenTelemetry traces are on: `app.core.tracing`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core.config import Settings
+from app.core.metrics import observe_request
+from app.core.tracing import trace_ids
 
 
 def _add_request_id(
@@ -21,6 +24,7 @@ def _add_request_id(
     request_id = correlation_id.get()
     if request_id is not None:
         event["request_id"] = request_id
+    event.update(trace_ids())  # inside an OpenTelemetry span: its trace and span ids
     return event
 
 
@@ -83,10 +87,12 @@ async def log_requests(
         status = response.status_code
         return response
     finally:
+        seconds = time.perf_counter() - started
+        observe_request(request, status, seconds)
         _access.info(
             "request",
             method=request.method,
             path=request.url.path,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
         )

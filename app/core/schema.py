@@ -12,7 +12,9 @@ from typing import Any
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from geoalchemy2 import alembic_helpers
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
+
+from app.core.joblocks import lock_key
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
@@ -73,6 +75,10 @@ def migration_transaction(engine: Engine) -> Iterator[Connection]:
             _foreign_keys(conn, "OFF")
         try:
             with conn.begin():
+                if not sqlite:
+                    # Several servers upgrading at start: one migrates, the others wait
+                    # and then find the schema at head (SQLite's writer lock does this).
+                    conn.execute(select(func.pg_advisory_xact_lock(lock_key("migrations"))))
                 yield conn
                 if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
                     raise RuntimeError(f"the migration broke a foreign key: {tuple(broken)}")

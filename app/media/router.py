@@ -11,6 +11,7 @@ from starlette.background import BackgroundTask
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
+from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
@@ -95,6 +96,12 @@ def get_photo_file(
 ) -> Response:
     """Only for the uploader and users who may see a report or case using the photo."""
     found = service.photo_file(session, settings, principal, photo_id, variant)
+    return photo_response(found, settings)
+
+
+def photo_response(found: service.PhotoFile, settings: Settings) -> Response:
+    """A photo's bytes as the store gives them: a redirect to a presigned URL, a stream
+    passed on, or a local file (the API and the console answer alike)."""
     if found.url is not None:
         # The redirect is good while its URL is; the bytes behind it never change.
         return RedirectResponse(

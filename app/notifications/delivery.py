@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
+from app.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_GIVEN_UP
 from app.notifications.egress import AddressRefused, guarded_client
 from app.notifications.models import (
     DeliveryError,
@@ -142,6 +143,7 @@ def deliver_due(
         body, headers = signed_request(hook, message, utcnow())
         session.commit()
         status_code, error = attempt(client, url, body, headers)
+        WEBHOOK_ATTEMPTS.labels(error.value if error else "delivered").inc()
         finished = utcnow()
         delivery.attempts += 1
         delivery.last_attempt_at, delivery.last_status_code = finished, status_code
@@ -151,6 +153,7 @@ def deliver_due(
             run.delivered += 1
         elif delivery.attempts >= settings.webhook_max_attempts:
             delivery.status = DeliveryStatus.FAILED
+            WEBHOOK_GIVEN_UP.inc()
             run.failed += 1
         else:
             delivery.next_attempt_at = finished + _pause(delivery.attempts)

@@ -51,6 +51,7 @@ from app.core.errors import (
 )
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
+from app.core.metrics import PHOTOS_PROCESSED
 from app.core.pagination import decode_id_cursor, encode_cursor
 from app.media.models import Photo
 from app.media.service import (
@@ -162,6 +163,7 @@ def submit_report(
         # Pillow's work comes before the transaction, which then only writes rows.
         before = [process_upload(settings, s, pending) for s in staged_before]
         after = [process_upload(settings, s, pending) for s in staged_after]
+        PHOTOS_PROCESSED.inc(len(before) + len(after))
         result = run_idempotent(
             session,
             principal.ref,

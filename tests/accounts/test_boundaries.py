@@ -19,6 +19,7 @@ Headers = Callable[[str], dict[str, str]]
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),  # operators by address or its own token, not by sign-in
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/logout"),
 }

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.assessment.facts import rebuild
 from app.cases.models import Case, CaseEvent, CaseTask
 from app.cases.sweep import sweep
 from app.core.config import Settings
@@ -76,4 +77,5 @@ def move_to_last_month(session: Session, settings: Settings, loops: Iterable[Loo
         for row in session.scalars(select(model).where(key.in_(ids))):
             setattr(row, column, getattr(row, column) - shift)
     session.flush()
+    rebuild(session)  # history rewritten behind the service's back, as an import would
     return f"{target:%Y-%m}"

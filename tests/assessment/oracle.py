@@ -407,3 +407,31 @@ def ranking(
         )
         for k, s in rows
     ]
+
+
+# --- the facts kept as events happen --------------------------------------------------------
+
+
+def facts(history: History, now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
+    """What `case_facts` should hold now, from the replay above: per case ("" for the
+    case's own row) and per unit dispatched to it (by code)."""
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for case in history.cases:
+        r = replay(case, history.unit_codes, now)
+        place = {"reported_at": case.reported_at, **{
+            f"{name}_code": value for name, value in case.places.items()}}  # fmt: skip
+        out[(case.id, "")] = {
+            **place, "status": r.status, "registered": int(r.registered),
+            "rejected": int(r.rejected), "cancelled": int(r.cancelled),
+            "fed_back": int(r.fed_back), "reworked": int(r.reworked),
+            "overdue": int(r.overdue), "lead": r.lead_now,
+        }  # fmt: skip
+        for unit, task in r.tasks.items():
+            out[(case.id, unit)] = {
+                **place, "cancelled": int(r.cancelled), "state": task.state,
+                "signed_at": task.signed, "sign_late_at": task.sign_late, "fed_at": task.fed,
+                "fed_hours": task.fed_hours if task.fed is not None else None,
+                "late_at": task.late, "upheld": task.upheld, "refused": task.refused,
+                "extensions": task.extensions,
+            }  # fmt: skip
+    return out

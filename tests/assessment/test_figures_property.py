@@ -5,7 +5,9 @@ verification passed or failed, reopen, cancel, report-in) while the clock runs a
 week's end; after each, every KPI the service reports by street, unit and category, and
 the ranking of streets and units with their flags, equal what `tests/assessment/oracle.py`
 computes from the same events in plain Python: live in the running week, live once it is
-over (later events change nothing), and frozen once it is closed.
+over (later events change nothing), and frozen once it is closed. And the KPI facts kept
+with each event (`case_facts`, which the running week's figures read) equal what the oracle
+replays, and what `roadchief assessment rebuild-facts` recomputes from the events.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Principal
@@ -34,11 +37,13 @@ from app.accounts.service import (
     user_by_username,
 )
 from app.accounts.tokens import issue_access_token
+from app.assessment.facts import CASE_ROW, rebuild
 from app.assessment.kpis import parse_weights
+from app.assessment.models import CaseFact
 from app.cases.sweep import sweep
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.territory.models import RoadGrade
+from app.territory.models import RoadGrade, Unit
 from tests.assessment import oracle
 from tests.assessment.desk import Desk
 from tests.places import Spot, on_segment
@@ -209,6 +214,43 @@ def assert_rows_match(got: dict[str, Any], want: oracle.Row, where: str) -> None
     assert (got["basis"], got["ranked"], got["rank"]) == (want.basis, want.ranked, want.rank), where
 
 
+def kept_facts(session: Session) -> dict[tuple[int, str], dict[str, Any]]:
+    """`case_facts` as `oracle.facts` spells them (units by code; a task's row holds no
+    case figures but its case's cancellation)."""
+    codes = dict(session.execute(select(Unit.id, Unit.code)).all())
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for f in session.execute(select(CaseFact.__table__)).mappings():
+        place = {name: f[name] for name in ("reported_at", "street_code", "community_code",
+                                            "segment_code", "category_code")}  # fmt: skip
+        if f["unit_id"] == CASE_ROW:
+            out[(f["case_id"], "")] = {
+                **place, **{name: f[name] for name in ("status", "registered", "rejected",
+                            "cancelled", "fed_back", "reworked", "overdue")},
+                "lead": codes.get(f["lead_unit_id"]),
+            }  # fmt: skip
+        elif f["dispatched"]:
+            out[(f["case_id"], codes[f["unit_id"]])] = {
+                **place, **{name: f[name] for name in ("cancelled", "state", "signed_at",
+                            "sign_late_at", "fed_at", "fed_hours", "late_at", "upheld",
+                            "refused", "extensions")},
+            }  # fmt: skip
+    return out
+
+
+def assert_facts_match(session: Session, history: oracle.History, now: datetime) -> None:
+    """The facts kept step by step equal the oracle's replay of the events, and a rebuild
+    from the events writes them again."""
+    want = oracle.facts(history, now)
+    kept = kept_facts(session)
+    assert kept.keys() == want.keys()
+    for key, row in want.items():
+        assert kept[key] == row, key
+    every = select(CaseFact.__table__).order_by(CaseFact.case_id, CaseFact.unit_id)
+    before = session.execute(every).all()
+    rebuild(session)
+    assert session.execute(every).all() == before
+
+
 @pytest.fixture
 def chief(session: Session, settings: Settings) -> list[Spot]:
     """A road chief of two branch roads in each street office; the places on them."""
@@ -258,7 +300,10 @@ def test_every_figure_equals_a_naive_replay_of_the_events(
         """The KPIs by each dimension; frozen, the rankings too (the same code ranks a
         running period)."""
         sweep(session, settings)  # as the service's timer would, before anyone reads
+        # Read after the sweep's marks, not at their very moment (the clock stands still).
+        time_machine.shift(timedelta(seconds=1))
         history, now = oracle.load(session), utcnow()
+        assert_facts_match(session, history, now)
         for by in DIMENSIONS:
             report = kpis(window, by)
             assert report["frozen"] is frozen

@@ -1,0 +1,299 @@
+"""The KPI facts (考核事实表), kept as events happen: each event a case records changes its
+row in `case_facts` and the rows of the units' tasks it concerns, in the step's own
+transaction and in one statement (`keep`, called by `app.cases.service.record_event`, the
+one place events are written). A running period's figures are one aggregate over these
+rows (`app.assessment.service.kpis`); a period that is over is still computed from the
+events up to its end, and a closed one read from its frozen copy.
+
+The rules are those of `docs/kpis.md` as of now: first sign-for, feedback and overdue
+mark of each unit; its task released or returned since its latest dispatch; the case's
+status after its latest event; the unit it counts for. Each event gives a change (`change`);
+each column says how a change merges into what is kept (`MERGE`), the same in SQL (`keep`)
+and in Python (`rebuild`, for a city that imports its history or a database older than
+the facts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case as when
+from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.assessment.models import CaseFact
+from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource
+from app.core.database import UTCDateTime, upsert
+from app.territory.models import Unit
+
+#: The `unit_id` of a case's own row.
+CASE_ROW = 0
+K = CaseEventKind
+
+PLACE = ("reported_at", "jurisdiction_path", "street_code", "community_code", "segment_code",
+         "category_code")  # fmt: skip
+#: How a change merges into the kept value: the case's place is copied each time; `latest`
+#: keeps the newest value given; `any` is a flag once set; `first` keeps the first time
+#: given; `sum` adds up; `last_time` keeps the latest time given. `fed_hours` goes with the
+#: first `fed_at`; `lead_unit_id` is set by a dispatch (a unit's id) and cleared by that
+#: unit's upheld return (its id, negated).
+MERGE: dict[str, str] = {
+    **dict.fromkeys(PLACE, "place"),
+    "changed_at": "last_time", "status": "latest", "state": "latest",
+    **dict.fromkeys(("registered", "rejected", "cancelled", "fed_back", "reworked", "overdue",
+                     "dispatched"), "any"),
+    **dict.fromkeys(("signed_at", "sign_late_at", "fed_at", "late_at"), "first"),
+    "fed_hours": "fed_hours", "lead_unit_id": "lead",
+    **dict.fromkeys(("upheld", "refused", "extensions"), "sum"),
+}  # fmt: skip
+NEUTRAL: dict[str, Any] = {
+    name: 0 if how in ("any", "sum") else None for name, how in MERGE.items()
+}
+#: The unit events that concern a task (they carry the unit's `unit_id`).
+_TASK_KINDS = frozenset({K.SIGNED_FOR, K.SIGN_FOR_OVERDUE, K.FED_BACK, K.OVERDUE, K.RELEASED,
+                         K.RETURN_DECIDED, K.EXTENSION_DECIDED})  # fmt: skip
+#: Events that open a case: its row is written even if they change no figure.
+_OPENING = frozenset({K.REPORTED, K.WHISTLE_BLOWN})
+
+
+@dataclass
+class Change:
+    """What one event changes: the case's row, and tasks' rows by unit (an id, or the code
+    a dispatch names); `cancel` marks every row of the case."""
+
+    case: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[int | str, dict[str, Any]] = field(default_factory=dict)
+    cancel: bool = False
+
+
+def change(
+    source: str, kind: str, to_status: str | None, detail: dict[str, Any], at: datetime
+) -> Change | None:
+    """The change one event makes to the facts (None: none), as `tests/assessment/oracle.py`
+    replays it."""
+    kind = K(kind)
+    out = Change()
+    if to_status is not None:
+        out.case["status"] = str(to_status)
+    if source == CaseSource.WHISTLE and kind in _OPENING:
+        out.case["registered"] = 1  # a whistle's case is registered as it opens
+    unit = detail.get("unit_id") if kind in _TASK_KINDS else None
+    task: dict[str, Any] = out.tasks.setdefault(unit, {}) if isinstance(unit, int) else {}
+    if kind == K.DISPATCHED or (kind == K.WHISTLE_BLOWN and to_status is not None):
+        for code in detail["units"]:
+            out.tasks[code] = {"dispatched": 1, "state": "working"}
+        out.case["lead_unit_id"] = detail["units"][0]
+    elif kind in (K.REGISTERED, K.FIXED_ON_SPOT):
+        out.case["registered"] = 1
+    elif kind == K.REJECTED:
+        out.case["rejected"] = 1
+    elif kind == K.CANCELLED:
+        out.cancel = True
+    elif kind == K.REWORK:
+        out.case["reworked"] = 1
+    elif kind == K.SIGNED_FOR:
+        task["signed_at"] = at
+    elif kind == K.SIGN_FOR_OVERDUE:
+        task["sign_late_at"] = at
+    elif kind == K.FED_BACK:
+        out.case["fed_back"] = 1
+        task["fed_at"], task["fed_hours"] = at, detail.get("working_hours")
+    elif kind == K.OVERDUE:
+        out.case["overdue"] = 1
+        task["late_at"] = at
+    elif kind == K.RELEASED:
+        task["state"] = "released"
+    elif kind == K.RETURN_DECIDED:
+        if detail.get("upheld"):
+            task["state"], task["upheld"] = "returned", 1
+            out.case["lead_unit_id"] = -unit if isinstance(unit, int) else None
+        else:
+            task["refused"] = 1
+    elif kind == K.EXTENSION_DECIDED and detail.get("granted"):
+        task["extensions"] = 1
+    out.tasks = {u: t for u, t in out.tasks.items() if t}
+    if not (out.case or out.tasks or out.cancel or kind in _OPENING):
+        return None
+    return out
+
+
+def _place(case: Case) -> dict[str, Any]:
+    return {name: getattr(case, name) for name in PLACE}
+
+
+def keep(session: Session, case: Case, event: CaseEvent) -> None:
+    """Merge what `event` changes into the case's facts: one statement, or none."""
+    made = change(case.source, event.kind, event.to_status, event.detail or {},
+                  event.occurred_at)  # fmt: skip
+    if made is None:
+        return
+    if made.cancel:
+        # Cancelling changes no other fact: every row of the case becomes void.
+        session.execute(
+            update(CaseFact).where(CaseFact.case_id == case.id).values(
+                cancelled=1, status=when((CaseFact.unit_id == CASE_ROW, made.case.get("status")),
+                                         else_=CaseFact.status),
+                changed_at=when((CaseFact.unit_id == CASE_ROW, _later(
+                    CaseFact.changed_at, literal(event.occurred_at, UTCDateTime()))),
+                    else_=CaseFact.changed_at),
+            )
+        )  # fmt: skip
+        return
+
+    def unit_id(unit: int | str) -> Any:
+        return unit if isinstance(unit, int) else _unit_id_of(unit)
+
+    lead = made.case.get("lead_unit_id")
+    place = _place(case)
+    rows = [{**NEUTRAL, **made.case, **place, "case_id": case.id, "unit_id": CASE_ROW,
+             "lead_unit_id": _unit_id_of(lead) if isinstance(lead, str) else lead,
+             "changed_at": event.occurred_at}]  # fmt: skip
+    rows += [{**NEUTRAL, **task, **place, "case_id": case.id, "unit_id": unit_id(unit)}
+             for unit, task in made.tasks.items()]  # fmt: skip
+    statement = upsert(session, CaseFact).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["case_id", "unit_id"], set_=_merged(statement.excluded)
+        )
+    )
+
+
+def _unit_id_of(code: str) -> Any:
+    return select(Unit.id).where(Unit.code == code).scalar_subquery()
+
+
+def _later(kept: Any, given: Any) -> Any:
+    return when((or_(kept.is_(None), given > kept), given), else_=kept)
+
+
+def _merged(new: Any) -> dict[str, Any]:
+    """`MERGE` in SQL: each column's kept value from the old row and the new one."""
+    old = CaseFact.__table__.c
+    out: dict[str, Any] = {}
+    for name, how in MERGE.items():
+        kept, given = old[name], new[name]
+        if how == "place":
+            out[name] = given
+        elif how == "latest":
+            out[name] = func.coalesce(given, kept)
+        elif how == "any":
+            out[name] = when((given == 1, 1), else_=kept)
+        elif how == "first":
+            out[name] = func.coalesce(kept, given)
+        elif how == "sum":
+            out[name] = kept + given
+        elif how == "last_time":
+            out[name] = _later(kept, given)
+        elif how == "fed_hours":
+            out[name] = when((old["fed_at"].is_(None), given), else_=kept)
+        else:  # lead
+            out[name] = when(
+                (given.is_(None), kept), (given > 0, given),
+                (kept == -given, literal(None)), else_=kept,
+            )  # fmt: skip
+    return out
+
+
+def merge(row: dict[str, Any], given: dict[str, Any]) -> None:
+    """`MERGE` in Python: merge the values `given` (a change's, and only those) into `row`
+    (a full row; a new one starts from `NEUTRAL`), as the SQL above does."""
+    if "fed_hours" in given and row["fed_at"] is not None:
+        given = {k: v for k, v in given.items() if k != "fed_hours"}  # not the first feedback
+    for name, g in given.items():
+        how = MERGE[name]
+        if how == "latest":
+            if g is not None:
+                row[name] = g
+        elif how == "any":
+            if g == 1:
+                row[name] = 1
+        elif how == "first":
+            if row[name] is None:
+                row[name] = g
+        elif how == "sum":
+            row[name] += g
+        elif how == "last_time":
+            if g is not None and (row[name] is None or g > row[name]):
+                row[name] = g
+        elif how == "lead":
+            if g is not None and g > 0:
+                row[name] = g
+            elif g is not None and row[name] == -g:
+                row[name] = None
+        else:  # place, fed_hours (the first feedback's)
+            row[name] = g
+
+
+#: The columns `fold` reads of a case.
+_CASE_COLUMNS = (Case.id, Case.source, *(getattr(Case, name) for name in PLACE))
+_EVENT_COLUMNS = (CaseEvent.case_id, CaseEvent.kind, CaseEvent.to_status, CaseEvent.detail,
+                  CaseEvent.occurred_at)  # fmt: skip
+
+
+def fold(
+    case: Any, events: list[Any], units: dict[str, int]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """A case's fact rows from its events in order (what `keep` leaves after each)."""
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    place = {name: getattr(case, name) for name in PLACE}
+
+    def row_of(unit_id: int) -> dict[str, Any]:
+        row = rows.get((case.id, unit_id))
+        if row is None:
+            row = rows[(case.id, unit_id)] = {**NEUTRAL, **place, "case_id": case.id,
+                                              "unit_id": unit_id}  # fmt: skip
+        return row
+
+    for e in events:
+        made = change(case.source, e.kind, e.to_status, e.detail or {}, e.occurred_at)
+        if made is None:
+            continue
+        if made.cancel:
+            for (_, unit_id), row in rows.items():
+                row["cancelled"] = 1
+                if unit_id == CASE_ROW:
+                    merge(row, {"status": made.case.get("status"), "changed_at": e.occurred_at})
+            continue
+        lead = made.case.get("lead_unit_id")
+        if isinstance(lead, str):
+            made.case["lead_unit_id"] = units.get(lead)
+        merge(row_of(CASE_ROW), {**made.case, "changed_at": e.occurred_at})
+        for unit, task in made.tasks.items():
+            unit_id = unit if isinstance(unit, int) else units.get(unit)
+            if unit_id is not None:  # else a unit since deleted: the SQL writes nothing either
+                merge(row_of(unit_id), task)
+    return rows
+
+
+def recomputed(session: Session, case_ids: list[int]) -> Iterator[dict[str, Any]]:
+    """The fact rows of these cases, recomputed from their events."""
+    units = dict(session.execute(select(Unit.code, Unit.id)).all())
+    cases = session.execute(select(*_CASE_COLUMNS).where(Case.id.in_(case_ids))).all()
+    events: dict[int, list[Any]] = {}
+    for e in session.execute(
+        select(*_EVENT_COLUMNS).where(CaseEvent.case_id.in_(case_ids)).order_by(CaseEvent.id)
+    ):
+        events.setdefault(e.case_id, []).append(e)
+    for c in cases:
+        yield from fold(c, events.get(c.id, []), units).values()
+
+
+def rebuild(session: Session, *, batch: int = 5000) -> int:
+    """Recompute every fact from the events (in the caller's transaction); the number of
+    rows written. For a city that imports its history, or after the facts were lost."""
+    session.execute(delete(CaseFact))
+    written = 0
+    last = 0
+    while True:
+        ids = list(session.scalars(select(Case.id).where(Case.id > last).order_by(Case.id)
+                                   .limit(batch)))  # fmt: skip
+        if not ids:
+            return written
+        last = ids[-1]
+        rows = list(recomputed(session, ids))
+        if rows:
+            session.execute(insert(CaseFact.__table__), rows)
+            written += len(rows)
