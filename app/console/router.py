@@ -7,7 +7,7 @@ person. Pages are server-rendered (Jinja2); htmx swaps parts of them in place.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -73,7 +73,7 @@ class ConsoleRoute(APIRoute):
     service (its Problem) becomes a page with its Chinese message and its status; cookies
     decided during the request are set on whatever answer goes out."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def console_handler(request: Request) -> Response:
