@@ -9,6 +9,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.accounts.access import AUTH_PROBLEMS
 from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.accounts.token_state import TokenStates
@@ -22,6 +23,7 @@ from app.cases.router import router as case_router
 from app.console.router import install_console
 from app.core.bodies import BodyGate, document_body_problems, form_limits
 from app.core.config import Settings, get_settings
+from app.core.contract import document_problems, operation_id
 from app.core.database import Database
 from app.core.deps import document_read_headers
 from app.core.errors import install_problem_handlers
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=API_DESCRIPTION,
         lifespan=lifespan,
         form_limits=form_limits(settings),
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metrics_registry = database_metrics(app.state.database)
     install_problem_handlers(app)
     document_body_problems(app)
+    document_problems(app, secured=AUTH_PROBLEMS)
     document_read_headers(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)

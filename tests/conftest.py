@@ -37,6 +37,7 @@ from app.demo.loader import load_demo_city
 from app.demo.users import create_demo_users
 from app.main import create_app
 from app.routing.shipped import load_shipped_routing
+from tests.contract import Answer, ProblemRecorder, undocumented
 from tests.photos import jpeg
 from tests.places import Spot, on_segment
 
@@ -229,11 +230,20 @@ def session(demo_database: Database) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(settings: Settings, demo_database: Database, session: Session) -> FastAPI:
-    """The app on the test's session."""
+def app(settings: Settings, demo_database: Database, session: Session) -> Iterator[FastAPI]:
+    """The app on the test's session. The test errors if the app answered a problem its
+    OpenAPI entry does not document (tests/contract.py)."""
     app = create_app(settings, demo_database)
     app.dependency_overrides[get_db_session] = lambda: session
-    return app
+    answers: set[Answer] = set()
+    app.add_middleware(ProblemRecorder, answers=answers)
+    app.state.problem_answers = answers
+    yield app
+    if missing := undocumented(answers):
+        pytest.fail(
+            "answered problems their OpenAPI entries do not document:\n"
+            + "\n".join(f"  {a.method} {a.path} -> {a.status} {a.code}" for a in missing)
+        )
 
 
 @pytest.fixture

@@ -76,28 +76,35 @@ READ_PERMISSIONS = _READ_ALL | {Permission.USERS_READ}
 UNRESTRICTED_ROLES = frozenset({Role.ADMIN})
 
 
+_CHALLENGE = {"WWW-Authenticate": "Bearer challenge (RFC 6750), on a bearer token's refusal."}
+
+
 class NotAuthenticated(Problem):
     code = "not_authenticated"
     status = 401
     title = "未登录或凭据无效"
+    answer_headers = _CHALLENGE
 
 
 class TokenExpired(Problem):
     code = "token_expired"
     status = 401
     title = "登录已过期"
+    answer_headers = _CHALLENGE
 
 
 class TokenInvalid(Problem):
     code = "token_invalid"
     status = 401
     title = "令牌无效"
+    answer_headers = _CHALLENGE
 
 
 class AccountDisabled(Problem):
     code = "account_disabled"
     status = 401
     title = "账号已停用"
+    answer_headers = _CHALLENGE
 
 
 class ApiKeyInvalid(Problem):
@@ -110,6 +117,18 @@ class Forbidden(Problem):
     code = "forbidden"
     status = 403
     title = "无权执行此操作"
+
+
+#: Problems any route that asks who is calling may answer with (the app documents them on
+#: each such route: `app.core.contract`).
+AUTH_PROBLEMS: tuple[type[Problem], ...] = (
+    NotAuthenticated,
+    TokenExpired,
+    TokenInvalid,
+    AccountDisabled,
+    ApiKeyInvalid,
+    Forbidden,
+)
 
 
 def bearer_challenge(error: str | None = None) -> dict[str, str]:

@@ -5,14 +5,16 @@ The CLI acts as the system itself: no principal, audited with `via: cli`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role
-from app.accounts.schemas import UserCreate, UserUpdate
+from app.accounts.schemas import UserCreate, UserOut, UserUpdate
 from app.core.clitools import run_service
+from app.core.config import Settings
 
 users_cli = typer.Typer(
     help="User accounts (the first admin, roles, scope, segments).", no_args_is_help=True
@@ -164,20 +166,14 @@ def list_users() -> None:
     from app.accounts.access import SYSTEM
     from app.accounts.service import list_users as list_all
 
+    def page(after: str | None) -> Callable[[Session, Settings], tuple[list[UserOut], str | None]]:
+        return lambda session, _: list_all(
+            session, SYSTEM, role=None, unit_code=None, active=None, q=None, limit=500, cursor=after
+        )
+
     cursor = None
     while True:
-        users, cursor = run_service(
-            lambda s, st, after=cursor: list_all(
-                s,
-                SYSTEM,
-                role=None,
-                unit_code=None,
-                active=None,
-                q=None,
-                limit=500,
-                cursor=after,
-            )
-        )
+        users, cursor = run_service(page(cursor))
         for u in users:
             scope = ",".join(j.code for j in u.jurisdictions) or "all"
             state = "" if u.is_active else "  (disabled)"

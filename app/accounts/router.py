@@ -8,12 +8,8 @@ from fastapi import APIRouter, Form, Query, Response, status
 
 from app.accounts import api_keys, service, signin
 from app.accounts.access import (
+    AUTH_PROBLEMS,
     AccountDisabled,
-    ApiKeyInvalid,
-    Forbidden,
-    NotAuthenticated,
-    TokenExpired,
-    TokenInvalid,
 )
 from app.accounts.deps import ClientAddressDep, PrincipalDep
 from app.accounts.models import Role
@@ -44,16 +40,6 @@ auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 me_router = APIRouter(prefix="/api/v1/me", tags=["auth"])
 users_router = APIRouter(prefix="/api/v1/admin/users", tags=["admin: users"])
 api_keys_router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin: API keys"])
-
-#: Problems any authenticated route may answer with.
-AUTH_PROBLEMS = (
-    NotAuthenticated,
-    TokenExpired,
-    TokenInvalid,
-    AccountDisabled,
-    ApiKeyInvalid,
-    Forbidden,
-)
 
 
 class UnsupportedGrantType(Problem):

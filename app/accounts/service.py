@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     exists,
@@ -56,8 +57,11 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
 from app.core.pagination import decode_id_cursor, decode_text_cursor, encode_cursor
-from app.territory.models import Jurisdiction, RoadSegment, Unit
+from app.territory.models import Jurisdiction, RoadGrade, RoadSegment, Unit
 from app.territory.service import UnknownUnit
+
+#: The segment-chief link table, for bulk deletes (typed: `__table__` is any FromClause).
+_SEGMENT_CHIEFS = cast(Table, SegmentChief.__table__)
 
 # --- problems ------------------------------------------------------------------------------
 
@@ -188,7 +192,7 @@ def jurisdiction_refs(
     )
 
 
-def _segments_of(user_id: int) -> Select[Any]:
+def _segments_of(user_id: int) -> Select[str, str, str, RoadGrade, str, int]:
     # Columns, not entities: a level-2 chief owns hundreds of segments, and their
     # geometries are not needed here.
     return (
@@ -555,7 +559,7 @@ def update_user(
         end_access_tokens(user, now)
         if chief_level != before_level:
             # Segments were owned at the old level; an admin links them again.
-            session.execute(SegmentChief.__table__.delete().where(SegmentChief.user_id == user.id))
+            session.execute(_SEGMENT_CHIEFS.delete().where(SegmentChief.user_id == user.id))
         record(
             session,
             AuditEventType.ROLES_CHANGED,
@@ -643,7 +647,7 @@ def _drop_segments_out_of_scope(session: Session, principal: Principal | None, u
     if not dropped:
         return
     session.execute(
-        SegmentChief.__table__.delete().where(
+        _SEGMENT_CHIEFS.delete().where(
             SegmentChief.user_id == user.id,
             SegmentChief.segment_id.in_([sid for sid, _ in dropped]),
         )
@@ -721,7 +725,7 @@ def set_chief_segments(
             conflicts=[{"segment_code": by_id[c.segment_id], "chief": name} for c, name in taken],
         )
     before = [code for _, code, _ in _owned_segments(session, user.id)]
-    table = SegmentChief.__table__
+    table = _SEGMENT_CHIEFS
     session.execute(table.delete().where(SegmentChief.user_id == user.id))
     if segment_ids:
         session.execute(

@@ -41,16 +41,21 @@ MAX_DELAY_SECONDS = 60
 UNKNOWN_ADDRESS = "unknown"
 
 
+_RETRY_AFTER = {"Retry-After": "Seconds to wait before signing in again."}
+
+
 class LoginThrottled(Problem):
     code = "login_throttled"
     status = 429
     title = "登录尝试过于频繁"
+    answer_headers = _RETRY_AFTER
 
 
 class LoginLocked(Problem):
     code = "login_locked"
     status = 429
     title = "登录失败次数过多，已暂时锁定"
+    answer_headers = _RETRY_AFTER
 
 
 @dataclass(frozen=True, slots=True)

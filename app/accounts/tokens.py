@@ -14,10 +14,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool
@@ -77,7 +77,7 @@ def database_key(database: Database, settings: Settings) -> bytes:
     hand): two servers both insert the one row with id 1 and ignore a conflict, then both
     read the winner's key. An old single-host key file (ROADCHIEF_SECRET_KEY_FILE) becomes
     the key, so that tokens it signed stay valid."""
-    table = SigningKey.__table__
+    table = cast(Table, SigningKey.__table__)
     query = select(table.c.secret).where(table.c.id == 1)
     with database.read_engine.connect() as conn:
         secret = conn.scalar(query)

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, delete, func, insert, literal, or_, select, update
 from sqlalchemy import case as when
-from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.assessment.models import CaseFact
@@ -262,9 +262,9 @@ def fold(
             made.case["lead_unit_id"] = units.get(lead)
         merge(row_of(CASE_ROW), {**made.case, "changed_at": e.occurred_at})
         for unit, task in made.tasks.items():
-            unit_id = unit if isinstance(unit, int) else units.get(unit)
-            if unit_id is not None:  # else a unit since deleted: the SQL writes nothing either
-                merge(row_of(unit_id), task)
+            task_unit = unit if isinstance(unit, int) else units.get(unit)
+            if task_unit is not None:  # else a unit since deleted: the SQL writes nothing either
+                merge(row_of(task_unit), task)
     return rows
 
 
@@ -295,5 +295,5 @@ def rebuild(session: Session, *, batch: int = 5000) -> int:
         last = ids[-1]
         rows = list(recomputed(session, ids))
         if rows:
-            session.execute(insert(CaseFact.__table__), rows)
+            session.execute(insert(cast(Table, CaseFact.__table__)), rows)
             written += len(rows)

@@ -359,7 +359,7 @@ def inspection_scores(
                     InspectionDeduction.unit_id.is_not(None),
                 )
             ):
-                charged[unit_id] += points
+                charged[unit_id or 0] += points  # never 0: the query's filter
         units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(list(charged))))}
         for unit_id, points in charged.items():
             per_inspection = points / len(ids)

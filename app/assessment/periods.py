@@ -234,7 +234,8 @@ def _check_value(field: str, value: float) -> None:
 
 def _set(row: dict[str, Any], field: str, value: Any = _MISSING) -> Any:
     """Read (or, given a value, write) `field` of a row: `score`, `counts.reports`, ..."""
-    holder, name = row, field
+    holder: Any = row
+    name = field
     if "." in field:
         group, name = field.split(".", 1)
         holder = row.get(group) if isinstance(row.get(group), dict) else None

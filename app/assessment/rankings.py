@@ -169,7 +169,8 @@ def district_score(
     date_from, date_to, _ = period_bounds(period)
     weights = parse_weights(settings.assessment_group_weights, ("streets", "units"))
     means = {}
-    for kind, group in (("street", "streets"), ("unit", "units")):
+    kinds: tuple[tuple[Kind, str], ...] = (("street", "streets"), ("unit", "units"))
+    for kind, group in kinds:
         scored = [r.score for r in _scored(session, settings, principal, kind, date_from, date_to)
                   if r.score is not None]  # fmt: skip
         means[group] = round(fmean(scored), 2) if scored else None

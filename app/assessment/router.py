@@ -9,7 +9,6 @@ from fastapi.responses import StreamingResponse
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep, SignedInDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.assessment import inspections, periods, rankings, search, service
 from app.assessment import kpis as kpi_table
 from app.assessment.checklist import Checklist, checklist
@@ -17,6 +16,7 @@ from app.assessment.schemas import (
     CaseRow,
     CorrectionIn,
     DistrictScore,
+    Heatmap,
     InspectionIn,
     InspectionOut,
     InspectionScores,
@@ -33,6 +33,7 @@ from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.reports.service import DeviceTimeInFuture
+from app.routing.router import ROUTE_PROBLEMS
 
 router = APIRouter(prefix="/api/v1/assessment", tags=["assessment"])
 admin_router = APIRouter(prefix="/api/v1/admin/assessment", tags=["admin: assessment"])
@@ -42,7 +43,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/assessment", tags=["admin: assess
     "/kpi-definitions",
     summary="Every KPI: its name, formula, direction and weight in the composite score",
     response_model=KpiDefinitions,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def kpi_definitions(settings: SettingsDep, principal: PrincipalDep) -> KpiDefinitions:
     principal.require(Permission.CASES_READ)
@@ -66,9 +67,7 @@ def kpi_definitions(settings: SettingsDep, principal: PrincipalDep) -> KpiDefini
     "/kpis",
     summary="Case KPIs of a period per street office, community, segment, category or unit",
     response_model=KpiReport,
-    responses=problem_responses(
-        *AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter, kpi_table.BadWeights
-    ),
+    responses=problem_responses(service.BadPeriod, service.UnknownFilter, kpi_table.BadWeights),
 )
 def kpis(
     session: ReadSessionDep,
@@ -94,16 +93,14 @@ def kpis(
 
 
 Filters = Annotated[search.CaseFilter, Query()]
-_SEARCH_PROBLEMS = problem_responses(*AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter)
+_SEARCH_PROBLEMS = problem_responses(service.BadPeriod, service.UnknownFilter)
 
 
 @router.get(
     "/cases",
     summary="Search cases by period, place, department, category, state and more",
     response_model=Page[CaseRow],
-    responses=problem_responses(
-        *AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter, InvalidCursor
-    ),
+    responses=problem_responses(service.BadPeriod, service.UnknownFilter, InvalidCursor),
 )
 def search_cases(
     session: ReadSessionDep,
@@ -161,7 +158,8 @@ def export_cases(
 @router.get(
     "/heatmap",
     summary="Cases per grid cell (万米单元格) or road segment, as GeoJSON, for a period",
-    responses=_SEARCH_PROBLEMS,
+    response_model=None,  # answered as built; documented as the typed GeoJSON below
+    responses={200: {"model": Heatmap}, **_SEARCH_PROBLEMS},
 )
 def heatmap(
     session: ReadSessionDep,
@@ -183,7 +181,7 @@ To = Annotated[Day, Query(alias="to", description="Last day (local), ≤ 366 day
     "/checklist",
     summary="The field-inspection checklist: categories, items, deduction per occurrence",
     response_model=Checklist,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def get_checklist(settings: SettingsDep, principal: PrincipalDep) -> Checklist:
     principal.require(Permission.CASES_READ)
@@ -196,9 +194,9 @@ def get_checklist(settings: SettingsDep, principal: PrincipalDep) -> Checklist:
     status_code=status.HTTP_201_CREATED,
     response_model=InspectionOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS, NotFound, inspections.BadInspectionTime, DeviceTimeInFuture,
+        NotFound, inspections.BadInspectionTime, DeviceTimeInFuture,
         inspections.UnknownChecklistItem, inspections.DeductionPhotoRequired,
-        inspections.DeductionOffSegment, UnknownPhoto, IdempotencyKeyReused,
+        inspections.DeductionOffSegment, UnknownPhoto, IdempotencyKeyReused, *ROUTE_PROBLEMS,
     ),
 )  # fmt: skip
 def record_inspection(
@@ -218,7 +216,7 @@ def record_inspection(
     "/inspections",
     summary="Inspections of a period, newest first",
     response_model=Page[InspectionOut],
-    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
+    responses=problem_responses(service.BadPeriod),
 )
 def list_inspections(
     session: SessionDep,
@@ -242,7 +240,7 @@ def list_inspections(
     "/inspections/{inspection_id}",
     summary="One inspection with its deductions and photos",
     response_model=InspectionOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_inspection(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, inspection_id: DatabaseId
@@ -254,7 +252,7 @@ def get_inspection(
     "/inspection-scores",
     summary="Inspection scores of a period per segment (with its 千百十 grade), street or unit",
     response_model=InspectionScores,
-    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod, service.UnknownFilter),
+    responses=problem_responses(service.BadPeriod, service.UnknownFilter),
 )
 def inspection_scores(
     session: ReadSessionDep,
@@ -282,7 +280,7 @@ PeriodLabel = Annotated[
     "/rankings",
     summary="Monthly ranking or weekly bulletin of street offices or departments, with flags",
     response_model=RankingOut,
-    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
+    responses=problem_responses(service.BadPeriod),
 )
 def ranking(
     session: ReadSessionDep,
@@ -301,7 +299,7 @@ def ranking(
     "/district-score",
     summary="The district's score: street offices' and departments' means, weighed",
     response_model=DistrictScore,
-    responses=problem_responses(*AUTH_PROBLEMS, service.BadPeriod),
+    responses=problem_responses(service.BadPeriod),
 )
 def district_score(
     session: ReadSessionDep, settings: SettingsDep, principal: PrincipalDep, period: PeriodLabel
@@ -316,7 +314,7 @@ def district_score(
     "/periods/{label}",
     summary="A closed period: when it was frozen, by whom, and every correction since",
     response_model=PeriodOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound, service.BadPeriod),
+    responses=problem_responses(NotFound, service.BadPeriod),
 )
 def get_period(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, label: str
@@ -328,9 +326,7 @@ def get_period(
     "/periods/{label}/close",
     summary="Freeze a finished month or week: its KPIs, scores and rankings (admins)",
     response_model=PeriodOut,
-    responses=problem_responses(
-        *AUTH_PROBLEMS, service.BadPeriod, periods.PeriodNotOver, periods.PeriodClosed
-    ),
+    responses=problem_responses(service.BadPeriod, periods.PeriodNotOver, periods.PeriodClosed),
 )
 def close_period(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, label: str
@@ -343,7 +339,9 @@ def close_period(
     "/periods/{label}/corrections",
     summary="Correct one frozen figure, with the reason (admins; audited, listed)",
     response_model=PeriodOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound, service.BadPeriod, periods.UnknownFigure),
+    responses=problem_responses(
+        NotFound, service.BadPeriod, periods.UnknownFigure, periods.BadCorrection
+    ),
 )
 def correct_period(
     session: SessionDep,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
+from geojson_pydantic import Feature, FeatureCollection
+from geojson_pydantic.geometries import LineString, Polygon
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.cases.models import CaseSource, CaseStatus
@@ -255,3 +257,20 @@ class PeriodOut(BaseModel):
     closed_by: str | None
     snapshots: list[str] = Field(description="The frozen answers: `kpis:street`, ...")
     corrections: list[CorrectionOut]
+
+
+class HeatmapProperties(BaseModel):
+    code: str = Field(description="The grid cell's or the segment's code.")
+    cases: int
+
+
+class HeatmapFeature(Feature[Polygon | LineString, HeatmapProperties]):
+    """One grid cell (a polygon) or road segment (a line) with its cases."""
+
+
+class Heatmap(FeatureCollection[HeatmapFeature]):
+    """Cases per grid cell or road segment (GeoJSON FeatureCollection); only places with
+    cases are listed, most cases first."""
+
+    level: Literal["grid_cell", "segment"]
+    max_cases: int = Field(description="The most cases of one place (0 when none).")

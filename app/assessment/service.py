@@ -4,7 +4,7 @@ period: what assessors score and leaders rank (see `kpis.py` for the definitions
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -675,6 +675,7 @@ def _count_whistles(
 
 def _names(session: Session, by: Dimension, keys: Iterable[str]) -> dict[str, str]:
     keys = [k for k in keys if k != NONE_KEY]
+    rows: Sequence[tuple[str, str]]
     if by in ("street", "community"):
         rows = session.execute(select(Jurisdiction.code, Jurisdiction.name)
                                .where(Jurisdiction.code.in_(keys))).all()  # fmt: skip

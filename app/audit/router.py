@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.audit.models import AuditEventType
 from app.audit.schemas import AuditEventOut
 from app.audit.service import list_events
@@ -23,7 +22,7 @@ router = APIRouter(prefix="/api/v1/admin/audit-events", tags=["admin: audit"])
     "",
     summary="Security events, newest first",
     response_model=Page[AuditEventOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def list_audit_events(
     session: SessionDep,

@@ -169,9 +169,9 @@ def _pg_env(url: URL) -> dict[str, str]:
     ):
         if value is not None:
             env[var] = str(value)
-    for name, value in url.query.items():
+    for name, setting in url.query.items():
         if name in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options"):
-            env[f"PG{name.upper()}"] = str(value)
+            env[f"PG{name.upper()}"] = str(setting)
     return env
 
 

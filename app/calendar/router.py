@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.calendar import service
 from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.core.deps import SessionDep, SettingsDep
@@ -24,7 +23,7 @@ Year = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR, description="The calenda
     "/{year}",
     summary="A year's working days (official holidays and make-up days, plus overrides)",
     response_model=CalendarYearOut,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def read_year(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, year: Year
@@ -36,7 +35,7 @@ def read_year(
     "/{year}",
     summary="Replace a year's overrides (local holidays, declared working days)",
     response_model=CalendarYearOut,
-    responses=problem_responses(*AUTH_PROBLEMS, service.DateOutsideYear, service.DuplicateDate),
+    responses=problem_responses(service.DateOutsideYear, service.DuplicateDate),
 )
 def replace_year(
     session: SessionDep,

@@ -9,7 +9,7 @@ people acting on the same version only the first wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -723,13 +723,18 @@ def case_out(
     zone = settings.zone
     calendar = calendar or working_calendar(session, settings)
     now = utcnow()
+    rows: Sequence[tuple[CaseTask, Unit]]
     if held is None:
-        rows = session.execute(
-            select(CaseTask, Unit)
-            .join(Unit, CaseTask.unit_id == Unit.id)
-            .where(CaseTask.case_id == case.id)
-            .order_by(CaseTask.is_lead.desc(), CaseTask.id)
-        ).all()
+        rows = (
+            session.execute(
+                select(CaseTask, Unit)
+                .join(Unit, CaseTask.unit_id == Unit.id)
+                .where(CaseTask.case_id == case.id)
+                .order_by(CaseTask.is_lead.desc(), CaseTask.id)
+            )
+            .tuples()
+            .all()
+        )
     else:
         held_tasks, units = held
         ordered = sorted(held_tasks, key=lambda t: (not t.is_lead, t.id))

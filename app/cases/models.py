@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
@@ -147,7 +147,7 @@ class Case(TimestampMixin, Base):
     #: flush: opening a case takes several flushes, and is one version.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {
+    __mapper_args__: Any = {  # noqa: RUF012 - SQLAlchemy reads it off the class
         "version_id_col": version,
         "version_id_generator": False,
     }

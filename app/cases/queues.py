@@ -112,6 +112,8 @@ def unit_tasks(
     items = []
     for task, case in rows[:limit]:
         assert unit is not None
+        deadline = task.handle_due_at
+        assert deadline is not None  # the query's filter: every dispatched task has one
         place = to_shape(case.geom)
         items.append(
             TaskQueueItem(
@@ -133,12 +135,10 @@ def unit_tasks(
                 sign_for_due_at=task.sign_for_due_at.astimezone(zone)
                 if task.sign_for_due_at
                 else None,
-                handle_due_at=task.handle_due_at.astimezone(zone),
-                overdue=task.handle_due_at < now,
+                handle_due_at=deadline.astimezone(zone),
+                overdue=deadline < now,
                 warned=task.handle_warn_at is not None and task.handle_warn_at <= now,
-                remaining_working_hours=round(
-                    calendar.working_hours_between(now, task.handle_due_at), 2
-                ),
+                remaining_working_hours=round(calendar.working_hours_between(now, deadline), 2),
                 extension_requested_until=task.extension_requested_until,
                 actions=staff_actions(case.status, task.status),
             )
@@ -146,6 +146,7 @@ def unit_tasks(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
+        assert last.handle_due_at is not None
         next_cursor = encode_cursor([last.handle_due_at.isoformat(), last.id])
     return items, next_cursor
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Header, Query, Response
 
 from app.accounts.deps import PrincipalDep
 from app.accounts.models import Role
-from app.accounts.router import AUTH_PROBLEMS
 from app.cases import actions, queues
 from app.cases.models import TaskStatus
 from app.cases.schemas import (
@@ -20,6 +19,7 @@ from app.cases.schemas import (
     TransitionOut,
 )
 from app.cases.workflow import TRANSITIONS, Action, roles_of
+from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
@@ -30,7 +30,6 @@ from app.territory.service import UnknownUnit
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 ACTION_PROBLEMS = (
-    *AUTH_PROBLEMS,
     NotFound,
     actions.VersionRequired,
     actions.VersionConflict,
@@ -60,7 +59,7 @@ ACTION_PROBLEMS = (
     "/workflow",
     summary="The closed loop as a table: each step, from which states, by whom, needing what",
     response_model=list[TransitionOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
     """The same table the service enforces (`app/cases/workflow.py`)."""
@@ -84,7 +83,7 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
     "/cases/{number}",
     summary="One case: status, version, tasks with deadlines, and its whole history",
     response_model=CaseOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses={**problem_responses(NotFound), **ETAG_RESPONSE},
 )
 def get_case(
     response: Response,
@@ -102,7 +101,7 @@ def get_case(
     "/cases/{number}/actions/{action}",
     summary="Take one step (立案, 派遣, 签收, 反馈, 核查, 督办, ...) on a case",
     response_model=CaseOut,
-    responses=problem_responses(*ACTION_PROBLEMS, UnknownPhoto),
+    responses={**problem_responses(*ACTION_PROBLEMS, UnknownPhoto), **ETAG_RESPONSE},
 )
 def take_action(
     response: Response,
@@ -127,7 +126,7 @@ def take_action(
     "/tasks",
     summary="My unit's open tasks, soonest handling deadline first (department staff)",
     response_model=Page[TaskQueueItem],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def unit_tasks(
     session: SessionDep,
@@ -160,7 +159,7 @@ def unit_tasks(
     "/queues/dispatch",
     summary="The command centre's queue: to register, dispatch, decide returns or extensions",
     response_model=Page[DispatchQueueItem],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def dispatch_queue(
     session: SessionDep,
@@ -181,7 +180,7 @@ def dispatch_queue(
     "/queues/verification",
     summary="Cases awaiting my verification (my reports, my segments; supervisors: my scope)",
     response_model=Page[CaseSummary],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def verification_queue(
     session: SessionDep,

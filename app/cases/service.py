@@ -207,7 +207,7 @@ def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
                 photo_ids=event.photo_ids,
                 lon=point.x if point else None,
                 lat=point.y if point else None,
-                unit=units.get(event.detail.get("unit_id")),
+                unit=units.get(event.detail.get("unit_id", 0)),  # ids start at 1
             )
         )
     return out

@@ -23,7 +23,7 @@ from app.cases.deadlines import ESCALATION_CHIEF_LEVELS, escalation_due_at, next
 from app.cases.models import Case, CaseEventKind, CaseStatus, CaseTask, TaskStatus
 from app.cases.service import record_event
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import rows_changed, utcnow
 from app.whistles.models import Whistle, WhistleCase, WhistleSummons
 
 SYSTEM_ROLE = "system"
@@ -60,7 +60,7 @@ def _record(
 def _claim(session: Session, statement: Any) -> bool:
     """Run a conditional UPDATE; True if this sweep won the row (another may have)."""
     return bool(
-        session.execute(statement.execution_options(synchronize_session=False)).rowcount == 1
+        rows_changed(session.execute(statement.execution_options(synchronize_session=False))) == 1
     )
 
 

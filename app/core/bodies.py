@@ -14,7 +14,7 @@ the body is never read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import anyio
 from fastapi import FastAPI
@@ -179,7 +179,15 @@ class BodyGate:
 FORM_MAX_FIELDS = 20
 
 
-def form_limits(settings: Settings) -> dict[str, int]:
+class FormLimits(TypedDict, total=False):
+    """FastAPI's `form_limits` (its own TypedDict is private)."""
+
+    max_fields: int
+    max_files: int
+    max_part_size: int
+
+
+def form_limits(settings: Settings) -> FormLimits:
     """The form parser's bounds for every route (a route may set tighter ones), checked as
     the parts arrive (`413 form_limit_exceeded`): the files a report may hold, a text field
     no larger than the default body limit."""

@@ -539,8 +539,9 @@ class Settings(BaseSettings):
     def _pair_weights(cls, value: str, info: ValidationInfo) -> str:
         from app.assessment.rankings import parse_weights
 
-        names = {"assessment_ranking_weights": ("cases", "inspections"),
-                 "assessment_group_weights": ("streets", "units")}[info.field_name]  # fmt: skip
+        pairs = {"assessment_ranking_weights": ("cases", "inspections"),
+                 "assessment_group_weights": ("streets", "units")}  # fmt: skip
+        names = pairs[info.field_name or ""]
         try:
             parse_weights(value, names)
         except ValueError as exc:

@@ -15,12 +15,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from geoalchemy2 import Geometry
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, CursorResult, Result, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -68,6 +68,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def rows_changed(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE changed: its result is a CursorResult, though
+    `Session.execute` is typed as answering any Result."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -97,7 +103,7 @@ def _sqlite_dbapi() -> Any:
     if hasattr(sqlite3.Connection, "enable_load_extension"):
         return sqlite3
     try:
-        from pysqlite3 import dbapi2  # type: ignore[import-not-found]
+        from pysqlite3 import dbapi2
     except ImportError as exc:  # pragma: no cover - depends on the platform
         raise RuntimeError(
             "This Python's sqlite3 cannot load SpatiaLite and pysqlite3 is not installed: "

@@ -54,6 +54,8 @@ class Problem(Exception):
     code: ClassVar[str] = "problem"
     status: ClassVar[int] = 400
     title: ClassVar[str] = "请求有误"
+    #: Headers this problem's answers carry, with their OpenAPI descriptions.
+    answer_headers: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -259,7 +261,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         problem = _unreadable_body(exc)
     else:
         log.warning("HTTP error from the framework: %s %s", exc.status_code, exc.detail)
-        problem = Problem("请求无法处理", headers=exc.headers)
+        problem = Problem("请求无法处理", headers=dict(exc.headers) if exc.headers else None)
         problem.status = exc.status_code  # type: ignore[misc]
     return problem_response(problem, request)
 
@@ -280,33 +282,89 @@ def _describe(problems: Sequence[type[Problem]]) -> str:
     return "；".join(f"`{p.code}` {p.title}" for p in problems)
 
 
-def _problem_content() -> dict[str, Any]:
-    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
+def _example(problem: type[Problem], status: int) -> dict[str, Any]:
+    value = {
+        "type": f"/problems/{problem.code}",
+        "title": problem.title,
+        "status": status,
+        "code": problem.code,
+    }
+    return {"summary": problem.title, "value": value}
+
+
+def _problem_entry(problems: Sequence[type[Problem]], status: int) -> dict[str, Any]:
+    """One status's response object: the ProblemBody schema, one example per code (their
+    keys are the codes: what `documented_problems` reads back) and the problems' headers."""
+    entry: dict[str, Any] = {
+        "description": _describe(problems),
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "schema": {"$ref": "#/components/schemas/ProblemBody"},
+                "examples": {p.code: _example(p, status) for p in problems},
+            }
+        },
+    }
+    headers = {name: text for p in problems for name, text in p.answer_headers.items()}
+    if headers:
+        entry["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return entry
 
 
 def problem_responses(
     *problems: type[Problem] | tuple[type[Problem], int],
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the problems a route may answer with; a
-    `(problem, status)` pair for one this route answers with another status than its own."""
+    `(problem, status)` pair for one this route answers with another status than its own.
+    The problems every route of a kind answers (sign-in, validation, paging, bodies) are
+    added to the document by `app.core.contract`; a test (tests/contract.py) fails when a
+    route answers a problem its entry does not list."""
     by_status: dict[int, list[type[Problem]]] = {}
-    for p in (*problems, ValidationFailed):
+    for p in problems:
         problem, status = p if isinstance(p, tuple) else (p, p.status)
-        by_status.setdefault(status, []).append(problem)
+        if problem not in by_status.setdefault(status, []):
+            by_status[status].append(problem)
     return {
-        status: {"model": ProblemBody, "content": _problem_content(), "description": _describe(ps)}
+        status: {"model": ProblemBody, **_problem_entry(ps, status)}
         for status, ps in sorted(by_status.items())
     }
 
 
-def add_problem_responses(responses: dict[str, Any], problems: Sequence[type[Problem]]) -> None:
+def add_problem_responses(
+    responses: dict[str, Any], problems: Sequence[type[Problem] | tuple[type[Problem], int]]
+) -> None:
     """Add problems to an operation's `responses` in a generated OpenAPI document (for the
     problems that every route of a kind may answer with, added after generation)."""
     for p in problems:
-        entry = responses.setdefault(
-            str(p.status), {"content": _problem_content(), "description": ""}
+        problem, status = p if isinstance(p, tuple) else (p, p.status)
+        entry = responses.get(str(status))
+        media = (entry or {}).get("content", {}).get(PROBLEM_MEDIA_TYPE)
+        if entry is None or media is None:
+            # None yet, or FastAPI's own (its default 422): this API answers problems.
+            responses[str(status)] = _problem_entry([problem], status)
+            continue
+        examples = media.setdefault("examples", {})
+        if problem.code in examples:
+            continue
+        examples[problem.code] = _example(problem, status)
+        entry["description"] = "；".join(
+            d for d in (entry.get("description"), _describe([problem])) if d
         )
-        entry["description"] = "；".join(d for d in (entry["description"], _describe([p])) if d)
+        for name, text in problem.answer_headers.items():
+            entry.setdefault("headers", {}).setdefault(
+                name, {"description": text, "schema": {"type": "string"}}
+            )
     responses_in_order = dict(sorted(responses.items()))
     responses.clear()
     responses.update(responses_in_order)
+
+
+def documented_problems(operation: dict[str, Any]) -> set[tuple[int, str]]:
+    """(status, code) of every problem an OpenAPI operation documents."""
+    found: set[tuple[int, str]] = set()
+    for status, entry in operation.get("responses", {}).items():
+        media = entry.get("content", {}).get(PROBLEM_MEDIA_TYPE, {})
+        found.update((int(status), code) for code in media.get("examples", {}))
+    return found

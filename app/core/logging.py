@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 from asgi_correlation_id import correlation_id
@@ -16,7 +18,9 @@ from app.core.metrics import observe_request
 from app.core.tracing import trace_ids
 
 
-def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _add_request_id(
+    _: object, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     request_id = correlation_id.get()
     if request_id is not None:
         event["request_id"] = request_id

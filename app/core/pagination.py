@@ -75,7 +75,7 @@ def decode_text_cursor(cursor: str | None, max_length: int = 64) -> str | None:
     key = decode_cursor(cursor)
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= max_length):
         raise InvalidCursor("请使用上一页返回的 next_cursor")
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 def decode_moment_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
@@ -94,6 +94,14 @@ def decode_moment_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     return moment, _database_id(row_id)
 
 
+def plain_name(model: type[Any]) -> str:
+    """A model's name for a generic's parametrized name: RoadSegmentOut -> RoadSegment."""
+    name = model.__name__
+    for suffix in ("Out", "Feature"):
+        name = name.removesuffix(suffix) or name
+    return name
+
+
 class Link(BaseModel):
     href: str
     rel: str
@@ -106,6 +114,12 @@ F = TypeVar("F")
 class FeaturePage(BaseModel, Generic[F]):
     """A GeoJSON FeatureCollection page, with OGC API Features paging members."""
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        # A name client generators can use: RoadSegmentFeaturePage, not
+        # FeaturePage_Feature_RoadSegmentOut__.
+        return f"{plain_name(params[0])}FeaturePage"
+
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[F]
     numberReturned: int = Field(description="Features on this page.")  # noqa: N815 - OGC name
@@ -115,6 +129,11 @@ class FeaturePage(BaseModel, Generic[F]):
 
 class Page(BaseModel, Generic[F]):
     """A JSON page of items."""
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        # A name client generators can use: UserPage, not Page_UserOut_.
+        return f"{plain_name(params[0])}Page"
 
     items: list[F]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

@@ -700,14 +700,11 @@ def _workstation_sites(plan: Plan, street: Area) -> list[_Crossing]:
     sites: list[_Crossing] = []
     for k in range(WORKSTATIONS_PER_STREET):
         target_y = plan.height * (k + 1) / (WORKSTATIONS_PER_STREET + 1)
-        site = min(
-            (c for c in candidates if c not in sites),
-            key=lambda c, ty=target_y: (
-                c.rank,
-                abs(c.point[0] - centre_x) + abs(c.point[1] - ty),
-                c.point,
-            ),
-        )
+
+        def closeness(c: _Crossing, ty: float = target_y) -> tuple[Any, ...]:
+            return (c.rank, abs(c.point[0] - centre_x) + abs(c.point[1] - ty), c.point)
+
+        site = min((c for c in candidates if c not in sites), key=closeness)
         sites.append(site)
     return sites
 

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
-from app.core.pagination import Cursor
+from app.core.pagination import Cursor, InvalidCursor
 from app.exchange import service
 from app.exchange.service import ExchangePage, PlatformImport, PlatformImportOut
 
@@ -20,9 +19,9 @@ router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
 @router.get(
     "/cases",
     summary="Cases changed since a cursor, whole (数字城管平台同步：导出)",
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(InvalidCursor),  # its cursor is `since`
 )
-def export_cases(
+def export_platform_cases(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -39,9 +38,9 @@ def export_cases(
 @router.post(
     "/cases",
     summary="Cases from the platform, each once by its number (数字城管平台同步：导入)",
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
-def import_cases(
+def import_platform_cases(
     body: PlatformImport, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
 ) -> PlatformImportOut:
     return service.import_cases(session, settings, principal, body)

@@ -47,7 +47,7 @@ def move(
         if not settings.s3_bucket:
             typer.echo("photos: set ROADCHIEF_S3_BUCKET (and the endpoint) first", err=True)
             raise typer.Exit(2)
-        result = move_photos(session, settings, to.value, jobs=jobs)  # type: ignore[arg-type]
+        result = move_photos(session, settings, to.value, jobs=jobs)
         for key, why in sorted(result.failed.items()):
             typer.echo(f"  {key}: {why}", err=True)
         for key in result.missing:

@@ -10,7 +10,6 @@ from starlette.background import BackgroundTask
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
@@ -34,7 +33,7 @@ PHOTO_PROBLEMS = (
     summary="Upload one photo; use its id in a report (uploads no report uses are removed)",
     status_code=status.HTTP_201_CREATED,
     response_model=PhotoOut,
-    responses=problem_responses(*AUTH_PROBLEMS, *PHOTO_PROBLEMS),
+    responses=problem_responses(*PHOTO_PROBLEMS),
     form_limits={"max_files": 1},
 )
 @body_limit(lambda s: s.photo_max_bytes + MULTIPART_FRAMING_BYTES)
@@ -54,7 +53,7 @@ def upload_photo(
     "/{photo_id}",
     summary="A photo's facts: format, size, EXIF time and place, links to its sizes",
     response_model=PhotoOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_photo(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo_id: DatabaseId
@@ -73,13 +72,19 @@ def get_photo(
                 for kind in ("jpeg", "png", "webp", "heif")
             },
             "description": "The image: display and thumbnail are always JPEG.",
+            "headers": {
+                "ETag": {
+                    "description": "The file's content hash: it never changes (immutable).",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         307: {
             "description": "Photos kept in object storage (ROADCHIEF_PHOTO_STORE=s3): a "
             "redirect to a presigned URL of the image, valid for ROADCHIEF_PHOTO_URL_SECONDS.",
             "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
         },
-        **problem_responses(*AUTH_PROBLEMS, NotFound),
+        **problem_responses(NotFound),
     },
 )
 def get_photo_file(

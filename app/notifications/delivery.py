@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook as Signer
 
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import rows_changed, utcnow
 from app.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_GIVEN_UP
 from app.notifications.egress import AddressRefused, guarded_client
 from app.notifications.models import (
@@ -118,16 +118,18 @@ def deliver_due(
     session.rollback()
     lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
     for delivery_id, seen in due:
-        claimed = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status == DeliveryStatus.PENDING,
-                WebhookDelivery.next_attempt_at == seen,
+        claimed = rows_changed(
+            session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == delivery_id,
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
+                    WebhookDelivery.next_attempt_at == seen,
+                )
+                # The lease runs from this claim (a long run must not hand out stale leases).
+                .values(next_attempt_at=utcnow() + lease)
             )
-            # The lease runs from this claim (a long run must not hand out stale leases).
-            .values(next_attempt_at=utcnow() + lease)
-        ).rowcount
+        )
         if claimed != 1:
             session.rollback()
             continue  # another worker has it

@@ -70,7 +70,8 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     name), in the resolver's order. Raises OSError when it stands for none."""
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     # Scope ids ("fe80::1%eth0") are cut: the check is on the address itself.
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in found))
+    addresses = (str(info[4][0]).split("%")[0] for info in found)
+    return list(dict.fromkeys(ipaddress.ip_address(a) for a in addresses))
 
 
 def check_webhook_url(url: str, allowed: Sequence[IPNetwork]) -> None:

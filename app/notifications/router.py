@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.accounts.deps import PrincipalDep, SignedInDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
@@ -30,7 +29,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/webhooks", tags=["admin: webhooks
     "",
     summary="My messages, newest first: what I must act on, and what I should know",
     response_model=InboxPage,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def read_inbox(
     session: SessionDep,
@@ -50,7 +49,7 @@ def read_inbox(
     "/{notification_id}/read",
     summary="Mark one message as read",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def mark_one_read(
     session: SessionDep, principal: SignedInDep, notification_id: DatabaseId
@@ -63,7 +62,7 @@ def mark_one_read(
     "/read-all",
     summary="Mark all my messages as read",
     response_model=MarkedRead,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def mark_all_read(session: SessionDep, principal: SignedInDep) -> MarkedRead:
     return MarkedRead(marked=service.mark_read(session, principal, None))
@@ -74,7 +73,7 @@ def mark_all_read(session: SessionDep, principal: SignedInDep) -> MarkedRead:
     summary="Add a webhook: case events are POSTed to it, signed (Standard Webhooks)",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
-    responses=problem_responses(*AUTH_PROBLEMS, WebhookAddressRefused),
+    responses=problem_responses(WebhookAddressRefused),
 )
 def create_webhook(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: WebhookCreate
@@ -88,7 +87,7 @@ def create_webhook(
     "",
     summary="The webhooks",
     response_model=list[WebhookOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[WebhookOut]:
     return service.list_webhooks(session, principal)
@@ -98,7 +97,7 @@ def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[WebhookO
     "/{webhook_id}",
     summary="Stop a webhook (its deliveries stay readable)",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def deactivate_webhook(
     session: SessionDep, principal: PrincipalDep, webhook_id: DatabaseId
@@ -111,7 +110,7 @@ def deactivate_webhook(
     "/{webhook_id}/deliveries",
     summary="A webhook's deliveries, newest first, with attempts and answers",
     response_model=Page[DeliveryOut],
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def list_deliveries(
     session: SessionDep,

@@ -30,7 +30,7 @@ from app.cases.models import (
 )
 from app.cases.relations import may_verify
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
 from app.core.moments import local_isoformat
 from app.core.pagination import decode_id_cursor, encode_cursor
@@ -69,11 +69,12 @@ def _segment_chiefs(case: Case, level: int | None) -> Any:
     on_segment = and_(
         SegmentChief.segment_id == RoadSegment.id, RoadSegment.code == case.segment_code
     )
+    wanted: Any = level
     if level is None:
-        level = (
+        wanted = (
             select(func.max(SegmentChief.level)).where(on_segment).correlate(None).scalar_subquery()
         )
-    return select(SegmentChief.user_id).where(on_segment, SegmentChief.level == level)
+    return select(SegmentChief.user_id).where(on_segment, SegmentChief.level == wanted)
 
 
 def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
@@ -334,7 +335,7 @@ def mark_read(session: Session, principal: SignedIn, notification_id: int | None
         ):
             raise NotFound("消息不存在")
         query = query.where(Notification.id == notification_id)
-    changed = session.execute(query.values(read_at=utcnow())).rowcount
+    changed = rows_changed(session.execute(query.values(read_at=utcnow())))
     session.commit()
     return int(changed or 0)
 

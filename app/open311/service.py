@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from fastapi.responses import JSONResponse
 from geoalchemy2.shape import to_shape
@@ -97,6 +97,9 @@ EVENT_NAMES = {
 }
 
 
+_Row = TypeVarTuple("_Row")
+
+
 def _blank(value: str | None) -> str | None:
     """An empty parameter is an absent one."""
     if value is None:
@@ -147,9 +150,10 @@ def district(session: Session, jurisdiction_id: str | None) -> District:
             raise Open311Error(400, "jurisdiction_id was not provided")
         row = rows[0]
     else:
-        row = session.scalar(query.where(Jurisdiction.code == code))
-        if row is None:
+        found = session.scalar(query.where(Jurisdiction.code == code))
+        if found is None:
             raise Open311Error(404, f"jurisdiction_id not found: {code}")
+        row = found
     return District(row.code, row.name, row.path)
 
 
@@ -503,7 +507,7 @@ def create_request(
     except Problem as problem:
         raise from_problem(problem) from None
     if isinstance(result, JSONResponse):
-        return Open311Receipt.model_validate_json(result.body)
+        return Open311Receipt.model_validate_json(bytes(result.body))
     assert isinstance(result, Open311Receipt)
     return result
 
@@ -546,7 +550,7 @@ def window(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     return since, until
 
 
-def _scoped(query: Select[Any], principal: Principal | None, place: District) -> Select[Any]:
+def _scoped(query: Select[*_Row], principal: Principal | None, place: District) -> Select[*_Row]:
     query = query.where(Case.jurisdiction_path.startswith(place.path, autoescape=True))
     if principal is not None:
         query = query.where(principal.path_filter(Case.jurisdiction_path))
@@ -718,7 +722,7 @@ def token_request(session: Session, token: str, params: Mapping[str, str]) -> li
 # --- the mySociety updates extension -----------------------------------------------------------
 
 
-def _reject_reasons(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
+def _reject_reasons(session: Session, case_ids: Sequence[int]) -> dict[int, str | None]:
     rows = session.execute(
         select(CaseEvent.case_id, CaseEvent.detail)
         .where(CaseEvent.case_id.in_(case_ids), CaseEvent.kind == CaseEventKind.REJECTED)

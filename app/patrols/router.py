@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from app.accounts.deps import PrincipalDep, SignedInDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
@@ -20,8 +19,10 @@ from app.patrols.schemas import (
     CheckInOut,
     CheckOutIn,
     ComplianceOut,
+    CoverageMap,
     FixBatch,
     FixBatchResult,
+    PatrolMap,
     PatrolOut,
     PatrolStart,
     PatrolSummary,
@@ -30,7 +31,7 @@ from app.patrols.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["patrols"])
 
-OWN = (*AUTH_PROBLEMS, NotFound, service.NotYourPatrol)
+OWN = (NotFound, service.NotYourPatrol)
 
 
 @router.post(
@@ -39,7 +40,7 @@ OWN = (*AUTH_PROBLEMS, NotFound, service.NotYourPatrol)
     status_code=status.HTTP_201_CREATED,
     response_model=PatrolOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS, service.PatrolInProgress, service.StartTooOld, IdempotencyKeyReused
+        service.PatrolInProgress, service.StartTooOld, IdempotencyKeyReused
     ),
 )
 def start_patrol(
@@ -56,7 +57,7 @@ def start_patrol(
     "/patrols/compliance",
     summary="Patrol duty met or missed, per chief and segment, and per street office",
     response_model=ComplianceOut,
-    responses=problem_responses(*AUTH_PROBLEMS, compliance.BadDateRange),
+    responses=problem_responses(compliance.BadDateRange),
 )
 def patrol_compliance(
     session: SessionDep,
@@ -79,7 +80,11 @@ def patrol_compliance(
 @router.get(
     "/patrols/coverage-map",
     summary="Road segments coloured by patrol coverage over a period (GeoJSON)",
-    responses=problem_responses(*AUTH_PROBLEMS, compliance.BadDateRange),
+    response_model=None,  # answered as built; documented as the typed GeoJSON below
+    responses={
+        200: {"model": CoverageMap},
+        **problem_responses(compliance.BadDateRange),
+    },
 )
 def patrol_coverage_map(
     session: SessionDep,
@@ -99,7 +104,7 @@ def patrol_coverage_map(
     "/patrols/mine",
     summary="My patrols, newest first (find the running one: `status=active`)",
     response_model=Page[PatrolSummary],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def my_patrols(
     session: SessionDep,
@@ -179,7 +184,7 @@ def end_patrol(
     "/patrols/{patrol_id}",
     summary="One patrol: times, distance, fixes left out and why, segments covered",
     response_model=PatrolOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_patrol(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
@@ -190,7 +195,8 @@ def get_patrol(
 @router.get(
     "/patrols/{patrol_id}/map",
     summary="The track and the covered parts of segments (GeoJSON FeatureCollection)",
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    response_model=None,  # answered as built; documented as the typed GeoJSON below
+    responses={200: {"model": PatrolMap}, **problem_responses(NotFound)},
 )
 def patrol_map(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, patrol_id: DatabaseId
@@ -202,7 +208,7 @@ def patrol_map(
     "/segments/{segment_code}/patrols",
     summary="A segment's patrol history: who, when, how much of it (newest first)",
     response_model=list[SegmentPatrolOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(NotFound),
 )
 def segment_patrols(
     session: SessionDep,
@@ -220,7 +226,7 @@ def segment_patrols(
     status_code=status.HTTP_201_CREATED,
     response_model=CheckInOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS, NotFound, workstations.TooFarFromWorkstation,
+        NotFound, workstations.TooFarFromWorkstation,
         workstations.AlreadyCheckedIn, IdempotencyKeyReused,
     ),
 )  # fmt: skip
@@ -240,7 +246,7 @@ def check_in(
     summary="Check out of the workstation, standing near it",
     response_model=CheckInOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS, NotFound, workstations.TooFarFromWorkstation, workstations.NotCheckedIn
+        NotFound, workstations.TooFarFromWorkstation, workstations.NotCheckedIn
     ),
 )
 def check_out(
@@ -253,7 +259,7 @@ def check_out(
     "/workstations/{code}/check-ins",
     summary="Who was at the workstation, when and for what (newest first)",
     response_model=Page[CheckInOut],
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def list_check_ins(
     session: SessionDep,

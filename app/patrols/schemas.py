@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Literal
 
+from geojson_pydantic import Feature, FeatureCollection
+from geojson_pydantic.geometries import LineString, MultiLineString
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.coords import PointIn
@@ -97,9 +99,6 @@ class SegmentPatrolOut(BaseModel):
     complete: bool
 
 
-FeatureCollection = dict[str, Any]
-
-
 class MissedPeriod(BaseModel):
     start: date
     end: date
@@ -173,3 +172,50 @@ class CheckInOut(BaseModel):
     checked_out_at: LocalMoment | None
     out_distance_m: float | None
     minutes: float | None = Field(description="From check-in to check-out.")
+
+
+# --- maps (GeoJSON) ------------------------------------------------------------------------
+
+
+class CoverageProperties(BaseModel):
+    segment_code: str
+    name: str
+    grade: str = Field(description="The segment's road grade.")
+    street_code: str
+    complete_patrols: int = Field(description="Complete patrols of the segment in the period.")
+    best_share: float = Field(description="The largest share of it one patrol covered (0–1).")
+    coverage: Literal["complete", "partial", "none"]
+
+
+class CoverageFeature(Feature[LineString, CoverageProperties]):
+    """One road segment of the coverage map."""
+
+
+class CoverageMap(FeatureCollection[CoverageFeature]):
+    """Road segments coloured by patrol coverage (GeoJSON FeatureCollection)."""
+
+
+class TrackProperties(BaseModel):
+    kind: Literal["track"] = "track"
+    patrol_id: int
+    distance_m: float | None = Field(description="The cleaned track's length in metres.")
+
+
+class CoveredProperties(BaseModel):
+    kind: Literal["covered"] = "covered"
+    segment_code: str
+    covered_share: float = Field(description="Share of the segment covered (0–1).")
+    complete: bool = Field(description="The share reached a complete patrol's.")
+
+
+class PatrolMapFeature(
+    Feature[
+        LineString | MultiLineString,
+        Annotated[TrackProperties | CoveredProperties, Field(discriminator="kind")],
+    ]
+):
+    """The patrol's track (`kind: track`) or the part of one segment it covered."""
+
+
+class PatrolMap(FeatureCollection[PatrolMapFeature]):
+    """A patrol's track and covered parts of segments (GeoJSON FeatureCollection)."""

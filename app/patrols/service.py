@@ -19,7 +19,7 @@ from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import oversees_user
 from app.core.config import Settings
-from app.core.database import UTCDateTime, bbox_intersects, utcnow
+from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_moment_id_cursor, encode_cursor
@@ -484,11 +484,13 @@ def remeasure_due(session: Session, settings: Settings, *, limit: int = 50) -> i
         patrol = _load(session, patrol_id)
         measures = _measure(session, settings, patrol)
         session.rollback()  # end the read: the write below starts its own transaction
-        claimed = session.execute(
-            update(Patrol)
-            .where(Patrol.id == patrol_id, Patrol.remeasure_requested_at == requested)
-            .values(remeasure_requested_at=None)
-        ).rowcount
+        claimed = rows_changed(
+            session.execute(
+                update(Patrol)
+                .where(Patrol.id == patrol_id, Patrol.remeasure_requested_at == requested)
+                .values(remeasure_requested_at=None)
+            )
+        )
         if claimed != 1:
             session.rollback()  # more fixes came (or another worker did it)
             continue
@@ -619,6 +621,7 @@ def patrol_geojson(
         .where(PatrolSegment.patrol_id == patrol.id, PatrolSegment.covered.isnot(None))
         .order_by(RoadSegment.code)
     ).all():
+        assert row.covered is not None  # the query's filter
         features.append({
             "type": "Feature",
             "geometry": shapely.geometry.mapping(to_shape(row.covered)),

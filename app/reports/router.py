@@ -8,7 +8,6 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import ValidationError
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.cases.schemas import NearbyCase
 from app.core.bodies import body_limit
 from app.core.coords import PointIn
@@ -46,7 +45,6 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 cases_router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 REPORT_PROBLEMS = (
-    *AUTH_PROBLEMS,
     *ROUTE_PROBLEMS,
     *PHOTO_PROBLEMS,
     service.DeviceTimeInFuture,
@@ -136,7 +134,7 @@ def submit_report_multipart(
     "/batch",
     summary="Send the offline queue: each report with its own key, answered one by one",
     response_model=BatchOut,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def submit_batch(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: BatchIn
@@ -150,7 +148,7 @@ def submit_batch(
     "/mine",
     summary="My reports, newest first, with their cases' status",
     response_model=Page[ReportSummary],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def my_reports(
     session: SessionDep,
@@ -169,7 +167,7 @@ def my_reports(
     "/{report_id}",
     summary="One report with its photos, evidence flags and its case's history",
     response_model=ReportDetail,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_report(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, report_id: DatabaseId
@@ -181,7 +179,7 @@ def get_report(
     "/nearby",
     summary="Open cases of a category near a point: is it already reported?",
     response_model=list[NearbyCase],
-    responses=problem_responses(*AUTH_PROBLEMS, *ROUTE_PROBLEMS),
+    responses=problem_responses(*ROUTE_PROBLEMS),
 )
 def nearby_cases(
     session: SessionDep,

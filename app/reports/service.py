@@ -365,6 +365,7 @@ def _open_case(
 
     # Fixed on the spot: nothing to handle, the verification deadline runs at once.
     fixed = body.fixed_on_spot
+    assert body.category_code is not None  # named by the intake (category_named)
     return new_case(
         session,
         settings,
@@ -676,7 +677,7 @@ def submit_batch(
             )
             continue
         if isinstance(answer, JSONResponse):
-            receipt = ReportReceipt.model_validate_json(answer.body)
+            receipt = ReportReceipt.model_validate_json(bytes(answer.body))
             results.append(
                 BatchItemResult(idempotency_key=item.idempotency_key, status=200, receipt=receipt)
             )

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
@@ -45,7 +44,7 @@ ROUTE_PROBLEMS = (
     "/categories",
     summary="The problem taxonomy (问题分类): every category, parents first",
     response_model=TaxonomyOut,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def get_taxonomy(
     session: SessionDep,
@@ -61,7 +60,7 @@ def get_taxonomy(
     "/categories/{code}",
     summary="One category: names, default urgency, time limits, national class",
     response_model=CategoryOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_category(session: SessionDep, principal: PrincipalDep, code: str) -> CategoryOut:
     return taxonomy.get_category(session, principal, code)
@@ -71,7 +70,7 @@ def get_category(session: SessionDep, principal: PrincipalDep, code: str) -> Cat
     "/routing/dry-run",
     summary="Where would this problem go, and why (nothing is stored)",
     response_model=RoutingDecisionOut,
-    responses=problem_responses(*AUTH_PROBLEMS, *ROUTE_PROBLEMS, NotFound),
+    responses=problem_responses(*ROUTE_PROBLEMS, NotFound),
 )
 def dry_run(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: RouteRequest
@@ -85,7 +84,7 @@ def dry_run(
     "/routing/decisions/{decision_id}",
     summary="A stored routing decision: the facts, the rule-set version and the units",
     response_model=RoutingDecisionOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_decision(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, decision_id: DatabaseId
@@ -97,7 +96,7 @@ def get_decision(
     "/routing/rule-sets",
     summary="Every version of the routing table, newest first",
     response_model=list[RuleSetSummary],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def list_rule_sets(session: SessionDep, principal: PrincipalDep) -> list[RuleSetSummary]:
     return rule_sets.list_rule_sets(session, principal)
@@ -107,7 +106,7 @@ def list_rule_sets(session: SessionDep, principal: PrincipalDep) -> list[RuleSet
     "/routing/rule-sets/active",
     summary="The routing table in force",
     response_model=RuleSetOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_active_rule_set(session: SessionDep, principal: PrincipalDep) -> RuleSetOut:
     return rule_sets.get_rule_set(session, principal, None)
@@ -117,7 +116,7 @@ def get_active_rule_set(session: SessionDep, principal: PrincipalDep) -> RuleSet
     "/routing/rule-sets/{version}",
     summary="One version of the routing table, with its rules",
     response_model=RuleSetOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_rule_set(session: SessionDep, principal: PrincipalDep, version: DatabaseId) -> RuleSetOut:
     return rule_sets.get_rule_set(session, principal, version)
@@ -127,7 +126,7 @@ def get_rule_set(session: SessionDep, principal: PrincipalDep, version: Database
     "/taxonomy",
     summary="Replace the taxonomy (all or nothing); categories left out become inactive",
     response_model=TaxonomyImportResult,
-    responses=problem_responses(*AUTH_PROBLEMS, taxonomy.TaxonomyInvalid),
+    responses=problem_responses(taxonomy.TaxonomyInvalid),
 )
 def put_taxonomy(
     session: SessionDep, principal: PrincipalDep, body: TaxonomyDocument
@@ -139,7 +138,7 @@ def put_taxonomy(
     "/rule-sets/validate",
     summary="Check a routing table against this deployment without storing it",
     response_model=RuleSetCheck,
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def validate_rule_set(
     session: SessionDep, principal: PrincipalDep, body: RuleSetDocument
@@ -152,9 +151,7 @@ def validate_rule_set(
     summary="Upload a new version of the routing table (refused whole if anything is wrong)",
     status_code=status.HTTP_201_CREATED,
     response_model=RuleSetOut,
-    responses=problem_responses(
-        *AUTH_PROBLEMS, rule_sets.RuleSetInvalid, rule_sets.ActivationConflict
-    ),
+    responses=problem_responses(rule_sets.RuleSetInvalid, rule_sets.ActivationConflict),
 )
 def upload_rule_set(
     session: SessionDep,
@@ -171,7 +168,6 @@ def upload_rule_set(
     summary="Re-activate the version that was in force before the current one",
     response_model=RuleSetOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS,
         rule_sets.NothingToRollBack,
         rule_sets.RuleSetInvalid,
         rule_sets.ActivationConflict,
@@ -188,7 +184,6 @@ def roll_back_rule_set(
     summary="Put a version in force; decisions already made keep their version",
     response_model=RuleSetOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS,
         NotFound,
         rule_sets.RuleSetAlreadyActive,
         rule_sets.RuleSetInvalid,

@@ -240,13 +240,13 @@ def compile_rule_set(
             f"问题类别“{leaf}”（{taxonomy[leaf].name}）没有不带限定条件的规则，"
             "限定范围以外的问题将无人处置",
         )
-    for rule in rules:
-        shadow = _shadowing_rule(rule, ordered)
+    for compiled in rules:
+        shadow = _shadowing_rule(compiled, ordered)
         if shadow is not None:
             check.add(
-                ["rules", rule.position],
+                ["rules", compiled.position],
                 "unreachable_rule",
-                f"规则“{rule.id}”永远不会生效：它适用的每个类别和范围，规则“{shadow.id}”都优先",
+                f"规则“{compiled.id}”永远不会生效：它适用的每个类别和范围，规则“{shadow.id}”都优先",
             )
     return (None, check.errors) if check.errors else (result, [])
 

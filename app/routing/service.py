@@ -396,6 +396,7 @@ def decide_on_facts(
     category = context.taxonomy[facts.category_code]
     rule_set: RuleSet | None = None
     responsible: tuple[str, ...] = ()
+    notes: tuple[str, ...]
     if key is None:
         basis, matched, notes = DecisionBasis.FALLBACK, None, ()
         lead_codes, cooperating_codes = [context.command_centre().code], []

@@ -26,6 +26,7 @@ from app.routing.schemas import (
     TaxonomyOut,
     TimeLimits,
 )
+from app.territory.models import AssetType
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHIPPED_TAXONOMY = DATA_DIR / "taxonomy.yaml"
@@ -230,8 +231,8 @@ def _out(row: Category, parent_code: str | None) -> CategoryOut:
         default_urgency=row.default_urgency,
         photo_required=row.photo_required,
         time_limits={Urgency(u): TimeLimits(**t) for u, t in row.time_limits.items()},
-        asset_types=row.asset_types,
-        national=NationalClass(**row.national) if row.national else None,
+        asset_types=[AssetType(t) for t in row.asset_types],
+        national=NationalClass.model_validate(row.national) if row.national else None,
         items=row.items,
         active=row.active,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -96,7 +97,7 @@ def visit_duty(
             per_week[monday] += 1
             if chief is not None and user_id == chief.user_id:
                 own_per_week[monday] += 1
-        due, missed_weeks = judged_periods(weeks, today, lambda w, n=per_week: n[w[0]] >= needed)
+        due, missed_weeks = judged_periods(weeks, today, partial(_week_met, per_week, needed))
         missed = [
             MissedWeek(start=a, end=b, visits=per_week[a], required=needed) for a, b in missed_weeks
         ]
@@ -112,7 +113,7 @@ def visit_duty(
         )  # fmt: skip
         if chief is not None:
             own_due, own_missed = judged_periods(
-                weeks, today, lambda w, n=own_per_week: n[w[0]] >= needed
+                weeks, today, partial(_week_met, own_per_week, needed)
             )
             count, shop_weeks = chief_due[chief.user_id]
             chief_due[chief.user_id] = (count + 1, shop_weeks + len(own_due))
@@ -155,6 +156,10 @@ class _Chief:
     username: str
     display_name: str
     level: int
+
+
+def _week_met(visits: dict[date, int], needed: int, week: tuple[date, date]) -> bool:
+    return visits[week[0]] >= needed
 
 
 def _ground_chiefs(session: Session) -> dict[int, _Chief]:

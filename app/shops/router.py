@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, status
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep, SignedInDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
@@ -18,6 +17,7 @@ from app.media.service import UnknownPhoto
 from app.patrols.compliance import BadDateRange
 from app.patrols.service import PatrolMismatch
 from app.reports.service import DeviceTimeInFuture, LocationTooInaccurate
+from app.routing.router import ROUTE_PROBLEMS
 from app.shops import credit, duty, service
 from app.shops.pledges import PLEDGE_ITEMS
 from app.shops.schemas import (
@@ -37,7 +37,7 @@ router = APIRouter(prefix="/api/v1", tags=["shops"])
     "/shops/pledge-items",
     summary="The frontage pledge's items (门前四包/五包) a visit checks",
     response_model=list[PledgeItemOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def pledge_items(principal: PrincipalDep) -> list[PledgeItemOut]:
     principal.require(Permission.TERRITORY_READ)
@@ -57,7 +57,7 @@ def pledge_items(principal: PrincipalDep) -> list[PledgeItemOut]:
     "/shops/visit-duty",
     summary="Weekly shop visits met or missed: per shop, per responsible chief, per street",
     response_model=ShopDutyOut,
-    responses=problem_responses(*AUTH_PROBLEMS, BadDateRange),
+    responses=problem_responses(BadDateRange),
 )
 def visit_duty(
     session: SessionDep,
@@ -81,7 +81,7 @@ def visit_duty(
     "/shops/blacklist",
     summary="Shops whose credit fell below the line (黑榜), lowest first",
     response_model=list[BlacklistRow],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def blacklist(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, street: str | None = None
@@ -93,7 +93,7 @@ def blacklist(
     "/shops/{code}/credit",
     summary="A shop's credit score (诚信分), latest rating and the score's history",
     response_model=ShopCreditOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def shop_credit(
     session: SessionDep,
@@ -111,7 +111,7 @@ def shop_credit(
     summary="Rate a shop (assessors): red or black flag (红黑旗), stars (星级)",
     status_code=status.HTTP_201_CREATED,
     response_model=ShopCreditOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound, IdempotencyKeyReused),
+    responses=problem_responses(NotFound, IdempotencyKeyReused),
 )
 def rate_shop(
     session: SessionDep,
@@ -132,10 +132,10 @@ def rate_shop(
     status_code=status.HTTP_201_CREATED,
     response_model=ShopVisitOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS, NotFound, service.TooFarFromShop, service.VisitTooOld,
+        NotFound, service.TooFarFromShop, service.VisitTooOld,
         service.UnknownPledgeItem, service.PledgeItemsIncomplete, service.FailPhotoRequired,
         service.CaseNeedsFail, DeviceTimeInFuture, LocationTooInaccurate, UnknownPhoto,
-        PatrolMismatch, IdempotencyKeyReused,
+        PatrolMismatch, IdempotencyKeyReused, *ROUTE_PROBLEMS,
     ),
 )  # fmt: skip
 def record_visit(
@@ -155,7 +155,7 @@ def record_visit(
     "/shops/{code}/visits",
     summary="A shop's visits, newest first",
     response_model=Page[ShopVisitOut],
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def list_visits(
     session: SessionDep,
@@ -175,7 +175,7 @@ def list_visits(
     "/shop-visits/{visit_id}",
     summary="One shop visit",
     response_model=ShopVisitOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_visit(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, visit_id: DatabaseId

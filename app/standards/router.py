@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep
 from app.core.errors import problem_responses
 from app.routing.models import Category
@@ -46,7 +45,7 @@ class NationalClassesOut(BaseModel):
 @router.get(
     "/national-classes",
     summary="National editions and each category's class (管理部件和事件分类代码)",
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def national_classes(session: SessionDep, principal: PrincipalDep) -> NationalClassesOut:
     principal.require(Permission.ROUTING_READ)

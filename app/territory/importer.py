@@ -548,7 +548,8 @@ def _features(document: Any) -> list[Any]:
 def _parse(
     spec: LayerSpec, features: list[Any], settings: Settings, problems: _Problems
 ) -> list[_Item]:
-    items, seen = [], {}
+    items: list[_Item] = []
+    seen: dict[str, int] = {}
     for index, feature in enumerate(features):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             problems.add(index, [], "feature_malformed", "应为 GeoJSON Feature 对象")
@@ -556,7 +557,7 @@ def _parse(
         for member in sorted(set(feature) - _FEATURE_MEMBERS):
             problems.add(index, [member], "extra_forbidden", f"不允许的字段 {member}")
         try:
-            props = spec.properties.model_validate(feature.get("properties") or {})
+            props: Any = spec.properties.model_validate(feature.get("properties") or {})
         except ValidationError as exc:
             problems.items.extend(
                 field_errors_from_pydantic(exc.errors(), prefix=["features", index, "properties"])

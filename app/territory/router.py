@@ -8,7 +8,6 @@ from fastapi import APIRouter, Body, Query
 
 from app.accounts.access import Principal
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.bodies import body_limit
 from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep
@@ -40,7 +39,7 @@ from app.territory.schemas import (
 router = APIRouter(prefix="/api/v1/territory", tags=["territory"])
 admin_router = APIRouter(prefix="/api/v1/admin/territory", tags=["admin: territory"])
 
-_READ_ERRORS = problem_responses(*AUTH_PROBLEMS, service.InvalidBBox)
+_READ_ERRORS = problem_responses(service.InvalidBBox)
 
 
 def _page(layer: Layer, session: Any, principal: Principal, params: LayerQuery) -> dict[str, Any]:
@@ -133,7 +132,7 @@ def list_shops(
     return _page(Layer.SHOPS, session, principal, params)
 
 
-_ONE = problem_responses(*AUTH_PROBLEMS, NotFound)
+_ONE = problem_responses(NotFound)
 
 
 @router.get(
@@ -190,7 +189,7 @@ def get_shop(session: SessionDep, principal: PrincipalDep, code: str) -> dict[st
     "/units",
     summary="List departments and units (职能部门、责任单位、产权单位)",
     response_model=Page[UnitOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def list_units(
     session: SessionDep, principal: PrincipalDep, params: Annotated[UnitQuery, Query()]
@@ -212,9 +211,7 @@ def get_unit(session: SessionDep, principal: PrincipalDep, code: str) -> UnitOut
     "/locate",
     summary="Where is this point: jurisdictions, grid cell, nearest segment and assets",
     response_model=Location,
-    responses=problem_responses(
-        *AUTH_PROBLEMS, locator.OutsideServiceArea, locator.InvalidLocation
-    ),
+    responses=problem_responses(locator.OutsideServiceArea, locator.InvalidLocation),
 )
 def locate(
     session: SessionDep,
@@ -269,7 +266,7 @@ _FC_EXAMPLE = {
     "/{layer}/import",
     summary="Import a layer from a GeoJSON FeatureCollection (all or nothing)",
     response_model=ImportResult,
-    responses=problem_responses(*AUTH_PROBLEMS, GeoJSONMalformed, TerritoryImportRejected),
+    responses=problem_responses(GeoJSONMalformed, TerritoryImportRejected),
 )
 @body_limit(lambda s: s.territory_import_max_bytes)
 def import_territory_layer(

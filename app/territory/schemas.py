@@ -6,7 +6,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.pagination import PageQuery
+from app.core.pagination import PageQuery, plain_name
 from app.territory.models import (
     AssetType,
     ExcellenceGrade,
@@ -189,6 +189,13 @@ class GeoJSONGeometry(BaseModel):
 
 
 class Feature(BaseModel, Generic[P]):
+    """A GeoJSON Feature of a territory layer, its properties typed by layer."""
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        # A name client generators can use: RoadSegmentFeature, not Feature_RoadSegmentOut_.
+        return f"{plain_name(params[0])}Feature"
+
     type: Literal["Feature"] = "Feature"
     id: str
     geometry: GeoJSONGeometry

@@ -98,7 +98,7 @@ class ReadSpec:
     """How to read one layer: its query, its filters and its properties."""
 
     model: Any
-    query: Callable[[], Select[Any]]
+    query: Callable[[], Select[*tuple[Any, ...]]]
     properties: Callable[[Any], Any]
     filters: dict[str, Any]
     #: The jurisdiction path that decides who sees a feature (`None`: decided by place).

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from app.accounts.deps import PrincipalDep
-from app.accounts.router import AUTH_PROBLEMS
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
@@ -28,7 +27,6 @@ router = APIRouter(prefix="/api/v1/whistles", tags=["whistles"])
     status_code=status.HTTP_201_CREATED,
     response_model=WhistleOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS,
         service.NotYourSegment,
         service.PlaceOffSegment,
         UnknownUnit,
@@ -58,7 +56,7 @@ def blow_whistle(
     "",
     summary="Whistles I can see, newest first (department staff: those summoning my unit)",
     response_model=Page[WhistleOut],
-    responses=problem_responses(*AUTH_PROBLEMS),
+    responses=problem_responses(),
 )
 def list_whistles(
     session: SessionDep,
@@ -85,7 +83,7 @@ def list_whistles(
     "/{whistle_id}",
     summary="One whistle: who was summoned, who reported in, when, and who did not",
     response_model=WhistleOut,
-    responses=problem_responses(*AUTH_PROBLEMS, NotFound),
+    responses=problem_responses(NotFound),
 )
 def get_whistle(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, whistle_id: DatabaseId
@@ -98,7 +96,6 @@ def get_whistle(
     summary="Report in on site (报到) for my unit",
     response_model=WhistleOut,
     responses=problem_responses(
-        *AUTH_PROBLEMS,
         NotFound,
         service.NotSummoned,
         service.AlreadyReportedIn,

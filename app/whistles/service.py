@@ -23,7 +23,7 @@ from app.cases.models import (
 )
 from app.cases.service import new_case, record_event
 from app.core.config import Settings
-from app.core.database import utcnow
+from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
@@ -428,7 +428,7 @@ def report_in(
             )
         )
         session.refresh(summons)
-        if claimed.rowcount != 1:
+        if rows_changed(claimed) != 1:
             raise _already_reported(summons, settings)
         case_id = session.scalar(
             select(WhistleCase.case_id).where(WhistleCase.whistle_id == whistle.id)
