@@ -158,19 +158,35 @@ class Tally:
         return round(median(self.hours), 2), round(p90 if p90 is not None else self.hours[0], 2)
 
 
+def weighted_mean(
+    parts: Iterable[tuple[float, float | None]], *, scale: float = 1, min_share: float = 0
+) -> float | None:
+    """Σ weight × value ÷ Σ weight (加权平均) over the (weight, value) parts that have a value
+    and a weight, times `scale`, to 2 places: the one mean of scores, ranks and corrections.
+    A part without a value is left out, its weight shared among the others (missing is not
+    0). None when no part counts, or when those that do carry less than `min_share` of all
+    the weights."""
+    total = weight = every = 0.0
+    for w, value in parts:
+        every += w
+        if value is not None and w > 0:
+            total += w * value
+            weight += w
+    if weight == 0 or weight < min_share * every:
+        return None
+    return round(total / weight * scale, 2)
+
+
 def score(rates: dict[str, float | None], weights: dict[str, float]) -> float | None:
     """The composite score out of 100 (综合指标值); see `SCORE`."""
     better = {r.code: r.better for r in RATES}
-    total = weight = 0.0
-    for code, w in weights.items():
-        value = rates.get(code)
-        if value is None or w == 0:
-            continue
-        total += w * (value if better[code] == "higher" else 1 - value)
-        weight += w
-    if weight == 0 or weight < MIN_SCORED_SHARE * sum(weights.values()):
-        return None
-    return round(total / weight * 100, 2)
+
+    def value(code: str) -> float | None:
+        rate = rates.get(code)
+        return rate if rate is None or better[code] == "higher" else 1 - rate
+
+    return weighted_mean(((w, value(code)) for code, w in weights.items()), scale=100,
+                         min_share=MIN_SCORED_SHARE)  # fmt: skip
 
 
 def definitions() -> Iterable[tuple[str, str, str, str]]:

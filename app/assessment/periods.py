@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from app.accounts.access import SYSTEM, Permission, Principal
 from app.accounts.models import User
 from app.assessment.inspections import inspection_scores
+from app.assessment.kpis import weighted_mean
 from app.assessment.models import AssessmentCorrection, AssessmentPeriod, AssessmentSnapshot
 from app.assessment.rankings import period_bounds, place_and_flag, ranking
 from app.assessment.schemas import (
@@ -178,13 +179,10 @@ def correct(
     model = _MODELS[body.kind.split(":", 1)[0]]
     if body.kind.startswith("ranking:"):
         if body.field in ("case_score", "inspection_score"):
-            parts = [(payload["weights"]["cases"], target["case_score"]),
-                     (payload["weights"]["inspections"], target["inspection_score"])]  # fmt: skip
-            present = [(w, v) for w, v in parts if v is not None and w > 0]
-            target["score"] = (
-                round(sum(w * v for w, v in present) / sum(w for w, _ in present), 2)
-                if present else None
-            )  # fmt: skip
+            weights = payload["weights"]
+            parts = [(weights["cases"], target["case_score"]),
+                     (weights["inspections"], target["inspection_score"])]  # fmt: skip
+            target["score"] = weighted_mean(parts)
         board = RankingOut.model_validate(payload)
         place_and_flag(settings, board)
         payload = board.model_dump(mode="json")

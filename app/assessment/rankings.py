@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import SYSTEM, Permission, Principal
 from app.assessment import inspections
+from app.assessment.kpis import weighted_mean
 from app.assessment.schemas import DistrictScore, RankingOut, RankingRow
 from app.assessment.service import BadPeriod, kpis, period_of, sees_everything, snapshot
 from app.core.config import Settings, named_numbers
@@ -143,13 +144,8 @@ def _scored(
             inspection_score = 100.0
         else:
             inspection_score = None
-        parts = [(weights["cases"], case_score), (weights["inspections"], inspection_score)]
-        present = [(w, s) for w, s in parts if s is not None and w > 0]
-        score = (
-            round(sum(w * s for w, s in present) / sum(w for w, _ in present), 2)
-            if present
-            else None
-        )
+        score = weighted_mean([(weights["cases"], case_score),
+                               (weights["inspections"], inspection_score)])  # fmt: skip
         rows.append(RankingRow(
             key=key, name=names.get(key, key), case_score=case_score,
             inspection_score=inspection_score, score=score,
@@ -174,9 +170,6 @@ def district_score(
         scored = [r.score for r in _scored(session, settings, principal, kind, date_from, date_to)
                   if r.score is not None]  # fmt: skip
         means[group] = round(fmean(scored), 2) if scored else None
-    present = [(weights[g], s) for g, s in means.items() if s is not None]
-    total = (
-        round(sum(w * s for w, s in present) / sum(w for w, _ in present), 2) if present else None
-    )
+    total = weighted_mean((weights[g], s) for g, s in means.items())
     return DistrictScore(period=period, weights=weights, streets=means["streets"],
                          units=means["units"], score=total)  # fmt: skip

@@ -4,10 +4,10 @@ period: what assessors score and leaders rank (see `kpis.py` for the definitions
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -17,7 +17,7 @@ from app.assessment.facts import CASE_ROW
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
 from app.assessment.models import AssessmentPeriod, AssessmentSnapshot, CaseFact
 from app.assessment.schemas import KpiReport, KpiRow
-from app.calendar.service import day_bounds, working_calendar
+from app.calendar.service import day_bounds
 from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
 from app.core.config import Settings
 from app.core.database import json_list_has, utcnow
@@ -270,6 +270,112 @@ def snapshot(
     return None if payload is None else {**payload, "frozen": True}
 
 
+# --- grouping dimensions (分组维度) ---------------------------------------------------------
+
+
+def _named_by_code(model: Any) -> Callable[[Session, list[str]], Iterable[tuple[str, str]]]:
+    """Names keys that are the codes of `model`'s rows."""
+
+    def names(session: Session, keys: list[str]) -> Iterable[tuple[str, str]]:
+        return session.execute(select(model.code, model.name).where(model.code.in_(keys))).all()
+
+    return names
+
+
+def _category_names(session: Session, keys: list[str]) -> Iterable[tuple[str, str]]:
+    taxonomy = routing_context(session).taxonomy
+    return [(k, node.name) for k in keys if (node := taxonomy.get(k)) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """How the figures group by one dimension: what keys a row, what names a key, what a
+    row is ranked on. A place or a category keys a case's rows by the case's own column
+    (kept alike on the case, its facts and its whistle's summonses; none: the "unlinked"
+    row); a unit keys a case by the unit it counts for, its lead, and a task by the task's
+    own unit (`kpis.UNITS`; none: the total only)."""
+
+    #: The case's column (and its facts') that keys its rows; None: the unit.
+    column: str | None
+    #: (session, keys) → (key, name) of the keys it knows.
+    names: Callable[[Session, list[str]], Iterable[tuple[str, str]]]
+    #: The count a row is ranked on (`kpis.RANKED`).
+    basis: str = "registered"
+
+    @property
+    def by_unit(self) -> bool:
+        """Keyed by unit: a case's rows need the unit it counts for."""
+        return self.column is None
+
+    def key(self, source: Any, unit: Any) -> Any:
+        """The key of a row of `source` (the case, its facts, a summons' place) that counts
+        for `unit`."""
+        return unit if self.column is None else getattr(source, self.column)
+
+
+GROUPINGS: dict[Dimension, Grouping] = {
+    "street": Grouping("street_code", _named_by_code(Jurisdiction)),
+    "community": Grouping("community_code", _named_by_code(Jurisdiction)),
+    "segment": Grouping("segment_code", _named_by_code(RoadSegment)),
+    "category": Grouping("category_code", _category_names),
+    "unit": Grouping(None, _named_by_code(Unit), basis="to_handle"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What one KPI query reads: the reader's sight, the period, the filters asked for."""
+
+    principal: Principal
+    period: Period
+    street: str | None
+    segment: str | None
+    category: str | None
+    unit: str | None
+    unit_id: int | None
+
+    def places(self) -> list[tuple[str, str]]:
+        """(case column, value) of the place and category filters asked for."""
+        asked = (("street_code", self.street), ("segment_code", self.segment),
+                 ("category_code", self.category))  # fmt: skip
+        return [(column, value) for column, value in asked if value is not None]
+
+
+@dataclass(slots=True)
+class _Tallies:
+    """A report's tallies: each group's, and the total."""
+
+    grouping: Grouping
+    units: dict[int, str]
+    #: The key the dimension's own filter asks for: rows of other keys count in the total only.
+    own: str | None
+    groups: defaultdict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    total: Tally = field(default_factory=Tally)
+
+    def of(self, key: Any) -> tuple[Tally, ...]:
+        """The tallies a row of this key adds to: its group's (none for a case no unit
+        counts for, or another unit than the one asked for) and the total."""
+        label = self.units.get(key) if self.grouping.by_unit else (key or NONE_KEY)
+        if label is None or (self.own is not None and label != self.own):
+            return (self.total,)
+        return (self.groups[label], self.total)
+
+    def count(self, rows: Iterable[Any]) -> None:
+        """Rows of a key and counts, summed per group in the database."""
+        for row in rows:
+            for tally in self.of(row.key):
+                for name, n in row._mapping.items():
+                    if name != "key" and n:
+                        tally.add(name, n)
+
+    def add_hours(self, rows: Iterable[Any]) -> None:
+        """Each task's handling hours, as its first feedback kept them, into its group."""
+        for row in rows:
+            if row.hours is not None:
+                for tally in self.of(row.key):
+                    tally.hours.append(row.hours)
+
+
 def kpis(
     session: Session,
     settings: Settings,
@@ -288,67 +394,65 @@ def kpis(
     principal.require(Permission.CASES_READ)
     period = period_of(settings, date_from, date_to)
     weighting = parse_weights(weights or settings.assessment_weights)
-    own_key = {"street": street, "segment": segment, "category": category, "unit": unit}
-    others = [v for k, v in own_key.items() if k != by and v is not None]
-    if weights is None and not others:
-        frozen = snapshot(session, principal, date_from, date_to, f"kpis:{by}")
+    grouping = GROUPINGS[by]
+    filters = {"street": street, "segment": segment, "category": category, "unit": unit}
+    own = filters.get(by)
+    if weights is None and all(v is None for k, v in filters.items() if k != by):
+        frozen = _frozen(session, settings, principal, period, by, own, weighting)
         if frozen is not None:
-            report = KpiReport.model_validate(frozen)
-            if (key := own_key.get(by)) is not None:
-                report.rows = [r for r in report.rows if r.key == key]
-                # As computed live: the total of what the filter keeps.
-                report.total = (
-                    report.rows[0].model_copy(update={"key": "total", "name": "合计", "rank": None})
-                    if report.rows
-                    else _row("total", "合计", Tally(), weighting, settings, by)
-                )
-            return report
+            return frozen
     units = dict(session.execute(select(Unit.id, Unit.code)).all())
-    unit_id = _unit_id(units, unit)
-    groups: dict[str, Tally] = defaultdict(Tally)
-    total = Tally()
-    place = (units, unit_id, street, segment, category)
+    scope = _Scope(principal, period, street, segment, category, unit, _unit_id(units, unit))
+    tallies = _Tallies(grouping, units, own)
+    _count_cases(session, scope, tallies)
+    _count_whistles(session, scope, tallies)
+    names = _names(session, grouping, list(tallies.groups))
+    rows = [_row(key, names.get(key, key), tally, weighting, settings, grouping)
+            for key, tally in tallies.groups.items()]  # fmt: skip
+    rank_rows(rows)
+    return KpiReport(
+        by=by, date_from=date_from, date_to=date_to,
+        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
+        weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
+        total=_row("total", "合计", tallies.total, weighting, settings, grouping),
+    )  # fmt: skip
+
+
+def _frozen(
+    session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
+    own: str | None, weighting: dict[str, float],
+) -> KpiReport | None:  # fmt: skip
+    """The frozen report of a closed period, if any; of its `own` key only if asked."""
+    frozen = snapshot(session, principal, period.date_from, period.date_to, f"kpis:{by}")
+    if frozen is None:
+        return None
+    report = KpiReport.model_validate(frozen)
+    if own is not None:
+        report.rows = [r for r in report.rows if r.key == own]
+        # As computed live: the total of what the filter keeps.
+        report.total = (
+            report.rows[0].model_copy(update={"key": "total", "name": "合计", "rank": None})
+            if report.rows
+            else _row("total", "合计", Tally(), weighting, settings, GROUPINGS[by])
+        )
+    return report
+
+
+def _count_cases(session: Session, scope: _Scope, tallies: _Tallies) -> None:
+    """The figures of the cases reported in the period, and the reports received in it."""
+    period = scope.period
     if not FROM_FACTS:
-        _from_events(session, settings, principal, period, by, *place, unit, groups, total)
+        _from_events(session, scope, tallies)
     elif period.cutoff < period.end:  # running: the facts are as of now
-        _from_facts(session, settings, principal, period, by, *place, groups, total)
+        _from_facts(session, scope, tallies)
     else:
         # Over: the facts of the cases nothing changed since its end, and the events up to
         # its end of the others (those still at work then: a few days' worth).
         f = CaseFact
         changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
                                           f.reported_at < period.end)  # fmt: skip
-        _from_facts(session, settings, principal, period, by, *place, groups, total,
-                    skip=changed)  # fmt: skip
-        _from_events(session, settings, principal, period, by, *place, unit, groups, total,
-                     only=changed)  # fmt: skip
-    _count_whistles(session, principal, period, by, units, unit_id, street, segment, category,
-                    groups, total)  # fmt: skip
-    names = _names(session, by, list(groups))
-    rows = [_row(key, names.get(key, key), tally, weighting, settings, by)
-            for key, tally in groups.items()]  # fmt: skip
-    rank_rows(rows)
-    return KpiReport(
-        by=by, date_from=date_from, date_to=date_to,
-        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
-        weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
-        total=_row("total", "合计", total, weighting, settings, by),
-    )  # fmt: skip
-
-
-def _grouper(
-    by: Dimension, units: dict[int, str], unit_id: int | None, groups: dict[str, Tally]
-) -> Any:
-    """A row's key → its group's tally (None: in the total only)."""
-
-    def group(key: Any) -> Tally | None:
-        if by == "unit":
-            if key is None or key not in units or (unit_id is not None and key != unit_id):
-                return None  # no lead, or another unit: in the total only
-            return groups[units[key]]
-        return groups[key or NONE_KEY]
-
-    return group
+        _from_facts(session, scope, tallies, skip=changed)
+        _from_events(session, scope, tallies, only=changed)
 
 
 def _fact_sums() -> list[Any]:
@@ -390,137 +494,76 @@ def _fact_sums() -> list[Any]:
     ]  # fmt: skip
 
 
-def _from_facts(
-    session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
-    units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
-    category: str | None, groups: dict[str, Tally], total: Tally, skip: Any = None,
-) -> None:  # fmt: skip
+def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = None) -> None:
     """The figures of a period from the facts kept as events happened (but of the cases
     `skip` selects): one aggregate over the period's rows, the handling hours one by one,
     the reports."""
-    f = CaseFact
-    place = [(f.street_code, Case.street_code, street), (f.segment_code, Case.segment_code,
-              segment), (f.category_code, Case.category_code, category)]  # fmt: skip
+    f, period = CaseFact, scope.period
     rows = [f.reported_at >= period.start, f.reported_at < period.end,
-            principal.path_filter(f.jurisdiction_path),
-            *(fact == value for fact, _, value in place if value is not None)]  # fmt: skip
-    cases = [principal.path_filter(Case.jurisdiction_path),
-             *(column == value for _, column, value in place if value is not None)]  # fmt: skip
-    if unit_id is not None:
+            scope.principal.path_filter(f.jurisdiction_path),
+            *(getattr(f, column) == value for column, value in scope.places())]  # fmt: skip
+    cases = [scope.principal.path_filter(Case.jurisdiction_path),
+             *(getattr(Case, column) == value for column, value in scope.places())]  # fmt: skip
+    if scope.unit_id is not None:
         # Cases the unit was dispatched to; of the tasks, that unit's only.
         theirs = aliased(CaseFact)
-        sent = select(theirs.case_id).where(theirs.unit_id == unit_id, theirs.dispatched == 1)
+        sent = select(theirs.case_id).where(theirs.unit_id == scope.unit_id,
+                                            theirs.dispatched == 1)  # fmt: skip
         rows += [f.case_id.in_(sent.where(theirs.reported_at >= period.start,
                                           theirs.reported_at < period.end)),
-                 or_(f.unit_id == CASE_ROW, f.unit_id == unit_id)]  # fmt: skip
+                 or_(f.unit_id == CASE_ROW, f.unit_id == scope.unit_id)]  # fmt: skip
         cases.append(Case.id.in_(sent))
     if skip is not None:
         rows.append(f.case_id.not_in(skip))
         cases.append(Case.id.not_in(skip))
-    key: Any = (
-        case((f.unit_id == CASE_ROW, f.lead_unit_id), else_=f.unit_id)
-        if by == "unit"
-        else getattr(f, f"{by}_code")
-    )
-    group = _grouper(by, units, unit_id, groups)
-    for row in session.execute(select(key.label("key"), *_fact_sums()).where(*rows)
-                               .group_by(key)):  # fmt: skip
-        for tally in filter(None, (group(row.key), total)):
-            for name, n in row._mapping.items():
-                if name != "key" and n:
-                    tally.counts[name] = tally.counts.get(name, 0) + int(n)
+    # A case's row counts for its lead, a task's for its unit.
+    key = tallies.grouping.key(f, case((f.unit_id == CASE_ROW, f.lead_unit_id), else_=f.unit_id))
+    tallies.count(session.execute(select(key.label("key"), *_fact_sums()).where(*rows)
+                                  .group_by(key)))  # fmt: skip
     standing = and_(f.unit_id != CASE_ROW, f.dispatched == 1, f.cancelled == 0,
                     f.state == "working", f.fed_at.is_not(None))  # fmt: skip
-    spent_rows = session.execute(
-        select(key.label("key"), f.fed_hours.label("hours"), f.case_id, f.unit_id, f.fed_at).where(
-            *rows, standing
-        )
-    ).all()
-    _add_hours(session, settings, spent_rows, group, total)
+    tallies.add_hours(session.execute(
+        select(key.label("key"), f.fed_hours.label("hours")).where(*rows, standing)
+    ))  # fmt: skip
     lead = aliased(CaseFact)
-    query = (
-        select(Report.id, Case.street_code, Case.community_code, Case.segment_code,
-               Case.category_code, lead.lead_unit_id.label("lead"))
+    report_key = tallies.grouping.key(Case, lead.lead_unit_id)
+    tallies.count(session.execute(
+        select(report_key.label("key"), func.count().label("reports"))
+        .select_from(Report)
         .join(Case, Report.case_id == Case.id)
         .outerjoin(lead, and_(lead.case_id == Case.id, lead.unit_id == CASE_ROW))
         .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *cases)
-    )  # fmt: skip
-    _tally_reports(session.execute(query).all(), by, units, unit_id, groups, total)
+        .group_by(report_key)
+    ))  # fmt: skip
 
 
-def _add_hours(
-    session: Session, settings: Settings, spent_rows: Any, group: Any, total: Tally
-) -> None:
-    """Each task's handling hours into its group: as its first feedback kept them, or (fed
-    back before the hours were kept) from its assignment."""
-    if missing := [r for r in spent_rows if r.hours is None]:
-        assigned = _assignments(session, {r.case_id for r in missing})
-        calendar = working_calendar(session, settings)
-    for row in spent_rows:
-        spent = row.hours
-        if spent is None:
-            start = max((t for t in assigned.get((row.case_id, row.unit_id), [])
-                         if t <= row.fed_at), default=None)  # fmt: skip
-            spent = calendar.working_hours_between(start, row.fed_at) if start else None
-        if spent is not None:
-            for tally in filter(None, (group(row.key), total)):
-                tally.hours.append(spent)
-
-
-def _tally_reports(
-    rows: Any, by: Dimension, units: dict[int, str], unit_id: int | None,
-    groups: dict[str, Tally], total: Tally,
-) -> None:  # fmt: skip
-    if by == "unit":
-        for row in rows:
-            if row.lead is not None and (unit_id is None or row.lead == unit_id):
-                groups[units[row.lead]].add("reports")
-    else:
-        key_of = _case_key(by)
-        for row in rows:
-            groups[key_of(row) or NONE_KEY].add("reports")
-    total.add("reports", len(rows))
-
-
-def _from_events(
-    session: Session, settings: Settings, principal: Principal, period: Period, by: Dimension,
-    units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
-    category: str | None, unit: str | None, groups: dict[str, Tally], total: Tally,
-    only: Any = None,
-) -> None:  # fmt: skip
+def _from_events(session: Session, scope: _Scope, tallies: _Tallies, only: Any = None) -> None:
     """The figures of the cases reported in the period (those `only` selects), each case's
     events replayed up to the cutoff (a period that is over: later events must not move
     it); the reports received in the period (of those cases)."""
-    in_period = [
-        Case.reported_at >= period.start,
-        Case.reported_at < period.end,
-        principal.path_filter(Case.jurisdiction_path),
-    ]
-    for column, value in ((Case.street_code, street), (Case.segment_code, segment),
-                          (Case.category_code, category)):  # fmt: skip
-        if value is not None:
-            in_period.append(column == value)
-    if unit is not None:
+    period, grouping = scope.period, tallies.grouping
+    # Scope and filters; a case's own period besides for the cases, not for the reports.
+    filters = [scope.principal.path_filter(Case.jurisdiction_path),
+               *(getattr(Case, column) == value for column, value in scope.places())]  # fmt: skip
+    if scope.unit is not None:
         # Cases the unit was dispatched to before the cutoff (not later: a finished period
         # does not move).
         d = aliased(CaseEvent)
-        in_period.append(exists().where(
+        filters.append(exists().where(
             d.case_id == Case.id, _gives_tasks(d), d.occurred_at < period.cutoff,
-            json_list_has(d.detail, "units", literal(unit)),
+            json_list_has(d.detail, "units", literal(scope.unit)),
         ))  # fmt: skip
     if only is not None:
-        in_period.append(Case.id.in_(only))
+        filters.append(Case.id.in_(only))
+    in_period = [Case.reported_at >= period.start, Case.reported_at < period.end, *filters]
     ids = select(Case.id).where(*in_period)
     # Every figure is summed per group in the database; only the handling hours come back
     # one by one (for the median and the 90th percentile).
     case_facts = _case_facts(ids, period.cutoff).subquery()
     tasks = _task_facts(ids, period.cutoff).subquery()
     leads = _leads(ids, period.cutoff, tasks).subquery()
-    if by == "unit":
-        case_key: Any = leads.c.unit_id
-        task_key: Any = tasks.c.unit_id
-    else:
-        case_key = task_key = _case_column(by)
+    case_key = grouping.key(Case, leads.c.unit_id)
+    task_key = grouping.key(Case, tasks.c.unit_id)
     per_case = (
         select(case_key.label("key"), *_case_sums(case_facts))
         .select_from(Case)
@@ -528,10 +571,10 @@ def _from_events(
         .where(*in_period)
         .group_by(case_key)
     )
-    if by == "unit":
+    if grouping.by_unit:
         per_case = per_case.outerjoin(leads, leads.c.case_id == Case.id)
     # With a unit asked for, the task figures are that unit's tasks only.
-    own_tasks = [tasks.c.unit_id == unit_id] if unit_id is not None else []
+    own_tasks = [tasks.c.unit_id == scope.unit_id] if scope.unit_id is not None else []
     per_task = (
         select(task_key.label("key"), *_task_sums(tasks))
         .select_from(tasks)
@@ -543,8 +586,7 @@ def _from_events(
     first_feedback = aliased(CaseEvent)
     hours = (
         select(task_key.label("key"),
-               first_feedback.detail["working_hours"].as_float().label("hours"),
-               tasks.c.case_id, tasks.c.unit_id, tasks.c.fed_at)
+               first_feedback.detail["working_hours"].as_float().label("hours"))
         .select_from(tasks)
         .join(Case, Case.id == tasks.c.case_id)
         .join(first_feedback, and_(
@@ -555,43 +597,10 @@ def _from_events(
         ))
         .where(tasks.c.standing == 1, *own_tasks)
     )  # fmt: skip
-
-    group = _grouper(by, units, unit_id, groups)
-    for statement in (per_case, per_task):
-        for row in session.execute(statement):
-            values = row._mapping
-            for tally in filter(None, (group(row.key), total)):
-                for name, n in values.items():
-                    if name != "key" and n:
-                        tally.counts[name] = tally.counts.get(name, 0) + int(n)
-    spent_rows = session.execute(hours).all()
-    _add_hours(session, settings, spent_rows, group, total)
-    _count_reports(session, principal, period, by, in_period, leads, units, unit_id, groups,
-                   total)  # fmt: skip
-
-
-def _case_column(by: Dimension) -> Any:
-    return {"street": Case.street_code, "community": Case.community_code,
-            "segment": Case.segment_code, "category": Case.category_code}[by]  # fmt: skip
-
-
-def _assignments(session: Session, case_ids: set[int]) -> dict[tuple[int, int], list[datetime]]:
-    """When each unit's tasks on these cases were assigned, in a few queries."""
-    out: dict[tuple[int, int], list[datetime]] = defaultdict(list)
-    ids = sorted(case_ids)
-    for start in range(0, len(ids), 1000):
-        for case_id, unit, assigned_at in session.execute(
-            select(CaseTask.case_id, CaseTask.unit_id, CaseTask.assigned_at)
-            .where(CaseTask.case_id.in_(ids[start : start + 1000]))
-        ):  # fmt: skip
-            out[(case_id, unit)].append(assigned_at)
-    return out
-
-
-def _case_key(by: Dimension) -> Any:
-    """Reads a row's key for a place or category dimension (a row with the case's columns)."""
-    name = _case_column(by).key
-    return lambda row: getattr(row, name)
+    tallies.count(session.execute(per_case))
+    tallies.count(session.execute(per_task))
+    tallies.add_hours(session.execute(hours))
+    _count_reports(session, period, filters, tallies)
 
 
 def _unit_id(units: dict[int, str], code: str | None) -> int | None:
@@ -610,40 +619,44 @@ class UnknownFilter(Problem):
 
 
 def _count_reports(
-    session: Session, principal: Principal, period: Period, by: Dimension,
-    in_period: list[ColumnElement[bool]], leads: Any, units: dict[int, str],
-    unit_id: int | None, groups: dict[str, Tally], total: Tally,
-) -> None:  # fmt: skip
+    session: Session, period: Period, filters: list[ColumnElement[bool]], tallies: _Tallies
+) -> None:
     """Reports received in the period, under their case's key (a duplicate report may join
     a case of an earlier period: that case's lead as of this period's end)."""
-    filters = in_period[2:]  # scope and filters, not the case's own period
-    if by == "unit":
-        # The leads of the cases reported in the period, and of the earlier cases joined.
-        joined = select(Report.case_id).where(
-            Report.received_at >= period.start, Report.received_at < period.cutoff
-        )
-        leads = _leads(joined, period.cutoff, _task_facts(joined, period.cutoff).subquery())
-        leads = leads.subquery()
-        lead: Any = leads.c.unit_id.label("lead")
-    else:
-        lead = literal(None).label("lead")
+    leads = _leads_of_reports(period) if tallies.grouping.by_unit else None
+    key = tallies.grouping.key(Case, None if leads is None else leads.c.unit_id)
     query = (
-        select(Report.id, Case.street_code, Case.community_code, Case.segment_code,
-               Case.category_code, lead)
+        select(key.label("key"), func.count().label("reports"))
+        .select_from(Report)
         .join(Case, Report.case_id == Case.id)
         .where(Report.received_at >= period.start, Report.received_at < period.cutoff, *filters)
-    )  # fmt: skip
-    if by == "unit":
+        .group_by(key)
+    )
+    if leads is not None:
         query = query.outerjoin(leads, leads.c.case_id == Case.id)
-    _tally_reports(session.execute(query).all(), by, units, unit_id, groups, total)
+    tallies.count(session.execute(query))
 
 
-def _count_whistles(
-    session: Session, principal: Principal, period: Period, by: Dimension,
-    units: dict[int, str], unit_id: int | None, street: str | None, segment: str | None,
-    category: str | None, groups: dict[str, Tally], total: Tally,
-) -> None:  # fmt: skip
+def _leads_of_reports(period: Period) -> Any:
+    """The leads of the cases reported in the period, and of the earlier cases joined."""
+    joined = select(Report.case_id).where(
+        Report.received_at >= period.start, Report.received_at < period.cutoff
+    )
+    return _leads(joined, period.cutoff, _task_facts(joined, period.cutoff).subquery()).subquery()
+
+
+class _SummonsPlace(NamedTuple):
+    """Where a whistle's summons counts: its whistle's place and category."""
+
+    street_code: str | None
+    community_code: str | None
+    segment_code: str | None
+    category_code: str | None
+
+
+def _count_whistles(session: Session, scope: _Scope, tallies: _Tallies) -> None:
     """Summonses of whistles blown in the period whose report-in time has come."""
+    period = scope.period
     query = (
         select(WhistleSummons.unit_id, WhistleSummons.reported_at, Whistle.report_in_due_at,
                Whistle.jurisdiction_path, Whistle.category_code, RoadSegment.code.label("segment"))
@@ -651,52 +664,36 @@ def _count_whistles(
         .outerjoin(RoadSegment, Whistle.segment_id == RoadSegment.id)
         .where(Whistle.blown_at >= period.start, Whistle.blown_at < period.end,
                Whistle.report_in_due_at <= period.cutoff,
-               principal.path_filter(Whistle.jurisdiction_path))
+               scope.principal.path_filter(Whistle.jurisdiction_path))
     )  # fmt: skip
-    if category is not None:
-        query = query.where(Whistle.category_code == category)
-    if segment is not None:
-        query = query.where(RoadSegment.code == segment)
-    if unit_id is not None:
-        query = query.where(WhistleSummons.unit_id == unit_id)
+    asked = ((Whistle.category_code, scope.category), (RoadSegment.code, scope.segment),
+             (WhistleSummons.unit_id, scope.unit_id))  # fmt: skip
+    query = query.where(*(column == value for column, value in asked if value is not None))
     for row in session.execute(query):
         parts = row.jurisdiction_path.strip("/").split("/")
-        street_code = parts[1] if len(parts) > 1 else None
-        community_code = parts[2] if len(parts) > 2 else None
-        if street is not None and street_code != street:
+        place = _SummonsPlace(parts[1] if len(parts) > 1 else None,
+                              parts[2] if len(parts) > 2 else None, row.segment,
+                              row.category_code)  # fmt: skip
+        if scope.street is not None and place.street_code != scope.street:
             continue
-        key = {"street": street_code, "community": community_code, "segment": row.segment,
-               "category": row.category_code, "unit": units[row.unit_id]}[by]  # fmt: skip
         on_time = row.reported_at is not None and row.reported_at <= row.report_in_due_at
-        for tally in (groups[key or NONE_KEY], total):
+        for tally in tallies.of(tallies.grouping.key(place, row.unit_id)):
             tally.add("whistles_due")
             tally.add("whistles_on_time", on_time)
 
 
-def _names(session: Session, by: Dimension, keys: Iterable[str]) -> dict[str, str]:
-    keys = [k for k in keys if k != NONE_KEY]
-    rows: Sequence[tuple[str, str]]
-    if by in ("street", "community"):
-        rows = session.execute(select(Jurisdiction.code, Jurisdiction.name)
-                               .where(Jurisdiction.code.in_(keys))).all()  # fmt: skip
-    elif by == "segment":
-        rows = session.execute(select(RoadSegment.code, RoadSegment.name)
-                               .where(RoadSegment.code.in_(keys))).all()  # fmt: skip
-    elif by == "unit":
-        rows = session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(keys))).all()
-    else:
-        taxonomy = routing_context(session).taxonomy
-        rows = [(k, node.name) for k in keys if (node := taxonomy.get(k)) is not None]
-    return {NONE_KEY: "（未关联）", **{code: name for code, name in rows}}
+def _names(session: Session, grouping: Grouping, keys: Iterable[str]) -> dict[str, str]:
+    known = grouping.names(session, [k for k in keys if k != NONE_KEY])
+    return {NONE_KEY: "（未关联）", **{code: name for code, name in known}}
 
 
 def _row(
     key: str, name: str, tally: Tally, weights: dict[str, float], settings: Settings,
-    by: Dimension,
+    grouping: Grouping,
 ) -> KpiRow:  # fmt: skip
     rates = tally.rates()
     median_h, p90_h = tally.handling_hours()
-    basis = tally.get("to_handle") if by == "unit" else tally.get("registered")
+    basis = tally.get(grouping.basis)
     composite = score(rates, weights)
     return KpiRow(
         key=key, name=name,

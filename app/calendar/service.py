@@ -36,13 +36,35 @@ def day_bounds(zone: tzinfo, first: date, last: date) -> tuple[datetime, datetim
     )
 
 
-def week_starts(date_from: date, date_to: date) -> list[date]:
-    """The Mondays of the weeks (Monday to Sunday) that overlap the range."""
-    first = date_from - timedelta(days=date_from.weekday())
-    return [first + timedelta(weeks=i) for i in range((date_to - first).days // 7 + 1)]
-
-
 Period = tuple[date, date]  # first and last day, local, inclusive
+#: The longest range of days a duty (patrols, shop visits) is judged over at once.
+MAX_RANGE_DAYS = 92
+
+
+class BadDateRange(Problem):
+    code = "bad_date_range"
+    status = 422
+    title = "日期范围无效"
+
+
+def local_days(settings: Settings, date_from: date, date_to: date) -> tuple[datetime, datetime]:
+    """A duty's range of days, checked (ordered, at most `MAX_RANGE_DAYS`): its first and
+    after-last local midnights."""
+    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
+    return day_bounds(settings.zone, date_from, date_to)
+
+
+def monday_of(day: date) -> date:
+    """The first day of `day`'s week (Monday to Sunday)."""
+    return day - timedelta(days=day.weekday())
+
+
+def week_periods(date_from: date, date_to: date) -> list[Period]:
+    """The weeks (Monday to Sunday) that overlap the range, whole."""
+    first = monday_of(date_from)
+    mondays = (first + timedelta(weeks=i) for i in range((date_to - first).days // 7 + 1))
+    return [(monday, monday + timedelta(days=6)) for monday in mondays]
 
 
 def judged_periods(

@@ -12,7 +12,7 @@ Sunday that overlap the range. The day or week still running is judged only once
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from geoalchemy2.shape import to_shape
@@ -23,28 +23,20 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.accounts.service import overseen_users
+from app.calendar.service import BadDateRange as BadDateRange  # the routers list it
 from app.calendar.service import (
     Period,
-    day_bounds,
     judged_periods,
+    local_days,
     met_share,
-    week_starts,
+    week_periods,
     working_calendar,
 )
 from app.core.config import PatrolDuty, Settings, parse_duties
 from app.core.database import utcnow
-from app.core.errors import Problem
 from app.patrols.models import Patrol, PatrolSegment
 from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
 from app.territory.models import Jurisdiction, RoadSegment
-
-MAX_RANGE_DAYS = 92
-
-
-class BadDateRange(Problem):
-    code = "bad_date_range"
-    status = 422
-    title = "日期范围无效"
 
 
 def compliance(
@@ -90,7 +82,7 @@ def compliance(
     today = utcnow().astimezone(zone).date()
     days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
     workdays = [(d, d) for d in days if calendar.is_workday(d)]
-    weeks = [(m, m + timedelta(days=6)) for m in week_starts(date_from, date_to)]
+    weeks = week_periods(date_from, date_to)
 
     def judge(
         user: User, level: int, duty: PatrolDuty, done: set[date], segment: RoadSegment | None,
@@ -155,13 +147,6 @@ def compliance(
             )
         )  # fmt: skip
     return ComplianceOut(date_from=date_from, date_to=date_to, duties=rows, streets=streets_out)
-
-
-def local_days(settings: Settings, date_from: date, date_to: date) -> tuple[datetime, datetime]:
-    """The range's first and after-last local midnights (422 for a bad range)."""
-    if date_to < date_from or (date_to - date_from).days >= MAX_RANGE_DAYS:
-        raise BadDateRange(f"起止日期须有序，且不超过 {MAX_RANGE_DAYS} 天")
-    return day_bounds(settings.zone, date_from, date_to)
 
 
 def coverage_map(

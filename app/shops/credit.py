@@ -5,13 +5,14 @@ with its reason and the balance after it."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
+from app.calendar.service import monday_of
 from app.core.config import Settings, named_numbers
 from app.core.database import utcnow
 from app.core.idempotency import run_idempotent
@@ -49,9 +50,8 @@ def move_credit(
     if rule == 0:
         return
     if reason == "visit_passed":
-        today = utcnow().astimezone(settings.zone)
-        monday = datetime.combine(today.date() - timedelta(days=today.weekday()), time.min,
-                                  settings.zone)  # fmt: skip
+        today = utcnow().astimezone(settings.zone).date()
+        monday = datetime.combine(monday_of(today), time.min, settings.zone)
         if session.scalar(select(ShopCreditEvent.id).where(
             ShopCreditEvent.shop_id == shop_id, ShopCreditEvent.reason == reason,
             ShopCreditEvent.occurred_at >= monday,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 
 from sqlalchemy import func, select
@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.calendar.service import (
-    Period,
     day_bounds,
     judged_periods,
+    local_days,
     met_share,
-    week_starts,
+    monday_of,
+    week_periods,
 )
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.patrols.compliance import local_days
 from app.shops.models import ShopVisit
 from app.shops.schemas import ChiefShopDuty, MissedWeek, ShopDuty, ShopDutyOut, StreetShopDuty
 from app.territory.models import Jurisdiction, RoadSegment, Shop
@@ -49,7 +49,7 @@ def visit_duty(
 ) -> ShopDutyOut:
     principal.require(Permission.PATROLS_READ)
     local_days(settings, date_from, date_to)  # the range's checks
-    weeks: list[Period] = [(m, m + timedelta(days=6)) for m in week_starts(date_from, date_to)]
+    weeks = week_periods(date_from, date_to)
     # Whole weeks: a visit on the Monday before a range that starts on a Wednesday counts.
     start, end = day_bounds(settings.zone, weeks[0][0], weeks[-1][1])
     today = utcnow().astimezone(settings.zone).date()
@@ -78,7 +78,7 @@ def visit_duty(
         )
     ):
         day = visited_at.astimezone(zone).date()
-        visits[shop_id].append((user_id, day - timedelta(days=day.weekday()), visited_at))
+        visits[shop_id].append((user_id, monday_of(day), visited_at))
     last_visit = (
         select(ShopVisit.shop_id, func.max(ShopVisit.visited_at))
         .where(ShopVisit.visited_at < end, in_sight)
