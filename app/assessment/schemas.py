@@ -42,6 +42,11 @@ class KpiDefinitions(BaseModel):
 class KpiRow(BaseModel):
     key: str = Field(description="The street, community, segment, category or unit code.")
     name: str
+    national_code: str | None = Field(
+        default=None,
+        description="By category: the category's class in the deployment's national edition "
+        "(`event:0401`); null elsewhere and where its table has no code.",
+    )
     counts: dict[str, int]
     rates: dict[str, float | None] = Field(description="0..1; null when nothing to divide by.")
     handling_hours_median: float | None = Field(description="Working hours, dispatch to feedback.")

@@ -24,6 +24,7 @@ from app.core.database import json_list_has, utcnow
 from app.core.errors import Problem
 from app.reports.models import Report
 from app.routing.service import routing_context
+from app.standards.service import national_codes
 from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle, WhistleSummons
 
@@ -287,6 +288,10 @@ def _category_names(session: Session, keys: list[str]) -> Iterable[tuple[str, st
     return [(k, node.name) for k in keys if (node := taxonomy.get(k)) is not None]
 
 
+def _national_codes(session: Session) -> dict[str, str]:
+    return {code: found.code for code, found in national_codes(session).items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Grouping:
     """How the figures group by one dimension: what keys a row, what names a key, what a
@@ -301,6 +306,8 @@ class Grouping:
     names: Callable[[Session, list[str]], Iterable[tuple[str, str]]]
     #: The count a row is ranked on (`kpis.RANKED`).
     basis: str = "registered"
+    #: session → each key's national class (`event:0401`), where the dimension has one.
+    classes: Callable[[Session], dict[str, str]] | None = None
 
     @property
     def by_unit(self) -> bool:
@@ -317,7 +324,7 @@ GROUPINGS: dict[Dimension, Grouping] = {
     "street": Grouping("street_code", _named_by_code(Jurisdiction)),
     "community": Grouping("community_code", _named_by_code(Jurisdiction)),
     "segment": Grouping("segment_code", _named_by_code(RoadSegment)),
-    "category": Grouping("category_code", _category_names),
+    "category": Grouping("category_code", _category_names, classes=_national_codes),
     "unit": Grouping(None, _named_by_code(Unit), basis="to_handle"),
 }
 
@@ -410,6 +417,10 @@ def kpis(
     rows = [_row(key, names.get(key, key), tally, weighting, settings, grouping)
             for key, tally in tallies.groups.items()]  # fmt: skip
     rank_rows(rows)
+    if grouping.classes is not None:
+        classes = grouping.classes(session)
+        for row in rows:
+            row.national_code = classes.get(row.key)
     return KpiReport(
         by=by, date_from=date_from, date_to=date_to,
         as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,

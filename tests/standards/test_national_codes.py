@@ -137,6 +137,14 @@ def test_a_platform_table_names_the_classes_everywhere(
     cells = [dict(zip(header, row, strict=True)) for row in rows]
     mine = next(c for c in cells if c["案件编号"] == filed.json()["case_number"])
     assert (mine["国标分类"], mine["国标分类编码"]) == ("路面塌陷", "event:9491")
+    # KPIs by category name each category's class too.
+    kpis = client.get(
+        "/api/v1/assessment/kpis",
+        params={"by": "category", "from": "2026-11-01", "to": "2026-11-30"},
+    )
+    assert kpis.status_code == 200, kpis.text
+    classes = {row["key"]: row["national_code"] for row in kpis.json()["rows"]}
+    assert classes["roads.surface"] == "event:9491"
 
 
 def _manhole(national_id: str, lon: float, lat: float, code: str = "MH-NAT-000001") -> Any:
