@@ -725,16 +725,12 @@ def case_out(
     now = utcnow()
     rows: Sequence[tuple[CaseTask, Unit]]
     if held is None:
-        rows = (
-            session.execute(
-                select(CaseTask, Unit)
-                .join(Unit, CaseTask.unit_id == Unit.id)
-                .where(CaseTask.case_id == case.id)
-                .order_by(CaseTask.is_lead.desc(), CaseTask.id)
-            )
-            .tuples()
-            .all()
-        )
+        rows = session.execute(
+            select(CaseTask, Unit)
+            .join(Unit, CaseTask.unit_id == Unit.id)
+            .where(CaseTask.case_id == case.id)
+            .order_by(CaseTask.is_lead.desc(), CaseTask.id)
+        ).all()
     else:
         held_tasks, units = held
         ordered = sorted(held_tasks, key=lambda t: (not t.is_lead, t.id))
