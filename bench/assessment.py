@@ -40,11 +40,11 @@ from sqlalchemy import select, text
 from app.accounts.access import SYSTEM, Principal
 from app.accounts.service import principal_for_user, user_by_username
 from app.assessment import service
-from app.assessment.facts import rebuild
 from app.assessment.periods import close_period
 from app.assessment.rankings import _scored, ranking
 from app.assessment.search import CaseFilter, export_csv
 from app.assessment.service import kpis
+from app.cases.facts import rebuild
 from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit

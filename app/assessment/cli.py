@@ -43,7 +43,7 @@ def close(
 @assessment_cli.command("rebuild-facts")
 def rebuild_facts() -> None:
     """Recompute the KPI facts from the case events (after importing a city's history)."""
-    from app.assessment.facts import rebuild
+    from app.cases.facts import rebuild
     from app.core.clitools import run_service
 
     def run(session: Session, _settings: object) -> int:

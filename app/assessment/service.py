@@ -13,12 +13,20 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
-from app.assessment.facts import CASE_ROW
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
-from app.assessment.models import AssessmentPeriod, AssessmentSnapshot, CaseFact
+from app.assessment.models import AssessmentPeriod, AssessmentSnapshot
 from app.assessment.schemas import KpiReport, KpiRow
 from app.calendar.service import day_bounds
-from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource, CaseStatus, CaseTask
+from app.cases.facts import CASE_ROW
+from app.cases.models import (
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseFact,
+    CaseSource,
+    CaseStatus,
+    CaseTask,
+)
 from app.core.config import Settings
 from app.core.database import json_list_has, utcnow
 from app.core.errors import Problem

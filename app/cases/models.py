@@ -10,6 +10,7 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -280,3 +281,65 @@ class CaseEvent(Base):
     photo_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     geom: Mapped[WKBElement | None] = mapped_column(Geometry("POINT", srid=4326))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CaseFact(Base):
+    """What the KPIs need to know of a case, and of each unit's task on it, kept up to date
+    with every event (`app.cases.facts`): the per-case facts in the row of unit 0, the
+    per-task facts in the row of each unit dispatched to it. One table, so that each step
+    writes its facts in one statement; the place and period of the case are copied into
+    every row, so a period's figures by any dimension are one indexed aggregate. The events
+    stay the evidence: `roadchief assessment rebuild-facts` recomputes these from them.
+    """
+
+    __tablename__ = "case_facts"
+    __table_args__ = (
+        Index("ix_case_facts_reported_at", "reported_at"),
+        Index("ix_case_facts_street_code_reported_at", "street_code", "reported_at"),
+        Index("ix_case_facts_segment_code_reported_at", "segment_code", "reported_at"),
+        Index("ix_case_facts_category_code_reported_at", "category_code", "reported_at"),
+        Index("ix_case_facts_unit_id_reported_at", "unit_id", "reported_at"),
+        Index("ix_case_facts_changed_at", "changed_at"),
+    )
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: 0: the case's own row; else the unit (units.id) whose task the row is.
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The case's period and places, copied from the case with every write.
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    jurisdiction_path: Mapped[str] = mapped_column(String(400))
+    street_code: Mapped[str | None] = mapped_column(String(32))
+    community_code: Mapped[str | None] = mapped_column(String(32))
+    segment_code: Mapped[str | None] = mapped_column(String(32))
+    category_code: Mapped[str] = mapped_column(String(64))
+    # The case's row (flags are 0/1 integers: both engines sum them alike).
+    #: When an event last changed the case's facts (its own or its tasks'): a period that
+    #: ended before then replays the case's events instead (`assessment.service.kpis`).
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Its status after its latest event that set one.
+    status: Mapped[str | None] = mapped_column(String(32))
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    #: In every row of a cancelled case (a cancelled case's tasks are no one's work).
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    fed_back: Mapped[int] = mapped_column(Integer, default=0)
+    reworked: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[int] = mapped_column(Integer, default=0)
+    #: The unit the case counts for (its latest dispatch's first), None once that unit's
+    #: return is upheld, until the next dispatch.
+    lead_unit_id: Mapped[int | None] = mapped_column(Integer)
+    # A task's row.
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    #: working (pending, signed, done, asking to return), released or returned.
+    state: Mapped[str | None] = mapped_column(String(16))
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sign_late_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Working hours from dispatch to the first feedback, as that event kept them.
+    fed_hours: Mapped[float | None] = mapped_column(Float)
+    late_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    upheld: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,7 +14,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app.accounts.access import Principal
 from app.accounts.models import User
-from app.assessment.facts import keep as keep_facts
+from app.cases.facts import keep as keep_facts
 from app.cases.models import (
     FINISHED_STATUSES,
     Case,

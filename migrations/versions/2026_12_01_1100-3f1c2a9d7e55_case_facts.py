@@ -3,7 +3,7 @@ task, with the case's period and places copied in, indexed for the running perio
 figures.
 
 Back-fill: the facts of every case are recomputed from its events by the service's own
-`app.assessment.facts.rebuild` (what `roadchief assessment rebuild-facts` runs), in this
+`app.cases.facts.rebuild` (what `roadchief assessment rebuild-facts` runs), in this
 migration's transaction. It reads only the columns of cases, events and units that exist
 at this revision. On a large history it takes a while (about a minute per 100,000 cases);
 should it ever fail here, create the table with `ROADCHIEF_SKIP_FACTS_BACKFILL=1` and run
@@ -87,7 +87,7 @@ def upgrade() -> None:
         "ix_case_facts_unit_id_reported_at", "case_facts", ["unit_id", "reported_at"], unique=False
     )
     if not os.environ.get("ROADCHIEF_SKIP_FACTS_BACKFILL"):
-        from app.assessment.facts import rebuild
+        from app.cases.facts import rebuild
 
         rebuild(Session(bind=op.get_bind()))
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.assessment.facts import rebuild
+from app.cases.facts import rebuild
 from app.cases.models import Case, CaseEvent, CaseTask
 from app.cases.sweep import sweep
 from app.core.config import Settings

@@ -11,8 +11,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.assessment.models import CaseFact
-from app.cases.models import Case, CaseEvent, CaseSource, CaseStatus
+from app.cases.models import Case, CaseEvent, CaseFact, CaseSource, CaseStatus
 from app.cli import cli
 from app.core.database import Database
 from app.routing.models import Urgency

@@ -37,9 +37,9 @@ from app.accounts.service import (
     user_by_username,
 )
 from app.accounts.tokens import issue_access_token
-from app.assessment.facts import CASE_ROW, rebuild
 from app.assessment.kpis import parse_weights
-from app.assessment.models import CaseFact
+from app.cases.facts import CASE_ROW, rebuild
+from app.cases.models import CaseFact
 from app.cases.sweep import sweep
 from app.core.config import Settings
 from app.core.database import utcnow

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assessment.cli import DOC_PATH
-from app.assessment.facts import rebuild
 from app.assessment.kpis import kpi_markdown, parse_weights
+from app.cases.facts import rebuild
 from app.cases.models import Case, CaseEvent, CaseTask
 from app.core.config import Settings
 from app.core.database import utcnow

@@ -24,8 +24,7 @@ from sqlalchemy import Table, delete, func, insert, literal, or_, select, update
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
-from app.assessment.models import CaseFact
-from app.cases.models import Case, CaseEvent, CaseEventKind, CaseSource
+from app.cases.models import Case, CaseEvent, CaseEventKind, CaseFact, CaseSource
 from app.core.database import UTCDateTime, upsert
 from app.territory.models import Unit
 
