@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from app.accounts.access import Principal
 from app.accounts.models import Role
-from app.cases.models import CaseEventKind, CaseStatus, TaskStatus
+from app.cases.models import CASE_STATUS_NAMES, CaseEventKind, TaskStatus
 from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, roles_of
 from app.console.session import CSRF_FIELD, CSRF_HEADER, PREFIX, csrf_token
 from app.core.config import Settings
@@ -29,17 +29,8 @@ from app.whistles.schemas import SummonsStatus
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
-CASE_STATUS_ZH = {
-    CaseStatus.PENDING_REGISTRATION: "待立案",
-    CaseStatus.REGISTERED: "待派遣",
-    CaseStatus.DISPATCHED: "已派遣",
-    CaseStatus.IN_PROGRESS: "处置中",
-    CaseStatus.AWAITING_VERIFICATION: "待核查",
-    CaseStatus.HUNG_UP: "挂账",
-    CaseStatus.CLOSED: "已结案",
-    CaseStatus.REJECTED: "不予立案",
-    CaseStatus.CANCELLED: "已撤销",
-}
+#: The API's own names (exports, Open311 notes): one name per status everywhere.
+CASE_STATUS_ZH = CASE_STATUS_NAMES
 TASK_STATUS_ZH = {
     TaskStatus.PENDING: "待签收",
     TaskStatus.SIGNED: "处置中",
