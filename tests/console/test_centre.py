@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -96,6 +97,9 @@ def test_dispatcher_changes_units_with_a_reason_and_rejects_with_one(
     assert other.read("demo-dispatcher")["status"] == "rejected"
 
 
+# An ordinary Wednesday: five days on is a working Monday (on the eve of a holiday it is
+# not, and an extension to a rest day adds no working time: refused).
+@pytest.mark.time_machine("2026-11-18T10:00:00+08:00")
 def test_returns_and_extensions_are_decided_on_the_case_page(
     browser: Callable[[], Browser], dispatched: Loop, settings: Settings
 ) -> None:
