@@ -143,7 +143,7 @@ class Case(TimestampMixin, Base):
     verify_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Optimistic lock: a new case is version 1 and each step raises it by one
-    #: (`actions.perform`); SQLAlchemy checks it on every UPDATE of the row, so a step
+    #: (`steps.perform`); SQLAlchemy checks it on every UPDATE of the row, so a step
     #: taken on a version someone else has moved on fails. Set by the code, not by each
     #: flush: opening a case takes several flushes, and is one version.
     version: Mapped[int] = mapped_column(Integer, default=1)

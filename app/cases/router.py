@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from app.accounts.deps import PrincipalDep
 from app.accounts.models import Role
-from app.cases import actions, queues
+from app.cases import errors, queues, steps, view
 from app.cases.models import TaskStatus
 from app.cases.schemas import (
     ActionIn,
@@ -31,24 +31,24 @@ router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 ACTION_PROBLEMS = (
     NotFound,
-    actions.VersionRequired,
-    actions.VersionConflict,
-    actions.TransitionNotAllowed,
-    actions.NoTaskForUnit,
-    actions.NoteRequired,
-    actions.PhotosRequired,
-    actions.LocationRequired,
-    actions.TooFarFromCase,
-    actions.UnitRequired,
-    actions.ReasonRequired,
-    actions.DecisionRequired,
-    actions.DeadlineRequired,
-    actions.DeadlineInPast,
-    actions.DeadlineNotLater,
-    actions.DeadlineTooFar,
-    actions.ExtensionPending,
-    actions.NoExtensionRequest,
-    actions.ReopenWindowPassed,
+    errors.VersionRequired,
+    errors.VersionConflict,
+    errors.TransitionNotAllowed,
+    errors.NoTaskForUnit,
+    errors.NoteRequired,
+    errors.PhotosRequired,
+    errors.LocationRequired,
+    errors.TooFarFromCase,
+    errors.UnitRequired,
+    errors.ReasonRequired,
+    errors.DecisionRequired,
+    errors.DeadlineRequired,
+    errors.DeadlineInPast,
+    errors.DeadlineNotLater,
+    errors.DeadlineTooFar,
+    errors.ExtensionPending,
+    errors.NoExtensionRequest,
+    errors.ReopenWindowPassed,
     UnknownUnit,
     OutsideServiceArea,
     InvalidLocation,
@@ -92,7 +92,7 @@ def get_case(
     principal: PrincipalDep,
     number: str,
 ) -> CaseOut:
-    case = actions.get_case(session, settings, principal, number)
+    case = view.get_case(session, settings, principal, number)
     response.headers["ETag"] = f'"{case.version}"'
     return case
 
@@ -117,7 +117,7 @@ def take_action(
 ) -> CaseOut:
     """Send the version you saw; a stale one is `409 version_conflict` with the current case
     in `case`, so two people acting at once cannot both win."""
-    case = actions.perform(session, settings, principal, number, action, body, if_match)
+    case = steps.perform(session, settings, principal, number, action, body, if_match)
     response.headers["ETag"] = f'"{case.version}"'
     return case
 

@@ -1,6 +1,6 @@
 """The closed loop as data: every transition, who may take it, and what it needs.
 
-`TRANSITIONS` is the one table: `app.cases.actions` enforces it, `GET /api/v1/workflow`
+`TRANSITIONS` is the one table: `app.cases.steps` enforces it, `GET /api/v1/workflow`
 publishes it, and `roadchief workflow diagram` draws it into `docs/workflow.md` (a test
 keeps the drawing current).
 """
@@ -68,7 +68,7 @@ class Transition:
     name_zh: str
     sources: frozenset[CaseStatus]
     #: Where the case may go: one status for a fixed move; several when its tasks decide
-    #: (`actions` checks that the step ends in one of them, or where it started).
+    #: (`steps` checks that the step ends in one of them, or where it started).
     targets: frozenset[CaseStatus]
     actors: frozenset[Actor]
     event: CaseEventKind

@@ -1,5 +1,5 @@
 """One case's page (案件详情): its history, photos and places, and the workflow steps
-open to the person, taken through `actions.perform` as the API takes them."""
+open to the person, taken through `steps.perform` as the API takes them."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.accounts.access import Permission, Principal
-from app.cases import actions
+from app.cases.errors import VersionConflict
 from app.cases.schemas import ActionIn
+from app.cases.steps import perform
+from app.cases.view import get_case
 from app.cases.workflow import Action
 from app.console.deps import CsrfField, Me, console_router, redirect_back, safe_next
 from app.console.pages import event_zh, on_tiles, open_steps, render
@@ -56,7 +58,7 @@ def _case_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    case = actions.get_case(session, settings, me, number)
+    case = get_case(session, settings, me, number)
     steps = open_steps(me, case)
     return render(
         request, settings, "case.html", me, status_code=status_code, case=case, steps=steps,
@@ -125,7 +127,7 @@ def take_step(
     back: Annotated[str | None, Form(max_length=500)] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
-    """One step, through `actions.perform` as the API takes it. Refused (a stale version
+    """One step, through `steps.perform` as the API takes it. Refused (a stale version
     included), the case page comes back with the service's message."""
     check_csrf(request, settings, csrf)
     try:
@@ -143,8 +145,8 @@ def take_step(
             new_due_at=_deadline(new_due_at, settings),
             photo_ids=photo_ids,
         )
-        actions.perform(session, settings, me, number, action, body, None)
-    except actions.VersionConflict:
+        perform(session, settings, me, number, action, body, None)
+    except VersionConflict:
         return _case_page(
             request, session, settings, me, number, status_code=409,
             error="案件已被他人更新（版本冲突）：下面是最新的案件，请核对后重新操作",

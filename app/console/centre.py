@@ -13,8 +13,9 @@ from fastapi.responses import Response
 
 from app.assessment import search
 from app.assessment.service import MAX_PERIOD_DAYS
-from app.cases import actions, queues
+from app.cases import queues
 from app.cases.models import OPEN_TASK_STATUSES, CaseEventKind, CaseStatus
+from app.cases.view import get_case
 from app.console.deps import Me, console_router
 from app.console.pages import SUMMONS_ZH, render
 from app.console.session import PREFIX
@@ -146,7 +147,7 @@ def alarms_page(
 ) -> Response:
     """今日预警与升级: open cases in the person's scope (`assessment.search`, as the case
     search API) whose tasks are past their warning point, overdue or escalated (each case
-    read by `actions.get_case`, as the API shows it), with what the sweep recorded on the
+    read by `view.get_case`, as the API shows it), with what the sweep recorded on the
     day; each row can be urged (督办) at once."""
     shown = day or datetime.now(settings.zone).date()
     filters = search.CaseFilter.model_validate(
@@ -158,7 +159,7 @@ def alarms_page(
     )
     items = []
     for row in rows:
-        case = actions.get_case(session, settings, me, row.number)
+        case = get_case(session, settings, me, row.number)
         warned = {
             e.unit.code for e in case.history
             if e.kind is CaseEventKind.DEADLINE_WARNING and e.unit is not None

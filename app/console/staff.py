@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
-from app.cases import actions, queues
+from app.cases import queues
 from app.cases.models import TaskStatus
 from app.cases.schemas import ActionIn
+from app.cases.steps import perform
 from app.cases.workflow import Action
 from app.console.deps import CsrfField, Me, console_router
 from app.console.pages import render
@@ -72,7 +73,7 @@ def batch_sign_for(
         number, _, rest = value.partition(":")
         version, _, unit = rest.partition(":")
         try:
-            actions.perform(
+            perform(
                 session, settings, me, number, Action.SIGN_FOR,
                 ActionIn(version=int(version) if version.isdigit() else -1, unit_code=unit or None),
                 None,

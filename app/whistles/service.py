@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import Role, SegmentChief, User
-from app.cases.actions import dispatch_directly, find_case
 from app.cases.models import (
     FINISHED_STATUSES,
     Case,
@@ -22,6 +21,8 @@ from app.cases.models import (
     CaseStatus,
 )
 from app.cases.service import new_case, record_event
+from app.cases.steps import dispatch_directly
+from app.cases.view import find_case
 from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem

@@ -9,7 +9,7 @@ people acting on the same version only the first wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,6 +24,26 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.accounts.access import Forbidden, Permission, Principal
 from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import next_alarm, set_handle_deadline, shift_for_pause
+from app.cases.errors import (
+    DeadlineInPast,
+    DeadlineNotLater,
+    DeadlineRequired,
+    DeadlineTooFar,
+    DecisionRequired,
+    ExtensionPending,
+    LocationRequired,
+    NoExtensionRequest,
+    NoTaskForUnit,
+    NoteRequired,
+    PhotosRequired,
+    ReasonRequired,
+    ReopenWindowPassed,
+    TooFarFromCase,
+    TransitionNotAllowed,
+    UnitRequired,
+    VersionConflict,
+    VersionRequired,
+)
 from app.cases.models import (
     ACTIVE_TASK_STATUSES,
     HANDLING_STATUSES,
@@ -33,142 +53,25 @@ from app.cases.models import (
     CaseTask,
     TaskStatus,
 )
-from app.cases.relations import may_dispatch, may_see_case, may_verify
-from app.cases.schemas import ActionIn, CaseOut, TaskOut
-from app.cases.service import history, record_event
+from app.cases.relations import may_verify
+from app.cases.schemas import ActionIn, CaseOut
+from app.cases.service import record_event
+from app.cases.view import case_out, find_case
 from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.errors import NotFound, Problem
+from app.core.errors import Problem
 from app.core.geo import LocalFrame
 from app.core.moments import local_isoformat
 from app.media.service import usable_photos, use_photo
 from app.routing.models import RoutingDecision
-from app.routing.schemas import RoutingProposal, UnitBrief
-from app.routing.service import proposals, routing_context
+from app.routing.service import routing_context
 from app.territory.locator import wgs84_in_area
 from app.territory.models import Unit
 from app.territory.service import UnknownUnit
 
-
-class VersionRequired(Problem):
-    code = "version_required"
-    status = 428
-    title = "请在 If-Match 或 version 中给出您看到的案件版本"
-
-
-class VersionConflict(Problem):
-    code = "version_conflict"
-    status = 409
-    title = "案件已被他人更新，请刷新后再操作"
-
-
-class TransitionNotAllowed(Problem):
-    code = "transition_not_allowed"
-    status = 409
-    title = "当前状态下不能执行该操作"
-
-
-class NoTaskForUnit(Problem):
-    code = "no_task_for_unit"
-    status = 409
-    title = "本单位在该案件上没有可办理的任务"
-
-
-class NoteRequired(Problem):
-    code = "note_required"
-    status = 422
-    title = "该操作须填写说明"
-
-
-class PhotosRequired(Problem):
-    code = "photos_required"
-    status = 422
-    title = "该操作须附照片"
-
-
-class LocationRequired(Problem):
-    code = "location_required"
-    status = 422
-    title = "该操作须在现场进行，请提供当前位置"
-
-
-class TooFarFromCase(Problem):
-    code = "too_far_from_case"
-    status = 422
-    title = "离案件位置太远，请到现场核查"
-
-
-class UnitRequired(Problem):
-    code = "unit_required"
-    status = 422
-    title = "请指明该操作针对的单位（unit_code）"
-
-
-class ReasonRequired(Problem):
-    code = "reason_required"
-    status = 422
-    title = "请从给定的理由中选择一项（reason）"
-
-
-class DecisionRequired(Problem):
-    code = "decision_required"
-    status = 422
-    title = "请给出决定：同意（approved: true）或不同意（approved: false）"
-
-
-class DeadlineRequired(Problem):
-    code = "deadline_required"
-    status = 422
-    title = "请给出新的期限（new_due_at）"
-
-
-class DeadlineInPast(Problem):
-    code = "deadline_in_past"
-    status = 422
-    title = "新的期限不能早于现在"
-
-
-class DeadlineNotLater(Problem):
-    code = "deadline_not_later"
-    status = 422
-    title = "延期后的期限须晚于当前期限"
-
-
-class DeadlineTooFar(Problem):
-    code = "deadline_too_far"
-    status = 422
-    title = "新的期限太远"
-
-
 #: The furthest a deadline may be moved: beyond it a case is hung up (挂账), not extended.
 MAX_EXTENSION = timedelta(days=366)
-
-
-class ExtensionPending(Problem):
-    code = "extension_pending"
-    status = 409
-    title = "已有延期申请在审批中"
-
-
-class NoExtensionRequest(Problem):
-    code = "no_extension_request"
-    status = 409
-    title = "没有待审批的延期申请"
-
-
-class ReopenWindowPassed(Problem):
-    code = "reopen_window_passed"
-    status = 409
-    title = "已超过可重新打开的期限"
-
-
-def find_case(session: Session, principal: Principal, number: str) -> Case:
-    """The case, if the caller may see it (in scope, or staff of a unit with a task)."""
-    case = session.scalar(select(Case).where(Case.number == number))
-    if case is None or not may_see_case(session, principal, case):
-        raise NotFound("案件不存在")
-    return case
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -708,104 +611,3 @@ HANDLERS: dict[Action, Callable[[Step], dict[str, Any]]] = {
     Action.URGE: _urge,
     Action.CANCEL: _cancel,
 }
-
-
-def case_out(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    case: Case,
-    calendar: WorkingCalendar | None = None,
-    held: tuple[list[CaseTask], dict[int, Unit]] | None = None,
-) -> CaseOut:
-    """The case as answered; `held`: all its tasks and their units by id, as a step holds
-    them (not read again)."""
-    zone = settings.zone
-    calendar = calendar or working_calendar(session, settings)
-    now = utcnow()
-    rows: Sequence[tuple[CaseTask, Unit]]
-    if held is None:
-        rows = session.execute(
-            select(CaseTask, Unit)
-            .join(Unit, CaseTask.unit_id == Unit.id)
-            .where(CaseTask.case_id == case.id)
-            .order_by(CaseTask.is_lead.desc(), CaseTask.id)
-        ).all()
-    else:
-        held_tasks, units = held
-        ordered = sorted(held_tasks, key=lambda t: (not t.is_lead, t.id))
-        rows = [(task, units[task.unit_id]) for task in ordered]
-    point = to_shape(case.geom)
-
-    def local(value: datetime | None) -> datetime | None:
-        return value.astimezone(zone) if value else None
-
-    tasks = [
-        TaskOut(
-            unit=UnitBrief(code=unit.code, name=unit.name, kind=unit.kind),
-            is_lead=task.is_lead,
-            status=task.status,
-            sign_for_due_at=local(task.sign_for_due_at),
-            handle_due_at=local(task.handle_due_at),
-            remaining_working_hours=round(
-                calendar.working_hours_between(now, task.handle_due_at), 2
-            )
-            if task.handle_due_at and task.status in OPEN_TASK_STATUSES
-            else None,
-            signed_at=local(task.signed_at),
-            done_at=local(task.done_at),
-            overdue=bool(
-                task.handle_due_at
-                and task.status in OPEN_TASK_STATUSES
-                and task.handle_due_at < now
-            ),
-            escalation_level=task.escalation_level,
-            extension_requested_until=local(task.extension_requested_until),
-            extension_count=task.extension_count,
-            returns_refused=task.returns_refused,
-        )
-        for task, unit in rows
-    ]
-    return CaseOut(
-        number=case.number or "",
-        version=case.version,
-        status=case.status,
-        source=case.source,
-        category_code=case.category_code,
-        urgency=case.urgency,
-        description=case.description,
-        reported_at=case.reported_at.astimezone(zone),
-        handle_due_at=local(case.handle_due_at),
-        stage=case.stage,
-        stage_due_at=local(case.stage_due_at),
-        closed_at=local(case.closed_at),
-        lon=point.x,
-        lat=point.y,
-        street_code=case.street_code,
-        community_code=case.community_code,
-        grid_cell_code=case.grid_cell_code,
-        segment_code=case.segment_code,
-        report_count=case.report_count,
-        rework_count=case.rework_count,
-        urge_count=case.urge_count,
-        reopen_count=case.reopen_count,
-        hung_up_at=local(case.hung_up_at),
-        fixed_on_spot=case.fixed_on_spot,
-        routing=routing_proposal(session, settings, principal, case),
-        tasks=tasks,
-        history=history(session, case.id, zone),
-    )
-
-
-def routing_proposal(
-    session: Session, settings: Settings, principal: Principal, case: Case
-) -> RoutingProposal | None:
-    """The case's routing decision, for whoever may dispatch it (and sees the case)."""
-    if case.routing_decision_id is None or not may_dispatch(principal):
-        return None
-    return proposals(session, settings, [case.routing_decision_id])[case.routing_decision_id]
-
-
-def get_case(session: Session, settings: Settings, principal: Principal, number: str) -> CaseOut:
-    principal.require(Permission.CASES_READ)
-    return case_out(session, settings, principal, find_case(session, principal, number))
