@@ -178,6 +178,7 @@ def serve(
     settings = get_settings()
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     typer.echo(f"roadchief is starting on {settings.database_url}")
+    typer.echo(f"  web console:          {base}/console")
     typer.echo(f"  interactive API docs: {base}/docs")
     typer.echo(f"  OpenAPI document:     {base}/openapi.json")
     if demo_logins:

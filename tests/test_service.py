@@ -134,3 +134,32 @@ def test_every_operation_is_documented() -> None:
             assert content, f"{method.upper()} {path} has no typed response"
             for media_type, body in content.items():
                 assert "schema" in body, f"{method.upper()} {path} {media_type} has no schema"
+
+
+def test_serve_prints_where_to_look_and_each_place_answers(
+    anonymous: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`roadchief serve` (what `scripts/start` ends in) names the console, the docs and the
+    OpenAPI document; each answers on the app it starts."""
+    import re
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: started.append(target))
+    result = CliRunner().invoke(cli, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert started == ["app.main:app_factory"]
+    places = re.findall(r"http://127\.0\.0\.1:8123(/\S*)", result.output)
+    assert places == ["/console", "/docs", "/openapi.json"]
+    for place in places:
+        answer = anonymous.get(place, follow_redirects=False)
+        assert answer.status_code in (200, 303), (place, answer.status_code)
+    assert (
+        anonymous.get("/console", follow_redirects=False)
+        .headers["location"]
+        .startswith("/console/login")
+    )
