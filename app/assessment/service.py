@@ -233,6 +233,23 @@ def _case_sums(facts: Any) -> list[Any]:
     ]
 
 
+def _deadline_flags(standing: Any, signed: Any, sign_late: Any, fed: Any, late: Any) -> list[Any]:
+    """The sign-for and handling counts of the standing tasks, from when each was signed for
+    and fed back and when its deadlines passed: "on time" is before that unit's mark. The
+    same for the per-task facts of a replay and for the kept facts."""
+    return [
+        _flag(and_(standing, signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
+        .label("signed_on_time"),
+        _flag(and_(standing, or_(signed.is_not(None), sign_late.is_not(None))))
+        .label("sign_for_due"),
+        _flag(and_(standing, fed.is_not(None))).label("fed_back"),
+        _flag(and_(standing, fed.is_not(None), or_(late.is_(None), fed < late)))
+        .label("fed_back_on_time"),
+        _flag(and_(standing, or_(fed.is_not(None), late.is_not(None)))).label("handling_due"),
+        _flag(and_(standing, late.is_not(None))).label("overdue"),
+    ]  # fmt: skip
+
+
 def _task_sums(tasks: Any) -> list[Any]:
     """The units' counts of a group, from the per-task facts (`_task_facts`): "on time"
     means before that unit's overdue mark; all but the dispatches, releases and return
@@ -244,15 +261,7 @@ def _task_sums(tasks: Any) -> list[Any]:
         func.count().label("dispatched"),
         func.sum(tasks.c.released).label("released"),
         func.sum(tasks.c.standing).label("to_handle"),
-        _flag(and_(standing, signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
-        .label("signed_on_time"),
-        _flag(and_(standing, or_(signed.is_not(None), sign_late.is_not(None))))
-        .label("sign_for_due"),
-        _flag(and_(standing, fed.is_not(None))).label("fed_back"),
-        _flag(and_(standing, fed.is_not(None), or_(late.is_(None), fed < late)))
-        .label("fed_back_on_time"),
-        _flag(and_(standing, or_(fed.is_not(None), late.is_not(None)))).label("handling_due"),
-        _flag(and_(standing, late.is_not(None))).label("overdue"),
+        *_deadline_flags(standing, signed, sign_late, fed, late),
         func.sum(tasks.c.upheld).label("returns_upheld"),
         func.sum(tasks.c.refused).label("returns_refused"),
         func.sum(case((standing, tasks.c.extensions), else_=0)).label("extensions"),
@@ -498,15 +507,7 @@ def _fact_sums() -> list[Any]:
         _flag(task).label("dispatched"),
         _flag(and_(task, f.state == "released")).label("released"),
         _flag(standing).label("to_handle"),
-        _flag(and_(standing, signed.is_not(None), or_(sign_late.is_(None), signed < sign_late)))
-        .label("signed_on_time"),
-        _flag(and_(standing, or_(signed.is_not(None), sign_late.is_not(None))))
-        .label("sign_for_due"),
-        _flag(and_(standing, fed.is_not(None))).label("fed_back"),
-        _flag(and_(standing, fed.is_not(None), or_(late.is_(None), fed < late)))
-        .label("fed_back_on_time"),
-        _flag(and_(standing, or_(fed.is_not(None), late.is_not(None)))).label("handling_due"),
-        _flag(and_(standing, late.is_not(None))).label("overdue"),
+        *_deadline_flags(standing, signed, sign_late, fed, late),
         func.sum(case((task, f.upheld), else_=0)).label("returns_upheld"),
         func.sum(case((task, f.refused), else_=0)).label("returns_refused"),
         func.sum(case((standing, f.extensions), else_=0)).label("extensions"),
