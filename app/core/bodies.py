@@ -33,6 +33,7 @@ from app.core.errors import (
     ProblemInBody,
     add_problem_responses,
 )
+from app.core.openapi import amend_openapi
 
 #: A route's body limit in bytes, read from the settings of the app serving it.
 BodyLimit = Callable[[Settings], int]
@@ -204,24 +205,18 @@ _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 def document_body_problems(app: FastAPI) -> None:
     """List the gate's and the body parser's problems under every operation that takes a
     body, in the app's OpenAPI document."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            for operations in document["paths"].values():
-                for operation in operations.values():
-                    content = operation.get("requestBody", {}).get("content")
-                    if content:
-                        form = any(kind in content for kind in _FORM_TYPES)
-                        parsing = (
-                            (FormInvalid, FormLimitExceeded)
-                            if form
-                            else (BodyNotUtf8, BodyUnreadable)
-                        )
-                        add_problem_responses(
-                            operation["responses"], (*parsing, BodyTimeout, BodyTooLarge)
-                        )
-        return app.openapi_schema  # type: ignore[return-value]
+    def amend(document: dict[str, Any]) -> None:
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                content = operation.get("requestBody", {}).get("content")
+                if content:
+                    form = any(kind in content for kind in _FORM_TYPES)
+                    parsing = (
+                        (FormInvalid, FormLimitExceeded) if form else (BodyNotUtf8, BodyUnreadable)
+                    )
+                    add_problem_responses(
+                        operation["responses"], (*parsing, BodyTimeout, BodyTooLarge)
+                    )
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend_openapi(app, amend)

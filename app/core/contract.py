@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from app.core.database import TextWithNul
 from app.core.errors import Problem, ValidationFailed, add_problem_responses
+from app.core.openapi import amend_openapi
 from app.core.pagination import InvalidCursor
 
 #: The 200 of a route that answers its object's version as an ETag (for `If-Match`).
@@ -102,25 +103,21 @@ def document_problems(app: FastAPI, secured: Sequence[type[Problem]] = ()) -> No
     """Add the problems of each kind of route to the app's OpenAPI document (`secured`: those
     of every operation that declares a security scheme, i.e. asks who is calling); name
     generic models' schemas for client generators."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            for operations in document["paths"].values():
-                for operation in operations.values():
-                    extra: list[type[Problem]] = []
-                    if operation.get("security"):
-                        extra.extend(secured)
-                    if _takes_input(operation):
-                        extra.extend((ValidationFailed, TextWithNul))
-                    if _pages(operation):
-                        extra.append(InvalidCursor)
-                    add_problem_responses(operation["responses"], extra)
-            schemas = document.get("components", {}).get("schemas", {})
-            for name in _FASTAPI_VALIDATION_SCHEMAS:
-                schemas.pop(name, None)
-            _name_schemas_for_generators(document)
-        return app.openapi_schema  # type: ignore[return-value]
+    def amend(document: dict[str, Any]) -> None:
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                extra: list[type[Problem]] = []
+                if operation.get("security"):
+                    extra.extend(secured)
+                if _takes_input(operation):
+                    extra.extend((ValidationFailed, TextWithNul))
+                if _pages(operation):
+                    extra.append(InvalidCursor)
+                add_problem_responses(operation["responses"], extra)
+        schemas = document.get("components", {}).get("schemas", {})
+        for name in _FASTAPI_VALIDATION_SCHEMAS:
+            schemas.pop(name, None)
+        _name_schemas_for_generators(document)
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend_openapi(app, amend)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.database import Database, Staleness, utcnow
 from app.core.moments import local_isoformat
+from app.core.openapi import amend_openapi
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -120,17 +121,13 @@ _HEADERS_OPENAPI = {
 def document_read_headers(app: FastAPI) -> None:
     """List the staleness headers under the success answer of every route that reads
     through `get_read_session`, in the app's OpenAPI document."""
-    generate = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            for route in replica_readers(app):
-                for method in route.methods:
-                    operation = document["paths"][route.path_format][method.lower()]
-                    answer = operation["responses"].get(str(route.status_code or 200))
-                    if answer is not None:
-                        answer.setdefault("headers", {}).update(_HEADERS_OPENAPI)
-        return app.openapi_schema  # type: ignore[return-value]
+    def amend(document: dict[str, Any]) -> None:
+        for route in replica_readers(app):
+            for method in route.methods:
+                operation = document["paths"][route.path_format][method.lower()]
+                answer = operation["responses"].get(str(route.status_code or 200))
+                if answer is not None:
+                    answer.setdefault("headers", {}).update(_HEADERS_OPENAPI)
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend_openapi(app, amend)
