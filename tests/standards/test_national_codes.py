@@ -20,6 +20,7 @@ from app.accounts.service import create_user
 from app.cases.models import Case, CaseSource
 from app.core.config import Settings
 from app.exchange.models import PlatformCase
+from app.reports.models import Report
 from app.standards.codes import load_edition, standards_settings
 from app.territory.models import Asset
 from tests.open311.test_georeport import BASE, NOW, post_request
@@ -119,6 +120,10 @@ def test_a_platform_table_names_the_classes_everywhere(
     assert filed.status_code == 201, filed.text
     detail = client.get(f"/api/v1/reports/{filed.json()['report_id']}").json()
     assert (detail["category_code"], detail["national_code"]) == ("roads.surface", "event:9491")
+    stored = (
+        session.scalar(select(func.count()).select_from(Report)),
+        session.scalar(select(func.count()).select_from(Case)),
+    )
     for refused in (
         {"national_code": "event:9193"},  # two categories share it
         {"national_code": "event:9491", "category_code": "roads.manhole"},  # disagree
@@ -127,6 +132,10 @@ def test_a_platform_table_names_the_classes_everywhere(
         assert (answer.status_code, answer.json()["code"]) == (422, "unknown_category")
     neither = client.post("/api/v1/reports", json={**report, "national_code": None})
     assert (neither.status_code, neither.json()["code"]) == (422, "validation_failed")
+    assert (
+        session.scalar(select(func.count()).select_from(Report)),
+        session.scalar(select(func.count()).select_from(Case)),
+    ) == stored  # nothing of the refused reports was kept
     # Exports carry the class beside the category, by name and code.
     sheet = client.get(
         "/api/v1/assessment/cases/export.csv",
