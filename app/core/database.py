@@ -385,7 +385,12 @@ def create_replica_engine(url: str | URL, settings: Settings) -> Engine:
 def upsert(session: Session, table: Any) -> Any:
     """`INSERT` with `.on_conflict_do_update(...)` / `.on_conflict_do_nothing(...)` and
     `.excluded`, for the session's engine (both spell `ON CONFLICT` alike)."""
-    if session.get_bind().dialect.name == "postgresql":
+    return upsert_for(session.get_bind().dialect.name, table)
+
+
+def upsert_for(dialect: str, table: Any) -> Any:
+    """`upsert` for an engine named by its dialect (a statement built once per engine)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(table)
