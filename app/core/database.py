@@ -231,7 +231,8 @@ _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" in value or _ESCAPED_NUL.search(value) is not None
+        # The substring test first: the expression runs only on text that may hold one.
+        return "\x00" in value or ("\\u0000" in value and _ESCAPED_NUL.search(value) is not None)
     if isinstance(value, Mapping):
         return any(_holds_nul(v) for v in value.values())
     if isinstance(value, list | tuple):
