@@ -23,6 +23,7 @@ from app.cases.models import (
     CaseEvent,
     CaseEventKind,
     CaseFact,
+    CaseFactAtMonthEnd,
     CaseSource,
     CaseStatus,
     CaseTask,
@@ -30,6 +31,7 @@ from app.cases.models import (
 from app.core.config import Settings
 from app.core.database import json_list_has, utcnow
 from app.core.errors import Problem
+from app.core.moments import month_end
 from app.reports.models import Report
 from app.routing.service import routing_context
 from app.standards.service import national_codes
@@ -37,6 +39,8 @@ from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle, WhistleSummons
 
 Dimension = Literal["street", "community", "segment", "category", "unit"]
+#: Where kept facts are read: as of now, or as of the end of each case's month.
+Facts = type[CaseFact] | type[CaseFactAtMonthEnd]
 #: Figures come from the kept facts where they hold; `bench/assessment.py` turns this off
 #: to time the replay of the events they replaced.
 FROM_FACTS = True
@@ -474,20 +478,27 @@ def _count_cases(session: Session, scope: _Scope, tallies: _Tallies) -> None:
     elif period.cutoff < period.end:  # running: the facts are as of now
         _from_facts(session, scope, tallies)
     else:
-        # Over: the facts of the cases nothing changed since its end, and the events up to
-        # its end of the others (those still at work then: a few days' worth).
+        # Over: the facts of the cases nothing changed since its end; of the others (those
+        # still at work then: a few days' worth), the facts kept as of the end of their
+        # month when the period ends with it, else their events up to its end.
         f = CaseFact
         changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
                                           f.reported_at < period.end)  # fmt: skip
         _from_facts(session, scope, tallies, skip=changed)
+        if month_end(period.start) == period.end:
+            kept = CaseFactAtMonthEnd
+            copied = select(kept.case_id).where(kept.unit_id == CASE_ROW,
+                                                kept.reported_at >= period.start,
+                                                kept.reported_at < period.end)  # fmt: skip
+            _from_facts(session, scope, tallies, facts=kept, only=copied)
+            changed = changed.where(f.case_id.not_in(copied))
         _from_events(session, scope, tallies, only=changed)
 
 
-def _fact_sums() -> list[Any]:
-    """Every count of a group from the kept facts (`case_facts`), as `_case_sums` and
-    `_task_sums` count them from the events: the case's row (unit 0) gives the case
-    counts, each dispatched unit's row its task's."""
-    f = CaseFact
+def _fact_sums(f: Facts) -> list[Any]:
+    """Every count of a group from the kept facts (`case_facts`, or their copy as of a
+    month's end), as `_case_sums` and `_task_sums` count them from the events: the case's
+    row (unit 0) gives the case counts, each dispatched unit's row its task's."""
     is_case = f.unit_id == CASE_ROW
     valid = f.cancelled == 0
     registered = and_(is_case, valid, f.registered == 1)
@@ -514,11 +525,14 @@ def _fact_sums() -> list[Any]:
     ]  # fmt: skip
 
 
-def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = None) -> None:
+def _from_facts(
+    session: Session, scope: _Scope, tallies: _Tallies, *, facts: Facts = CaseFact,
+    skip: Any = None, only: Any = None,
+) -> None:  # fmt: skip
     """The figures of a period from the facts kept as events happened (but of the cases
-    `skip` selects): one aggregate over the period's rows, the handling hours one by one,
-    the reports."""
-    f, period = CaseFact, scope.period
+    `skip` selects; only of those `only` selects): one aggregate over the period's rows, the
+    handling hours one by one, the reports."""
+    f, period = facts, scope.period
     rows = [f.reported_at >= period.start, f.reported_at < period.end,
             scope.principal.path_filter(f.jurisdiction_path),
             *(getattr(f, column) == value for column, value in scope.places())]  # fmt: skip
@@ -526,7 +540,7 @@ def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = 
              *(getattr(Case, column) == value for column, value in scope.places())]  # fmt: skip
     if scope.unit_id is not None:
         # Cases the unit was dispatched to; of the tasks, that unit's only.
-        theirs = aliased(CaseFact)
+        theirs = aliased(facts)
         sent = select(theirs.case_id).where(theirs.unit_id == scope.unit_id,
                                             theirs.dispatched == 1)  # fmt: skip
         rows += [f.case_id.in_(sent.where(theirs.reported_at >= period.start,
@@ -536,16 +550,19 @@ def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = 
     if skip is not None:
         rows.append(f.case_id.not_in(skip))
         cases.append(Case.id.not_in(skip))
+    if only is not None:
+        rows.append(f.case_id.in_(only))
+        cases.append(Case.id.in_(only))
     # A case's row counts for its lead, a task's for its unit.
     key = tallies.grouping.key(f, case((f.unit_id == CASE_ROW, f.lead_unit_id), else_=f.unit_id))
-    tallies.count(session.execute(select(key.label("key"), *_fact_sums()).where(*rows)
+    tallies.count(session.execute(select(key.label("key"), *_fact_sums(f)).where(*rows)
                                   .group_by(key)))  # fmt: skip
     standing = and_(f.unit_id != CASE_ROW, f.dispatched == 1, f.cancelled == 0,
                     f.state == "working", f.fed_at.is_not(None))  # fmt: skip
     tallies.add_hours(session.execute(
         select(key.label("key"), f.fed_hours.label("hours")).where(*rows, standing)
     ))  # fmt: skip
-    lead = aliased(CaseFact)
+    lead = aliased(facts)
     report_key = tallies.grouping.key(Case, lead.lead_unit_id)
     tallies.count(session.execute(
         select(report_key.label("key"), func.count().label("reports"))

@@ -9,7 +9,7 @@ Webhook payloads and stored event details, written by hand, use `local_isoformat
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,14 @@ def to_local(value: datetime) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo("UTC"))
     return value.astimezone(_zone)
+
+
+def month_end(value: datetime) -> datetime:
+    """The end of the local month `value` falls in (the first moment of the next), in UTC."""
+    local = to_local(value)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    after = (first + timedelta(days=32)).replace(day=1)
+    return after.astimezone(ZoneInfo("UTC"))  # wall-clock arithmetic: DST-safe
 
 
 def local_isoformat(value: datetime) -> str:
