@@ -383,6 +383,12 @@ def create_replica_engine(url: str | URL, settings: Settings) -> Engine:
     return create_db_engine(url, settings, connect_args=connect_args)
 
 
+def computes_percentiles(session: Session) -> bool:
+    """Whether the engine has ordered-set aggregates (`percentile_cont ... WITHIN GROUP`):
+    PostgreSQL does; SQLite has none, so its callers compute them from the rows."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 def upsert(session: Session, table: Any) -> Any:
     """`INSERT` with `.on_conflict_do_update(...)` / `.on_conflict_do_nothing(...)` and
     `.excluded`, for the session's engine (both spell `ON CONFLICT` alike)."""
