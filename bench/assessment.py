@@ -51,6 +51,7 @@ from app.cases.facts import rebuild
 from app.cases.models import CaseFactAtMonthEnd
 from app.core.config import Settings
 from app.core.database import Database, utcnow
+from app.core.schema import run_migrations
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
 from bench.common import OUT, timed
 from bench.intake import SECRET, PeakMemory, fresh_database, prepare
@@ -269,6 +270,7 @@ def main() -> None:
     if reused:
         settings = Settings(database_url=reused, secret_key=SECRET, media_dir=media)
         database = Database.from_settings(settings)
+        run_migrations(database.engine)  # made by an older revision, perhaps
         print(f"  reusing the {args.cases:,} cases an earlier run generated")
     else:
         url = fresh_database("postgis", "assessment")
