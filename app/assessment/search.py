@@ -13,14 +13,13 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any, Literal
 
 import xlsxwriter
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import mapping
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
@@ -39,7 +38,7 @@ from app.cases.models import (
 )
 from app.core.config import Settings
 from app.core.inputs import Day
-from app.core.pagination import decode_moment_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
@@ -47,6 +46,9 @@ from app.standards.service import national_codes
 from app.territory.models import GridCell, Jurisdiction, RoadSegment, Unit
 
 MAX_SEARCH_PAGE = 200
+#: Search pages show the newest report first; exports list the oldest first.
+NEWEST_FIRST = Keyset(Case.reported_at, Case.id, descending=True)
+OLDEST_FIRST = Keyset(Case.reported_at, Case.id)
 URGENCY_NAMES = {Urgency.CRITICAL: "特急", Urgency.URGENT: "紧急", Urgency.NORMAL: "一般"}
 
 
@@ -229,19 +231,8 @@ def search(
 ) -> tuple[list[CaseRow], str | None]:
     """One page of the filtered cases, newest report first."""
     query = select(*_COLUMNS).where(*conditions(session, settings, principal, f))
-    after = decode_moment_id_cursor(cursor)
-    if after is not None:
-        moment, last_id = after
-        query = query.where(or_(Case.reported_at < moment,
-                                and_(Case.reported_at == moment, Case.id < last_id)))  # fmt: skip
-    cases = session.execute(
-        query.order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit + 1)
-    ).all()
-    next_cursor = None
-    if len(cases) > limit:
-        last = cases[limit - 1]
-        next_cursor = encode_cursor([last.reported_at.isoformat(), last.id])
-    return _rows(session, settings, cases[:limit]), next_cursor
+    cases, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
+    return _rows(session, settings, cases), next_cursor
 
 
 # --- exports -------------------------------------------------------------------------------
@@ -291,18 +282,14 @@ def _all_rows(
     session: Session, settings: Settings, where: list[ColumnElement[bool]]
 ) -> Iterator[list[CaseRow]]:
     """Every filtered case, oldest first, a batch at a time (memory stays flat)."""
-    last: tuple[datetime, int] | None = None
+    query = select(*_COLUMNS).where(*where)
+    cursor: str | None = None
     while True:
-        query = select(*_COLUMNS).where(*where)
-        if last is not None:
-            moment, case_id = last
-            later = and_(Case.reported_at == moment, Case.id > case_id)
-            query = query.where(or_(Case.reported_at > moment, later))
-        cases = session.execute(query.order_by(Case.reported_at, Case.id).limit(EXPORT_BATCH)).all()
-        if not cases:
+        cases, cursor = OLDEST_FIRST.rows(session, query, limit=EXPORT_BATCH, cursor=cursor)
+        if cases:
+            yield _rows(session, settings, cases)
+        if cursor is None:
             return
-        yield _rows(session, settings, cases)
-        last = (cases[-1].reported_at, cases[-1].id)
 
 
 def export_csv(
