@@ -33,7 +33,7 @@ from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
 from app.core.moments import local_isoformat
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
 from app.notifications.egress import check_webhook_url
 from app.notifications.models import (
@@ -54,6 +54,10 @@ from app.notifications.schemas import (
 )
 from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle
+
+#: Inbox messages and webhook deliveries, newest first.
+NEWEST_MESSAGE_FIRST = Keyset(Notification.id, descending=True)
+NEWEST_DELIVERY_FIRST = Keyset(WebhookDelivery.id, descending=True)
 
 
 def _active_users_with_role(role: Role) -> Any:
@@ -290,10 +294,7 @@ def inbox(
         query = query.where(
             Notification.read_at.is_(None) if unread else Notification.read_at.isnot(None)
         )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Notification.id < after)
-    rows = list(session.scalars(query.order_by(Notification.id.desc()).limit(limit + 1)))
+    rows, next_cursor = NEWEST_MESSAGE_FIRST.scalars(session, query, limit=limit, cursor=cursor)
     unread_count = session.scalar(
         select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
@@ -309,13 +310,9 @@ def inbox(
             body=n.body,
             read_at=n.read_at.astimezone(zone) if n.read_at else None,
         )
-        for n in rows[:limit]
+        for n in rows
     ]
-    return (
-        items,
-        encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
-        unread_count or 0,
-    )
+    return items, next_cursor, unread_count or 0
 
 
 def mark_read(session: Session, principal: SignedIn, notification_id: int | None) -> int:
@@ -421,10 +418,7 @@ def list_deliveries(
     )
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(WebhookDelivery.id < after)
-    rows = session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).all()
+    rows, next_cursor = NEWEST_DELIVERY_FIRST.rows(session, query, limit=limit, cursor=cursor)
     zone = settings.zone
 
     def local(value: Any) -> Any:
@@ -445,6 +439,6 @@ def list_deliveries(
             last_error=DeliveryError(d.last_error) if d.last_error else None,
             delivered_at=local(d.delivered_at),
         )
-        for d, m in rows[:limit]
+        for d, m in rows
     ]
-    return items, encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return items, next_cursor

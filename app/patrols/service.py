@@ -11,7 +11,7 @@ from typing import Any
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import LineString
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from app.core.config import Settings
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_moment_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.patrols.models import (
     FixFlag,
     OutOfWindow,
@@ -57,6 +57,9 @@ from app.territory.service import in_sight
 
 #: How far a track's box is widened to find the segments it may cover.
 _SEARCH_SLACK_DEG = 0.001
+
+#: A user's patrols, newest start first.
+NEWEST_FIRST = Keyset(Patrol.started_at, Patrol.id, descending=True)
 
 
 class PatrolInProgress(Problem):
@@ -514,23 +517,8 @@ def my_patrols(
     query = select(Patrol).where(Patrol.user_id == principal.user_id)
     if status is not None:
         query = query.where(Patrol.status == status)
-    after = decode_moment_id_cursor(cursor)
-    if after is not None:
-        started, patrol_id = after
-        query = query.where(
-            or_(
-                Patrol.started_at < started,
-                and_(Patrol.started_at == started, Patrol.id < patrol_id),
-            )
-        )
-    patrols = list(
-        session.scalars(query.order_by(Patrol.started_at.desc(), Patrol.id.desc()).limit(limit + 1))
-    )
-    next_cursor = None
-    if len(patrols) > limit:
-        last = patrols[limit - 1]
-        next_cursor = encode_cursor([last.started_at.isoformat(), last.id])
-    return [_summary(p) for p in patrols[:limit]], next_cursor
+    patrols, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
+    return [_summary(p) for p in patrols], next_cursor
 
 
 def _summary(patrol: Patrol) -> PatrolSummary:

@@ -19,12 +19,15 @@ from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.patrols.models import WorkstationCheckIn
 from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
 from app.territory.locator import wgs84_in_area
 from app.territory.models import Workstation
 from app.territory.service import in_sight
+
+#: Check-ins newest first.
+NEWEST_FIRST = Keyset(WorkstationCheckIn.id, descending=True)
 
 
 class TooFarFromWorkstation(Problem):
@@ -160,9 +163,5 @@ def check_ins(
         .join(User, WorkstationCheckIn.user_id == User.id)
         .where(WorkstationCheckIn.workstation_id == station.id, overseen_users(principal))
     )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(WorkstationCheckIn.id < after)
-    rows = list(session.scalars(query.order_by(WorkstationCheckIn.id.desc()).limit(limit + 1)))
-    items = [_out(session, settings, r, station.code) for r in rows[:limit]]
-    return items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
+    return [_out(session, settings, r, station.code) for r in rows], next_cursor
