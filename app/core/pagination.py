@@ -70,36 +70,6 @@ def _database_id(key: Any) -> int:
     return key
 
 
-def decode_id_cursor(cursor: str | None) -> int | None:
-    """A cursor whose key is a row's id (pages ordered by id)."""
-    key = decode_cursor(cursor)
-    return None if key is None else _database_id(key)
-
-
-def decode_text_cursor(cursor: str | None, max_length: int = 64) -> str | None:
-    """A cursor whose key is a unique text (pages ordered by a code)."""
-    key = decode_cursor(cursor)
-    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= max_length):
-        raise InvalidCursor("请使用上一页返回的 next_cursor")
-    return key
-
-
-def decode_moment_id_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    """A cursor whose key is `[moment, id]` (pages ordered by a time, then id): the moment
-    aware and within the service's years, as `encode_cursor([t.isoformat(), id])` makes it."""
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        text, row_id = key
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor("请使用上一页返回的 next_cursor") from exc
-    if moment.tzinfo is None or not within_service_years(moment):
-        raise InvalidCursor("请使用上一页返回的 next_cursor")
-    return moment, _database_id(row_id)
-
-
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 

@@ -25,7 +25,7 @@ from app.core.coords import PointIn
 from app.core.errors import Problem, ProblemBody
 from app.core.inputs import Moment
 from app.core.moments import LocalMoment
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.exchange.models import PlatformCase
 from app.media.service import photo_url
 from app.reports.models import Report, ReportPhoto
@@ -40,6 +40,9 @@ from app.territory.models import Unit
 PlatformNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
 ]
+
+#: The exchange follows the case history in event order.
+BY_EVENT = Keyset(CaseEvent.id)
 
 
 class ExchangeNational(BaseModel):
@@ -115,7 +118,10 @@ def export_cases(
     base_url: str,
 ) -> ExchangePage:
     principal.require(Permission.CASES_READ)
-    after = decode_id_cursor(since) or 0
+    # Not a page of rows but of the cases changed since an event (`since`): the cursor is
+    # the last event seen; only its decoding is the pager's.
+    seen = BY_EVENT.decode(since)
+    after = seen[0] if seen else 0
     events = session.execute(
         select(CaseEvent.id, CaseEvent.case_id)
         .join(Case, Case.id == CaseEvent.case_id)
@@ -133,7 +139,7 @@ def export_cases(
         last = event_id
     cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(order)))}
     rows = [_exchange_case(session, settings, cases[i], base_url) for i in order]
-    return ExchangePage(cases=rows, next_cursor=encode_cursor(last) if last else None)
+    return ExchangePage(cases=rows, next_cursor=BY_EVENT.encode([last]) if last else None)
 
 
 def _exchange_case(session: Session, settings: Settings, case: Case, base_url: str) -> ExchangeCase:

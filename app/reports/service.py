@@ -52,7 +52,7 @@ from app.core.errors import (
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.metrics import PHOTOS_PROCESSED
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import (
     PendingFiles,
@@ -88,6 +88,9 @@ from app.routing.service import routing_context as current_routing
 from app.routing.taxonomy import require_leaf
 from app.standards.service import category_named, national_code_of
 from app.territory.locator import wgs84_in_area
+
+#: The caller's reports, newest first.
+NEWEST_FIRST = Keyset(Report.id, descending=True)
 
 
 class DeviceTimeInFuture(Problem):
@@ -545,11 +548,7 @@ def my_reports(
         .join(Case, Report.case_id == Case.id)
         .where(Report.reporter_user_id == principal.user_id)
     )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Report.id < after)
-    rows = session.execute(query.order_by(Report.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
+    page, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
     thumbs = _first_thumbnails(session, Report.id, [r.id for r, _, _ in page])
     items = [
         ReportSummary(
@@ -565,7 +564,7 @@ def my_reports(
         )
         for report, number, status in page
     ]
-    return items, encode_cursor(page[-1][0].id) if len(rows) > limit else None
+    return items, next_cursor
 
 
 def get_report(

@@ -16,7 +16,7 @@ from app.calendar.service import monday_of
 from app.core.config import Settings, named_numbers
 from app.core.database import utcnow
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.shops.models import ShopCreditEvent, ShopRating
 from app.shops.schemas import BlacklistRow, CreditEventOut, RatingIn, ShopCreditOut
 from app.territory.models import Jurisdiction, RoadSegment, Shop
@@ -29,6 +29,9 @@ REASONS = {
     "black_flag": "评为黑旗商户",
 }
 CREDIT_MAX = 100.0
+
+#: A shop's credit history, newest first.
+NEWEST_FIRST = Keyset(ShopCreditEvent.id, descending=True)
 
 
 def parse_rules(text: str) -> dict[str, float]:
@@ -98,10 +101,7 @@ def credit_out(
     session: Session, settings: Settings, shop: Shop, *, limit: int, cursor: str | None
 ) -> ShopCreditOut:
     query = select(ShopCreditEvent).where(ShopCreditEvent.shop_id == shop.id)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(ShopCreditEvent.id < after)
-    rows = list(session.scalars(query.order_by(ShopCreditEvent.id.desc()).limit(limit + 1)))
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
     zone = settings.zone
     return ShopCreditOut(
         shop_code=shop.code, shop_name=shop.name, credit=shop.credit, flag=shop.flag,
@@ -110,8 +110,8 @@ def credit_out(
             occurred_at=r.occurred_at.astimezone(zone), reason=r.reason,
             reason_name=REASONS.get(r.reason, r.reason), delta=r.delta, balance=r.balance,
             visit_id=r.visit_id, rating_id=r.rating_id,
-        ) for r in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        ) for r in rows],
+        next_cursor=next_cursor,
     )  # fmt: skip
 
 

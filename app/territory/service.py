@@ -15,7 +15,7 @@ from app.accounts.access import Permission, Principal
 from app.core.config import BBox, Settings
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.territory.importer import Layer, import_layer
 from app.territory.models import (
     Asset,
@@ -38,6 +38,9 @@ from app.territory.schemas import (
 )
 
 T = TypeVar("T")
+
+#: Units in code order.
+UNITS_BY_CODE = Keyset(Unit.code)
 
 
 class UnknownUnit(Problem):
@@ -269,12 +272,9 @@ def list_features(
             bbox_intersects(geom, *bbox),
             func.ST_Intersects(geom, func.ST_GeomFromText(_envelope_wkt(bbox), 4326)),
         )
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(spec.model.code > str(after))
-    rows = session.execute(query.order_by(spec.model.code).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1][0].code) if len(rows) > limit else None
-    return [_feature(spec, r) for r in rows[:limit]], next_cursor
+    in_code_order = Keyset(spec.model.code)
+    rows, next_cursor = in_code_order.rows(session, query, limit=limit, cursor=cursor)
+    return [_feature(spec, r) for r in rows], next_cursor
 
 
 def _envelope_wkt(bbox: BBox) -> str:
@@ -318,12 +318,8 @@ def list_units(
     )
     if kind is not None:
         query = query.where(Unit.kind == kind)
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(Unit.code > str(after))
-    rows = session.execute(query.order_by(Unit.code).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1][0].code) if len(rows) > limit else None
-    return [_unit_out(u, j) for u, j in rows[:limit]], next_cursor
+    rows, next_cursor = UNITS_BY_CODE.rows(session, query, limit=limit, cursor=cursor)
+    return [_unit_out(u, j) for u, j in rows], next_cursor
 
 
 def get_unit(session: Session, principal: Principal, code: str) -> UnitOut:

@@ -28,7 +28,7 @@ from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.notifications.service import notify_whistle
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
@@ -47,6 +47,9 @@ from app.whistles.schemas import (
     WhistleCreate,
     WhistleOut,
 )
+
+#: Whistles newest first.
+NEWEST_FIRST = Keyset(Whistle.id, descending=True)
 
 
 class NotYourSegment(Problem):
@@ -340,13 +343,9 @@ def list_whistles(
         query = query.join(RoadSegment, Whistle.segment_id == RoadSegment.id).where(
             RoadSegment.code == segment_code
         )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Whistle.id < after)
-    rows = list(session.scalars(query.order_by(Whistle.id.desc()).limit(limit + 1)))
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
     now = utcnow()
-    page = [_out(session, settings, w, now) for w in rows[:limit]]
-    return page, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return [_out(session, settings, w, now) for w in rows], next_cursor
 
 
 def _already_reported(summons: WhistleSummons, settings: Settings) -> AlreadyReportedIn:
