@@ -186,12 +186,7 @@ def jurisdiction_refs(
     rows: Iterable[UserJurisdiction | ApiKeyJurisdiction],
 ) -> list[JurisdictionRef]:
     return sorted(
-        (
-            JurisdictionRef(
-                code=r.jurisdiction.code, name=r.jurisdiction.name, level=r.jurisdiction.level
-            )
-            for r in rows
-        ),
+        (JurisdictionRef.model_validate(r.jurisdiction) for r in rows),
         key=lambda j: j.code,
     )
 

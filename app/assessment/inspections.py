@@ -201,7 +201,6 @@ def _create(
 
 
 def inspection_out(session: Session, settings: Settings, inspection: Inspection) -> InspectionOut:
-    zone = settings.zone
     segment = session.get_one(RoadSegment, inspection.segment_id)
     user = session.get_one(User, inspection.user_id)
     items = checklist(settings)
@@ -237,8 +236,8 @@ def inspection_out(session: Session, settings: Settings, inspection: Inspection)
         )  # fmt: skip
     return InspectionOut(
         id=inspection.id, segment_code=segment.code, segment_name=segment.name,
-        assessor=user.username, started_at=inspection.started_at.astimezone(zone),
-        ended_at=inspection.ended_at.astimezone(zone), note=inspection.note,
+        assessor=user.username, started_at=inspection.started_at,
+        ended_at=inspection.ended_at, note=inspection.note,
         checklist_name=inspection.checklist_name, deducted=inspection.deducted,
         score=inspection.score, has_track=inspection.track is not None, deductions=deductions,
     )  # fmt: skip

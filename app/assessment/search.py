@@ -13,6 +13,7 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import xlsxwriter
@@ -38,6 +39,7 @@ from app.cases.models import (
 )
 from app.core.config import Settings
 from app.core.inputs import Day
+from app.core.moments import to_local
 from app.core.pagination import Keyset
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
@@ -172,7 +174,6 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[Ca
     places = _place_names(session, cases)
     taxonomy = routing_context(session).taxonomy
     national = national_codes(session)
-    zone = settings.zone
     rows = []
     for c in cases:
         held = tasks.get(c.id, [])
@@ -187,11 +188,8 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[Ca
                 national_code=cls.code if cls else None,
                 national_name=(cls.minor_name or cls.major_name) if cls else None,
                 urgency=c.urgency, description=c.description,
-                reported_at=c.reported_at.astimezone(zone),
-                handle_due_at=c.handle_due_at.astimezone(zone) if c.handle_due_at else None,
-                stage=STAGE_OF_STATUS.get(c.status),
-                stage_due_at=due.astimezone(zone) if due else None,
-                closed_at=c.closed_at.astimezone(zone) if c.closed_at else None,
+                reported_at=c.reported_at, handle_due_at=c.handle_due_at,
+                stage=STAGE_OF_STATUS.get(c.status), stage_due_at=due, closed_at=c.closed_at,
                 street_code=c.street_code, street_name=places.get(c.street_code),
                 community_code=c.community_code, community_name=places.get(c.community_code),
                 grid_cell_code=c.grid_cell_code,
@@ -238,6 +236,11 @@ def search(
 # --- exports -------------------------------------------------------------------------------
 
 
+def _local_text(moment: datetime | None) -> str:
+    """A moment as an export's cell: local wall-clock time, as people read it."""
+    return f"{to_local(moment):%Y-%m-%d %H:%M:%S}" if moment else ""
+
+
 def _names(units: list[UnitBrief]) -> str:
     return "、".join(u.name for u in units)
 
@@ -253,10 +256,10 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("国标分类编码", lambda r: r.national_code or ""),
     ("紧急程度", lambda r: URGENCY_NAMES[r.urgency]),
     ("问题描述", lambda r: r.description),
-    ("上报时间", lambda r: r.reported_at.strftime("%Y-%m-%d %H:%M:%S")),
-    ("处置时限", lambda r: f"{r.handle_due_at:%Y-%m-%d %H:%M:%S}" if r.handle_due_at else ""),
-    ("当前环节时限", lambda r: f"{r.stage_due_at:%Y-%m-%d %H:%M:%S}" if r.stage_due_at else ""),
-    ("结案时间", lambda r: r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else ""),
+    ("上报时间", lambda r: _local_text(r.reported_at)),
+    ("处置时限", lambda r: _local_text(r.handle_due_at)),
+    ("当前环节时限", lambda r: _local_text(r.stage_due_at)),
+    ("结案时间", lambda r: _local_text(r.closed_at)),
     ("街道", lambda r: r.street_name or ""),
     ("街道编码", lambda r: r.street_code or ""),
     ("社区", lambda r: r.community_name or ""),

@@ -81,11 +81,10 @@ def list_events(
     if until is not None:
         query = query.where(AuditEvent.occurred_at < until)
     rows, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
-    zone = settings.zone
     return [
         AuditEventOut(
             id=e.id,
-            occurred_at=e.occurred_at.astimezone(zone),
+            occurred_at=e.occurred_at,
             event=e.event,
             actor_username=actor,
             actor_api_key=key_name,

@@ -96,7 +96,6 @@ def unit_tasks(
         )
     rows, next_cursor = BY_DEADLINE.rows(session, query, limit=limit, cursor=cursor)
     calendar = working_calendar(session, settings)
-    zone = settings.zone
     unit = held_unit if rows else None
     items = []
     for task, case in rows:
@@ -118,13 +117,11 @@ def unit_tasks(
                 community_code=case.community_code,
                 grid_cell_code=case.grid_cell_code,
                 segment_code=case.segment_code,
-                unit=UnitBrief(code=unit.code, name=unit.name, kind=unit.kind),
+                unit=UnitBrief.model_validate(unit),
                 is_lead=task.is_lead,
                 task_status=task.status,
-                sign_for_due_at=task.sign_for_due_at.astimezone(zone)
-                if task.sign_for_due_at
-                else None,
-                handle_due_at=deadline.astimezone(zone),
+                sign_for_due_at=task.sign_for_due_at,
+                handle_due_at=deadline,
                 overdue=deadline < now,
                 warned=task.handle_warn_at is not None and task.handle_warn_at <= now,
                 remaining_working_hours=round(calendar.working_hours_between(now, deadline), 2),
@@ -135,25 +132,8 @@ def unit_tasks(
     return items, next_cursor
 
 
-def _summaries(settings: Settings, cases: list[Case]) -> list[CaseSummary]:
-    zone = settings.zone
-    return [
-        CaseSummary(
-            number=c.number or "",
-            status=c.status,
-            category_code=c.category_code,
-            urgency=c.urgency,
-            description=c.description,
-            street_code=c.street_code,
-            segment_code=c.segment_code,
-            reported_at=c.reported_at.astimezone(zone),
-            handle_due_at=c.handle_due_at,
-            stage=c.stage,
-            stage_due_at=c.stage_due_at,
-            version=c.version,
-        )
-        for c in cases
-    ]
+def _summaries(cases: list[Case]) -> list[CaseSummary]:
+    return [CaseSummary.model_validate(c) for c in cases]
 
 
 def dispatch_queue(
@@ -196,7 +176,7 @@ def dispatch_queue(
             **dict(summary),
             routing=routed.get(case.routing_decision_id) if case.routing_decision_id else None,
         )
-        for case, summary in zip(cases, _summaries(settings, cases), strict=True)
+        for case, summary in zip(cases, _summaries(cases), strict=True)
     ]
     return items, next_cursor
 
@@ -210,4 +190,4 @@ def verification_queue(
         Case.status == CaseStatus.AWAITING_VERIFICATION, verifiable_cases(principal)
     )
     cases, next_cursor = BY_CASE.scalars(session, query, limit=limit, cursor=cursor)
-    return _summaries(settings, cases), next_cursor
+    return _summaries(cases), next_cursor

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.cases.models import CASE_STATUS_NAMES, Case, CaseEvent, CaseSource, CaseTask
+from app.cases.schemas import CasePlaceTimes
 from app.core.config import Settings
 from app.core.coords import PointIn
 from app.core.errors import Problem, ProblemBody
@@ -66,7 +66,7 @@ class ExchangeEvent(BaseModel):
     photo_urls: list[str]
 
 
-class ExchangeCase(BaseModel):
+class ExchangeCase(CasePlaceTimes):
     """One case as the platform receives it."""
 
     number: str
@@ -81,15 +81,6 @@ class ExchangeCase(BaseModel):
     )
     urgency: str
     description: str
-    reported_at: LocalMoment
-    handle_due_at: LocalMoment | None
-    closed_at: LocalMoment | None
-    lon: float
-    lat: float
-    street_code: str | None
-    community_code: str | None
-    grid_cell_code: str | None
-    segment_code: str | None
     lead_unit: str | None
     photo_urls: list[str]
     history: list[ExchangeEvent]
@@ -143,7 +134,6 @@ def export_cases(
 
 
 def _exchange_case(session: Session, settings: Settings, case: Case, base_url: str) -> ExchangeCase:
-    zone = settings.zone
     category = session.scalar(select(Category).where(Category.code == case.category_code))
     cls = national_class(category) if category is not None else None
     platform = session.scalar(
@@ -169,7 +159,7 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
         ExchangeEvent(
             id=e.id,
             kind=e.kind.value,
-            occurred_at=e.occurred_at.astimezone(zone),
+            occurred_at=e.occurred_at,
             from_status=e.from_status.value if e.from_status else None,
             to_status=e.to_status.value if e.to_status else None,
             note=e.note,
@@ -180,8 +170,8 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
             select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
         )
     ]
-    point = to_shape(case.geom)
     return ExchangeCase(
+        **dict(CasePlaceTimes.model_validate(case)),
         number=case.number or "",
         platform_number=platform,
         source=case.source.value,
@@ -202,15 +192,6 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
         else None,
         urgency=case.urgency.value,
         description=case.description,
-        reported_at=case.reported_at.astimezone(zone),
-        handle_due_at=case.handle_due_at,
-        closed_at=case.closed_at.astimezone(zone) if case.closed_at else None,
-        lon=point.x,
-        lat=point.y,
-        street_code=case.street_code,
-        community_code=case.community_code,
-        grid_cell_code=case.grid_cell_code,
-        segment_code=case.segment_code,
         lead_unit=lead,
         photo_urls=photos,
         history=history,

@@ -32,7 +32,7 @@ from app.cases.relations import may_verify
 from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
-from app.core.moments import local_isoformat
+from app.core.moments import local_isoformat, to_local
 from app.core.pagination import Keyset
 from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
 from app.notifications.egress import check_webhook_url
@@ -138,7 +138,7 @@ def _may_verify(session: Session, user_id: int, case: Case) -> bool:
     return user is not None and may_verify(session, principal_for_user(user), case)
 
 
-def event_payload(case: Case, event: CaseEvent, settings: Settings) -> dict[str, Any]:
+def event_payload(case: Case, event: CaseEvent) -> dict[str, Any]:
     """What a webhook receives about a case event (times in the deployment's zone)."""
     return {
         "case": {
@@ -153,7 +153,7 @@ def event_payload(case: Case, event: CaseEvent, settings: Settings) -> dict[str,
         "event": {
             "id": event.id,
             "kind": event.kind.value,
-            "occurred_at": event.occurred_at.astimezone(settings.zone).isoformat(),
+            "occurred_at": local_isoformat(event.occurred_at),
             "actor_user_id": event.actor_user_id,
             "actor_role": event.actor_role,
             "from_status": event.from_status.value if event.from_status else None,
@@ -182,7 +182,7 @@ def notify_case_event(session: Session, settings: Settings, case: Case, event: C
                 body=event.note,
             )
         )
-    enqueue(session, f"case.{event.kind.value}", event_payload(case, event, settings))
+    enqueue(session, f"case.{event.kind.value}", event_payload(case, event))
 
 
 def notify_whistle(
@@ -195,11 +195,10 @@ def notify_whistle(
 ) -> None:
     """Tell each summoned unit's staff to report in on site (路长吹哨、部门报到): an inbox
     message each, and `whistle.blown` for the webhooks; in the whistle's transaction."""
-    zone = settings.zone
-    due = whistle.report_in_due_at.astimezone(zone)
+    due = to_local(whistle.report_in_due_at)
     when = (
         f"{due:%H:%M}"
-        if due.date() == whistle.blown_at.astimezone(zone).date()
+        if due.date() == to_local(whistle.blown_at).date()
         else (f"{due:%m月%d日 %H:%M}")
     )
     title = f"路长吹哨：请于 {when} 前到“{segment.name}”现场报到"
@@ -230,7 +229,7 @@ def notify_whistle(
         {
             "whistle": {
                 "id": whistle.id,
-                "blown_at": whistle.blown_at.astimezone(zone).isoformat(),
+                "blown_at": local_isoformat(whistle.blown_at),
                 "blown_by_user_id": whistle.blown_by_user_id,
                 "segment_code": segment.code,
                 "category_code": whistle.category_code,
@@ -298,20 +297,7 @@ def inbox(
     unread_count = session.scalar(
         select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
-    zone = settings.zone
-    items = [
-        NotificationOut(
-            id=n.id,
-            created_at=n.created_at.astimezone(zone),
-            kind=n.kind,
-            case_number=n.case_number,
-            whistle_id=n.whistle_id,
-            title=n.title,
-            body=n.body,
-            read_at=n.read_at.astimezone(zone) if n.read_at else None,
-        )
-        for n in rows
-    ]
+    items = [NotificationOut.model_validate(n) for n in rows]
     return items, next_cursor, unread_count or 0
 
 
@@ -341,9 +327,7 @@ def mark_read(session: Session, principal: SignedIn, notification_id: int | None
 
 
 def _webhook_out(hook: Webhook) -> WebhookOut:
-    return WebhookOut(
-        id=hook.id, name=hook.name, url=hook.url, event_types=hook.event_types, active=hook.active
-    )
+    return WebhookOut.model_validate(hook)
 
 
 def create_webhook(
@@ -419,11 +403,6 @@ def list_deliveries(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     rows, next_cursor = NEWEST_DELIVERY_FIRST.rows(session, query, limit=limit, cursor=cursor)
-    zone = settings.zone
-
-    def local(value: Any) -> Any:
-        return value.astimezone(zone) if value else None
-
     items = [
         DeliveryOut(
             id=d.id,
@@ -431,13 +410,11 @@ def list_deliveries(
             event_type=m.event_type,
             status=d.status,
             attempts=d.attempts,
-            next_attempt_at=local(d.next_attempt_at)
-            if d.status is DeliveryStatus.PENDING
-            else None,
-            last_attempt_at=local(d.last_attempt_at),
+            next_attempt_at=d.next_attempt_at if d.status is DeliveryStatus.PENDING else None,
+            last_attempt_at=d.last_attempt_at,
             last_status_code=d.last_status_code,
             last_error=DeliveryError(d.last_error) if d.last_error else None,
-            delivered_at=local(d.delivered_at),
+            delivered_at=d.delivered_at,
         )
         for d, m in rows
     ]

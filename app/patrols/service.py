@@ -22,6 +22,7 @@ from app.core.config import Settings
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
+from app.core.moments import to_local
 from app.core.pagination import Keyset
 from app.patrols.models import (
     FixFlag,
@@ -235,9 +236,7 @@ def append_fixes(
     if patrol.ended_at is not None and now > patrol.ended_at + timedelta(
         minutes=settings.patrol_fix_grace_minutes
     ):
-        raise PatrolEnded(
-            f"巡查已于 {patrol.ended_at.astimezone(settings.zone):%H:%M} 结束，不再接收定位点"
-        )
+        raise PatrolEnded(f"巡查已于 {to_local(patrol.ended_at):%H:%M} 结束，不再接收定位点")
     points = []
     for i, fix in enumerate(batch.fixes):
         try:
@@ -361,7 +360,7 @@ def end_patrol(
     patrol = _own(session, principal, patrol_id)
     if patrol.status is PatrolStatus.ENDED:
         assert patrol.ended_at is not None
-        raise PatrolEnded(f"巡查已于 {patrol.ended_at.astimezone(settings.zone):%H:%M} 结束")
+        raise PatrolEnded(f"巡查已于 {to_local(patrol.ended_at):%H:%M} 结束")
     now = utcnow()
     if patrol.paused_at is not None:
         patrol.paused_s += (now - patrol.paused_at).total_seconds()
@@ -636,14 +635,13 @@ def segment_patrols(
         .order_by(Patrol.started_at.desc(), Patrol.id.desc())
         .limit(limit)
     ).all()
-    zone = settings.zone
     return [
         SegmentPatrolOut(
             patrol_id=patrol.id,
             user_id=user.id,
             display_name=user.display_name,
-            started_at=patrol.started_at.astimezone(zone),
-            ended_at=patrol.ended_at.astimezone(zone) if patrol.ended_at else None,
+            started_at=patrol.started_at,
+            ended_at=patrol.ended_at,
             covered_share=ps.covered_share,
             complete=ps.complete,
         )

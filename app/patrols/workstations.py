@@ -66,7 +66,6 @@ def _distance(settings: Settings, station: Workstation, point: PointIn) -> float
 
 
 def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: str) -> CheckInOut:
-    zone = settings.zone
     name = session.scalar(select(User.display_name).where(User.id == row.user_id)) or ""
     return CheckInOut(
         id=row.id,
@@ -75,9 +74,9 @@ def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: st
         display_name=name,
         purpose=row.purpose,
         note=row.note,
-        checked_in_at=row.checked_in_at.astimezone(zone),
+        checked_in_at=row.checked_in_at,
         in_distance_m=row.in_distance_m,
-        checked_out_at=row.checked_out_at.astimezone(zone) if row.checked_out_at else None,
+        checked_out_at=row.checked_out_at,
         out_distance_m=row.out_distance_m,
         minutes=round((row.checked_out_at - row.checked_in_at).total_seconds() / 60, 1)
         if row.checked_out_at

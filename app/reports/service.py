@@ -52,6 +52,7 @@ from app.core.errors import (
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.metrics import PHOTOS_PROCESSED
+from app.core.moments import to_local
 from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import (
@@ -205,7 +206,7 @@ def check_not_ahead(settings: Settings, moment: datetime, what: str, now: dateti
     """A phone's time may run ahead of ours by the allowed skew, no more (422)."""
     if moment > now + timedelta(minutes=settings.device_clock_skew_minutes):
         raise DeviceTimeInFuture(
-            f"{what} {moment.astimezone(settings.zone):%Y-%m-%d %H:%M} 晚于现在：请校准手机时间",
+            f"{what} {to_local(moment):%Y-%m-%d %H:%M} 晚于现在：请校准手机时间",
             device_time=moment.isoformat(),
         )
 
@@ -476,13 +477,12 @@ def _receipt(
     photos: Sequence[tuple[ReportPhoto, Photo]],
     decision: RoutingDecisionOut | None = None,
 ) -> ReportReceipt:
-    zone = settings.zone
     decision = decision or _decision_of(session, settings, case)
     facts = decision.facts if decision else None
     point = to_shape(report.geom)
     return ReportReceipt(
         report_id=report.id,
-        received_at=report.received_at.astimezone(zone),
+        received_at=report.received_at,
         case_number=case.number or "",
         case_status=case.status,
         duplicate=report.is_duplicate,
@@ -492,12 +492,7 @@ def _receipt(
         street=facts.street if facts else None,
         community=facts.community if facts else None,
         grid_cell_code=facts.grid_cell_code if facts else None,
-        segment=SegmentBrief(
-            code=facts.segment.code,
-            name=facts.segment.name,
-            distance_m=facts.segment.distance_m,
-            chiefs=facts.segment.chiefs,
-        )
+        segment=SegmentBrief.model_validate(facts.segment, from_attributes=True)
         if facts and facts.segment
         else None,
         nearby_assets=facts.nearby_assets if facts else [],
@@ -553,7 +548,7 @@ def my_reports(
     items = [
         ReportSummary(
             report_id=report.id,
-            received_at=report.received_at.astimezone(settings.zone),
+            received_at=report.received_at,
             category_code=report.category_code,
             description=report.description,
             case_number=number or "",
@@ -614,13 +609,13 @@ def get_report(
         national_code=national_code_of(session, report.category_code),
         description=report.description,
         urgency=report.urgency,
-        device_time=report.device_time.astimezone(settings.zone),
+        device_time=report.device_time,
         coordinate_system=report.coordinate_system,
         input_lon=report.input_lon,
         input_lat=report.input_lat,
         accuracy_m=report.accuracy_m,
         asset_code=report.asset_code,
-        history=history(session, case.id, settings.zone) if case_visible else [],
+        history=history(session, case.id) if case_visible else [],
     )
 
 

@@ -16,6 +16,7 @@ from app.calendar.service import monday_of
 from app.core.config import Settings, named_numbers
 from app.core.database import utcnow
 from app.core.idempotency import run_idempotent
+from app.core.moments import local_today
 from app.core.pagination import Keyset
 from app.shops.models import ShopCreditEvent, ShopRating
 from app.shops.schemas import BlacklistRow, CreditEventOut, RatingIn, ShopCreditOut
@@ -53,7 +54,7 @@ def move_credit(
     if rule == 0:
         return
     if reason == "visit_passed":
-        today = utcnow().astimezone(settings.zone).date()
+        today = local_today()
         monday = datetime.combine(monday_of(today), time.min, settings.zone)
         if session.scalar(select(ShopCreditEvent.id).where(
             ShopCreditEvent.shop_id == shop_id, ShopCreditEvent.reason == reason,
@@ -102,12 +103,11 @@ def credit_out(
 ) -> ShopCreditOut:
     query = select(ShopCreditEvent).where(ShopCreditEvent.shop_id == shop.id)
     rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
-    zone = settings.zone
     return ShopCreditOut(
         shop_code=shop.code, shop_name=shop.name, credit=shop.credit, flag=shop.flag,
         stars=shop.stars, blacklisted=shop.credit < settings.shop_blacklist_below,
         history=[CreditEventOut(
-            occurred_at=r.occurred_at.astimezone(zone), reason=r.reason,
+            occurred_at=r.occurred_at, reason=r.reason,
             reason_name=REASONS.get(r.reason, r.reason), delta=r.delta, balance=r.balance,
             visit_id=r.visit_id, rating_id=r.rating_id,
         ) for r in rows],

@@ -226,7 +226,6 @@ def _report_failed_item(
 
 
 def visit_out(session: Session, settings: Settings, visit: ShopVisit) -> ShopVisitOut:
-    zone = settings.zone
     shop = session.get_one(Shop, visit.shop_id)
     user = session.get_one(User, visit.user_id)
     rows = session.execute(
@@ -264,8 +263,8 @@ def visit_out(session: Session, settings: Settings, visit: ShopVisit) -> ShopVis
         pledge=shop.pledge,
         username=user.username,
         display_name=user.display_name,
-        visited_at=visit.visited_at.astimezone(zone),
-        received_at=visit.received_at.astimezone(zone),
+        visited_at=visit.visited_at,
+        received_at=visit.received_at,
         lon=point.x,
         lat=point.y,
         distance_m=visit.distance_m,
