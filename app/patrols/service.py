@@ -521,16 +521,7 @@ def my_patrols(
 
 
 def _summary(patrol: Patrol) -> PatrolSummary:
-    return PatrolSummary(
-        id=patrol.id,
-        status=patrol.status,
-        started_at=patrol.started_at,
-        ended_at=patrol.ended_at,
-        duration_s=patrol.duration_s,
-        distance_m=patrol.distance_m,
-        fix_count=patrol.fix_count,
-        remeasure_pending=patrol.remeasure_requested_at is not None,
-    )
+    return PatrolSummary.model_validate(patrol)
 
 
 def _visible(session: Session, principal: Principal, patrol_id: int) -> Patrol:
