@@ -114,7 +114,7 @@ def close_period(
         session.add(AssessmentSnapshot(period_id=period.id, kind=kind, payload=payload))
     record(session, AuditEventType.ASSESSMENT_PERIOD_CLOSED, actor=principal, period=label)
     session.commit()
-    return period_out(session, settings, period)
+    return period_out(session, period)
 
 
 def _period(session: Session, label: str) -> AssessmentPeriod:
@@ -124,7 +124,7 @@ def _period(session: Session, label: str) -> AssessmentPeriod:
     return period
 
 
-def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -> PeriodOut:
+def period_out(session: Session, period: AssessmentPeriod) -> PeriodOut:
     kinds = session.scalars(select(AssessmentSnapshot.kind)
                             .where(AssessmentSnapshot.period_id == period.id)
                             .order_by(AssessmentSnapshot.kind)).all()  # fmt: skip
@@ -149,7 +149,7 @@ def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -
 def get_period(session: Session, settings: Settings, principal: Principal, label: str) -> PeriodOut:
     principal.require(Permission.CASES_READ)
     period_bounds(label)
-    return period_out(session, settings, _period(session, label))
+    return period_out(session, _period(session, label))
 
 
 def correct(
@@ -202,7 +202,7 @@ def correct(
            kind=body.kind, key=body.key, field=body.field, old=old, new=body.value,
            reason=body.reason)  # fmt: skip
     session.commit()
-    return period_out(session, settings, period)
+    return period_out(session, period)
 
 
 _MISSING: Any = object()

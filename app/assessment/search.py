@@ -156,7 +156,7 @@ _COLUMNS = (
 _LET_GO = (TaskStatus.RELEASED, TaskStatus.RETURNED)
 
 
-def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[CaseRow]:
+def _rows(session: Session, cases: Sequence[Any]) -> list[CaseRow]:
     """The cases as rows, with the names of what they code, their units (lead first) and
     overdue marks: a handful of queries per batch."""
     ids = [c.id for c in cases]
@@ -230,7 +230,7 @@ def search(
     """One page of the filtered cases, newest report first."""
     query = select(*_COLUMNS).where(*conditions(session, settings, principal, f))
     cases, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
-    return _rows(session, settings, cases), next_cursor
+    return _rows(session, cases), next_cursor
 
 
 # --- exports -------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def _all_rows(
     while True:
         cases, cursor = OLDEST_FIRST.rows(session, query, limit=EXPORT_BATCH, cursor=cursor)
         if cases:
-            yield _rows(session, settings, cases)
+            yield _rows(session, cases)
         if cursor is None:
             return
 

@@ -129,11 +129,11 @@ def export_cases(
             order.append(case_id)
         last = event_id
     cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(order)))}
-    rows = [_exchange_case(session, settings, cases[i], base_url) for i in order]
+    rows = [_exchange_case(session, cases[i], base_url) for i in order]
     return ExchangePage(cases=rows, next_cursor=BY_EVENT.encode([last]) if last else None)
 
 
-def _exchange_case(session: Session, settings: Settings, case: Case, base_url: str) -> ExchangeCase:
+def _exchange_case(session: Session, case: Case, base_url: str) -> ExchangeCase:
     category = session.scalar(select(Category).where(Category.code == case.category_code))
     cls = national_class(category) if category is not None else None
     platform = session.scalar(

@@ -565,7 +565,7 @@ def _names(session: Session, model: Any, codes: set[str]) -> dict[str, str]:
 
 
 def _request_rows(
-    session: Session, settings: Settings, cases: Sequence[Case], base_url: str, place: District
+    session: Session, cases: Sequence[Case], base_url: str, place: District
 ) -> list[dict[str, Any]]:
     ids = [c.id for c in cases]
     if not ids:
@@ -686,7 +686,7 @@ def list_requests(
     cases = session.scalars(
         query.order_by(Case.reported_at.desc(), Case.id.desc()).limit(MAX_REQUESTS)
     ).all()
-    return _request_rows(session, settings, cases, base_url, place)
+    return _request_rows(session, cases, base_url, place)
 
 
 def get_request(
@@ -702,7 +702,7 @@ def get_request(
     case = session.scalar(_scoped(select(Case), principal, place).where(Case.number == number))
     if case is None:
         raise Open311Error(404, f"service_request_id not found: {number}")
-    return _request_rows(session, settings, [case], base_url, place)
+    return _request_rows(session, [case], base_url, place)
 
 
 def token_request(session: Session, token: str, params: Mapping[str, str]) -> list[dict[str, Any]]:

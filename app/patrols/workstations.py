@@ -65,7 +65,7 @@ def _distance(settings: Settings, station: Workstation, point: PointIn) -> float
     return distance
 
 
-def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: str) -> CheckInOut:
+def _out(session: Session, row: WorkstationCheckIn, code: str) -> CheckInOut:
     name = session.scalar(select(User.display_name).where(User.id == row.user_id)) or ""
     return CheckInOut(
         id=row.id,
@@ -115,7 +115,7 @@ def check_in(
                 session.flush()
         except IntegrityError:
             raise AlreadyCheckedIn("您已在一个工作站签到，请先签退") from None
-        return _out(session, settings, row, station.code)
+        return _out(session, row, station.code)
 
     return run_idempotent(
         session, principal.ref, f"workstations.{code}.check_in", idempotency_key, body, create
@@ -141,7 +141,7 @@ def check_out(
     row.out_distance_m = _distance(settings, station, body)
     row.checked_out_at = utcnow()
     session.commit()
-    return _out(session, settings, row, station.code)
+    return _out(session, row, station.code)
 
 
 def check_ins(
@@ -163,4 +163,4 @@ def check_ins(
         .where(WorkstationCheckIn.workstation_id == station.id, overseen_users(principal))
     )
     rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
-    return [_out(session, settings, r, station.code) for r in rows], next_cursor
+    return [_out(session, r, station.code) for r in rows], next_cursor
