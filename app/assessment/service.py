@@ -456,7 +456,7 @@ def kpis(
             row.national_code = classes.get(row.key)
     return KpiReport(
         by=by, date_from=date_from, date_to=date_to,
-        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
+        as_of=period.cutoff, complete=period.cutoff == period.end,
         weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
         total=_row("total", "合计", tallies.total, weighting, settings, grouping),
     )  # fmt: skip

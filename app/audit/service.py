@@ -13,7 +13,10 @@ from app.accounts.models import ApiKey, User
 from app.audit.models import AuditEvent, AuditEventType
 from app.audit.schemas import AuditEventOut
 from app.core.config import Settings
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
+
+#: Audit events newest first.
+NEWEST_FIRST = Keyset(AuditEvent.id, descending=True)
 
 
 def record(
@@ -77,16 +80,11 @@ def list_events(
         query = query.where(AuditEvent.occurred_at >= since)
     if until is not None:
         query = query.where(AuditEvent.occurred_at < until)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(AuditEvent.id < after)
-    rows = session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
-    zone = settings.zone
+    rows, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
     return [
         AuditEventOut(
             id=e.id,
-            occurred_at=e.occurred_at.astimezone(zone),
+            occurred_at=e.occurred_at,
             event=e.event,
             actor_username=actor,
             actor_api_key=key_name,
@@ -95,5 +93,5 @@ def list_events(
             client_address=e.client_address,
             detail=e.detail or {},
         )
-        for e, actor, subject, key_name in rows[:limit]
+        for e, actor, subject, key_name in rows
     ], next_cursor

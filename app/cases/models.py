@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
+from geoalchemy2.shape import to_shape
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -161,6 +162,15 @@ class Case(TimestampMixin, Base):
     @property
     def stage_due_at(self) -> datetime | None:
         return stage_due_at(self.status, self.handle_due_at, self.verify_due_at)
+
+    @property
+    def lon(self) -> float:
+        """Where the case is (WGS 84), as answers give it."""
+        return float(to_shape(self.geom).x)
+
+    @property
+    def lat(self) -> float:
+        return float(to_shape(self.geom).y)
 
 
 class TaskStatus(StrEnum):
