@@ -21,7 +21,7 @@ from app.accounts.service import oversees_user
 from app.core.config import Settings
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.pagination import decode_moment_id_cursor, encode_cursor
 from app.patrols.models import (
     FixFlag,
@@ -159,7 +159,7 @@ def start_patrol(
     principal: SignedIn,
     body: PatrolStart,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[PatrolOut]:
     """Begin a patrol; a retried start answers with the first. One patrol at a time."""
     principal.require(Permission.PATROLS_RECORD)
 

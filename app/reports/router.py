@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from app.accounts.deps import PrincipalDep
@@ -18,7 +19,11 @@ from app.core.errors import (
     field_errors_from_pydantic,
     problem_responses,
 )
-from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotencyKeyReused,
+    idempotent_answer,
+)
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.router import PHOTO_PROBLEMS
@@ -73,13 +78,13 @@ def submit_report(
     principal: PrincipalDep,
     body: ReportIn,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> ReportReceipt | JSONResponse:
     """Upload each photo with `POST /api/v1/photos`, then send their ids here. Send an
     `Idempotency-Key` (a fresh UUID per report) and resend it on retries: a retry gets the
     first answer (`Idempotent-Replayed: true`), never a second report. A report of an open
     case's problem nearby joins that case (`duplicate: true`)."""
-    return service.submit_report(
-        session, settings, principal, body, idempotency_key=idempotency_key
+    return idempotent_answer(
+        service.submit_report(session, settings, principal, body, idempotency_key=idempotency_key)
     )
 
 
@@ -101,7 +106,7 @@ def submit_report_multipart(
         list[UploadFile], File(description="Photos after fixing it on the spot.")
     ] = [],  # noqa: B006
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> ReportReceipt | JSONResponse:
     """Photos are streamed to disk as they arrive, then checked one by one."""
     try:
         body = ReportIn.model_validate_json(report)
@@ -119,14 +124,16 @@ def submit_report_multipart(
     except BaseException:
         discard(staged)
         raise
-    return service.submit_report(
-        session,
-        settings,
-        principal,
-        body,
-        staged_before=before,
-        staged_after=after,
-        idempotency_key=idempotency_key,
+    return idempotent_answer(
+        service.submit_report(
+            session,
+            settings,
+            principal,
+            body,
+            staged_before=before,
+            staged_after=after,
+            idempotency_key=idempotency_key,
+        )
     )
 
 
