@@ -11,14 +11,15 @@ from app.accounts.models import Role
 from app.cases import errors, queues, steps, view
 from app.cases.models import TaskStatus
 from app.cases.schemas import (
-    ActionIn,
+    STEP_BODIES,
     CaseOut,
     CaseSummary,
     DispatchQueueItem,
+    StepBody,
     TaskQueueItem,
     TransitionOut,
 )
-from app.cases.workflow import TRANSITIONS, Action, roles_of
+from app.cases.workflow import TRANSITIONS, Transition, roles_of
 from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
@@ -72,6 +73,7 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
             actors=sorted(a.value for a in t.actors),
             roles=sorted(r.value for r in roles_of(t.actors) - {Role.ADMIN}),
             needs=sorted(n.value for n in t.needs),
+            may=sorted(n.value for n in t.may),
             task_sources=sorted(t.task_sources) if t.task_sources else None,
             reasons=list(t.reasons) if t.reasons else None,
         )
@@ -97,29 +99,50 @@ def get_case(
     return case
 
 
-@router.post(
-    "/cases/{number}/actions/{action}",
-    summary="Take one step (立案, 派遣, 签收, 反馈, 核查, 督办, ...) on a case",
-    response_model=CaseOut,
-    responses={**problem_responses(*ACTION_PROBLEMS, UnknownPhoto), **ETAG_RESPONSE},
-)
-def take_action(
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
-    number: str,
-    action: Action,
-    body: ActionIn,
-    if_match: Annotated[
-        str | None, Header(description='The version you saw: `"3"` (or `version` in the body).')
-    ] = None,
-) -> CaseOut:
-    """Send the version you saw; a stale one is `409 version_conflict` with the current case
-    in `case`, so two people acting at once cannot both win."""
-    case = steps.perform(session, settings, principal, number, action, body, if_match)
-    response.headers["ETag"] = f'"{case.version}"'
-    return case
+IfMatch = Annotated[
+    str | None, Header(description='The version you saw: `"3"` (or `version` in the body).')
+]
+
+
+def _step_route(t: Transition) -> None:
+    """`POST /cases/{number}/actions/<action>`: one operation per step, each with its own
+    body (`STEP_BODIES`, from the workflow table), so a client sees what each step takes."""
+
+    def take_step(
+        response: Response,
+        session: SessionDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        number: str,
+        body: StepBody,
+        if_match: IfMatch = None,
+    ) -> CaseOut:
+        case = steps.perform(
+            session, settings, principal, number, t.action, body.as_action(), if_match
+        )
+        response.headers["ETag"] = f'"{case.version}"'
+        return case
+
+    # The body's type is the step's own model (the string annotations resolve at module level).
+    take_step.__annotations__["body"] = STEP_BODIES[t.action]
+    needs = ", ".join(sorted(n.value for n in t.needs)) or "nothing more"
+    router.add_api_route(
+        f"/cases/{{number}}/actions/{t.action.value}",
+        take_step,
+        methods=["POST"],
+        name=f"{t.action.value}_case",
+        summary=f"{t.name_zh} ({t.action.value}): take this step on a case",
+        description=f"Who: {', '.join(sorted(a.value for a in t.actors))}. Needs: {needs}. "
+        "Send the version you saw (`If-Match` or `version`); a stale one is "
+        "`409 version_conflict` with the current case in `case`, so two people acting at "
+        "once cannot both win.",
+        response_model=CaseOut,
+        responses={**problem_responses(*ACTION_PROBLEMS, UnknownPhoto), **ETAG_RESPONSE},
+    )
+
+
+for _transition in TRANSITIONS:
+    _step_route(_transition)
 
 
 @router.get(
