@@ -23,7 +23,7 @@ def test_every_json_success_answer_has_an_example() -> None:
                 continue
             for status, response in operation["responses"].items():
                 for media_type, media in response.get("content", {}).items():
-                    if status.startswith("2") and "json" in media_type:
+                    if status.startswith("2") and media_type == "application/json":
                         counted += 1
                         if "example" not in media and "examples" not in media:
                             missing.append(f"{method.upper()} {path} {status}")

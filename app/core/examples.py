@@ -32,6 +32,7 @@ _FORMATS: dict[str, Any] = {
 #: Plain-typed fields that recur in many models, by name: a place in the demo district
 #: (惠济区, Zhengzhou) and a case number rather than a bare "示例".
 _BY_NAME: dict[str, Any] = {
+    "coordinates": [113.6185, 34.8672],  # a GeoJSON point
     "lon": 113.6185,
     "lat": 34.8672,
     "case_number": "20261123000042",
@@ -133,6 +134,8 @@ def document_examples(app: FastAPI) -> None:
                             continue
                         if "example" in media or "examples" in media:
                             continue
-                        media["example"] = example_of(media["schema"], schemas)
+                        example = example_of(media["schema"], schemas)
+                        if example not in (None, {}, []):  # an untyped object says nothing
+                            media["example"] = example
 
     amend_openapi(app, amend)
