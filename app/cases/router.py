@@ -19,10 +19,10 @@ from app.cases.schemas import (
     TaskQueueItem,
     TransitionOut,
 )
-from app.cases.workflow import TRANSITIONS, Transition, roles_of
+from app.cases.workflow import TRANSITIONS, Action, Actor, Need, Transition, roles_of
 from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import NotFound, problem_responses
+from app.core.errors import NotFound, Problem, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.territory.locator import InvalidLocation, OutsideServiceArea
@@ -30,30 +30,47 @@ from app.territory.service import UnknownUnit
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
-ACTION_PROBLEMS = (
+#: What every step may answer, whatever it carries (photos and a position included).
+EVERY_STEP_PROBLEMS: tuple[type[Problem], ...] = (
     NotFound,
     errors.VersionRequired,
     errors.VersionConflict,
     errors.TransitionNotAllowed,
-    errors.NoTaskForUnit,
-    errors.NoteRequired,
-    errors.PhotosRequired,
-    errors.LocationRequired,
-    errors.TooFarFromCase,
-    errors.UnitRequired,
-    errors.ReasonRequired,
-    errors.DecisionRequired,
-    errors.DeadlineRequired,
-    errors.DeadlineInPast,
-    errors.DeadlineNotLater,
-    errors.DeadlineTooFar,
-    errors.ExtensionPending,
-    errors.NoExtensionRequest,
-    errors.ReopenWindowPassed,
-    UnknownUnit,
+    UnknownPhoto,
     OutsideServiceArea,
     InvalidLocation,
 )
+#: What a step's own handler refuses beyond what the table shows.
+HANDLER_PROBLEMS: dict[Action, tuple[type[Problem], ...]] = {
+    Action.DISPATCH: (UnknownUnit, errors.NoteRequired),
+    Action.REQUEST_EXTENSION: (errors.ExtensionPending,),
+    Action.DECIDE_EXTENSION: (errors.NoExtensionRequest,),
+    Action.REOPEN: (errors.ReopenWindowPassed,),
+}
+
+
+def step_problems(t: Transition) -> tuple[type[Problem], ...]:
+    """The problems step `t` may answer: read off its row of the workflow table."""
+    found = [*EVERY_STEP_PROBLEMS]
+    required = {
+        Need.NOTE: errors.NoteRequired,
+        Need.PHOTOS: errors.PhotosRequired,
+        Need.DECISION: errors.DecisionRequired,
+        Need.DEADLINE: errors.DeadlineRequired,
+        Need.ON_SITE: errors.LocationRequired,
+    }
+    found += [problem for need, problem in required.items() if need in t.needs]
+    if Need.ON_SITE in t.needs:
+        found.append(errors.TooFarFromCase)
+    if t.reasons:
+        found.append(errors.ReasonRequired)
+    if Need.DEADLINE in t.takes:
+        found += [errors.DeadlineInPast, errors.DeadlineTooFar, errors.DeadlineNotLater]
+    if t.task_sources is not None:
+        staff = Actor.TASK_UNIT_STAFF in t.actors
+        found += [errors.NoTaskForUnit, UnknownUnit if staff else errors.UnitRequired]
+    found += HANDLER_PROBLEMS.get(t.action, ())
+    return tuple(dict.fromkeys(found))
 
 
 @router.get(
@@ -137,7 +154,7 @@ def _step_route(t: Transition) -> None:
         "`409 version_conflict` with the current case in `case`, so two people acting at "
         "once cannot both win.",
         response_model=CaseOut,
-        responses={**problem_responses(*ACTION_PROBLEMS, UnknownPhoto), **ETAG_RESPONSE},
+        responses={**problem_responses(*step_problems(t)), **ETAG_RESPONSE},
     )
 
 
