@@ -52,7 +52,7 @@ class Actor(StrEnum):
 
 
 class Need(StrEnum):
-    """What a step must carry, beyond the version."""
+    """What a step must carry, beyond the version (or, in `Transition.may`, may carry)."""
 
     NOTE = "note"  # a note (说明, 理由)
     PHOTOS = "photos"  # photos of the place
@@ -60,6 +60,8 @@ class Need(StrEnum):
     DEADLINE = "deadline"  # a new deadline, in the future (`new_due_at`)
     DECISION = "decision"  # approve or refuse (`approved`)
     UNIT = "unit"  # the unit whose task the step concerns (`unit_code`)
+    UNITS = "units"  # the units to dispatch to, lead first (`units`)
+    REASON = "reason"  # why, in a word the table lists or in words (`reason`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,15 @@ class Transition:
     task_sources: frozenset[TaskStatus] | None = None
     #: The step's `reason` must be one of these (None: free text, or none).
     reasons: tuple[str, ...] | None = None
+    #: What the step may carry without needing it (a task step's `unit_code`, and a step
+    #: with `reasons` its `reason`, go without saying).
+    may: frozenset[Need] = frozenset()
+
+    @property
+    def takes(self) -> frozenset[Need]:
+        """Everything the step's body may carry beyond note, photos and position."""
+        implied = {Need.UNIT} if self.task_sources is not None else set()
+        return self.needs | self.may | implied | ({Need.REASON} if self.reasons else set())
 
     @property
     def fixed_target(self) -> CaseStatus | None:
@@ -107,7 +118,7 @@ TRANSITIONS: tuple[Transition, ...] = (
                reasons=("invalid", "duplicate", "out_of_scope")),
     # In progress at once if the new lead is a unit already at work on the case.
     Transition(Action.DISPATCH, "派遣", _set(S.REGISTERED), _set(S.DISPATCHED, S.IN_PROGRESS),
-               _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED),
+               _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED, may=_set(N.UNITS, N.REASON)),
     # The lead unit's sign-for starts the handling; a cooperating unit's changes nothing.
     Transition(Action.SIGN_FOR, "签收", HANDLING, _set(S.IN_PROGRESS),
                _set(Actor.TASK_UNIT_STAFF), CaseEventKind.SIGNED_FOR,
@@ -126,7 +137,7 @@ TRANSITIONS: tuple[Transition, ...] = (
                _set(N.NOTE, N.DEADLINE), task_sources=ANY_OPEN_TASK),
     Transition(Action.DECIDE_EXTENSION, "延期审批", HANDLING, frozenset(),
                _set(Actor.DISPATCHER), CaseEventKind.EXTENSION_DECIDED,
-               _set(N.DECISION, N.UNIT), task_sources=ANY_OPEN_TASK),
+               _set(N.DECISION, N.UNIT), task_sources=ANY_OPEN_TASK, may=_set(N.DEADLINE)),
     # The last open task's feedback sends the case to verification.
     Transition(Action.FEED_BACK, "处置反馈", _set(S.IN_PROGRESS), _set(S.AWAITING_VERIFICATION),
                _set(Actor.TASK_UNIT_STAFF), CaseEventKind.FED_BACK, _set(N.NOTE, N.PHOTOS),
@@ -218,6 +229,7 @@ def workflow_markdown() -> str:
             f"| {t.name_zh} | `{t.action.value}` | {codes(t.sources)} | {to} | "
             + ", ".join(sorted(a.value for a in t.actors))
             + f" | {', '.join(sorted(n.value for n in t.needs)) or '—'}"
+            + (f"; may: {', '.join(sorted(n.value for n in t.may))}" if t.may else "")
             + (f" (reason: {' / '.join(f'`{r}`' for r in t.reasons)})" if t.reasons else "")
             + f" | {codes(t.task_sources) if t.task_sources else '—'} |"
         )

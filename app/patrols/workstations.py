@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import select
@@ -18,7 +16,7 @@ from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.pagination import Keyset
 from app.patrols.models import WorkstationCheckIn
 from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
@@ -91,7 +89,7 @@ def check_in(
     code: str,
     body: CheckInIn,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[CheckInOut]:
     """Check in near the workstation; one open check-in per person."""
     principal.require(Permission.PATROLS_RECORD)
 

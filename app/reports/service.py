@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from geoalchemy2.shape import from_shape, to_shape
 from pydantic import BaseModel, ValidationError
 from shapely.geometry import Point
@@ -50,7 +49,7 @@ from app.core.errors import (
     field_errors_from_pydantic,
 )
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, Replay, run_idempotent
 from app.core.metrics import PHOTOS_PROCESSED
 from app.core.moments import to_local
 from app.core.pagination import Keyset
@@ -153,7 +152,7 @@ def submit_report(
     staged_before: Sequence[StagedUpload] = (),
     staged_after: Sequence[StagedUpload] = (),
     idempotency_key: str | None = None,
-) -> ReportReceipt | JSONResponse:
+) -> Idempotent[ReportReceipt]:
     """Take one report (JSON with photo ids, or multipart with the photos themselves)."""
     principal.require(Permission.REPORTS_SUBMIT)
     pending = PendingFiles(media_storage(settings))
@@ -182,7 +181,6 @@ def submit_report(
         raise
     finally:
         discard([*staged_before, *staged_after])
-    assert isinstance(result, ReportReceipt | JSONResponse)
     return result
 
 
@@ -670,8 +668,8 @@ def submit_batch(
                 )
             )
             continue
-        if isinstance(answer, JSONResponse):
-            receipt = ReportReceipt.model_validate_json(bytes(answer.body))
+        if isinstance(answer, Replay):
+            receipt = answer.as_model(ReportReceipt)
             results.append(
                 BatchItemResult(idempotency_key=item.idempotency_key, status=200, receipt=receipt)
             )

@@ -27,7 +27,7 @@ from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.moments import to_local
 from app.core.pagination import Keyset
 from app.notifications.service import notify_whistle
@@ -135,7 +135,7 @@ def blow_whistle(
     settings: Settings,
     body: WhistleCreate,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[WhistleOut]:
     """Record a whistle and summon its units; a retried request answers with the first."""
     principal.require(Permission.WHISTLES_BLOW)
 
@@ -385,7 +385,7 @@ def report_in(
     whistle_id: int,
     body: ReportInCreate,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[WhistleOut]:
     """A summoned unit reports in on site (报到): near the place, once; late is recorded."""
     principal.require(Permission.WHISTLES_REPORT_IN)
     unit_code = body.unit_code or principal.unit_code

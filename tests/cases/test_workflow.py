@@ -147,7 +147,10 @@ def test_bad_steps_are_refused_and_change_nothing(
         ("demo-dispatcher", "reject", {}, 422, "note_required"),
         ("demo-dispatcher", "reject", {"note": "不归我们管"}, 422, "reason_required"),
         ("demo-dispatcher", "reject", {"note": "x", "reason": "boring"}, 422, "reason_required"),
-        ("demo-dispatcher", "frobnicate", {}, 422, "validation_failed"),
+        # Each step is an operation of its own: there is no step to take by another name.
+        ("demo-dispatcher", "frobnicate", {}, 404, "not_found"),
+        # A step's body takes what the step takes (`units` is dispatch's), nothing more.
+        ("demo-dispatcher", "register", {"units": ["urban-management"]}, 422, "validation_failed"),
     ]
     for who, action, body, status, code in cases:
         response = loop.act(who, action, **body)

@@ -16,6 +16,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cases.workflow import Action
 from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.core.geo import LocalFrame
@@ -35,7 +36,6 @@ POINT_OPERATIONS = {
     "GET /api/v1/cases/nearby",
     "POST /api/v1/routing/dry-run",
     "POST /api/v1/reports",
-    "POST /api/v1/cases/{number}/actions/{action}",
     "POST /api/v1/whistles",
     "POST /api/v1/whistles/{whistle_id}/report-in",
     "POST /api/v1/patrols/{patrol_id}/fixes",
@@ -44,6 +44,8 @@ POINT_OPERATIONS = {
     "POST /api/v1/shops/{code}/visits",
     "POST /api/v1/assessment/inspections",
     "POST /api/v1/exchange/cases",
+    # Every step of a case keeps where its actor stood.
+    *(f"POST /api/v1/cases/{{number}}/actions/{action.value}" for action in Action),
 }
 
 
