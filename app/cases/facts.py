@@ -71,7 +71,7 @@ class Change:
 def change(
     source: str, kind: str, to_status: str | None, detail: dict[str, Any], at: datetime
 ) -> Change | None:
-    """The change one event makes to the facts (None: none), as `tests/assessment/oracle.py`
+    """The change one event makes to the facts (None: none), as `tests/support/oracle.py`
     replays it."""
     kind = K(kind)
     out = Change()
