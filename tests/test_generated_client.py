@@ -23,10 +23,10 @@ from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
-from tests.contract import OPENAPI
-from tests.live import serve
-from tests.photos import jpeg
-from tests.places import on_segment
+from tests.support.contract import OPENAPI
+from tests.support.live import serve
+from tests.support.photos import jpeg
+from tests.support.places import on_segment
 
 PACKAGE = "roadchief_client"
 

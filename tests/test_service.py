@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.cli import OPENAPI_PATH, openapi_text
 from app.core.config import SettingsError, get_settings
 from app.main import create_app
-from tests.conftest import DatabaseFactory, migrate
+from tests.support.databases import DatabaseFactory, migrate
 
 REQUEST_ID = "5f0c7c4e0e6d4b52a8b1d2e3f4a5b6c7"
 

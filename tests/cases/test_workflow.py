@@ -13,12 +13,10 @@ from app.cases.cli import DOC_PATH
 from app.cases.models import CaseStatus
 from app.cases.workflow import TRANSITIONS, mermaid, workflow_markdown
 from app.core.config import Settings
-from tests.cases.conftest import Loop, comparable
-from tests.places import Spot
-from tests.reports.conftest import stored, upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Jpeg
+from tests.support.cases import Loop, comparable
+from tests.support.places import Spot
+from tests.support.reports import stored, upload
 
 
 def test_a_case_goes_round_the_closed_loop(

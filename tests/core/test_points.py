@@ -4,7 +4,7 @@ in, and is answered for the place it names."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,11 +21,11 @@ from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.core.geo import LocalFrame
 from app.territory.models import Jurisdiction, Workstation
-from tests.places import Spot
-from tests.reports.conftest import report_body
-from tests.shops.test_visits import shop_of, visit_body
+from tests.support import Headers
+from tests.support.places import Spot
+from tests.support.reports import report_body
+from tests.support.shops import shop_of, visit_body
 
-Headers = Callable[[str], dict[str, str]]
 LOCATE = "/api/v1/territory/locate"
 DRY_RUN = "/api/v1/routing/dry-run"
 WHISTLES = "/api/v1/whistles"
