@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from app.core.examples import example_of
-from tests.contract import OPENAPI
+from tests.support.contract import OPENAPI
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from tests.places import Spot
-from tests.reports.conftest import new_key, report_body, stored
+from tests.support.places import Spot
+from tests.support.reports import new_key, report_body, stored
 
 Jpeg = Callable[..., bytes]
 URL = "/api/v1/reports/multipart"
