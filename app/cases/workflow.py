@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from app.accounts.access import ROLE_PERMISSIONS, Permission, Principal
 from app.accounts.models import Role
 from app.cases.models import (
     HANDLING_STATUSES,
@@ -168,19 +169,33 @@ def staff_actions(case_status: CaseStatus, task_status: TaskStatus) -> list[str]
     ]
 
 
-#: Which roles can ever be each actor (the relation to the case is checked per case).
-ACTOR_ROLES: dict[Actor, frozenset[Role]] = {
-    Actor.DISPATCHER: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    Actor.TASK_UNIT_STAFF: frozenset({Role.DEPARTMENT_STAFF, Role.ADMIN}),
-    Actor.VERIFIER: frozenset({Role.ROAD_CHIEF, Role.PATROLLER, Role.SUPERVISOR, Role.ADMIN}),
-    Actor.SUPERVISOR: frozenset({Role.SUPERVISOR, Role.ADMIN}),
-    Actor.ADMIN: frozenset({Role.ADMIN}),
+#: The permission (`app.accounts.access`) that makes one each actor; the relation to the
+#: case (the task's unit, the verifier's standing) is checked per case on top.
+ACTOR_PERMISSIONS: dict[Actor, Permission] = {
+    Actor.DISPATCHER: Permission.CASES_DISPATCH,
+    Actor.TASK_UNIT_STAFF: Permission.CASES_HANDLE,
+    Actor.VERIFIER: Permission.CASES_VERIFY,
+    Actor.SUPERVISOR: Permission.CASES_SUPERVISE,
+    Actor.ADMIN: Permission.CASES_CANCEL,
 }
 
 
+def may_act(principal: Principal, actors: frozenset[Actor]) -> bool:
+    """Whether `principal` holds the permission of one of `actors`."""
+    return any(ACTOR_PERMISSIONS[actor] in principal.permissions for actor in actors)
+
+
 def roles_of(actors: frozenset[Actor]) -> frozenset[Role]:
-    """Every role that can ever be one of `actors`."""
-    return frozenset(role for actor in actors for role in ACTOR_ROLES[actor])
+    """Every role that can ever be one of `actors` (by `ROLE_PERMISSIONS`)."""
+    wanted = {ACTOR_PERMISSIONS[actor] for actor in actors}
+    return frozenset(role for role, granted in ROLE_PERMISSIONS.items() if granted & wanted)
+
+
+def acting_role(principal: Principal, actors: frozenset[Actor]) -> str | None:
+    """The role an event records for its actor: the first of theirs that can be one of
+    `actors`, else their first (an API key has none)."""
+    roles = roles_of(actors) & principal.roles or principal.roles
+    return sorted(r.value for r in roles)[0] if roles else None
 
 
 def mermaid() -> str:
@@ -216,7 +231,7 @@ def workflow_markdown() -> str:
             to += " (its tasks decide; or unchanged)"
         rows.append(
             f"| {t.name_zh} | `{t.action.value}` | {codes(t.sources)} | {to} | "
-            + ", ".join(sorted(a.value for a in t.actors))
+            + ", ".join(sorted(f"{a.value} (`{ACTOR_PERMISSIONS[a].value}`)" for a in t.actors))
             + f" | {', '.join(sorted(n.value for n in t.needs)) or '—'}"
             + (f" (reason: {' / '.join(f'`{r}`' for r in t.reasons)})" if t.reasons else "")
             + f" | {codes(t.task_sources) if t.task_sources else '—'} |"

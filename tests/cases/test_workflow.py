@@ -9,9 +9,18 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.accounts.access import ROLE_PERMISSIONS
+from app.accounts.models import Role
 from app.cases.cli import DOC_PATH
 from app.cases.models import CaseStatus
-from app.cases.workflow import TRANSITIONS, mermaid, workflow_markdown
+from app.cases.workflow import (
+    ACTOR_PERMISSIONS,
+    TRANSITIONS,
+    Actor,
+    mermaid,
+    roles_of,
+    workflow_markdown,
+)
 from app.core.config import Settings
 from tests.cases.conftest import Loop, comparable
 from tests.places import Spot
@@ -195,3 +204,21 @@ def test_the_committed_workflow_document_is_current() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == workflow_markdown(), (
         "docs/workflow.md is out of date: run `.venv/bin/roadchief workflow doc`"
     )
+
+
+def test_the_workflow_actors_are_permissions_of_the_roles_they_always_were() -> None:
+    """One table of who may do what (`accounts/access.py`): the workflow's actors name
+    permissions, and the roles holding them are those each actor always had."""
+    expected = {
+        Actor.DISPATCHER: {Role.DISPATCHER, Role.ADMIN},
+        Actor.TASK_UNIT_STAFF: {Role.DEPARTMENT_STAFF, Role.ADMIN},
+        Actor.VERIFIER: {Role.ROAD_CHIEF, Role.PATROLLER, Role.SUPERVISOR, Role.ADMIN},
+        Actor.SUPERVISOR: {Role.SUPERVISOR, Role.ADMIN},
+        Actor.ADMIN: {Role.ADMIN},
+    }
+    for actor, roles in expected.items():
+        assert roles_of(frozenset({actor})) == roles, actor
+        naive = {
+            r for r, granted in ROLE_PERMISSIONS.items() if ACTOR_PERMISSIONS[actor] in granted
+        }
+        assert naive == roles, actor
