@@ -183,7 +183,9 @@ class CaseOut(BaseModel):
 class TransitionOut(BaseModel):
     action: str
     name_zh: str
-    sources: list[CaseStatus]
+    sources: list[CaseStatus] = Field(
+        description="Where the case may come from (empty: a new case, how it enters the loop)."
+    )
     targets: list[CaseStatus] = Field(
         description="Where the case may go (several: its tasks decide; empty: it stays)."
     )

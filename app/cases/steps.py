@@ -1,4 +1,4 @@
-"""Taking a step of the closed loop: checked against `workflow.TRANSITIONS`, then applied.
+"""Taking a step of the closed loop: checked against `workflow.STEPS`, then applied.
 
 Every step checks, in this order: the case is visible, the caller states the version they
 saw (If-Match or `version`) and it is current, the step is allowed from the case's status,

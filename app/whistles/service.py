@@ -18,10 +18,9 @@ from app.cases.models import (
     Case,
     CaseEventKind,
     CaseSource,
-    CaseStatus,
 )
-from app.cases.service import new_case, record_event
-from app.cases.steps import dispatch_directly
+from app.cases.opening import open_case, record_opening
+from app.cases.service import record_event
 from app.cases.view import find_case
 from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
@@ -32,7 +31,7 @@ from app.core.pagination import decode_id_cursor, encode_cursor
 from app.notifications.service import notify_whistle
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
-from app.routing.service import decide_on_facts, gather_facts, record_decision, routing_context
+from app.routing.service import decide_on_facts, gather_facts, routing_context
 from app.routing.taxonomy import require_leaf
 from app.territory.locator import place_point, wgs84_in_area
 from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
@@ -183,34 +182,32 @@ def _case_for(
     units: list[Unit],
     now: datetime,
 ) -> Case | None:
-    """The case the whistle opens (dispatched to the summoned units) or joins; its
-    history records the whistle."""
-    if body.case_number is not None:
-        case = find_case(session, principal, body.case_number)
-        if case.status in FINISHED_STATUSES:
-            raise CaseFinished(f"案件“{case.number}”已结束，请开新案件（open_case）")
-    elif body.open_case:
+    """The case the whistle opens (the workflow's `whistle` entry: dispatched to the
+    summoned units) or joins; its history records the whistle."""
+    detail = {"whistle_id": whistle.id, "units": [u.code for u in units]}
+    if body.open_case:
         context = routing_context(session)
         category = require_leaf(context.taxonomy, body.category_code)
         place = to_shape(whistle.geom)  # WGS 84, whatever system the chief's phone sent
         facts = gather_facts(session, settings, context, category, place.x, place.y, None)
-        decision = decide_on_facts(session, context, facts, settings.zone)
-        urgency = Urgency(category.default_urgency)
-        case = new_case(
-            session, settings, source=CaseSource.WHISTLE, status=CaseStatus.REGISTERED,
-            category_code=category.code, urgency=urgency, description=body.description,
-            reporter_user_id=principal.user_id, point=whistle.geom, decision=decision.out,
-            jurisdiction_path=decision.jurisdiction_path, now=now,
+        case = open_case(
+            session, settings, principal, source=CaseSource.WHISTLE, category=category,
+            urgency=Urgency(category.default_urgency), description=body.description,
+            point=whistle.geom, decision=decide_on_facts(session, context, facts, settings.zone),
+            now=now, summoned=units,
         )  # fmt: skip
-        case.routing_decision_id = record_decision(session, principal, decision).id
-        dispatch_directly(session, settings, principal, case, units, now)
-    else:
+        record_opening(session, settings, principal, case, note=body.description,
+                       geom=whistle.geom, detail=detail)  # fmt: skip
+        return case
+    if body.case_number is None:
         return None
+    case = find_case(session, principal, body.case_number)
+    if case.status in FINISHED_STATUSES:
+        raise CaseFinished(f"案件“{case.number}”已结束，请开新案件（open_case）")
     record_event(
         session, settings, case, CaseEventKind.WHISTLE_BLOWN,
         occurred_at=now, actor_user_id=principal.user_id, actor_role=Role.ROAD_CHIEF.value,
-        to_status=CaseStatus.DISPATCHED if body.open_case else None, note=body.description,
-        geom=whistle.geom, detail={"whistle_id": whistle.id, "units": [u.code for u in units]},
+        note=body.description, geom=whistle.geom, detail=detail,
     )  # fmt: skip
     return case
 
