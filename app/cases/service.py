@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
@@ -27,7 +28,6 @@ from app.cases.schemas import CaseEventOut, NearbyCase
 from app.core.config import Settings
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
-from app.notifications.service import notify_case_event
 from app.routing.schemas import UnitBrief
 from app.territory.models import Unit
 
@@ -108,17 +108,32 @@ def nearby_cases(
     ]
 
 
+#: Who else must hear of each event, in its transaction: `app.wiring` registers the
+#: notifications here, so they depend on cases and cases on nothing of theirs.
+EventListener = Callable[[Session, Settings, Case, CaseEvent], None]
+_EVENT_LISTENERS: list[EventListener] = []
+
+
+def on_case_event(listener: EventListener) -> None:
+    """Call `listener` after each event is written (once, however often registered)."""
+    if listener not in _EVENT_LISTENERS:
+        _EVENT_LISTENERS.append(listener)
+
+
 def record_event(
     session: Session, settings: Settings, case: Case, kind: CaseEventKind, **fields: Any
 ) -> CaseEvent:
     """Append an event to the case's history, keep the KPI facts it changes and tell the
-    people it concerns (in the caller's transaction). The one place events are written:
-    steps, openings, reports, whistles, the sweep."""
+    people it concerns (its listeners, in the caller's transaction). The one place events
+    are written: steps, openings, reports, whistles, the sweep."""
+    if not _EVENT_LISTENERS:  # an event nobody was told of would be lost for good
+        raise RuntimeError("case events have no listeners: import app.wiring first")
     event = CaseEvent(case_id=case.id, kind=kind, **{"photo_ids": [], "detail": {}, **fields})
     session.add(event)
     session.flush()
     keep_facts(session, case, event)
-    notify_case_event(session, settings, case, event)
+    for listener in _EVENT_LISTENERS:
+        listener(session, settings, case, event)
     return event
 
 

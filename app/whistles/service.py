@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,9 @@ from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.pagination import decode_id_cursor, encode_cursor
-from app.notifications.service import notify_whistle
+from app.notifications.models import Notification
+from app.notifications.schemas import WHISTLE_BLOWN
+from app.notifications.service import active_users_with_role, enqueue
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import decide_on_facts, gather_facts, routing_context
@@ -167,10 +170,68 @@ def blow_whistle(
         case = _case_for(session, settings, principal, body, whistle, units, now)
         if case is not None:
             session.add(WhistleCase(whistle_id=whistle.id, case_id=case.id))
-        notify_whistle(session, settings, whistle, units, case, segment)
+        _notify_whistle(session, settings, whistle, units, case, segment)
         return _out(session, settings, whistle, now)
 
     return run_idempotent(session, principal.ref, "whistles.create", idempotency_key, body, create)
+
+
+def _notify_whistle(
+    session: Session,
+    settings: Settings,
+    whistle: Whistle,
+    units: Sequence[Unit],
+    case: Case | None,
+    segment: RoadSegment,
+) -> None:
+    """Tell each summoned unit's staff to report in on site (路长吹哨、部门报到): an inbox
+    message each, and `whistle.blown` for the webhooks; in the whistle's transaction."""
+    zone = settings.zone
+    due = whistle.report_in_due_at.astimezone(zone)
+    when = (
+        f"{due:%H:%M}"
+        if due.date() == whistle.blown_at.astimezone(zone).date()
+        else (f"{due:%m月%d日 %H:%M}")
+    )
+    title = f"路长吹哨：请于 {when} 前到“{segment.name}”现场报到"
+    if case is not None:
+        title += f"（案件 {case.number}）"
+    staff = session.scalars(
+        active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_([u.id for u in units]))
+    )
+    for user_id in sorted(set(staff) - {whistle.blown_by_user_id}):
+        session.add(
+            Notification(
+                user_id=user_id,
+                created_at=whistle.blown_at,
+                kind="whistle_summoned",
+                case_id=case.id if case else None,
+                case_number=case.number if case else None,
+                whistle_id=whistle.id,
+                title=title,
+                body=whistle.description,
+            )
+        )
+    point = to_shape(whistle.geom)
+    enqueue(
+        session,
+        WHISTLE_BLOWN,
+        {
+            "whistle": {
+                "id": whistle.id,
+                "blown_at": whistle.blown_at.astimezone(zone).isoformat(),
+                "blown_by_user_id": whistle.blown_by_user_id,
+                "segment_code": segment.code,
+                "category_code": whistle.category_code,
+                "description": whistle.description,
+                "lon": point.x,
+                "lat": point.y,
+                "report_in_due_at": due.isoformat(),
+                "units": [u.code for u in units],
+                "case_number": case.number if case else None,
+            }
+        },
+    )
 
 
 def _case_for(
