@@ -19,7 +19,7 @@ from app.cases.schemas import (
     TaskQueueItem,
     TransitionOut,
 )
-from app.cases.workflow import TRANSITIONS, Action, Actor, Need, Transition, roles_of
+from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, Need, Transition, roles_of
 from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, Problem, problem_responses
@@ -69,7 +69,7 @@ def step_problems(t: Transition) -> tuple[type[Problem], ...]:
     if t.task_sources is not None:
         staff = Actor.TASK_UNIT_STAFF in t.actors
         found += [errors.NoTaskForUnit, UnknownUnit if staff else errors.UnitRequired]
-    found += HANDLER_PROBLEMS.get(t.action, ())
+    found += HANDLER_PROBLEMS.get(t.action, ()) if isinstance(t.action, Action) else ()
     return tuple(dict.fromkeys(found))
 
 
@@ -121,7 +121,7 @@ IfMatch = Annotated[
 ]
 
 
-def _step_route(t: Transition) -> None:
+def _step_route(action: Action, t: Transition) -> None:
     """`POST /cases/{number}/actions/<action>`: one operation per step, each with its own
     body (`STEP_BODIES`, from the workflow table), so a client sees what each step takes."""
 
@@ -135,13 +135,13 @@ def _step_route(t: Transition) -> None:
         if_match: IfMatch = None,
     ) -> CaseOut:
         case = steps.perform(
-            session, settings, principal, number, t.action, body.as_action(), if_match
+            session, settings, principal, number, action, body.as_action(), if_match
         )
         response.headers["ETag"] = f'"{case.version}"'
         return case
 
     # The body's type is the step's own model (the string annotations resolve at module level).
-    take_step.__annotations__["body"] = STEP_BODIES[t.action]
+    take_step.__annotations__["body"] = STEP_BODIES[action]
     needs = ", ".join(sorted(n.value for n in t.needs)) or "nothing more"
     router.add_api_route(
         f"/cases/{{number}}/actions/{t.action.value}",
@@ -158,8 +158,8 @@ def _step_route(t: Transition) -> None:
     )
 
 
-for _transition in TRANSITIONS:
-    _step_route(_transition)
+for _action, _transition in BY_ACTION.items():  # the steps; the entry rows are no action
+    _step_route(_action, _transition)
 
 
 @router.get(

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.cases.models import CaseEventKind, CaseSource, CaseStage, CaseStatus, TaskStatus
-from app.cases.workflow import TRANSITIONS, Action, Need, Transition
+from app.cases.workflow import STEPS, Action, Need, Transition
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.core.inputs import DatabaseId, Moment
 from app.core.moments import LocalMoment
@@ -189,7 +189,9 @@ def _step_body(t: Transition) -> type[StepBody]:
 
 
 #: Each step's own body, derived from the workflow table (`GET /api/v1/workflow`).
-STEP_BODIES: dict[Action, type[StepBody]] = {t.action: _step_body(t) for t in TRANSITIONS}
+STEP_BODIES: dict[Action, type[StepBody]] = {
+    t.action: _step_body(t) for t in STEPS if isinstance(t.action, Action)
+}
 
 
 class TaskOut(BaseModel):
@@ -258,7 +260,9 @@ class CaseOut(CasePlaceTimes):
 class TransitionOut(BaseModel):
     action: str
     name_zh: str
-    sources: list[CaseStatus]
+    sources: list[CaseStatus] = Field(
+        description="Where the case may come from (empty: a new case, how it enters the loop)."
+    )
     targets: list[CaseStatus] = Field(
         description="Where the case may go (several: its tasks decide; empty: it stays)."
     )

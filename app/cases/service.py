@@ -1,8 +1,10 @@
-"""Cases: numbering, finding open cases near a point, the history."""
+"""Cases: numbering, finding open cases near a point, the history (a new case is opened by
+`app.cases.opening.open_case`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import tzinfo
 from typing import Any
 
 import shapely
@@ -20,71 +22,19 @@ from app.cases.models import (
     Case,
     CaseEvent,
     CaseEventKind,
-    CaseSource,
-    CaseStatus,
 )
 from app.cases.relations import visible_cases
 from app.cases.schemas import CaseEventOut, NearbyCase
 from app.core.config import Settings
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
-from app.notifications.service import notify_case_event
-from app.routing.models import Urgency
-from app.routing.schemas import RoutingDecisionOut, UnitBrief
+from app.routing.schemas import UnitBrief
 from app.territory.models import Unit
 
 
 def assign_number(case: Case, zone: tzinfo) -> None:
     """案件编号: the local date of the report and the case's serial (after flush)."""
     case.number = f"{case.reported_at.astimezone(zone):%Y%m%d}{case.id:06d}"
-
-
-def new_case(
-    session: Session,
-    settings: Settings,
-    *,
-    source: CaseSource,
-    status: CaseStatus,
-    category_code: str,
-    urgency: Urgency,
-    description: str,
-    reporter_user_id: int | None,
-    point: Any,
-    decision: RoutingDecisionOut,
-    jurisdiction_path: str,
-    now: datetime,
-    handle_due_at: datetime | None = None,
-    verify_due_at: datetime | None = None,
-    fixed_on_spot: bool = False,
-    routing_decision_id: int | None = None,
-) -> Case:
-    """A case placed where its routing decision placed it, numbered (report or whistle):
-    version 1, however many flushes its opening takes."""
-    facts = decision.facts
-    case = Case(
-        status=status,
-        source=source,
-        category_code=category_code,
-        urgency=urgency,
-        description=description,
-        reporter_user_id=reporter_user_id,
-        reported_at=now,
-        geom=point,
-        jurisdiction_path=jurisdiction_path,
-        street_code=facts.street.code if facts.street else None,
-        community_code=facts.community.code if facts.community else None,
-        grid_cell_code=facts.grid_cell_code,
-        segment_code=facts.segment.code if facts.segment else None,
-        handle_due_at=handle_due_at,
-        verify_due_at=verify_due_at,
-        fixed_on_spot=fixed_on_spot,
-        report_count=1,
-        routing_decision_id=routing_decision_id,
-    )
-    session.add(case)
-    session.flush()
-    assign_number(case, settings.zone)
-    return case
 
 
 def count_joined_report(session: Session, case: Case) -> None:
@@ -157,17 +107,32 @@ def nearby_cases(
     ]
 
 
+#: Who else must hear of each event, in its transaction: `app.wiring` registers the
+#: notifications here, so they depend on cases and cases on nothing of theirs.
+EventListener = Callable[[Session, Settings, Case, CaseEvent], None]
+_EVENT_LISTENERS: list[EventListener] = []
+
+
+def on_case_event(listener: EventListener) -> None:
+    """Call `listener` after each event is written (once, however often registered)."""
+    if listener not in _EVENT_LISTENERS:
+        _EVENT_LISTENERS.append(listener)
+
+
 def record_event(
     session: Session, settings: Settings, case: Case, kind: CaseEventKind, **fields: Any
 ) -> CaseEvent:
     """Append an event to the case's history, keep the KPI facts it changes and tell the
-    people it concerns (in the caller's transaction). The one place events are written:
-    steps, reports, whistles, the sweep."""
+    people it concerns (its listeners, in the caller's transaction). The one place events
+    are written: steps, openings, reports, whistles, the sweep."""
+    if not _EVENT_LISTENERS:  # an event nobody was told of would be lost for good
+        raise RuntimeError("case events have no listeners: import app.wiring first")
     event = CaseEvent(case_id=case.id, kind=kind, **{"photo_ids": [], "detail": {}, **fields})
     session.add(event)
     session.flush()
     keep_facts(session, case, event)
-    notify_case_event(session, settings, case, event)
+    for listener in _EVENT_LISTENERS:
+        listener(session, settings, case, event)
     return event
 
 
