@@ -344,13 +344,14 @@ _EVENT_COLUMNS = (CaseEvent.case_id, CaseEvent.kind, CaseEvent.to_status, CaseEv
 
 def at_month_end(case: Any, events: list[Any], units: dict[str, int]) -> list[dict[str, Any]]:
     """The fact rows `keep` copied for the case when its first change after its month's
-    end came (none if no such change came, or the case had no row before it)."""
+    end came: its events before that end folded (none if no change came after it)."""
     end = month_end(case.reported_at)
-    for i, e in enumerate(events):
-        if e.occurred_at >= end and change(case.source, e.kind, e.to_status, e.detail or {},
-                                           e.occurred_at) is not None:  # fmt: skip
-            return list(fold(case, events[:i], units).values())
-    return []
+    if not any(e.occurred_at >= end and change(case.source, e.kind, e.to_status, e.detail or {},
+                                               e.occurred_at) is not None
+               for e in events):  # fmt: skip
+        return []
+    # By time, not by id: an imported history need not be written in order.
+    return list(fold(case, [e for e in events if e.occurred_at < end], units).values())
 
 
 def fold(
