@@ -9,7 +9,7 @@ from typing import Any
 
 import shapely
 from geoalchemy2.shape import to_shape
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -136,16 +136,23 @@ def record_event(
     return event
 
 
+#: A case's events as rows, with each actor's name: every step's answer shows them, so no
+#: ORM objects are built for them.
+_HISTORY = (
+    select(CaseEvent.occurred_at, CaseEvent.kind, CaseEvent.actor_role, CaseEvent.from_status,
+           CaseEvent.to_status, CaseEvent.note, CaseEvent.photo_ids, CaseEvent.geom,
+           CaseEvent.detail, User.display_name)
+    .outerjoin(User, CaseEvent.actor_user_id == User.id)
+    .where(CaseEvent.case_id == bindparam("case_id"))
+    .order_by(CaseEvent.id)
+)  # fmt: skip
+
+
 def history(session: Session, case_id: int) -> list[CaseEventOut]:
     """The case's events in order, each with its actor's name and the unit it concerns
     (its `unit_id`): eleven releases name eleven units."""
-    rows = session.execute(
-        select(CaseEvent, User.display_name)
-        .outerjoin(User, CaseEvent.actor_user_id == User.id)
-        .where(CaseEvent.case_id == case_id)
-        .order_by(CaseEvent.id)
-    ).all()
-    unit_ids = {e.detail.get("unit_id") for e, _ in rows} - {None}
+    rows = session.execute(_HISTORY, {"case_id": case_id}).all()
+    unit_ids = {e.detail.get("unit_id") for e in rows} - {None}
     # Units the session already holds (a step's tasks') are not read again.
     held = {i: session.identity_map.get(identity_key(Unit, i)) for i in unit_ids}
     missing = [i for i, unit in held.items() if unit is None]
@@ -153,13 +160,13 @@ def history(session: Session, case_id: int) -> list[CaseEventOut]:
         held.update((u.id, u) for u in session.scalars(select(Unit).where(Unit.id.in_(missing))))
     units = {i: UnitBrief.model_validate(u) for i, u in held.items() if u is not None}
     out = []
-    for event, name in rows:
+    for event in rows:
         point = to_shape(event.geom) if event.geom is not None else None
         out.append(
             CaseEventOut(
                 occurred_at=event.occurred_at,
                 kind=event.kind,
-                actor=name,
+                actor=event.display_name,
                 actor_role=event.actor_role,
                 from_status=event.from_status,
                 to_status=event.to_status,
