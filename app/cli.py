@@ -15,11 +15,12 @@ from app.accounts.cli import users_cli
 from app.assessment.cli import assessment_cli
 from app.backup.cli import backup_cli
 from app.cases.cli import workflow_cli
-from app.core.config import Settings, SettingsError, get_settings
+from app.core.config import SettingsError
 from app.media.cli import media_cli
 from app.notifications.cli import webhooks_cli
 from app.patrols.cli import patrols_cli
 from app.routing.cli import routing_cli
+from app.settings import Settings, get_settings
 
 cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)

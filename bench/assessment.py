@@ -45,8 +45,8 @@ from app.assessment.rankings import _scored, ranking
 from app.assessment.search import CaseFilter, export_csv
 from app.assessment.service import kpis
 from app.cases.facts import rebuild
-from app.core.config import Settings
 from app.core.database import Database, utcnow
+from app.settings import Settings
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
 from bench.common import OUT, timed
 from bench.intake import PeakMemory, fresh_database, prepare

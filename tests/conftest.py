@@ -29,7 +29,6 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
-from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.core.schema import run_migrations
@@ -37,6 +36,7 @@ from app.demo.loader import load_demo_city
 from app.demo.users import create_demo_users
 from app.main import create_app
 from app.routing.shipped import load_shipped_routing
+from app.settings import Settings, get_settings
 from tests.contract import Answer, ProblemRecorder, undocumented
 from tests.photos import jpeg
 from tests.places import Spot, on_segment

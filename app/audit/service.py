@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -12,8 +12,10 @@ from app.accounts.access import Permission, Principal
 from app.accounts.models import ApiKey, User
 from app.audit.models import AuditEvent, AuditEventType
 from app.audit.schemas import AuditEventOut
-from app.core.config import Settings
 from app.core.pagination import decode_id_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def record(

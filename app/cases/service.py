@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import to_shape
@@ -25,13 +25,15 @@ from app.cases.models import (
 )
 from app.cases.relations import visible_cases
 from app.cases.schemas import CaseEventOut, NearbyCase
-from app.core.config import Settings
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
 from app.notifications.service import notify_case_event
 from app.routing.models import Urgency
 from app.routing.schemas import RoutingDecisionOut, UnitBrief
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def assign_number(case: Case, zone: tzinfo) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -58,7 +58,6 @@ from app.cases.schemas import ActionIn, CaseOut
 from app.cases.service import record_event
 from app.cases.view import case_out, find_case
 from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
@@ -69,6 +68,9 @@ from app.routing.service import routing_context
 from app.territory.locator import wgs84_in_area
 from app.territory.models import Unit
 from app.territory.service import UnknownUnit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: The furthest a deadline may be moved: beyond it a case is hung up (挂账), not extended.
 MAX_EXTENSION = timedelta(days=366)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,9 +22,11 @@ from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import ESCALATION_CHIEF_LEVELS, escalation_due_at, next_alarm
 from app.cases.models import Case, CaseEventKind, CaseStatus, CaseTask, TaskStatus
 from app.cases.service import record_event
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.whistles.models import Whistle, WhistleCase, WhistleSummons
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 SYSTEM_ROLE = "system"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select
@@ -15,12 +16,14 @@ from app.cases.models import OPEN_TASK_STATUSES, Case, CaseTask
 from app.cases.relations import may_dispatch, may_see_case
 from app.cases.schemas import CaseOut, TaskOut
 from app.cases.service import history
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound
 from app.routing.schemas import RoutingProposal, UnitBrief
 from app.routing.service import proposals
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def find_case(session: Session, principal: Principal, number: str) -> Case:

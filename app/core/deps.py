@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Database, Staleness, utcnow
 from app.core.moments import local_isoformat
 from app.core.openapi import amend_openapi
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -37,7 +39,9 @@ def get_db_session(
     yield from database.session(write=request.method not in SAFE_METHODS)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+#: The app's settings (`app.settings.Settings`, every domain's composed above them): core
+#: names that type for the checker only, the app hands the object over at start.
+SettingsDep = Annotated["Settings", Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_db_session)]
 

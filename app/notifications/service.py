@@ -10,7 +10,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, exists, func, literal, or_, select, update
@@ -29,7 +29,6 @@ from app.cases.models import (
     TaskStatus,
 )
 from app.cases.relations import may_verify
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
 from app.core.moments import local_isoformat
@@ -54,6 +53,9 @@ from app.notifications.schemas import (
 )
 from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def _active_users_with_role(role: Role) -> Any:

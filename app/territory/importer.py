@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
@@ -19,7 +19,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Base, utcnow
 from app.core.errors import FieldError, Problem, field_errors_from_pydantic
 from app.core.geo import COVER_TOLERANCE_DEG, LocalFrame, geodesic_length_m, parse_geometry
@@ -46,6 +45,9 @@ from app.territory.schemas import (
     UnitIn,
     WorkstationIn,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: At most this many problems are listed; the count says how many there were.
 MAX_LISTED_ERRORS = 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
@@ -12,9 +12,9 @@ from sqlalchemy import ColumnElement, Select, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
-from app.core.config import BBox, Settings
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
+from app.core.geo import BBox
 from app.core.pagination import decode_cursor, encode_cursor
 from app.territory.importer import Layer, import_layer
 from app.territory.models import (
@@ -36,6 +36,9 @@ from app.territory.schemas import (
     UnitOut,
     WorkstationOut,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 T = TypeVar("T")
 

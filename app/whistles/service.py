@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -23,7 +23,6 @@ from app.cases.models import (
 from app.cases.service import new_case, record_event
 from app.cases.steps import dispatch_directly
 from app.cases.view import find_case
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -47,6 +46,9 @@ from app.whistles.schemas import (
     WhistleCreate,
     WhistleOut,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class NotYourSegment(Problem):

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from app.cases.facts import rebuild
 from app.cases.models import Case, CaseEvent, CaseTask
 from app.cases.sweep import sweep
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.reports.models import Report
+from app.settings import Settings
 from tests.cases.conftest import Loop, dispatched, loop  # noqa: F401
 from tests.places import Spot
 from tests.reports.conftest import multipart, report_body, upload

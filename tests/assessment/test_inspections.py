@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.assessment.models import Inspection, InspectionDeduction, InspectionPhoto
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.reports.models import Report
+from app.settings import Settings
 from tests.places import Spot
 from tests.reports.conftest import new_key, upload
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.settings import Settings
 from tests.cases.conftest import Loop
 from tests.places import Spot
 from tests.reports.conftest import multipart, new_key, report_body, stored

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.calendar.service import working_calendar
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.cases.conftest import Loop, comparable, task_of
 from tests.places import Spot
 from tests.reports.conftest import stored, upload

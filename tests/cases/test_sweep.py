@@ -15,7 +15,7 @@ from app.calendar.service import working_calendar
 from app.cases.models import Case, CaseTask
 from app.cases.sweep import sweep
 from app.cli import cli
-from app.core.config import Settings
+from app.settings import Settings
 from app.territory.models import Unit
 from tests.cases.conftest import Loop, task_of
 from tests.places import Spot

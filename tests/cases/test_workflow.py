@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.cases.cli import DOC_PATH
 from app.cases.models import CaseStatus
 from app.cases.workflow import TRANSITIONS, mermaid, workflow_markdown
-from app.core.config import Settings
+from app.settings import Settings
 from tests.cases.conftest import Loop, comparable
 from tests.places import Spot
 from tests.reports.conftest import stored, upload

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.geo import metres_per_degree
+from app.settings import Settings
 from tests.cases.conftest import Loop
 from tests.console.conftest import Browser
 from tests.console.test_maps_scores import next_street_supervisor

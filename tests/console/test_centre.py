@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.cases.conftest import Loop, task_of
 from tests.console.conftest import Browser
 from tests.places import Spot

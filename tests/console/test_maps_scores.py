@@ -15,7 +15,7 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
 from app.console.pages import COVERAGE_COLOURS, HEAT_RAMP, heat_step
-from app.core.config import Settings
+from app.settings import Settings
 from tests.assessment.test_inspections import finding, inspection
 from tests.cases.conftest import Loop
 from tests.console.conftest import Browser

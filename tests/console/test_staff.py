@@ -16,8 +16,8 @@ from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, user_by_username
 from app.accounts.token_state import TokenStates
 from app.audit.models import AuditEvent, AuditEventType
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.cases.conftest import Loop, task_of
 from tests.console.conftest import Browser
 

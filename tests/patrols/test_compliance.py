@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.patrols.models import Patrol
+from app.settings import Settings
 from tests.patrols.test_patrols import start, walk
 from tests.places import Spot
 

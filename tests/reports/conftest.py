@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case, CaseEvent
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.core.idempotency import IdempotencyRecord
@@ -22,6 +21,7 @@ from app.main import create_app
 from app.media.models import Photo, PhotoUse
 from app.reports.models import Report, ReportPhoto
 from app.routing.models import RoutingDecision
+from app.settings import Settings
 from tests.places import Spot
 
 Headers = Callable[[str], dict[str, str]]

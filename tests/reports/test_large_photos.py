@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.settings import Settings
 from tests.photos import jpeg, png
 from tests.places import Spot
 from tests.reports.conftest import Headers, multipart, report_body, stored

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import SegmentChief, User
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from app.shops import pledges
 from app.shops.models import ShopVisit, ShopVisitItem, ShopVisitPhoto
 from app.territory.models import Pledge, Shop

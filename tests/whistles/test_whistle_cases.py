@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.cases.sweep import sweep
-from app.core.config import Settings
+from app.settings import Settings
 from app.whistles.models import Whistle
 from tests.cases.conftest import Loop
 from tests.places import Spot
