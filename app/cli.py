@@ -81,6 +81,7 @@ def territory_import(
     """Import one layer from a GeoJSON FeatureCollection: all features or none."""
     from app.core.database import Database
     from app.core.errors import Problem
+    from app.standards.identifiers import national_id_issues
     from app.territory.importer import Layer, import_layer
 
     try:
@@ -100,7 +101,7 @@ def territory_import(
         raise typer.Exit(1) from None
     try:
         with database.sessions() as session:
-            result = import_layer(session, settings, layer_enum, document)
+            result = import_layer(session, settings, layer_enum, document, national_id_issues)
     except Problem as problem:
         typer.echo(json.dumps(problem.body(), ensure_ascii=False, indent=2), err=True)
         raise typer.Exit(1) from None

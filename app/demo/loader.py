@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from app.standards.identifiers import national_id_issues
 from app.territory.importer import Layer, import_layer
 from app.territory.models import Jurisdiction
 from app.territory.schemas import ImportResult
@@ -42,4 +43,4 @@ def load_demo_city(
     """Import every layer in order; each layer is one all-or-nothing transaction."""
     layers = demo_layers(scale)
     for layer in Layer:
-        yield import_layer(session, settings, layer, layers[layer.value])
+        yield import_layer(session, settings, layer, layers[layer.value], national_id_issues)

@@ -16,7 +16,7 @@ from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
 from app.core.geo import BBox
 from app.core.pagination import decode_cursor, encode_cursor
-from app.territory.importer import Layer, import_layer
+from app.territory.importer import Layer, NationalIdCheck, import_layer
 from app.territory.models import (
     Asset,
     GridCell,
@@ -342,8 +342,9 @@ def get_unit(session: Session, principal: Principal, code: str) -> UnitOut:
 
 
 def import_territory(
-    session: Session, settings: Settings, principal: Principal, layer: Layer, document: Any
-) -> ImportResult:
+    session: Session, settings: Settings, principal: Principal, layer: Layer, document: Any,
+    national_ids: NationalIdCheck,
+) -> ImportResult:  # fmt: skip
     """An admin's import through the API (the CLI calls `import_layer` directly)."""
     principal.require(Permission.TERRITORY_MANAGE)
-    return import_layer(session, settings, layer, document)
+    return import_layer(session, settings, layer, document, national_ids)
