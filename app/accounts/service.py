@@ -51,8 +51,7 @@ from app.accounts.schemas import (
     UserUpdate,
 )
 from app.accounts.token_state import end_access_tokens
-from app.audit.models import AuditEventType
-from app.audit.service import record
+from app.core.audit import AuditEventType, record
 from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
 from app.core.pagination import decode_id_cursor, decode_text_cursor, encode_cursor

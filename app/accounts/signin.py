@@ -30,8 +30,7 @@ from app.accounts.service import (
 )
 from app.accounts.token_state import end_access_tokens
 from app.accounts.tokens import issue_access_token, new_refresh_token, sha256_hex
-from app.audit.models import AuditEventType
-from app.audit.service import record
+from app.core.audit import AuditEventType, record
 from app.core.database import utcnow
 from app.core.errors import Problem
 
