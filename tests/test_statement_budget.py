@@ -39,7 +39,7 @@ BUDGET = {
     "feed_back": (18, 18),  # 21 + 1: also the verifier's user in four reads
     "verify_pass": (10, 10),  # 11 + 1
     "tasks": (3, 3),  # 4: the unit read twice
-    "me": (4, 4),  # 5 with all 254 segments of a level-2 chief
+    "me": (2, 2),  # 5 with all 254 segments of a level-2 chief; 4 as ORM objects
     "me_segments": (1, 1),  # (new) a page of them
     "locate": (4, 4),  # 4: jurisdictions, grid cell, segment, assets
     "patrol_fixes": (3, 3),  # 3: the patrol, the batch, the count

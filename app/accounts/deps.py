@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from app.accounts.access import Principal, SignedIn
@@ -39,7 +40,7 @@ async def get_token_states(request: Request) -> TokenStates:
     return states
 
 
-def get_principal(
+async def get_principal(
     settings: SettingsDep,
     session: SessionDep,
     token_states: Annotated[TokenStates, Depends(get_token_states)],
@@ -47,13 +48,18 @@ def get_principal(
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """The caller, from a bearer access token its user still stands behind (checked on
-    every authenticated route) or from an API key."""
+    every authenticated route) or from an API key.
+
+    `async`: the token's signature and the remembered token state need no I/O, and most
+    requests need nothing more; the reads (a state not remembered, an API key) go to the
+    thread pool."""
     if token:
         access = read_access_token(token, settings)
-        token_states.require_current(session, access)
+        if not token_states.require_remembered(access):
+            await run_in_threadpool(token_states.require_current, session, access)
         return access.principal
     if api_key:
-        return principal_from_api_key(session, api_key, utcnow())
+        return await run_in_threadpool(principal_from_api_key, session, api_key, utcnow())
     raise missing_credentials()
 
 
@@ -92,7 +98,7 @@ async def credentials_before_body(
     raise missing_credentials()
 
 
-def client_address(request: Request) -> str | None:
+async def client_address(request: Request) -> str | None:
     """The caller's address: the connecting peer, or what a trusted proxy says it is
     (ROADCHIEF_TRUSTED_PROXIES; see app.main)."""
     return request.client.host if request.client else None
@@ -101,7 +107,7 @@ def client_address(request: Request) -> str | None:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_signed_in(principal: PrincipalDep) -> SignedIn:
+async def get_signed_in(principal: PrincipalDep) -> SignedIn:
     return SignedIn.of(principal)
 
 

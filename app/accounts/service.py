@@ -231,11 +231,32 @@ def my_segments(
     return items, encode_cursor(items[-1].code) if len(rows) > limit else None
 
 
-def _segment_count(session: Session, user_id: int) -> int:
-    count = session.scalar(
-        select(func.count()).select_from(SegmentChief).where(SegmentChief.user_id == user_id)
+#: `GET /me` is asked at every start of the phone app: two statements built once, read
+#: as rows (no ORM objects): the user with their unit and segment count, then the scope.
+_ME_USER = (
+    select(
+        User.username,
+        User.display_name,
+        User.chief_level,
+        User.password_must_change,
+        User.is_active,
+        Unit.code.label("unit_code"),
+        Unit.name.label("unit_name"),
+        select(func.count())
+        .select_from(SegmentChief)
+        .where(SegmentChief.user_id == User.id)
+        .scalar_subquery()
+        .label("segment_count"),
     )
-    return count or 0
+    .outerjoin(Unit, Unit.id == User.unit_id)
+    .where(User.id == bindparam("user_id"))
+)
+_ME_SCOPE = (
+    select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level)
+    .join(UserJurisdiction, UserJurisdiction.jurisdiction_id == Jurisdiction.id)
+    .where(UserJurisdiction.user_id == bindparam("user_id"))
+    .order_by(Jurisdiction.code)
+)
 
 
 def me(session: Session, principal: Principal) -> MeOut:
@@ -264,20 +285,25 @@ def me(session: Session, principal: Principal) -> MeOut:
             segment_count=0,
             password_must_change=False,
         )
-    user = require_user_principal(session, principal)
+    row = session.execute(_ME_USER, {"user_id": principal.id}).one_or_none()
+    if row is None or not row.is_active:
+        raise AccountDisabled("该账号已停用或不存在")
+    scope = session.execute(_ME_SCOPE, {"user_id": principal.id})
     return MeOut(
         kind="user",
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        roles=user.roles,
+        id=principal.id,
+        username=row.username,
+        display_name=row.display_name,
+        # The token's roles, like its permissions: the token-state check on every request
+        # refuses a token issued before the user's roles changed.
+        roles=sorted(principal.roles),
         permissions=permissions,
-        chief_level=user.chief_level,
-        unit=UnitRef(code=user.unit.code, name=user.unit.name) if user.unit else None,
-        jurisdictions=jurisdiction_refs(user.scope_rows),
+        chief_level=row.chief_level,
+        unit=UnitRef(code=row.unit_code, name=row.unit_name) if row.unit_code else None,
+        jurisdictions=[JurisdictionRef(code=j.code, name=j.name, level=j.level) for j in scope],
         unrestricted=principal.unrestricted,
-        segment_count=_segment_count(session, user.id) if user.chief_level else 0,
-        password_must_change=user.password_must_change,
+        segment_count=row.segment_count if row.chief_level else 0,
+        password_must_change=row.password_must_change,
     )
 
 

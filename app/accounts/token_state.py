@@ -49,12 +49,19 @@ class TokenStates:
         # Sync routes run in a thread pool; the cache is not thread-safe by itself.
         self._lock = threading.Lock()
 
-    def get(self, session: Session, user_id: int) -> TokenState | None:
-        """The user's state (None: no such user)."""
+    def remembered(self, user_id: int) -> tuple[bool, TokenState | None]:
+        """(True, the state) when this process remembers the user's state; no I/O."""
         if self._cache is not None:
             with self._lock:
                 if user_id in self._cache:
-                    return self._cache[user_id]
+                    return True, self._cache[user_id]
+        return False, None
+
+    def get(self, session: Session, user_id: int) -> TokenState | None:
+        """The user's state (None: no such user)."""
+        known, state = self.remembered(user_id)
+        if known:
+            return state
         row = session.execute(
             select(User.is_active, User.tokens_valid_after).where(User.id == user_id)
         ).one_or_none()
@@ -69,18 +76,30 @@ class TokenStates:
 
     def require_current(self, session: Session, token: AccessToken) -> None:
         """401 unless the token's user exists, is active, and changed nothing since."""
-        state = self.get(session, token.principal.id)
-        if state is None:
-            raise TokenInvalid("令牌对应的账号不存在", headers=bearer_challenge("invalid_token"))
-        if not state.is_active:
-            raise AccountDisabled(
-                "该账号已停用，请联系管理员", headers=bearer_challenge("invalid_token")
-            )
-        if state.valid_after is not None and token.issued_at < state.valid_after.timestamp():
-            raise TokenExpired(
-                "账号的权限、范围、状态或密码已变更，请用刷新令牌换取新令牌",
-                headers=bearer_challenge("invalid_token"),
-            )
+        judge(self.get(session, token.principal.id), token)
+
+    def require_remembered(self, token: AccessToken) -> bool:
+        """`require_current` without I/O: False when the state must be read first."""
+        known, state = self.remembered(token.principal.id)
+        if known:
+            judge(state, token)
+        return known
+
+
+def judge(state: TokenState | None, token: AccessToken) -> None:
+    """401 unless the state says the token's user exists, is active and changed nothing
+    since the token was issued."""
+    if state is None:
+        raise TokenInvalid("令牌对应的账号不存在", headers=bearer_challenge("invalid_token"))
+    if not state.is_active:
+        raise AccountDisabled(
+            "该账号已停用，请联系管理员", headers=bearer_challenge("invalid_token")
+        )
+    if state.valid_after is not None and token.issued_at < state.valid_after.timestamp():
+        raise TokenExpired(
+            "账号的权限、范围、状态或密码已变更，请用刷新令牌换取新令牌",
+            headers=bearer_challenge("invalid_token"),
+        )
 
 
 def end_access_tokens(user: User, now: datetime) -> None:

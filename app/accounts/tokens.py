@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import jwt
+from cachetools import LRUCache
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -135,17 +138,41 @@ class AccessToken:
     issued_at: float
 
 
+#: Access tokens this process has verified, each with its expiry: an app sends the same
+#: token with every request, and checking its signature and claims again cost a third of
+#: a `locate` (bench/README.md, `overhead`). Keyed by the signing key too, so a new key
+#: verifies afresh. Only well-signed tokens get in, and the expiry is checked at each use.
+_VERIFIED: LRUCache[tuple[bytes, str], tuple[AccessToken, float]] = LRUCache(10_000)
+_VERIFIED_LOCK = threading.Lock()
+#: Seconds of clock skew allowed on `exp` (PyJWT's `leeway`).
+LEEWAY = 5
+
+
 def read_access_token(token: str, settings: Settings) -> AccessToken:
     """The claims of a well-signed, unexpired access token; 401 problems otherwise.
     Whether its user still stands behind it is `token_state`'s question."""
+    key = signing_key(settings)
+    with _VERIFIED_LOCK:
+        verified = _VERIFIED.get((key, token))
+    if verified is not None:
+        access, expires = verified
+        if expires > time.time() - LEEWAY:
+            return access
+    access, expires = _verify_access_token(token, key)
+    with _VERIFIED_LOCK:
+        _VERIFIED[(key, token)] = (access, expires)
+    return access
+
+
+def _verify_access_token(token: str, key: bytes) -> tuple[AccessToken, float]:
     try:
         claims = jwt.decode(
             token,
-            signing_key(settings),
+            key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss"]},
-            leeway=5,
+            leeway=LEEWAY,
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired(
@@ -165,7 +192,7 @@ def read_access_token(token: str, settings: Settings) -> AccessToken:
             chief_level=claims.get("lvl"),
             unit_code=claims.get("unit"),
         )
-        return AccessToken(principal, float(claims["iat"]))
+        return AccessToken(principal, float(claims["iat"])), float(claims["exp"])
     except (KeyError, ValueError, TypeError):
         raise TokenInvalid(
             "访问令牌内容不完整", headers=bearer_challenge("invalid_token")

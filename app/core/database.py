@@ -11,7 +11,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -339,9 +339,9 @@ class Database:
             max_lag_seconds=settings.database_read_max_lag_seconds,
         )
 
-    def session(self, *, write: bool = True) -> Iterator[Session]:
-        with (self.sessions if write else self.read_sessions)() as session:
-            yield session
+    def new_session(self, *, write: bool = True) -> Session:
+        """A session (no connection yet) that may write, or that only reads."""
+        return (self.sessions if write else self.read_sessions)()
 
     def replica_session(self) -> tuple[Session, Staleness] | None:
         """A session on the replica, its read transaction begun and its staleness measured,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.orm import Session
@@ -16,13 +18,16 @@ from app.core.openapi import amend_openapi
 if TYPE_CHECKING:
     from app.settings import Settings
 
+# The dependencies that do no I/O are `async`: FastAPI runs a sync dependency in the
+# thread pool, a hand-off that cost more than what these do (bench/README.md, `overhead`).
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -31,12 +36,21 @@ def get_database(request: Request) -> Database:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_db_session(
+async def get_db_session(
     request: Request, database: Annotated[Database, Depends(get_database)]
-) -> Iterator[Session]:
+) -> AsyncIterator[Session]:
     """A session for the request; services commit what they finish, the rest rolls back.
-    Requests that read get a read-only session (`Database.read_sessions`)."""
-    yield from database.session(write=request.method not in SAFE_METHODS)
+    Requests that read get a read-only session (`Database.read_sessions`).
+
+    Opening a session does no I/O (it connects at its first statement), so it opens in
+    the event loop; closing it rolls back and returns its connection, so that runs in the
+    thread pool, shielded: a client that hangs up must not leave a connection checked out."""
+    session = database.new_session(write=request.method not in SAFE_METHODS)
+    try:
+        yield session
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(session.close)
 
 
 #: The app's settings (`app.settings.Settings`, every domain's composed above them): core

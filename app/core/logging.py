@@ -8,6 +8,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from asgi_correlation_id import correlation_id
 from starlette.requests import Request
@@ -50,10 +51,14 @@ def configure_logging(settings: CoreSettings) -> None:
     """The process's log output: one renderer for stdlib and structlog records."""
     configure_structlog()
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
+        structlog.processors.JSONRenderer(serializer=_json_line)
         if settings.log_format == "json"
         else structlog.dev.ConsoleRenderer()
     )
+    # What a record would otherwise gather and no line of ours prints (the logging
+    # HOWTO's "Optimization"): the caller's frame, the thread, the process.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -71,6 +76,12 @@ def configure_logging(settings: CoreSettings) -> None:
     # uvicorn's access log is replaced by the request log below (it has the request id).
     logging.getLogger("uvicorn.access").handlers = []
     logging.getLogger("uvicorn.access").propagate = False
+
+
+def _json_line(event: Any, **_: Any) -> str:
+    """A record as one JSON line: orjson, a fifth of the standard library's time per line
+    (the request log writes one per request); Chinese stays readable (UTF-8, not escapes)."""
+    return orjson.dumps(event, default=str).decode()
 
 
 _access = structlog.get_logger("roadchief.request")

@@ -87,6 +87,24 @@ def test_wrong_password_and_unknown_name_get_the_same_answer(
     assert event.username == username
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(
+    anonymous: TestClient,
+    as_user: Callable[[str], dict[str, str]],
+    settings: Settings,
+    time_machine: Any,
+) -> None:
+    """The process remembers the tokens it verified (their signature is not checked at
+    every request), but not past their expiry."""
+    time_machine.move_to(utcnow(), tick=False)
+    chief = as_user("demo-chief-2")
+    assert anonymous.get("/api/v1/me", headers=chief).status_code == 200
+    time_machine.shift(timedelta(minutes=settings.access_token_minutes, seconds=-1))
+    assert anonymous.get("/api/v1/me", headers=chief).status_code == 200  # not yet expired
+    time_machine.shift(timedelta(seconds=10))
+    refused = anonymous.get("/api/v1/me", headers=chief)
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_expired")
+
+
 def test_no_token_malformed_token_and_expired_token(
     anonymous: TestClient, session: Session, settings: Settings
 ) -> None:
