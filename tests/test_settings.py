@@ -59,6 +59,29 @@ def test_the_readme_says_where_each_variable_is_declared() -> None:
         assert found == [_declared_in(field)], (variable, found, _declared_in(field))
 
 
+def test_the_composition_keeps_every_domains_checks() -> None:
+    """Each domain's validators reach the composed `Settings`: two of one name in two
+    domains would let one silently replace the other."""
+    composed = Settings.__pydantic_decorators__
+    for base in Settings.__mro__[1:]:
+        own = getattr(base, "__pydantic_decorators__", None)
+        if own is None:
+            continue
+        for kind in ("field_validators", "model_validators"):
+            for name, found in getattr(own, kind).items():
+                assert getattr(composed, kind)[name].info == found.info, (base.__name__, name)
+
+
+def test_lists_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROADCHIEF_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8, 10.20.0.0/16")
+    monkeypatch.setenv("ROADCHIEF_TRUSTED_PROXIES", "10.0.0.5")
+    monkeypatch.setenv("ROADCHIEF_METRICS_NETWORKS", "")
+    settings = Settings()
+    assert [str(n) for n in settings.webhook_allowed_networks] == ["127.0.0.0/8", "10.20.0.0/16"]
+    assert settings.trusted_proxies == ("10.0.0.5",)
+    assert settings.metrics_networks == ()
+
+
 def test_rules_are_parsed_once_into_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROADCHIEF_PATROL_DUTIES", "1:daily:1:any,3:weekly:2")
     monkeypatch.setenv("ROADCHIEF_WORKING_HOURS", "09:00-12:00, 13:00-17:00")

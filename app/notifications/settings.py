@@ -31,5 +31,5 @@ class NotificationSettings(BaseSettings):
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
-    def _split_list(cls, value: object) -> object:
+    def _split_networks(cls, value: object) -> object:
         return split_list(value)
