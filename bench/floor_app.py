@@ -1,6 +1,7 @@
 """The floor: a bare FastAPI app served with the service's own uvicorn settings.
 
-`python -m bench.floor_app PORT` serves `GET /floor` (a small JSON answer) and `POST /floor`
+`python -m bench.floor_app PORT` serves `GET /floor` (a small JSON answer; `GET /floor-async` the
+same from an `async` endpoint) and `POST /floor`
 (a small JSON body validated by a Pydantic model and answered) with no middleware, no
 database and no logging: what FastAPI and uvicorn cost on this machine, the ceiling every
 service figure is divided by.
@@ -29,6 +30,13 @@ class Small(BaseModel):
 
 @app.get("/floor")
 def floor_get() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/floor-async")
+async def floor_get_async() -> dict[str, str]:
+    """The same answer from an `async` endpoint: no hand-off to the thread pool (what the
+    service's `/healthz` is compared with: it is `async` too)."""
     return {"status": "ok"}
 
 

@@ -49,6 +49,8 @@ class PasswordResetIn(BaseModel):
 
 
 class JurisdictionRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a Jurisdiction row as it is
+
     code: str
     name: str
     level: JurisdictionLevel

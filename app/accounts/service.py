@@ -54,7 +54,7 @@ from app.accounts.token_state import end_access_tokens
 from app.core.audit import AuditEventType, record
 from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
-from app.core.pagination import decode_id_cursor, decode_text_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.territory.models import Jurisdiction, RoadGrade, RoadSegment, Unit
 from app.territory.service import UnknownUnit
 
@@ -65,6 +65,10 @@ if TYPE_CHECKING:
 _SEGMENT_CHIEFS = cast(Table, SegmentChief.__table__)
 
 # --- problems ------------------------------------------------------------------------------
+
+#: A chief's segments in code order; users in the order they were created.
+SEGMENTS_BY_CODE = Keyset(RoadSegment.code)
+USERS_BY_ID = Keyset(User.id)
 
 
 class UsernameTaken(Problem):
@@ -183,12 +187,7 @@ def jurisdiction_refs(
     rows: Iterable[UserJurisdiction | ApiKeyJurisdiction],
 ) -> list[JurisdictionRef]:
     return sorted(
-        (
-            JurisdictionRef(
-                code=r.jurisdiction.code, name=r.jurisdiction.name, level=r.jurisdiction.level
-            )
-            for r in rows
-        ),
+        (JurisdictionRef.model_validate(r.jurisdiction) for r in rows),
         key=lambda j: j.code,
     )
 
@@ -222,13 +221,9 @@ def my_segments(
 ) -> tuple[list[ChiefSegment], str | None]:
     """The caller's segments (a road chief's; nobody else owns any), a page at a time in
     code order: a level-2 chief owns hundreds."""
-    after = decode_text_cursor(cursor)
-    query = _segments_of(principal.user_id or 0).limit(limit + 1)
-    if after is not None:
-        query = query.where(RoadSegment.code > after)
-    rows = session.execute(query).all()
-    items = [ChiefSegment.model_validate(row._asdict()) for row in rows[:limit]]
-    return items, encode_cursor(items[-1].code) if len(rows) > limit else None
+    query = _segments_of(principal.user_id or 0)
+    rows, next_cursor = SEGMENTS_BY_CODE.rows(session, query, limit=limit, cursor=cursor)
+    return [ChiefSegment.model_validate(row._asdict()) for row in rows], next_cursor
 
 
 #: `GET /me` is asked at every start of the phone app: two statements built once, read
@@ -525,12 +520,8 @@ def list_users(
     if q:
         like = f"%{q.strip()}%"
         query = query.where(User.username.like(like) | User.display_name.like(like))
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(User.id > after)
-    users = session.scalars(query.order_by(User.id).limit(limit + 1)).all()
-    next_cursor = encode_cursor(users[limit - 1].id) if len(users) > limit else None
-    return [user_out(u) for u in users[:limit]], next_cursor
+    users, next_cursor = USERS_BY_ID.scalars(session, query, limit=limit, cursor=cursor)
+    return [user_out(u) for u in users], next_cursor
 
 
 def update_user(

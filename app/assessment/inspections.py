@@ -39,7 +39,7 @@ from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import photo_out, usable_photos, use_photo
 from app.reports.models import Report
@@ -77,6 +77,10 @@ class DeductionOffSegment(Problem):
     code = "deduction_off_segment"
     status = 422
     title = "扣分位置不在该路段附近"
+
+
+#: Inspections newest first.
+NEWEST_FIRST = Keyset(Inspection.id, descending=True)
 
 
 def record_inspection(
@@ -199,7 +203,6 @@ def _create(
 
 
 def inspection_out(session: Session, settings: Settings, inspection: Inspection) -> InspectionOut:
-    zone = settings.zone
     segment = session.get_one(RoadSegment, inspection.segment_id)
     user = session.get_one(User, inspection.user_id)
     items = checklist(settings)
@@ -235,8 +238,8 @@ def inspection_out(session: Session, settings: Settings, inspection: Inspection)
         )  # fmt: skip
     return InspectionOut(
         id=inspection.id, segment_code=segment.code, segment_name=segment.name,
-        assessor=user.username, started_at=inspection.started_at.astimezone(zone),
-        ended_at=inspection.ended_at.astimezone(zone), note=inspection.note,
+        assessor=user.username, started_at=inspection.started_at,
+        ended_at=inspection.ended_at, note=inspection.note,
         checklist_name=inspection.checklist_name, deducted=inspection.deducted,
         score=inspection.score, has_track=inspection.track is not None, deductions=deductions,
     )  # fmt: skip
@@ -274,12 +277,8 @@ def list_inspections(
         )
     if assessor is not None:
         query = query.join(User, Inspection.user_id == User.id).where(User.username == assessor)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Inspection.id < after)
-    rows = list(session.scalars(query.order_by(Inspection.id.desc()).limit(limit + 1)))
-    items = [inspection_out(session, settings, r) for r in rows[:limit]]
-    return items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
+    return [inspection_out(session, settings, r) for r in rows], next_cursor
 
 
 # --- scores -------------------------------------------------------------------------------

@@ -138,6 +138,10 @@ class Tally:
 
     counts: dict[str, int] = field(default_factory=dict)
     hours: list[float] = field(default_factory=list)
+    #: (median, 90th percentile) of the hours when the database computed them (PostgreSQL's
+    #: `percentile_cont`: the same interpolation as `statistics.quantiles(method="inclusive")`)
+    #: instead of sending each task's.
+    hours_percentiles: tuple[float, float] | None = None
 
     def add(self, name: str, n: int | bool = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + int(n)
@@ -153,6 +157,8 @@ class Tally:
         return out
 
     def handling_hours(self) -> tuple[float | None, float | None]:
+        if self.hours_percentiles is not None:
+            return (round(self.hours_percentiles[0], 2), round(self.hours_percentiles[1], 2))
         if not self.hours:
             return None, None
         p90 = quantiles(self.hours, n=10, method="inclusive")[-1] if len(self.hours) > 1 else None

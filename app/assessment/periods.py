@@ -36,6 +36,7 @@ from app.audit.service import record
 from app.cases.models import Case
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
+from app.core.moments import local_today, to_local
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -115,7 +116,7 @@ def close_period(
         session.add(AssessmentSnapshot(period_id=period.id, kind=kind, payload=payload))
     record(session, AuditEventType.ASSESSMENT_PERIOD_CLOSED, actor=principal, period=label)
     session.commit()
-    return period_out(session, settings, period)
+    return period_out(session, period)
 
 
 def _period(session: Session, label: str) -> AssessmentPeriod:
@@ -125,8 +126,7 @@ def _period(session: Session, label: str) -> AssessmentPeriod:
     return period
 
 
-def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -> PeriodOut:
-    zone = settings.zone
+def period_out(session: Session, period: AssessmentPeriod) -> PeriodOut:
     kinds = session.scalars(select(AssessmentSnapshot.kind)
                             .where(AssessmentSnapshot.period_id == period.id)
                             .order_by(AssessmentSnapshot.kind)).all()  # fmt: skip
@@ -137,12 +137,12 @@ def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(who))).all())
     return PeriodOut(
         label=period.label, date_from=period.date_from, date_to=period.date_to,
-        closed_at=period.closed_at.astimezone(zone),
+        closed_at=period.closed_at,
         closed_by=names.get(period.closed_by_user_id) if period.closed_by_user_id else None,
         snapshots=list(kinds),
         corrections=[CorrectionOut(
             kind=c.kind, key=c.key, field=c.field, old_value=c.old_value,
-            new_value=c.new_value, reason=c.reason, corrected_at=c.corrected_at.astimezone(zone),
+            new_value=c.new_value, reason=c.reason, corrected_at=c.corrected_at,
             corrected_by=names.get(c.corrected_by_user_id) if c.corrected_by_user_id else None,
         ) for c in corrections],
     )  # fmt: skip
@@ -151,7 +151,7 @@ def period_out(session: Session, settings: Settings, period: AssessmentPeriod) -
 def get_period(session: Session, settings: Settings, principal: Principal, label: str) -> PeriodOut:
     principal.require(Permission.CASES_READ)
     period_bounds(label)
-    return period_out(session, settings, _period(session, label))
+    return period_out(session, _period(session, label))
 
 
 def correct(
@@ -204,7 +204,7 @@ def correct(
            kind=body.kind, key=body.key, field=body.field, old=old, new=body.value,
            reason=body.reason)  # fmt: skip
     session.commit()
-    return period_out(session, settings, period)
+    return period_out(session, period)
 
 
 _MISSING: Any = object()
@@ -255,7 +255,7 @@ def close_due_periods(session: Session, settings: Settings, today: date | None =
     this on its timer. Two processes at once: the unique label lets one win."""
     if settings.assessment_auto_close_days is None:
         return []
-    today = today or utcnow().astimezone(settings.zone).date()
+    today = today or local_today()
     first_of_month = today.replace(day=1)
     labels = []
     for _ in range(LOOK_BACK_MONTHS):  # a service down for a while catches up
@@ -279,7 +279,7 @@ def close_due_periods(session: Session, settings: Settings, today: date | None =
     first_case = session.scalar(select(func.min(Case.reported_at)))
     if first_case is None:
         return []
-    first_day = first_case.astimezone(settings.zone).date()
+    first_day = to_local(first_case).date()
     closed = []
     for label, last in due:
         if last < first_day:

@@ -20,7 +20,7 @@ import xlsxwriter
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import mapping
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
@@ -38,7 +38,8 @@ from app.cases.models import (
     stage_due_at,
 )
 from app.core.inputs import Day
-from app.core.pagination import decode_moment_id_cursor, encode_cursor
+from app.core.moments import to_local
+from app.core.pagination import Keyset
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 MAX_SEARCH_PAGE = 200
+#: Search pages show the newest report first; exports list the oldest first.
+NEWEST_FIRST = Keyset(Case.reported_at, Case.id, descending=True)
+OLDEST_FIRST = Keyset(Case.reported_at, Case.id)
 URGENCY_NAMES = {Urgency.CRITICAL: "特急", Urgency.URGENT: "紧急", Urgency.NORMAL: "一般"}
 
 
@@ -154,7 +158,7 @@ _COLUMNS = (
 _LET_GO = (TaskStatus.RELEASED, TaskStatus.RETURNED)
 
 
-def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[CaseRow]:
+def _rows(session: Session, cases: Sequence[Any]) -> list[CaseRow]:
     """The cases as rows, with the names of what they code, their units (lead first) and
     overdue marks: a handful of queries per batch."""
     ids = [c.id for c in cases]
@@ -172,7 +176,6 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[Ca
     places = _place_names(session, cases)
     taxonomy = routing_context(session).taxonomy
     national = national_codes(session)
-    zone = settings.zone
     rows = []
     for c in cases:
         held = tasks.get(c.id, [])
@@ -187,11 +190,8 @@ def _rows(session: Session, settings: Settings, cases: Sequence[Any]) -> list[Ca
                 national_code=cls.code if cls else None,
                 national_name=(cls.minor_name or cls.major_name) if cls else None,
                 urgency=c.urgency, description=c.description,
-                reported_at=c.reported_at.astimezone(zone),
-                handle_due_at=c.handle_due_at.astimezone(zone) if c.handle_due_at else None,
-                stage=STAGE_OF_STATUS.get(c.status),
-                stage_due_at=due.astimezone(zone) if due else None,
-                closed_at=c.closed_at.astimezone(zone) if c.closed_at else None,
+                reported_at=c.reported_at, handle_due_at=c.handle_due_at,
+                stage=STAGE_OF_STATUS.get(c.status), stage_due_at=due, closed_at=c.closed_at,
                 street_code=c.street_code, street_name=places.get(c.street_code),
                 community_code=c.community_code, community_name=places.get(c.community_code),
                 grid_cell_code=c.grid_cell_code,
@@ -231,22 +231,16 @@ def search(
 ) -> tuple[list[CaseRow], str | None]:
     """One page of the filtered cases, newest report first."""
     query = select(*_COLUMNS).where(*conditions(session, settings, principal, f))
-    after = decode_moment_id_cursor(cursor)
-    if after is not None:
-        moment, last_id = after
-        query = query.where(or_(Case.reported_at < moment,
-                                and_(Case.reported_at == moment, Case.id < last_id)))  # fmt: skip
-    cases = session.execute(
-        query.order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit + 1)
-    ).all()
-    next_cursor = None
-    if len(cases) > limit:
-        last = cases[limit - 1]
-        next_cursor = encode_cursor([last.reported_at.isoformat(), last.id])
-    return _rows(session, settings, cases[:limit]), next_cursor
+    cases, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
+    return _rows(session, cases), next_cursor
 
 
 # --- exports -------------------------------------------------------------------------------
+
+
+def _local_text(moment: datetime | None) -> str:
+    """A moment as an export's cell: local wall-clock time, as people read it."""
+    return f"{to_local(moment):%Y-%m-%d %H:%M:%S}" if moment else ""
 
 
 def _names(units: list[UnitBrief]) -> str:
@@ -264,10 +258,10 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("国标分类编码", lambda r: r.national_code or ""),
     ("紧急程度", lambda r: URGENCY_NAMES[r.urgency]),
     ("问题描述", lambda r: r.description),
-    ("上报时间", lambda r: r.reported_at.strftime("%Y-%m-%d %H:%M:%S")),
-    ("处置时限", lambda r: f"{r.handle_due_at:%Y-%m-%d %H:%M:%S}" if r.handle_due_at else ""),
-    ("当前环节时限", lambda r: f"{r.stage_due_at:%Y-%m-%d %H:%M:%S}" if r.stage_due_at else ""),
-    ("结案时间", lambda r: r.closed_at.strftime("%Y-%m-%d %H:%M:%S") if r.closed_at else ""),
+    ("上报时间", lambda r: _local_text(r.reported_at)),
+    ("处置时限", lambda r: _local_text(r.handle_due_at)),
+    ("当前环节时限", lambda r: _local_text(r.stage_due_at)),
+    ("结案时间", lambda r: _local_text(r.closed_at)),
     ("街道", lambda r: r.street_name or ""),
     ("街道编码", lambda r: r.street_code or ""),
     ("社区", lambda r: r.community_name or ""),
@@ -293,18 +287,14 @@ def _all_rows(
     session: Session, settings: Settings, where: list[ColumnElement[bool]]
 ) -> Iterator[list[CaseRow]]:
     """Every filtered case, oldest first, a batch at a time (memory stays flat)."""
-    last: tuple[datetime, int] | None = None
+    query = select(*_COLUMNS).where(*where)
+    cursor: str | None = None
     while True:
-        query = select(*_COLUMNS).where(*where)
-        if last is not None:
-            moment, case_id = last
-            later = and_(Case.reported_at == moment, Case.id > case_id)
-            query = query.where(or_(Case.reported_at > moment, later))
-        cases = session.execute(query.order_by(Case.reported_at, Case.id).limit(EXPORT_BATCH)).all()
-        if not cases:
+        cases, cursor = OLDEST_FIRST.rows(session, query, limit=EXPORT_BATCH, cursor=cursor)
+        if cases:
+            yield _rows(session, cases)
+        if cursor is None:
             return
-        yield _rows(session, settings, cases)
-        last = (cases[-1].reported_at, cases[-1].id)
 
 
 def export_csv(

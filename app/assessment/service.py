@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
@@ -23,12 +23,14 @@ from app.cases.models import (
     CaseEvent,
     CaseEventKind,
     CaseFact,
+    CaseFactAtMonthEnd,
     CaseSource,
     CaseStatus,
     CaseTask,
 )
-from app.core.database import json_list_has, utcnow
+from app.core.database import computes_percentiles, json_list_has, utcnow
 from app.core.errors import Problem
+from app.core.moments import month_end
 from app.reports.models import Report
 from app.routing.service import routing_context
 from app.standards.service import national_codes
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 Dimension = Literal["street", "community", "segment", "category", "unit"]
+#: Where kept facts are read: as of now, or as of the end of each case's month.
+Facts = type[CaseFact] | type[CaseFactAtMonthEnd]
 #: Figures come from the kept facts where they hold; `bench/assessment.py` turns this off
 #: to time the replay of the events they replaced.
 FROM_FACTS = True
@@ -394,6 +398,18 @@ class _Tallies:
                     if name != "key" and n:
                         tally.add(name, n)
 
+    def set_hours(self, rows: Iterable[Any]) -> None:
+        """Each group's handling-hours percentiles as the database computed them; the row
+        whose `whole` is 1 is the total's (`GROUPING SETS`)."""
+        for row in rows:
+            if row.median is None:  # the total of no rows: `GROUPING SETS` still gives it
+                continue
+            hours = (row.median, row.p90)
+            if row.whole:
+                self.total.hours_percentiles = hours
+            elif len(tallies := self.of(row.key)) > 1:
+                tallies[0].hours_percentiles = hours
+
     def add_hours(self, rows: Iterable[Any]) -> None:
         """Each task's handling hours, as its first feedback kept them, into its group."""
         for row in rows:
@@ -442,7 +458,7 @@ def kpis(
             row.national_code = classes.get(row.key)
     return KpiReport(
         by=by, date_from=date_from, date_to=date_to,
-        as_of=period.cutoff.astimezone(settings.zone), complete=period.cutoff == period.end,
+        as_of=period.cutoff, complete=period.cutoff == period.end,
         weights=weighting, min_cases=settings.assessment_min_cases, rows=rows,
         total=_row("total", "合计", tallies.total, weighting, settings, grouping),
     )  # fmt: skip
@@ -476,20 +492,27 @@ def _count_cases(session: Session, scope: _Scope, tallies: _Tallies) -> None:
     elif period.cutoff < period.end:  # running: the facts are as of now
         _from_facts(session, scope, tallies)
     else:
-        # Over: the facts of the cases nothing changed since its end, and the events up to
-        # its end of the others (those still at work then: a few days' worth).
+        # Over: the facts of the cases nothing changed since its end; of the others (those
+        # still at work then: a few days' worth), the facts kept as of the end of their
+        # month when the period ends with it, else their events up to its end.
         f = CaseFact
         changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
                                           f.reported_at < period.end)  # fmt: skip
         _from_facts(session, scope, tallies, skip=changed)
+        if month_end(period.start) == period.end:
+            kept = CaseFactAtMonthEnd
+            copied = select(kept.case_id).where(kept.unit_id == CASE_ROW,
+                                                kept.reported_at >= period.start,
+                                                kept.reported_at < period.end)  # fmt: skip
+            _from_facts(session, scope, tallies, facts=kept, only=copied)
+            changed = changed.where(f.case_id.not_in(copied))
         _from_events(session, scope, tallies, only=changed)
 
 
-def _fact_sums() -> list[Any]:
-    """Every count of a group from the kept facts (`case_facts`), as `_case_sums` and
-    `_task_sums` count them from the events: the case's row (unit 0) gives the case
-    counts, each dispatched unit's row its task's."""
-    f = CaseFact
+def _fact_sums(f: Facts) -> list[Any]:
+    """Every count of a group from the kept facts (`case_facts`, or their copy as of a
+    month's end), as `_case_sums` and `_task_sums` count them from the events: the case's
+    row (unit 0) gives the case counts, each dispatched unit's row its task's."""
     is_case = f.unit_id == CASE_ROW
     valid = f.cancelled == 0
     registered = and_(is_case, valid, f.registered == 1)
@@ -516,11 +539,14 @@ def _fact_sums() -> list[Any]:
     ]  # fmt: skip
 
 
-def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = None) -> None:
+def _from_facts(
+    session: Session, scope: _Scope, tallies: _Tallies, *, facts: Facts = CaseFact,
+    skip: Any = None, only: Any = None,
+) -> None:  # fmt: skip
     """The figures of a period from the facts kept as events happened (but of the cases
-    `skip` selects): one aggregate over the period's rows, the handling hours one by one,
-    the reports."""
-    f, period = CaseFact, scope.period
+    `skip` selects; only of those `only` selects): one aggregate over the period's rows, the
+    handling hours one by one, the reports."""
+    f, period = facts, scope.period
     rows = [f.reported_at >= period.start, f.reported_at < period.end,
             scope.principal.path_filter(f.jurisdiction_path),
             *(getattr(f, column) == value for column, value in scope.places())]  # fmt: skip
@@ -528,7 +554,7 @@ def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = 
              *(getattr(Case, column) == value for column, value in scope.places())]  # fmt: skip
     if scope.unit_id is not None:
         # Cases the unit was dispatched to; of the tasks, that unit's only.
-        theirs = aliased(CaseFact)
+        theirs = aliased(facts)
         sent = select(theirs.case_id).where(theirs.unit_id == scope.unit_id,
                                             theirs.dispatched == 1)  # fmt: skip
         rows += [f.case_id.in_(sent.where(theirs.reported_at >= period.start,
@@ -538,16 +564,33 @@ def _from_facts(session: Session, scope: _Scope, tallies: _Tallies, skip: Any = 
     if skip is not None:
         rows.append(f.case_id.not_in(skip))
         cases.append(Case.id.not_in(skip))
+    if only is not None:
+        rows.append(f.case_id.in_(only))
+        cases.append(Case.id.in_(only))
     # A case's row counts for its lead, a task's for its unit.
     key = tallies.grouping.key(f, case((f.unit_id == CASE_ROW, f.lead_unit_id), else_=f.unit_id))
-    tallies.count(session.execute(select(key.label("key"), *_fact_sums()).where(*rows)
+    tallies.count(session.execute(select(key.label("key"), *_fact_sums(f)).where(*rows)
                                   .group_by(key)))  # fmt: skip
     standing = and_(f.unit_id != CASE_ROW, f.dispatched == 1, f.cancelled == 0,
-                    f.state == "working", f.fed_at.is_not(None))  # fmt: skip
-    tallies.add_hours(session.execute(
-        select(key.label("key"), f.fed_hours.label("hours")).where(*rows, standing)
-    ))  # fmt: skip
-    lead = aliased(CaseFact)
+                    f.state == "working", f.fed_at.is_not(None),
+                    f.fed_hours.is_not(None))  # fmt: skip
+    if skip is None and only is None and computes_percentiles(session):
+        # One source of hours for the whole period: their percentiles are computed where
+        # the rows are, per group and for the total (`GROUPING SETS`), instead of sending
+        # every task's hours. (Not in the counts' statement: an ordered-set aggregate
+        # keeps PostgreSQL from hashing and parallelising that one.)
+        tallies.set_hours(session.execute(
+            select(key.label("key"), func.grouping(key).label("whole"),
+                   func.percentile_cont(0.5).within_group(f.fed_hours).label("median"),
+                   func.percentile_cont(0.9).within_group(f.fed_hours).label("p90"))
+            .where(*rows, standing)
+            .group_by(func.grouping_sets(key, tuple_()))
+        ))  # fmt: skip
+    else:
+        tallies.add_hours(session.execute(
+            select(key.label("key"), f.fed_hours.label("hours")).where(*rows, standing)
+        ))  # fmt: skip
+    lead = aliased(facts)
     report_key = tallies.grouping.key(Case, lead.lead_unit_id)
     tallies.count(session.execute(
         select(report_key.label("key"), func.count().label("reports"))

@@ -13,7 +13,10 @@ from app.accounts.models import ApiKey, User
 from app.audit.schemas import AuditEventOut
 from app.core.audit import AuditEvent, AuditEventType
 from app.core.audit import record as record  # where most domains import it from
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
+
+#: Audit events newest first.
+NEWEST_FIRST = Keyset(AuditEvent.id, descending=True)
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -53,16 +56,11 @@ def list_events(
         query = query.where(AuditEvent.occurred_at >= since)
     if until is not None:
         query = query.where(AuditEvent.occurred_at < until)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(AuditEvent.id < after)
-    rows = session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
-    zone = settings.zone
+    rows, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
     return [
         AuditEventOut(
             id=e.id,
-            occurred_at=e.occurred_at.astimezone(zone),
+            occurred_at=e.occurred_at,
             event=e.event,
             actor_username=actor,
             actor_api_key=key_name,
@@ -71,5 +69,5 @@ def list_events(
             client_address=e.client_address,
             detail=e.detail or {},
         )
-        for e, actor, subject, key_name in rows[:limit]
+        for e, actor, subject, key_name in rows
     ], next_cursor

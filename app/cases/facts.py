@@ -18,14 +18,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
-from app.cases.models import Case, CaseEvent, CaseEventKind, CaseFact, CaseSource
-from app.core.database import UTCDateTime, upsert
+from app.cases.models import (
+    Case,
+    CaseEvent,
+    CaseEventKind,
+    CaseFact,
+    CaseFactAtMonthEnd,
+    CaseSource,
+)
+from app.core.database import UTCDateTime, upsert_for
+from app.core.moments import month_end
 from app.territory.models import Unit
 
 #: The `unit_id` of a case's own row.
@@ -129,6 +151,12 @@ def keep(session: Session, case: Case, event: CaseEvent) -> None:
                   event.occurred_at)  # fmt: skip
     if made is None:
         return
+    end = month_end(case.reported_at)
+    if event.occurred_at >= end:
+        # The first change after the case's month ended: its facts as they stood at the
+        # end are kept first (nothing is copied once they have changed since).
+        session.execute(_copy_at_month_end(session.get_bind().dialect.name),
+                        {"case_id": case.id, "month_end": end})  # fmt: skip
     if made.cancel:
         # Cancelling changes no other fact: every row of the case becomes void.
         session.execute(
@@ -142,25 +170,70 @@ def keep(session: Session, case: Case, event: CaseEvent) -> None:
         )  # fmt: skip
         return
 
-    def unit_id(unit: int | str) -> Any:
-        return unit if isinstance(unit, int) else _unit_id_of(unit)
-
-    lead = made.case.get("lead_unit_id")
     place = _place(case)
-    rows = [{**NEUTRAL, **made.case, **place, "case_id": case.id, "unit_id": CASE_ROW,
-             "lead_unit_id": _unit_id_of(lead) if isinstance(lead, str) else lead,
-             "changed_at": event.occurred_at}]  # fmt: skip
-    rows += [{**NEUTRAL, **task, **place, "case_id": case.id, "unit_id": unit_id(unit)}
+    lead = made.case.get("lead_unit_id")
+    rows = [_parameters({**NEUTRAL, **made.case, **place, "changed_at": event.occurred_at},
+                        case.id, CASE_ROW, lead)]  # fmt: skip
+    rows += [_parameters({**NEUTRAL, **task, **place}, case.id, unit, None)
              for unit, task in made.tasks.items()]  # fmt: skip
-    statement = upsert(session, CaseFact).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["case_id", "unit_id"], set_=_merged(statement.excluded)
-        )
+    session.execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+def _parameters(
+    row: dict[str, Any], case_id: int, unit: int | str, lead: int | str | None
+) -> dict[str, Any]:
+    """A fact row as `_upsert`'s parameters: a unit (the row's, the lead) is an id, or the
+    code a dispatch names, which the statement looks up."""
+    out = {f"p_{name}": row[name] for name in MERGE if name != "lead_unit_id"}
+    out["p_case_id"] = case_id
+    out["p_unit_id"], out["p_unit_code"] = (unit, None) if isinstance(unit, int) else (None, unit)
+    out["p_lead_unit_id"], out["p_lead_code"] = (
+        (None, lead) if isinstance(lead, str) else (lead, None)
+    )
+    return out
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """The one statement `keep` sends, built once per engine and run with each event's rows
+    as parameters, so SQLAlchemy compiles it once: a multi-row `VALUES` is compiled anew
+    for every statement (it was a third of a report's CPU time)."""
+    table = cast(Table, CaseFact.__table__)
+    values: dict[str, Any] = {
+        name: bindparam(f"p_{name}", type_=table.c[name].type)
+        for name in (*MERGE, "case_id")
+        if name != "lead_unit_id"
+    }
+    values["unit_id"] = func.coalesce(
+        bindparam("p_unit_id", type_=Integer()),
+        _unit_id_of(bindparam("p_unit_code", type_=String())),
+    )
+    values["lead_unit_id"] = func.coalesce(
+        bindparam("p_lead_unit_id", type_=Integer()),
+        _unit_id_of(bindparam("p_lead_code", type_=String())))  # fmt: skip
+    statement = upsert_for(dialect, table).values(values)
+    return statement.on_conflict_do_update(
+        index_elements=["case_id", "unit_id"], set_=_merged(statement.excluded)
     )
 
 
-def _unit_id_of(code: str) -> Any:
+@cache
+def _copy_at_month_end(dialect: str) -> Any:
+    """Copy a case's fact rows into `case_facts_month_end`, if its own row has not changed
+    since its month ended and no copy was kept yet."""
+    facts, copy = cast(Table, CaseFact.__table__), cast(Table, CaseFactAtMonthEnd.__table__)
+    own = facts.alias("own")
+    unchanged = exists().where(
+        own.c.case_id == facts.c.case_id,
+        own.c.unit_id == CASE_ROW,
+        own.c.changed_at < bindparam("month_end", type_=UTCDateTime()),
+    )
+    rows = select(*facts.c).where(facts.c.case_id == bindparam("case_id"), unchanged)
+    statement = upsert_for(dialect, copy).from_select([c.name for c in facts.c], rows)
+    return statement.on_conflict_do_nothing()
+
+
+def _unit_id_of(code: Any) -> Any:
     return select(Unit.id).where(Unit.code == code).scalar_subquery()
 
 
@@ -232,6 +305,17 @@ _EVENT_COLUMNS = (CaseEvent.case_id, CaseEvent.kind, CaseEvent.to_status, CaseEv
                   CaseEvent.occurred_at)  # fmt: skip
 
 
+def at_month_end(case: Any, events: list[Any], units: dict[str, int]) -> list[dict[str, Any]]:
+    """The fact rows `keep` copied for the case when its first change after its month's
+    end came (none if no such change came, or the case had no row before it)."""
+    end = month_end(case.reported_at)
+    for i, e in enumerate(events):
+        if e.occurred_at >= end and change(case.source, e.kind, e.to_status, e.detail or {},
+                                           e.occurred_at) is not None:  # fmt: skip
+            return list(fold(case, events[:i], units).values())
+    return []
+
+
 def fold(
     case: Any, events: list[Any], units: dict[str, int]
 ) -> dict[tuple[int, int], dict[str, Any]]:
@@ -267,8 +351,11 @@ def fold(
     return rows
 
 
-def recomputed(session: Session, case_ids: list[int]) -> Iterator[dict[str, Any]]:
-    """The fact rows of these cases, recomputed from their events."""
+def recomputed(
+    session: Session, case_ids: list[int]
+) -> Iterator[tuple[type[CaseFact] | type[CaseFactAtMonthEnd], dict[str, Any]]]:
+    """The fact rows of these cases, recomputed from their events, each with its table:
+    the facts now, and those kept as of the end of a case's month."""
     units = dict(session.execute(select(Unit.code, Unit.id)).all())
     cases = session.execute(select(*_CASE_COLUMNS).where(Case.id.in_(case_ids))).all()
     events: dict[int, list[Any]] = {}
@@ -277,13 +364,21 @@ def recomputed(session: Session, case_ids: list[int]) -> Iterator[dict[str, Any]
     ):
         events.setdefault(e.case_id, []).append(e)
     for c in cases:
-        yield from fold(c, events.get(c.id, []), units).values()
+        history = events.get(c.id, [])
+        for row in fold(c, history, units).values():
+            yield CaseFact, row
+        for row in at_month_end(c, history, units):
+            yield CaseFactAtMonthEnd, row
 
 
-def rebuild(session: Session, *, batch: int = 5000) -> int:
+def rebuild(session: Session, *, batch: int = 5000, month_end_copies: bool = True) -> int:
     """Recompute every fact from the events (in the caller's transaction); the number of
-    rows written. For a city that imports its history, or after the facts were lost."""
-    session.execute(delete(CaseFact))
+    rows written. For a city that imports its history, or after the facts were lost.
+    `month_end_copies=False`: not the copies as of the months' ends (for the migration
+    that made `case_facts`, older than their table)."""
+    tables = (CaseFact, CaseFactAtMonthEnd) if month_end_copies else (CaseFact,)
+    for table in tables:
+        session.execute(delete(table))
     written = 0
     last = 0
     while True:
@@ -292,7 +387,11 @@ def rebuild(session: Session, *, batch: int = 5000) -> int:
         if not ids:
             return written
         last = ids[-1]
-        rows = list(recomputed(session, ids))
-        if rows:
-            session.execute(insert(cast(Table, CaseFact.__table__)), rows)
-            written += len(rows)
+        rows: dict[Any, list[dict[str, Any]]] = {table: [] for table in tables}
+        for table, row in recomputed(session, ids):
+            if table in rows:
+                rows[table].append(row)
+        for table, values in rows.items():
+            if values:
+                session.execute(insert(cast(Table, table.__table__)), values)
+                written += len(values)

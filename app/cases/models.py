@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
+from geoalchemy2.shape import to_shape
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -162,6 +163,15 @@ class Case(TimestampMixin, Base):
     def stage_due_at(self) -> datetime | None:
         return stage_due_at(self.status, self.handle_due_at, self.verify_due_at)
 
+    @property
+    def lon(self) -> float:
+        """Where the case is (WGS 84), as answers give it."""
+        return float(to_shape(self.geom).x)
+
+    @property
+    def lat(self) -> float:
+        return float(to_shape(self.geom).y)
+
 
 class TaskStatus(StrEnum):
     """One unit's part of a case."""
@@ -283,24 +293,9 @@ class CaseEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class CaseFact(Base):
-    """What the KPIs need to know of a case, and of each unit's task on it, kept up to date
-    with every event (`app.cases.facts`): the per-case facts in the row of unit 0, the
-    per-task facts in the row of each unit dispatched to it. One table, so that each step
-    writes its facts in one statement; the place and period of the case are copied into
-    every row, so a period's figures by any dimension are one indexed aggregate. The events
-    stay the evidence: `roadchief assessment rebuild-facts` recomputes these from them.
-    """
-
-    __tablename__ = "case_facts"
-    __table_args__ = (
-        Index("ix_case_facts_reported_at", "reported_at"),
-        Index("ix_case_facts_street_code_reported_at", "street_code", "reported_at"),
-        Index("ix_case_facts_segment_code_reported_at", "segment_code", "reported_at"),
-        Index("ix_case_facts_category_code_reported_at", "category_code", "reported_at"),
-        Index("ix_case_facts_unit_id_reported_at", "unit_id", "reported_at"),
-        Index("ix_case_facts_changed_at", "changed_at"),
-    )
+class _FactColumns:
+    """The columns of a case's KPI facts (`CaseFact`), shared with their copy as of the end
+    of the case's month (`CaseFactAtMonthEnd`)."""
 
     case_id: Mapped[int] = mapped_column(
         ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
@@ -343,3 +338,33 @@ class CaseFact(Base):
     upheld: Mapped[int] = mapped_column(Integer, default=0)
     refused: Mapped[int] = mapped_column(Integer, default=0)
     extensions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseFact(_FactColumns, Base):
+    """What the KPIs need to know of a case, and of each unit's task on it, kept up to date
+    with every event (`app.cases.facts`): the per-case facts in the row of unit 0, the
+    per-task facts in the row of each unit dispatched to it. One table, so that each step
+    writes its facts in one statement; the place and period of the case are copied into
+    every row, so a period's figures by any dimension are one indexed aggregate. The events
+    stay the evidence: `roadchief assessment rebuild-facts` recomputes these from them.
+    """
+
+    __tablename__ = "case_facts"
+    __table_args__ = (
+        Index("ix_case_facts_reported_at", "reported_at"),
+        Index("ix_case_facts_street_code_reported_at", "street_code", "reported_at"),
+        Index("ix_case_facts_segment_code_reported_at", "segment_code", "reported_at"),
+        Index("ix_case_facts_category_code_reported_at", "category_code", "reported_at"),
+        Index("ix_case_facts_unit_id_reported_at", "unit_id", "reported_at"),
+        Index("ix_case_facts_changed_at", "changed_at"),
+    )
+
+
+class CaseFactAtMonthEnd(_FactColumns, Base):
+    """A case's facts as they stood at the end of the month it was reported in (月末事实),
+    kept for the cases that changed after it: the first step after the month's end copies
+    its rows before changing them (`app.cases.facts.keep`). A month that is over but not
+    yet closed reads these instead of replaying the changed cases' events."""
+
+    __tablename__ = "case_facts_month_end"
+    __table_args__ = (Index("ix_case_facts_month_end_reported_at", "reported_at"),)

@@ -10,10 +10,10 @@ repeats or skips a row when others are written meanwhile.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import and_, bindparam, exists, or_, select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Forbidden, Permission, Principal
@@ -30,11 +30,7 @@ from app.cases.relations import may_dispatch, verifiable_cases
 from app.cases.schemas import CaseSummary, DispatchQueueItem, TaskQueueItem
 from app.cases.workflow import staff_actions
 from app.core.database import utcnow
-from app.core.pagination import (
-    decode_id_cursor,
-    decode_moment_id_cursor,
-    encode_cursor,
-)
+from app.core.pagination import Keyset
 from app.routing.schemas import UnitBrief
 from app.routing.service import proposals
 from app.territory.models import Unit
@@ -43,6 +39,10 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 DispatchStage = Literal["register", "dispatch", "returns", "extensions"]
+
+#: Tasks soonest deadline first; cases oldest first.
+BY_DEADLINE = Keyset(CaseTask.handle_due_at, CaseTask.id)
+BY_CASE = Keyset(Case.id)
 
 
 def unit_tasks(
@@ -96,23 +96,11 @@ def unit_tasks(
         query = query.where(
             CaseTask.handle_due_at < now if overdue else CaseTask.handle_due_at >= now
         )
-    after = decode_moment_id_cursor(cursor)
-    if after is not None:
-        due, task_id = after
-        query = query.where(
-            or_(
-                CaseTask.handle_due_at > due,
-                and_(CaseTask.handle_due_at == due, CaseTask.id > task_id),
-            )
-        )
-    rows = session.execute(
-        query.order_by(CaseTask.handle_due_at, CaseTask.id).limit(limit + 1)
-    ).all()
+    rows, next_cursor = BY_DEADLINE.rows(session, query, limit=limit, cursor=cursor)
     calendar = working_calendar(session, settings)
-    zone = settings.zone
     unit = held_unit if rows else None
     items = []
-    for task, case in rows[:limit]:
+    for task, case in rows:
         assert unit is not None
         deadline = task.handle_due_at
         assert deadline is not None  # the query's filter: every dispatched task has one
@@ -131,13 +119,11 @@ def unit_tasks(
                 community_code=case.community_code,
                 grid_cell_code=case.grid_cell_code,
                 segment_code=case.segment_code,
-                unit=UnitBrief(code=unit.code, name=unit.name, kind=unit.kind),
+                unit=UnitBrief.model_validate(unit),
                 is_lead=task.is_lead,
                 task_status=task.status,
-                sign_for_due_at=task.sign_for_due_at.astimezone(zone)
-                if task.sign_for_due_at
-                else None,
-                handle_due_at=deadline.astimezone(zone),
+                sign_for_due_at=task.sign_for_due_at,
+                handle_due_at=deadline,
                 overdue=deadline < now,
                 warned=task.handle_warn_at is not None and task.handle_warn_at <= now,
                 remaining_working_hours=round(calendar.working_hours_between(now, deadline), 2),
@@ -145,44 +131,11 @@ def unit_tasks(
                 actions=staff_actions(case.status, task.status),
             )
         )
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        assert last.handle_due_at is not None
-        next_cursor = encode_cursor([last.handle_due_at.isoformat(), last.id])
     return items, next_cursor
 
 
-def _summaries(settings: Settings, cases: list[Case]) -> list[CaseSummary]:
-    zone = settings.zone
-    return [
-        CaseSummary(
-            number=c.number or "",
-            status=c.status,
-            category_code=c.category_code,
-            urgency=c.urgency,
-            description=c.description,
-            street_code=c.street_code,
-            segment_code=c.segment_code,
-            reported_at=c.reported_at.astimezone(zone),
-            handle_due_at=c.handle_due_at,
-            stage=c.stage,
-            stage_due_at=c.stage_due_at,
-            version=c.version,
-        )
-        for c in cases
-    ]
-
-
-def _page(
-    session: Session, query: Any, limit: int, cursor: str | None
-) -> tuple[list[Case], str | None]:
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Case.id > after)
-    cases = list(session.scalars(query.order_by(Case.id).limit(limit + 1)))
-    next_cursor = encode_cursor(cases[limit - 1].id) if len(cases) > limit else None
-    return cases[:limit], next_cursor
+def _summaries(cases: list[Case]) -> list[CaseSummary]:
+    return [CaseSummary.model_validate(c) for c in cases]
 
 
 def dispatch_queue(
@@ -215,7 +168,7 @@ def dispatch_queue(
     query = select(Case).where(
         or_(*(awaiting[s] for s in stages)), principal.path_filter(Case.jurisdiction_path)
     )
-    cases, next_cursor = _page(session, query, limit, cursor)
+    cases, next_cursor = BY_CASE.scalars(session, query, limit=limit, cursor=cursor)
     # The routing's proposal with each, so the centre can accept it in one step.
     routed = proposals(
         session, settings, {c.routing_decision_id for c in cases if c.routing_decision_id}
@@ -225,7 +178,7 @@ def dispatch_queue(
             **dict(summary),
             routing=routed.get(case.routing_decision_id) if case.routing_decision_id else None,
         )
-        for case, summary in zip(cases, _summaries(settings, cases), strict=True)
+        for case, summary in zip(cases, _summaries(cases), strict=True)
     ]
     return items, next_cursor
 
@@ -238,5 +191,5 @@ def verification_queue(
     query = select(Case).where(
         Case.status == CaseStatus.AWAITING_VERIFICATION, verifiable_cases(principal)
     )
-    cases, next_cursor = _page(session, query, limit, cursor)
-    return _summaries(settings, cases), next_cursor
+    cases, next_cursor = BY_CASE.scalars(session, query, limit=limit, cursor=cursor)
+    return _summaries(cases), next_cursor

@@ -146,18 +146,15 @@ class TaskOut(BaseModel):
     returns_refused: int = Field(description="Returns the centre refused (against the unit).")
 
 
-class CaseOut(BaseModel):
-    number: str
-    version: int = Field(description="Send it back (If-Match) with the next step.")
-    status: CaseStatus
-    source: CaseSource = Field(description="A report, a whistle or an inspection.")
-    category_code: str
-    urgency: Urgency
-    description: str
+class CasePlaceTimes(BaseModel):
+    """Where a case is, when it was reported, is due and was closed: what every outward
+    shape of a case shares (the case as answered, the exchange's case), read off the row
+    (`CasePlaceTimes.model_validate(case)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     reported_at: LocalMoment
     handle_due_at: HandleDueAt
-    stage: Stage
-    stage_due_at: StageDueAt
     closed_at: LocalMoment | None
     lon: float
     lat: float
@@ -165,6 +162,18 @@ class CaseOut(BaseModel):
     community_code: str | None
     grid_cell_code: str | None
     segment_code: str | None
+
+
+class CaseOut(CasePlaceTimes):
+    number: str
+    version: int = Field(description="Send it back (If-Match) with the next step.")
+    status: CaseStatus
+    source: CaseSource = Field(description="A report, a whistle or an inspection.")
+    category_code: str
+    urgency: Urgency
+    description: str
+    stage: Stage
+    stage_due_at: StageDueAt
     report_count: int
     rework_count: int
     urge_count: int
@@ -232,6 +241,8 @@ class TaskQueueItem(BaseModel):
 
 
 class CaseSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a Case row as it is
+
     number: str
     status: CaseStatus
     category_code: str

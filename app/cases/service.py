@@ -143,7 +143,6 @@ def nearby_cases(
     Only cases the reporter may see (`open_cases_near` filters them): a case number is not
     a key to another street's case. The caller checked `cases:read`.
     """
-    zone = settings.zone
     return [
         NearbyCase(
             number=case.number or "",
@@ -151,7 +150,7 @@ def nearby_cases(
             category_code=case.category_code,
             urgency=case.urgency,
             description=case.description,
-            reported_at=case.reported_at.astimezone(zone),
+            reported_at=case.reported_at,
             report_count=case.report_count,
             distance_m=distance,
             thumbnail_url=thumbnails.get(case.id),
@@ -174,7 +173,7 @@ def record_event(
     return event
 
 
-def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
+def history(session: Session, case_id: int) -> list[CaseEventOut]:
     """The case's events in order, each with its actor's name and the unit it concerns
     (its `unit_id`): eleven releases name eleven units."""
     rows = session.execute(
@@ -189,17 +188,13 @@ def history(session: Session, case_id: int, zone: tzinfo) -> list[CaseEventOut]:
     missing = [i for i, unit in held.items() if unit is None]
     if missing:
         held.update((u.id, u) for u in session.scalars(select(Unit).where(Unit.id.in_(missing))))
-    units = {
-        i: UnitBrief(code=u.code, name=u.name, kind=u.kind)
-        for i, u in held.items()
-        if u is not None
-    }
+    units = {i: UnitBrief.model_validate(u) for i, u in held.items() if u is not None}
     out = []
     for event, name in rows:
         point = to_shape(event.geom) if event.geom is not None else None
         out.append(
             CaseEventOut(
-                occurred_at=event.occurred_at.astimezone(zone),
+                occurred_at=event.occurred_at,
                 kind=event.kind,
                 actor=name,
                 actor_role=event.actor_role,

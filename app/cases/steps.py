@@ -61,7 +61,7 @@ from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
-from app.core.moments import local_isoformat
+from app.core.moments import local_isoformat, to_local
 from app.media.service import usable_photos, use_photo
 from app.routing.models import RoutingDecision
 from app.routing.service import routing_context
@@ -163,9 +163,7 @@ def _check_needs(
     if Need.DEADLINE in t.needs and body.new_due_at is None:
         raise DeadlineRequired(f"“{t.name_zh}”须给出新的期限（new_due_at）")
     if body.new_due_at is not None and body.new_due_at <= now:
-        raise DeadlineInPast(
-            f"新的期限 {body.new_due_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 已经过去"
-        )
+        raise DeadlineInPast(f"新的期限 {to_local(body.new_due_at):%Y-%m-%d %H:%M} 已经过去")
     if body.new_due_at is not None and body.new_due_at > now + MAX_EXTENSION:
         raise DeadlineTooFar(f"新的期限不能超过 {MAX_EXTENSION.days} 天之后；长期问题请挂账")
     photos = usable_photos(session, principal, body.photo_ids)
@@ -402,10 +400,9 @@ def _check_later(step: Step, task: CaseTask, until: datetime) -> None:
     after a Friday-evening deadline counts from Monday morning and adds none."""
     current = task.handle_due_at
     if current is not None and step.calendar.working_hours_between(current, until) <= 0:
-        zone = step.settings.zone
         raise DeadlineNotLater(
-            f"新的期限（按工作时间计为 {until.astimezone(zone):%Y-%m-%d %H:%M}）"
-            f"须晚于当前期限 {current.astimezone(zone):%Y-%m-%d %H:%M}",
+            f"新的期限（按工作时间计为 {to_local(until):%Y-%m-%d %H:%M}）"
+            f"须晚于当前期限 {to_local(current):%Y-%m-%d %H:%M}",
             due_at=local_isoformat(current),
             counted_due_at=local_isoformat(until),
         )
@@ -486,7 +483,7 @@ def _reopen(step: Step) -> dict[str, Any]:
     closed_at = case.closed_at or step.now
     if step.now - closed_at > timedelta(days=step.settings.reopen_days):
         raise ReopenWindowPassed(
-            f"案件已于 {closed_at.astimezone(step.settings.zone):%Y-%m-%d} 结案，"
+            f"案件已于 {to_local(closed_at):%Y-%m-%d} 结案，"
             f"超过 {step.settings.reopen_days} 天不能重新打开；请重新上报"
         )
     case.reopen_count += 1

@@ -23,6 +23,7 @@ from app.cases.deadlines import ESCALATION_CHIEF_LEVELS, escalation_due_at, next
 from app.cases.models import Case, CaseEventKind, CaseStatus, CaseTask, TaskStatus
 from app.cases.service import record_event
 from app.core.database import rows_changed, utcnow
+from app.core.moments import local_isoformat
 from app.whistles.models import Whistle, WhistleCase, WhistleSummons
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _fire_task_alarms(
     now: datetime,
 ) -> None:
     def due(value: datetime | None) -> str | None:
-        return value.astimezone(settings.zone).isoformat() if value else None
+        return local_isoformat(value) if value else None
 
     unit = {"unit_id": task.unit_id}
     if (
@@ -173,7 +174,7 @@ def _sweep_verifications(
             case = session.get(Case, case_id, populate_existing=True)
             assert case is not None
             due = case.verify_due_at
-            due_at = due.astimezone(settings.zone).isoformat() if due else None
+            due_at = local_isoformat(due) if due else None
             _record(session, settings, run, case, CaseEventKind.VERIFICATION_OVERDUE, now,
                     due_at=due_at)  # fmt: skip
         session.commit()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +12,7 @@ from app.accounts.access import Permission, Principal
 from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.models import OPEN_TASK_STATUSES, Case, CaseTask
 from app.cases.relations import may_dispatch, may_see_case
-from app.cases.schemas import CaseOut, TaskOut
+from app.cases.schemas import CaseOut, CasePlaceTimes, TaskOut
 from app.cases.service import history
 from app.core.database import utcnow
 from app.core.errors import NotFound
@@ -44,7 +42,6 @@ def case_out(
 ) -> CaseOut:
     """The case as answered; `held`: all its tasks and their units by id, as a step holds
     them (not read again)."""
-    zone = settings.zone
     calendar = calendar or working_calendar(session, settings)
     now = utcnow()
     rows: Sequence[tuple[CaseTask, Unit]]
@@ -59,38 +56,35 @@ def case_out(
         held_tasks, units = held
         ordered = sorted(held_tasks, key=lambda t: (not t.is_lead, t.id))
         rows = [(task, units[task.unit_id]) for task in ordered]
-    point = to_shape(case.geom)
-
-    def local(value: datetime | None) -> datetime | None:
-        return value.astimezone(zone) if value else None
 
     tasks = [
         TaskOut(
-            unit=UnitBrief(code=unit.code, name=unit.name, kind=unit.kind),
+            unit=UnitBrief.model_validate(unit),
             is_lead=task.is_lead,
             status=task.status,
-            sign_for_due_at=local(task.sign_for_due_at),
-            handle_due_at=local(task.handle_due_at),
+            sign_for_due_at=task.sign_for_due_at,
+            handle_due_at=task.handle_due_at,
             remaining_working_hours=round(
                 calendar.working_hours_between(now, task.handle_due_at), 2
             )
             if task.handle_due_at and task.status in OPEN_TASK_STATUSES
             else None,
-            signed_at=local(task.signed_at),
-            done_at=local(task.done_at),
+            signed_at=task.signed_at,
+            done_at=task.done_at,
             overdue=bool(
                 task.handle_due_at
                 and task.status in OPEN_TASK_STATUSES
                 and task.handle_due_at < now
             ),
             escalation_level=task.escalation_level,
-            extension_requested_until=local(task.extension_requested_until),
+            extension_requested_until=task.extension_requested_until,
             extension_count=task.extension_count,
             returns_refused=task.returns_refused,
         )
         for task, unit in rows
     ]
     return CaseOut(
+        **dict(CasePlaceTimes.model_validate(case)),
         number=case.number or "",
         version=case.version,
         status=case.status,
@@ -98,26 +92,17 @@ def case_out(
         category_code=case.category_code,
         urgency=case.urgency,
         description=case.description,
-        reported_at=case.reported_at.astimezone(zone),
-        handle_due_at=local(case.handle_due_at),
         stage=case.stage,
-        stage_due_at=local(case.stage_due_at),
-        closed_at=local(case.closed_at),
-        lon=point.x,
-        lat=point.y,
-        street_code=case.street_code,
-        community_code=case.community_code,
-        grid_cell_code=case.grid_cell_code,
-        segment_code=case.segment_code,
+        stage_due_at=case.stage_due_at,
         report_count=case.report_count,
         rework_count=case.rework_count,
         urge_count=case.urge_count,
         reopen_count=case.reopen_count,
-        hung_up_at=local(case.hung_up_at),
+        hung_up_at=case.hung_up_at,
         fixed_on_spot=case.fixed_on_spot,
         routing=routing_proposal(session, settings, principal, case),
         tasks=tasks,
-        history=history(session, case.id, zone),
+        history=history(session, case.id),
     )
 
 

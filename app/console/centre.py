@@ -20,6 +20,7 @@ from app.console.deps import Me, console_router
 from app.console.pages import SUMMONS_ZH, render
 from app.console.session import PREFIX
 from app.core.deps import SessionDep, SettingsDep
+from app.core.moments import to_local
 from app.routing.service import routing_context
 from app.whistles import service as whistles
 from app.whistles.schemas import SummonsStatus
@@ -169,7 +170,7 @@ def alarms_page(
         warned_units = [t.unit.name for t in open_tasks if t.unit.code in warned and t not in late]
         today = [
             e for e in case.history
-            if e.kind in ALARM_KINDS and e.occurred_at.astimezone(settings.zone).date() == shown
+            if e.kind in ALARM_KINDS and to_local(e.occurred_at).date() == shown
         ]  # fmt: skip
         if late or warned_units or today:
             items.append(Alarm(case, late, warned_units, today))

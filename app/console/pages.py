@@ -23,6 +23,7 @@ from app.cases.models import CASE_STATUS_NAMES, CaseEventKind, TaskStatus
 from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, roles_of
 from app.console.session import CSRF_FIELD, CSRF_HEADER, PREFIX, csrf_token
 from app.core.coords import wgs84_to_gcj02
+from app.core.moments import to_local
 from app.whistles.schemas import SummonsStatus
 
 if TYPE_CHECKING:
@@ -113,7 +114,8 @@ def hours_zh(hours: float | None) -> str:
 
 
 def moment(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+    """A moment on a page: in the zone the service speaks, whatever zone it came in."""
+    return f"{to_local(value):%Y-%m-%d %H:%M}" if value else "—"
 
 
 def on_tiles(settings: Settings, lon: float, lat: float) -> tuple[float, float]:

@@ -231,7 +231,8 @@ _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" in value or _ESCAPED_NUL.search(value) is not None
+        # The substring test first: the expression runs only on text that may hold one.
+        return "\x00" in value or ("\\u0000" in value and _ESCAPED_NUL.search(value) is not None)
     if isinstance(value, Mapping):
         return any(_holds_nul(v) for v in value.values())
     if isinstance(value, list | tuple):
@@ -382,10 +383,21 @@ def create_replica_engine(url: str | URL, settings: CoreSettings) -> Engine:
     return create_db_engine(url, settings, connect_args=connect_args)
 
 
+def computes_percentiles(session: Session) -> bool:
+    """Whether the engine has ordered-set aggregates (`percentile_cont ... WITHIN GROUP`):
+    PostgreSQL does; SQLite has none, so its callers compute them from the rows."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 def upsert(session: Session, table: Any) -> Any:
     """`INSERT` with `.on_conflict_do_update(...)` / `.on_conflict_do_nothing(...)` and
     `.excluded`, for the session's engine (both spell `ON CONFLICT` alike)."""
-    if session.get_bind().dialect.name == "postgresql":
+    return upsert_for(session.get_bind().dialect.name, table)
+
+
+def upsert_for(dialect: str, table: Any) -> Any:
+    """`upsert` for an engine named by its dialect (a statement built once per engine)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(table)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.cases.models import CASE_STATUS_NAMES, Case, CaseEvent, CaseSource, CaseTask
+from app.cases.schemas import CasePlaceTimes
 from app.core.coords import PointIn
 from app.core.errors import Problem, ProblemBody
 from app.core.inputs import Moment
 from app.core.moments import LocalMoment
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.exchange.models import PlatformCase
 from app.media.service import photo_url
 from app.reports.models import Report, ReportPhoto
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 PlatformNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
 ]
+
+#: The exchange follows the case history in event order.
+BY_EVENT = Keyset(CaseEvent.id)
 
 
 class ExchangeNational(BaseModel):
@@ -65,7 +68,7 @@ class ExchangeEvent(BaseModel):
     photo_urls: list[str]
 
 
-class ExchangeCase(BaseModel):
+class ExchangeCase(CasePlaceTimes):
     """One case as the platform receives it."""
 
     number: str
@@ -80,15 +83,6 @@ class ExchangeCase(BaseModel):
     )
     urgency: str
     description: str
-    reported_at: LocalMoment
-    handle_due_at: LocalMoment | None
-    closed_at: LocalMoment | None
-    lon: float
-    lat: float
-    street_code: str | None
-    community_code: str | None
-    grid_cell_code: str | None
-    segment_code: str | None
     lead_unit: str | None
     photo_urls: list[str]
     history: list[ExchangeEvent]
@@ -117,7 +111,10 @@ def export_cases(
     base_url: str,
 ) -> ExchangePage:
     principal.require(Permission.CASES_READ)
-    after = decode_id_cursor(since) or 0
+    # Not a page of rows but of the cases changed since an event (`since`): the cursor is
+    # the last event seen; only its decoding is the pager's.
+    seen = BY_EVENT.decode(since)
+    after = seen[0] if seen else 0
     events = session.execute(
         select(CaseEvent.id, CaseEvent.case_id)
         .join(Case, Case.id == CaseEvent.case_id)
@@ -134,12 +131,11 @@ def export_cases(
             order.append(case_id)
         last = event_id
     cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(order)))}
-    rows = [_exchange_case(session, settings, cases[i], base_url) for i in order]
-    return ExchangePage(cases=rows, next_cursor=encode_cursor(last) if last else None)
+    rows = [_exchange_case(session, cases[i], base_url) for i in order]
+    return ExchangePage(cases=rows, next_cursor=BY_EVENT.encode([last]) if last else None)
 
 
-def _exchange_case(session: Session, settings: Settings, case: Case, base_url: str) -> ExchangeCase:
-    zone = settings.zone
+def _exchange_case(session: Session, case: Case, base_url: str) -> ExchangeCase:
     category = session.scalar(select(Category).where(Category.code == case.category_code))
     cls = national_class(category) if category is not None else None
     platform = session.scalar(
@@ -165,7 +161,7 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
         ExchangeEvent(
             id=e.id,
             kind=e.kind.value,
-            occurred_at=e.occurred_at.astimezone(zone),
+            occurred_at=e.occurred_at,
             from_status=e.from_status.value if e.from_status else None,
             to_status=e.to_status.value if e.to_status else None,
             note=e.note,
@@ -176,8 +172,8 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
             select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
         )
     ]
-    point = to_shape(case.geom)
     return ExchangeCase(
+        **dict(CasePlaceTimes.model_validate(case)),
         number=case.number or "",
         platform_number=platform,
         source=case.source.value,
@@ -198,15 +194,6 @@ def _exchange_case(session: Session, settings: Settings, case: Case, base_url: s
         else None,
         urgency=case.urgency.value,
         description=case.description,
-        reported_at=case.reported_at.astimezone(zone),
-        handle_due_at=case.handle_due_at,
-        closed_at=case.closed_at.astimezone(zone) if case.closed_at else None,
-        lon=point.x,
-        lat=point.y,
-        street_code=case.street_code,
-        community_code=case.community_code,
-        grid_cell_code=case.grid_cell_code,
-        segment_code=case.segment_code,
         lead_unit=lead,
         photo_urls=photos,
         history=history,

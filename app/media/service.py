@@ -282,7 +282,7 @@ def photo_out(photo: Photo, settings: Settings) -> PhotoOut:
         byte_size=photo.byte_size,
         width=photo.width,
         height=photo.height,
-        taken_at=photo.taken_at.astimezone(settings.zone) if photo.taken_at else None,
+        taken_at=photo.taken_at,
         exif_lon=photo.exif_lon,
         exif_lat=photo.exif_lat,
         original_url=photo_url(photo.id, "original"),

@@ -17,6 +17,8 @@ OTHER_EVENT_TYPES = (WHISTLE_BLOWN,)
 
 
 class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a Notification row as it is
+
     id: int
     created_at: LocalMoment
     kind: str = Field(description="The case event it announces (e.g. `dispatched`).")
@@ -60,6 +62,8 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a Webhook row as it is
+
     id: int
     name: str
     url: str

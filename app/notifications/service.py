@@ -31,8 +31,8 @@ from app.cases.models import (
 from app.cases.relations import may_verify
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
-from app.core.moments import local_isoformat
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.moments import local_isoformat, to_local
+from app.core.pagination import Keyset
 from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
 from app.notifications.egress import check_webhook_url
 from app.notifications.models import (
@@ -56,6 +56,10 @@ from app.whistles.models import Whistle
 
 if TYPE_CHECKING:
     from app.settings import Settings
+
+#: Inbox messages and webhook deliveries, newest first.
+NEWEST_MESSAGE_FIRST = Keyset(Notification.id, descending=True)
+NEWEST_DELIVERY_FIRST = Keyset(WebhookDelivery.id, descending=True)
 
 
 def _active_users_with_role(role: Role) -> Any:
@@ -136,7 +140,7 @@ def _may_verify(session: Session, user_id: int, case: Case) -> bool:
     return user is not None and may_verify(session, principal_for_user(user), case)
 
 
-def event_payload(case: Case, event: CaseEvent, settings: Settings) -> dict[str, Any]:
+def event_payload(case: Case, event: CaseEvent) -> dict[str, Any]:
     """What a webhook receives about a case event (times in the deployment's zone)."""
     return {
         "case": {
@@ -151,7 +155,7 @@ def event_payload(case: Case, event: CaseEvent, settings: Settings) -> dict[str,
         "event": {
             "id": event.id,
             "kind": event.kind.value,
-            "occurred_at": event.occurred_at.astimezone(settings.zone).isoformat(),
+            "occurred_at": local_isoformat(event.occurred_at),
             "actor_user_id": event.actor_user_id,
             "actor_role": event.actor_role,
             "from_status": event.from_status.value if event.from_status else None,
@@ -180,7 +184,7 @@ def notify_case_event(session: Session, settings: Settings, case: Case, event: C
                 body=event.note,
             )
         )
-    enqueue(session, f"case.{event.kind.value}", event_payload(case, event, settings))
+    enqueue(session, f"case.{event.kind.value}", event_payload(case, event))
 
 
 def notify_whistle(
@@ -193,11 +197,10 @@ def notify_whistle(
 ) -> None:
     """Tell each summoned unit's staff to report in on site (路长吹哨、部门报到): an inbox
     message each, and `whistle.blown` for the webhooks; in the whistle's transaction."""
-    zone = settings.zone
-    due = whistle.report_in_due_at.astimezone(zone)
+    due = to_local(whistle.report_in_due_at)
     when = (
         f"{due:%H:%M}"
-        if due.date() == whistle.blown_at.astimezone(zone).date()
+        if due.date() == to_local(whistle.blown_at).date()
         else (f"{due:%m月%d日 %H:%M}")
     )
     title = f"路长吹哨：请于 {when} 前到“{segment.name}”现场报到"
@@ -228,7 +231,7 @@ def notify_whistle(
         {
             "whistle": {
                 "id": whistle.id,
-                "blown_at": whistle.blown_at.astimezone(zone).isoformat(),
+                "blown_at": local_isoformat(whistle.blown_at),
                 "blown_by_user_id": whistle.blown_by_user_id,
                 "segment_code": segment.code,
                 "category_code": whistle.category_code,
@@ -292,32 +295,12 @@ def inbox(
         query = query.where(
             Notification.read_at.is_(None) if unread else Notification.read_at.isnot(None)
         )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Notification.id < after)
-    rows = list(session.scalars(query.order_by(Notification.id.desc()).limit(limit + 1)))
+    rows, next_cursor = NEWEST_MESSAGE_FIRST.scalars(session, query, limit=limit, cursor=cursor)
     unread_count = session.scalar(
         select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
-    zone = settings.zone
-    items = [
-        NotificationOut(
-            id=n.id,
-            created_at=n.created_at.astimezone(zone),
-            kind=n.kind,
-            case_number=n.case_number,
-            whistle_id=n.whistle_id,
-            title=n.title,
-            body=n.body,
-            read_at=n.read_at.astimezone(zone) if n.read_at else None,
-        )
-        for n in rows[:limit]
-    ]
-    return (
-        items,
-        encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
-        unread_count or 0,
-    )
+    items = [NotificationOut.model_validate(n) for n in rows]
+    return items, next_cursor, unread_count or 0
 
 
 def mark_read(session: Session, principal: SignedIn, notification_id: int | None) -> int:
@@ -346,9 +329,7 @@ def mark_read(session: Session, principal: SignedIn, notification_id: int | None
 
 
 def _webhook_out(hook: Webhook) -> WebhookOut:
-    return WebhookOut(
-        id=hook.id, name=hook.name, url=hook.url, event_types=hook.event_types, active=hook.active
-    )
+    return WebhookOut.model_validate(hook)
 
 
 def create_webhook(
@@ -423,15 +404,7 @@ def list_deliveries(
     )
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(WebhookDelivery.id < after)
-    rows = session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).all()
-    zone = settings.zone
-
-    def local(value: Any) -> Any:
-        return value.astimezone(zone) if value else None
-
+    rows, next_cursor = NEWEST_DELIVERY_FIRST.rows(session, query, limit=limit, cursor=cursor)
     items = [
         DeliveryOut(
             id=d.id,
@@ -439,14 +412,12 @@ def list_deliveries(
             event_type=m.event_type,
             status=d.status,
             attempts=d.attempts,
-            next_attempt_at=local(d.next_attempt_at)
-            if d.status is DeliveryStatus.PENDING
-            else None,
-            last_attempt_at=local(d.last_attempt_at),
+            next_attempt_at=d.next_attempt_at if d.status is DeliveryStatus.PENDING else None,
+            last_attempt_at=d.last_attempt_at,
             last_status_code=d.last_status_code,
             last_error=DeliveryError(d.last_error) if d.last_error else None,
-            delivered_at=local(d.delivered_at),
+            delivered_at=d.delivered_at,
         )
-        for d, m in rows[:limit]
+        for d, m in rows
     ]
-    return items, encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return items, next_cursor

@@ -37,6 +37,7 @@ from app.cases.service import record_event
 from app.core.database import utcnow
 from app.core.errors import Problem, field_errors_from_pydantic
 from app.core.idempotency import run_idempotent
+from app.core.moments import to_local
 from app.media.service import photo_url
 from app.open311.errors import Open311Error, from_problem
 from app.open311.models import Open311Request, Open311Update
@@ -487,7 +488,7 @@ def create_request(
             else f"已受理，由{lead}牵头处置"
         )
         if receipt.handle_due_at is not None:
-            notice += f"，处置时限至 {receipt.handle_due_at:%Y-%m-%d %H:%M}"
+            notice += f"，处置时限至 {to_local(receipt.handle_due_at):%Y-%m-%d %H:%M}"
         return Open311Receipt(
             service_request_id=receipt.case_number,
             token=token or "",
@@ -566,9 +567,8 @@ def _names(session: Session, model: Any, codes: set[str]) -> dict[str, str]:
 
 
 def _request_rows(
-    session: Session, settings: Settings, cases: Sequence[Case], base_url: str, place: District
+    session: Session, cases: Sequence[Case], base_url: str, place: District
 ) -> list[dict[str, Any]]:
-    zone = settings.zone
     ids = [c.id for c in cases]
     if not ids:
         return []
@@ -643,11 +643,9 @@ def _request_rows(
                 "description": case.description,
                 "agency_responsible": lead,
                 "service_notice": None,
-                "requested_datetime": case.reported_at.astimezone(zone),
-                "updated_datetime": last.astimezone(zone) if last else None,
-                "expected_datetime": case.handle_due_at.astimezone(zone)
-                if case.handle_due_at
-                else None,
+                "requested_datetime": to_local(case.reported_at),
+                "updated_datetime": to_local(last) if last else None,
+                "expected_datetime": to_local(case.handle_due_at) if case.handle_due_at else None,
                 "address": "，".join(a for a in address if a),
                 "address_id": case.segment_code,
                 "zipcode": None,
@@ -690,7 +688,7 @@ def list_requests(
     cases = session.scalars(
         query.order_by(Case.reported_at.desc(), Case.id.desc()).limit(MAX_REQUESTS)
     ).all()
-    return _request_rows(session, settings, cases, base_url, place)
+    return _request_rows(session, cases, base_url, place)
 
 
 def get_request(
@@ -706,7 +704,7 @@ def get_request(
     case = session.scalar(_scoped(select(Case), principal, place).where(Case.number == number))
     if case is None:
         raise Open311Error(404, f"service_request_id not found: {number}")
-    return _request_rows(session, settings, [case], base_url, place)
+    return _request_rows(session, [case], base_url, place)
 
 
 def token_request(session: Session, token: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -775,7 +773,7 @@ def list_updates(
                 "update_id": str(event.id),
                 "service_request_id": number,
                 "status": extended_status(status, reasons.get(event.case_id)),
-                "updated_datetime": event.occurred_at.astimezone(settings.zone),
+                "updated_datetime": to_local(event.occurred_at),
                 "description": description,
                 "media_url": media,
             }

@@ -32,7 +32,7 @@ from app.calendar.service import (
     week_periods,
     working_calendar,
 )
-from app.core.database import utcnow
+from app.core.moments import local_today, to_local
 from app.patrols.models import Patrol, PatrolSegment
 from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
 from app.patrols.settings import PatrolDuty
@@ -72,7 +72,6 @@ def compliance(
     if street_code is not None:
         query = query.where(Jurisdiction.code == street_code)
     assignments = session.execute(query).all()
-    zone = settings.zone
     patrolled: dict[tuple[int, int], set[date]] = defaultdict(set)
     for user_id, segment_id, started_at in session.execute(
         select(Patrol.user_id, PatrolSegment.segment_id, Patrol.started_at)
@@ -80,9 +79,9 @@ def compliance(
         .where(PatrolSegment.complete.is_(True), Patrol.started_at >= start,
                Patrol.started_at < end)
     ):  # fmt: skip
-        patrolled[(user_id, segment_id)].add(started_at.astimezone(zone).date())
+        patrolled[(user_id, segment_id)].add(to_local(started_at).date())
     calendar = working_calendar(session, settings)
-    today = utcnow().astimezone(zone).date()
+    today = local_today()
     days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
     workdays = [(d, d) for d in days if calendar.is_workday(d)]
     weeks = week_periods(date_from, date_to)

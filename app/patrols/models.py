@@ -61,6 +61,10 @@ class Patrol(TimestampMixin, Base):
     #: jobs (`remeasure_due`), once for however many batches, not in the phone's request.
     remeasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
+    @property
+    def remeasure_pending(self) -> bool:
+        return self.remeasure_requested_at is not None
+
 
 class PatrolFix(Base):
     """One GPS fix of a patrol, as sent; `flag` says why it is left out of the track."""

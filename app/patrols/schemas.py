@@ -66,6 +66,8 @@ class SegmentCoverageOut(BaseModel):
 class PatrolSummary(BaseModel):
     """A patrol as my list shows it: enough to find it again and carry on."""
 
+    model_config = ConfigDict(from_attributes=True)  # a Patrol row as it is
+
     id: int
     status: PatrolStatus
     started_at: LocalMoment

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import LineString
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,8 @@ from app.accounts.service import oversees_user
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_moment_id_cursor, encode_cursor
+from app.core.moments import to_local
+from app.core.pagination import Keyset
 from app.patrols.models import (
     FixFlag,
     OutOfWindow,
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
 
 #: How far a track's box is widened to find the segments it may cover.
 _SEARCH_SLACK_DEG = 0.001
+
+#: A user's patrols, newest start first.
+NEWEST_FIRST = Keyset(Patrol.started_at, Patrol.id, descending=True)
 
 
 class PatrolInProgress(Problem):
@@ -234,9 +238,7 @@ def append_fixes(
     if patrol.ended_at is not None and now > patrol.ended_at + timedelta(
         minutes=settings.patrol_fix_grace_minutes
     ):
-        raise PatrolEnded(
-            f"巡查已于 {patrol.ended_at.astimezone(settings.zone):%H:%M} 结束，不再接收定位点"
-        )
+        raise PatrolEnded(f"巡查已于 {to_local(patrol.ended_at):%H:%M} 结束，不再接收定位点")
     points = []
     for i, fix in enumerate(batch.fixes):
         try:
@@ -360,7 +362,7 @@ def end_patrol(
     patrol = _own(session, principal, patrol_id)
     if patrol.status is PatrolStatus.ENDED:
         assert patrol.ended_at is not None
-        raise PatrolEnded(f"巡查已于 {patrol.ended_at.astimezone(settings.zone):%H:%M} 结束")
+        raise PatrolEnded(f"巡查已于 {to_local(patrol.ended_at):%H:%M} 结束")
     now = utcnow()
     if patrol.paused_at is not None:
         patrol.paused_s += (now - patrol.paused_at).total_seconds()
@@ -516,36 +518,12 @@ def my_patrols(
     query = select(Patrol).where(Patrol.user_id == principal.user_id)
     if status is not None:
         query = query.where(Patrol.status == status)
-    after = decode_moment_id_cursor(cursor)
-    if after is not None:
-        started, patrol_id = after
-        query = query.where(
-            or_(
-                Patrol.started_at < started,
-                and_(Patrol.started_at == started, Patrol.id < patrol_id),
-            )
-        )
-    patrols = list(
-        session.scalars(query.order_by(Patrol.started_at.desc(), Patrol.id.desc()).limit(limit + 1))
-    )
-    next_cursor = None
-    if len(patrols) > limit:
-        last = patrols[limit - 1]
-        next_cursor = encode_cursor([last.started_at.isoformat(), last.id])
-    return [_summary(p) for p in patrols[:limit]], next_cursor
+    patrols, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
+    return [_summary(p) for p in patrols], next_cursor
 
 
 def _summary(patrol: Patrol) -> PatrolSummary:
-    return PatrolSummary(
-        id=patrol.id,
-        status=patrol.status,
-        started_at=patrol.started_at,
-        ended_at=patrol.ended_at,
-        duration_s=patrol.duration_s,
-        distance_m=patrol.distance_m,
-        fix_count=patrol.fix_count,
-        remeasure_pending=patrol.remeasure_requested_at is not None,
-    )
+    return PatrolSummary.model_validate(patrol)
 
 
 def _visible(session: Session, principal: Principal, patrol_id: int) -> Patrol:
@@ -650,14 +628,13 @@ def segment_patrols(
         .order_by(Patrol.started_at.desc(), Patrol.id.desc())
         .limit(limit)
     ).all()
-    zone = settings.zone
     return [
         SegmentPatrolOut(
             patrol_id=patrol.id,
             user_id=user.id,
             display_name=user.display_name,
-            started_at=patrol.started_at.astimezone(zone),
-            ended_at=patrol.ended_at.astimezone(zone) if patrol.ended_at else None,
+            started_at=patrol.started_at,
+            ended_at=patrol.ended_at,
             covered_share=ps.covered_share,
             complete=ps.complete,
         )

@@ -18,7 +18,7 @@ from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.patrols.models import WorkstationCheckIn
 from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
 from app.territory.locator import wgs84_in_area
@@ -27,6 +27,9 @@ from app.territory.service import in_sight
 
 if TYPE_CHECKING:
     from app.settings import Settings
+
+#: Check-ins newest first.
+NEWEST_FIRST = Keyset(WorkstationCheckIn.id, descending=True)
 
 
 class TooFarFromWorkstation(Problem):
@@ -64,8 +67,7 @@ def _distance(settings: Settings, station: Workstation, point: PointIn) -> float
     return distance
 
 
-def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: str) -> CheckInOut:
-    zone = settings.zone
+def _out(session: Session, row: WorkstationCheckIn, code: str) -> CheckInOut:
     name = session.scalar(select(User.display_name).where(User.id == row.user_id)) or ""
     return CheckInOut(
         id=row.id,
@@ -74,9 +76,9 @@ def _out(session: Session, settings: Settings, row: WorkstationCheckIn, code: st
         display_name=name,
         purpose=row.purpose,
         note=row.note,
-        checked_in_at=row.checked_in_at.astimezone(zone),
+        checked_in_at=row.checked_in_at,
         in_distance_m=row.in_distance_m,
-        checked_out_at=row.checked_out_at.astimezone(zone) if row.checked_out_at else None,
+        checked_out_at=row.checked_out_at,
         out_distance_m=row.out_distance_m,
         minutes=round((row.checked_out_at - row.checked_in_at).total_seconds() / 60, 1)
         if row.checked_out_at
@@ -115,7 +117,7 @@ def check_in(
                 session.flush()
         except IntegrityError:
             raise AlreadyCheckedIn("您已在一个工作站签到，请先签退") from None
-        return _out(session, settings, row, station.code)
+        return _out(session, row, station.code)
 
     return run_idempotent(
         session, principal.ref, f"workstations.{code}.check_in", idempotency_key, body, create
@@ -141,7 +143,7 @@ def check_out(
     row.out_distance_m = _distance(settings, station, body)
     row.checked_out_at = utcnow()
     session.commit()
-    return _out(session, settings, row, station.code)
+    return _out(session, row, station.code)
 
 
 def check_ins(
@@ -162,9 +164,5 @@ def check_ins(
         .join(User, WorkstationCheckIn.user_id == User.id)
         .where(WorkstationCheckIn.workstation_id == station.id, overseen_users(principal))
     )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(WorkstationCheckIn.id < after)
-    rows = list(session.scalars(query.order_by(WorkstationCheckIn.id.desc()).limit(limit + 1)))
-    items = [_out(session, settings, r, station.code) for r in rows[:limit]]
-    return items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
+    return [_out(session, r, station.code) for r in rows], next_cursor

@@ -51,7 +51,8 @@ from app.core.errors import (
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
 from app.core.metrics import PHOTOS_PROCESSED
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.moments import to_local
+from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import (
     PendingFiles,
@@ -90,6 +91,9 @@ from app.territory.locator import wgs84_in_area
 
 if TYPE_CHECKING:
     from app.settings import Settings
+
+#: The caller's reports, newest first.
+NEWEST_FIRST = Keyset(Report.id, descending=True)
 
 
 class DeviceTimeInFuture(Problem):
@@ -204,7 +208,7 @@ def check_not_ahead(settings: Settings, moment: datetime, what: str, now: dateti
     """A phone's time may run ahead of ours by the allowed skew, no more (422)."""
     if moment > now + timedelta(minutes=settings.device_clock_skew_minutes):
         raise DeviceTimeInFuture(
-            f"{what} {moment.astimezone(settings.zone):%Y-%m-%d %H:%M} 晚于现在：请校准手机时间",
+            f"{what} {to_local(moment):%Y-%m-%d %H:%M} 晚于现在：请校准手机时间",
             device_time=moment.isoformat(),
         )
 
@@ -475,13 +479,12 @@ def _receipt(
     photos: Sequence[tuple[ReportPhoto, Photo]],
     decision: RoutingDecisionOut | None = None,
 ) -> ReportReceipt:
-    zone = settings.zone
     decision = decision or _decision_of(session, settings, case)
     facts = decision.facts if decision else None
     point = to_shape(report.geom)
     return ReportReceipt(
         report_id=report.id,
-        received_at=report.received_at.astimezone(zone),
+        received_at=report.received_at,
         case_number=case.number or "",
         case_status=case.status,
         duplicate=report.is_duplicate,
@@ -491,12 +494,7 @@ def _receipt(
         street=facts.street if facts else None,
         community=facts.community if facts else None,
         grid_cell_code=facts.grid_cell_code if facts else None,
-        segment=SegmentBrief(
-            code=facts.segment.code,
-            name=facts.segment.name,
-            distance_m=facts.segment.distance_m,
-            chiefs=facts.segment.chiefs,
-        )
+        segment=SegmentBrief.model_validate(facts.segment, from_attributes=True)
         if facts and facts.segment
         else None,
         nearby_assets=facts.nearby_assets if facts else [],
@@ -547,16 +545,12 @@ def my_reports(
         .join(Case, Report.case_id == Case.id)
         .where(Report.reporter_user_id == principal.user_id)
     )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Report.id < after)
-    rows = session.execute(query.order_by(Report.id.desc()).limit(limit + 1)).all()
-    page = rows[:limit]
+    page, next_cursor = NEWEST_FIRST.rows(session, query, limit=limit, cursor=cursor)
     thumbs = _first_thumbnails(session, Report.id, [r.id for r, _, _ in page])
     items = [
         ReportSummary(
             report_id=report.id,
-            received_at=report.received_at.astimezone(settings.zone),
+            received_at=report.received_at,
             category_code=report.category_code,
             description=report.description,
             case_number=number or "",
@@ -567,7 +561,7 @@ def my_reports(
         )
         for report, number, status in page
     ]
-    return items, encode_cursor(page[-1][0].id) if len(rows) > limit else None
+    return items, next_cursor
 
 
 def get_report(
@@ -617,13 +611,13 @@ def get_report(
         national_code=national_code_of(session, report.category_code),
         description=report.description,
         urgency=report.urgency,
-        device_time=report.device_time.astimezone(settings.zone),
+        device_time=report.device_time,
         coordinate_system=report.coordinate_system,
         input_lon=report.input_lon,
         input_lat=report.input_lat,
         accuracy_m=report.accuracy_m,
         asset_code=report.asset_code,
-        history=history(session, case.id, settings.zone) if case_visible else [],
+        history=history(session, case.id) if case_visible else [],
     )
 
 

@@ -258,6 +258,8 @@ class RouteRequest(PointIn):
 
 
 class UnitBrief(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # a Unit row as it is
+
     code: str
     name: str
     kind: UnitKind

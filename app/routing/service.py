@@ -502,14 +502,12 @@ def _unit_codes(row: RoutingDecision) -> list[str]:
     return [*row.lead_unit_codes, *row.cooperating_unit_codes, *territorial]
 
 
-def _proposal(
-    row: RoutingDecision, units: Mapping[str, UnitBrief], zone: tzinfo
-) -> RoutingProposal:
+def _proposal(row: RoutingDecision, units: Mapping[str, UnitBrief]) -> RoutingProposal:
     """A stored decision as it was made (units by their current names)."""
     item = row.facts.get("matched_rule_item")
     return RoutingProposal(
         id=row.id,
-        decided_at=row.decided_at.astimezone(zone),
+        decided_at=row.decided_at,
         rule_set_version=row.rule_set.version if row.rule_set else None,
         rule_set_name=row.rule_set.name if row.rule_set else None,
         basis=row.basis,
@@ -538,12 +536,12 @@ def proposals(
         )
     )
     units = _unit_briefs(session, (c for row in rows for c in _unit_codes(row)))
-    return {row.id: _proposal(row, units, settings.zone) for row in rows}
+    return {row.id: _proposal(row, units) for row in rows}
 
 
 def decision_out(session: Session, settings: Settings, row: RoutingDecision) -> RoutingDecisionOut:
     """A stored decision with the facts it looked at."""
-    proposal = _proposal(row, _unit_briefs(session, _unit_codes(row)), settings.zone)
+    proposal = _proposal(row, _unit_briefs(session, _unit_codes(row)))
     facts = {k: v for k, v in row.facts.items() if k != "matched_rule_item"}
     return RoutingDecisionOut(
         **dict(proposal),

@@ -15,7 +15,8 @@ from app.accounts.access import Permission, Principal
 from app.calendar.service import monday_of
 from app.core.database import utcnow
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.moments import local_today
+from app.core.pagination import Keyset
 from app.shops.models import ShopCreditEvent, ShopRating
 from app.shops.schemas import BlacklistRow, CreditEventOut, RatingIn, ShopCreditOut
 from app.shops.settings import REASONS
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 CREDIT_MAX = 100.0
+
+#: A shop's credit history, newest first.
+NEWEST_FIRST = Keyset(ShopCreditEvent.id, descending=True)
 
 
 def move_credit(
@@ -39,7 +43,7 @@ def move_credit(
     if rule == 0:
         return
     if reason == "visit_passed":
-        today = utcnow().astimezone(settings.zone).date()
+        today = local_today()
         monday = datetime.combine(monday_of(today), time.min, settings.zone)
         if session.scalar(select(ShopCreditEvent.id).where(
             ShopCreditEvent.shop_id == shop_id, ShopCreditEvent.reason == reason,
@@ -87,20 +91,16 @@ def credit_out(
     session: Session, settings: Settings, shop: Shop, *, limit: int, cursor: str | None
 ) -> ShopCreditOut:
     query = select(ShopCreditEvent).where(ShopCreditEvent.shop_id == shop.id)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(ShopCreditEvent.id < after)
-    rows = list(session.scalars(query.order_by(ShopCreditEvent.id.desc()).limit(limit + 1)))
-    zone = settings.zone
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
     return ShopCreditOut(
         shop_code=shop.code, shop_name=shop.name, credit=shop.credit, flag=shop.flag,
         stars=shop.stars, blacklisted=shop.credit < settings.shop_blacklist_below,
         history=[CreditEventOut(
-            occurred_at=r.occurred_at.astimezone(zone), reason=r.reason,
+            occurred_at=r.occurred_at, reason=r.reason,
             reason_name=REASONS.get(r.reason, r.reason), delta=r.delta, balance=r.balance,
             visit_id=r.visit_id, rating_id=r.rating_id,
-        ) for r in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        ) for r in rows],
+        next_cursor=next_cursor,
     )  # fmt: skip
 
 

@@ -30,7 +30,7 @@ from app.calendar.service import (
     monday_of,
     week_periods,
 )
-from app.core.database import utcnow
+from app.core.moments import local_today, to_local
 from app.shops.models import ShopVisit
 from app.shops.schemas import ChiefShopDuty, MissedWeek, ShopDuty, ShopDutyOut, StreetShopDuty
 from app.territory.models import Jurisdiction, RoadSegment, Shop
@@ -55,7 +55,7 @@ def visit_duty(
     weeks = week_periods(date_from, date_to)
     # Whole weeks: a visit on the Monday before a range that starts on a Wednesday counts.
     start, end = day_bounds(settings.zone, weeks[0][0], weeks[-1][1])
-    today = utcnow().astimezone(settings.zone).date()
+    today = local_today()
     needed = settings.shop_visits_per_week
     query = (
         select(Shop, RoadSegment.code, Jurisdiction.code)
@@ -73,14 +73,13 @@ def visit_duty(
     chiefs = _ground_chiefs(session)
     if username is not None:
         shops = [r for r in shops if (c := chiefs.get(r[0].segment_id)) and c.username == username]
-    zone = settings.zone
     visits: dict[int, list[tuple[int, date, datetime]]] = defaultdict(list)
     for shop_id, user_id, visited_at in session.execute(
         select(ShopVisit.shop_id, ShopVisit.user_id, ShopVisit.visited_at).where(
             ShopVisit.visited_at >= start, ShopVisit.visited_at < end, in_sight
         )
     ):
-        day = visited_at.astimezone(zone).date()
+        day = to_local(visited_at).date()
         visits[shop_id].append((user_id, monday_of(day), visited_at))
     last_visit = (
         select(ShopVisit.shop_id, func.max(ShopVisit.visited_at))
@@ -111,7 +110,7 @@ def visit_duty(
                 shop_code=shop.code, shop_name=shop.name, kind=shop.kind, segment_code=segment,
                 street_code=street, chief_username=chief.username if chief else None,
                 weeks=len(due), met=met, missed=missed, rate=met_share(met, len(due)),
-                last_visited_at=seen.astimezone(zone) if seen else None,
+                last_visited_at=seen,
             )
         )  # fmt: skip
         if chief is not None:

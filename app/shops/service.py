@@ -24,7 +24,7 @@ from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import photo_out, usable_photos, use_photo
 from app.patrols.service import check_patrol
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 PLEDGE_NAMES = {Pledge.FOUR: "门前四包", Pledge.FIVE: "门前五包"}
+
+#: A shop's visits, newest first.
+NEWEST_FIRST = Keyset(ShopVisit.id, descending=True)
 
 
 class TooFarFromShop(Problem):
@@ -225,7 +228,6 @@ def _report_failed_item(
 
 
 def visit_out(session: Session, settings: Settings, visit: ShopVisit) -> ShopVisitOut:
-    zone = settings.zone
     shop = session.get_one(Shop, visit.shop_id)
     user = session.get_one(User, visit.user_id)
     rows = session.execute(
@@ -263,8 +265,8 @@ def visit_out(session: Session, settings: Settings, visit: ShopVisit) -> ShopVis
         pledge=shop.pledge,
         username=user.username,
         display_name=user.display_name,
-        visited_at=visit.visited_at.astimezone(zone),
-        received_at=visit.received_at.astimezone(zone),
+        visited_at=visit.visited_at,
+        received_at=visit.received_at,
         lon=point.x,
         lat=point.y,
         distance_m=visit.distance_m,
@@ -305,9 +307,5 @@ def shop_visits(
     principal.require(Permission.PATROLS_READ)
     shop, _ = visible_shop(session, principal, code)
     query = select(ShopVisit).where(ShopVisit.shop_id == shop.id)
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(ShopVisit.id < after)
-    rows = list(session.scalars(query.order_by(ShopVisit.id.desc()).limit(limit + 1)))
-    items = [visit_out(session, settings, r) for r in rows[:limit]]
-    return items, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
+    return [visit_out(session, settings, r) for r in rows], next_cursor

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from geoalchemy2.shape import to_shape
+from pydantic import BaseModel
 from shapely.geometry import mapping
-from sqlalchemy import ColumnElement, Select, exists, func, select, true
+from sqlalchemy import ColumnElement, Row, Select, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
 from app.core.geo import BBox
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import Keyset
 from app.territory.importer import Layer, NationalIdCheck, import_layer
 from app.territory.models import (
     Asset,
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+#: Units in code order.
+UNITS_BY_CODE = Keyset(Unit.code)
 
 
 class UnknownUnit(Problem):
@@ -96,6 +101,26 @@ def _split_path(path: str) -> list[str]:
     return [c for c in path.split("/") if c]
 
 
+class _Joined:
+    """A row of a feature and labelled columns (`select(Shop, _Street.code.label(
+    "street_code"))`) read as one object: a label, else the feature's attribute. Models
+    validate from it (`ShopOut.model_validate(_Joined(row))`) as from the row itself."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Row[*tuple[Any, ...]]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        mapping = self._row._mapping
+        return mapping[name] if name in mapping else getattr(self._row[0], name)
+
+
+def _read(model: type[M]) -> Callable[[Row[*tuple[Any, ...]]], M]:
+    """A layer's properties: `model` validated from the joined row."""
+    return lambda row: model.model_validate(_Joined(row), from_attributes=True)
+
+
 @dataclass(frozen=True, slots=True)
 class ReadSpec:
     """How to read one layer: its query, its filters and its properties."""
@@ -133,9 +158,7 @@ READS: dict[Layer, ReadSpec] = {
             .join(_Parent, GridCell.community_id == _Parent.id)
             .outerjoin(_Street, _Parent.parent_id == _Street.id)
         ),
-        lambda r: GridCellOut(
-            code=r.GridCell.code, community_code=r.community_code, street_code=r.street_code
-        ),
+        _read(GridCellOut),
         {"community": _Parent.code, "street": _Street.code},
         _Parent.path,
     ),
@@ -144,15 +167,7 @@ READS: dict[Layer, ReadSpec] = {
         lambda: select(RoadSegment, _Street.code.label("street_code")).join(
             _Street, RoadSegment.street_id == _Street.id
         ),
-        lambda r: RoadSegmentOut(
-            code=r.RoadSegment.code,
-            name=r.RoadSegment.name,
-            road_name=r.RoadSegment.road_name,
-            grade=r.RoadSegment.grade,
-            excellence=r.RoadSegment.excellence,
-            length_m=r.RoadSegment.length_m,
-            street_code=r.street_code,
-        ),
+        _read(RoadSegmentOut),
         {
             "street": _Street.code,
             "grade": RoadSegment.grade,
@@ -163,17 +178,10 @@ READS: dict[Layer, ReadSpec] = {
     ),
     Layer.ASSETS: ReadSpec(
         Asset,
-        lambda: select(Asset, Unit.code.label("owner_code"), Unit.name.label("owner_name")).join(
-            Unit, Asset.owner_unit_id == Unit.id
-        ),
-        lambda r: AssetOut(
-            code=r.Asset.code,
-            asset_type=r.Asset.asset_type,
-            name=r.Asset.name,
-            owner_unit_code=r.owner_code,
-            owner_unit_name=r.owner_name,
-            national_id=r.Asset.national_id,
-        ),
+        lambda: select(
+            Asset, Unit.code.label("owner_unit_code"), Unit.name.label("owner_unit_name")
+        ).join(Unit, Asset.owner_unit_id == Unit.id),
+        _read(AssetOut),
         {"asset_type": Asset.asset_type, "owner": Unit.code},
         None,
     ),
@@ -182,12 +190,7 @@ READS: dict[Layer, ReadSpec] = {
         lambda: select(Workstation, _Street.code.label("street_code")).join(
             _Street, Workstation.street_id == _Street.id
         ),
-        lambda r: WorkstationOut(
-            code=r.Workstation.code,
-            name=r.Workstation.name,
-            address=r.Workstation.address,
-            street_code=r.street_code,
-        ),
+        _read(WorkstationOut),
         {"street": _Street.code},
         _Street.path,
     ),
@@ -198,20 +201,7 @@ READS: dict[Layer, ReadSpec] = {
             .join(_Street, Shop.street_id == _Street.id)
             .join(RoadSegment, Shop.segment_id == RoadSegment.id)
         ),
-        lambda r: ShopOut(
-            code=r.Shop.code,
-            name=r.Shop.name,
-            kind=r.Shop.kind,
-            pledge=r.Shop.pledge,
-            address=r.Shop.address,
-            contact_name=r.Shop.contact_name,
-            contact_phone=r.Shop.contact_phone,
-            segment_code=r.segment_code,
-            street_code=r.street_code,
-            credit=r.Shop.credit,
-            flag=r.Shop.flag,
-            stars=r.Shop.stars,
-        ),
+        _read(ShopOut),
         {
             "street": _Street.code,
             "segment": RoadSegment.code,
@@ -272,12 +262,9 @@ def list_features(
             bbox_intersects(geom, *bbox),
             func.ST_Intersects(geom, func.ST_GeomFromText(_envelope_wkt(bbox), 4326)),
         )
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(spec.model.code > str(after))
-    rows = session.execute(query.order_by(spec.model.code).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1][0].code) if len(rows) > limit else None
-    return [_feature(spec, r) for r in rows[:limit]], next_cursor
+    in_code_order = Keyset(spec.model.code)
+    rows, next_cursor = in_code_order.rows(session, query, limit=limit, cursor=cursor)
+    return [_feature(spec, r) for r in rows], next_cursor
 
 
 def _envelope_wkt(bbox: BBox) -> str:
@@ -299,13 +286,10 @@ def get_feature(session: Session, principal: Principal, layer: Layer, code: str)
     return _feature(spec, row)
 
 
-def _unit_out(unit: Unit, jurisdiction_code: str | None) -> UnitOut:
-    return UnitOut(
-        code=unit.code,
-        name=unit.name,
-        name_en=unit.name_en,
-        kind=unit.kind,
-        jurisdiction_code=jurisdiction_code,
+def _units() -> Select[Unit, str]:
+    """Units with the code of their street office's jurisdiction, if any."""
+    return select(Unit, _Street.code.label("jurisdiction_code")).outerjoin(
+        _Street, Unit.jurisdiction_id == _Street.id
     )
 
 
@@ -314,31 +298,21 @@ def list_units(
 ) -> tuple[list[UnitOut], str | None]:
     """Departments and units; district-wide ones for all, street offices by scope."""
     principal.require(Permission.TERRITORY_READ)
-    query = (
-        select(Unit, _Street.code)
-        .outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
-        .where(principal.path_filter(_Street.path, nullable=True))
-    )
+    query = _units().where(principal.path_filter(_Street.path, nullable=True))
     if kind is not None:
         query = query.where(Unit.kind == kind)
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(Unit.code > str(after))
-    rows = session.execute(query.order_by(Unit.code).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1][0].code) if len(rows) > limit else None
-    return [_unit_out(u, j) for u, j in rows[:limit]], next_cursor
+    rows, next_cursor = UNITS_BY_CODE.rows(session, query, limit=limit, cursor=cursor)
+    return [_read(UnitOut)(row) for row in rows], next_cursor
 
 
 def get_unit(session: Session, principal: Principal, code: str) -> UnitOut:
     principal.require(Permission.TERRITORY_READ)
     row = session.execute(
-        select(Unit, _Street.code)
-        .outerjoin(_Street, Unit.jurisdiction_id == _Street.id)
-        .where(Unit.code == code, principal.path_filter(_Street.path, nullable=True))
+        _units().where(Unit.code == code, principal.path_filter(_Street.path, nullable=True))
     ).first()
     if row is None:
         raise NotFound(f"编码为 {code} 的单位不存在")
-    return _unit_out(row[0], row[1])
+    return _read(UnitOut)(row)
 
 
 def import_territory(

@@ -27,7 +27,8 @@ from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
 from app.core.idempotency import run_idempotent
-from app.core.pagination import decode_id_cursor, encode_cursor
+from app.core.moments import to_local
+from app.core.pagination import Keyset
 from app.notifications.service import notify_whistle
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
@@ -49,6 +50,9 @@ from app.whistles.schemas import (
 
 if TYPE_CHECKING:
     from app.settings import Settings
+
+#: Whistles newest first.
+NEWEST_FIRST = Keyset(Whistle.id, descending=True)
 
 
 class NotYourSegment(Problem):
@@ -254,7 +258,6 @@ def status_of(summons: WhistleSummons, due_at: datetime, now: datetime) -> Summo
 
 
 def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) -> WhistleOut:
-    zone = settings.zone
     user_ids = {whistle.blown_by_user_id} | {
         s.reported_by_user_id for s in whistle.summonses if s.reported_by_user_id
     }
@@ -265,7 +268,7 @@ def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) 
         )
     }
     units = {
-        u.id: UnitBrief(code=u.code, name=u.name, kind=u.kind)
+        u.id: UnitBrief.model_validate(u)
         for u in session.scalars(
             select(Unit).where(Unit.id.in_([s.unit_id for s in whistle.summonses]))
         )
@@ -282,7 +285,7 @@ def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) 
             SummonsOut(
                 unit=units[s.unit_id],
                 status=status,
-                reported_at=s.reported_at.astimezone(zone) if s.reported_at else None,
+                reported_at=s.reported_at,
                 reported_by=people.get(s.reported_by_user_id) if s.reported_by_user_id else None,
                 minutes_to_report=round((s.reported_at - whistle.blown_at).total_seconds() / 60, 1)
                 if s.reported_at
@@ -294,7 +297,7 @@ def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) 
     counts = Counter(s.status for s in summonses)
     return WhistleOut(
         id=whistle.id,
-        blown_at=whistle.blown_at.astimezone(zone),
+        blown_at=whistle.blown_at,
         blown_by=people[whistle.blown_by_user_id],
         segment_code=segment.code,
         segment_name=segment.name,
@@ -306,7 +309,7 @@ def _out(session: Session, settings: Settings, whistle: Whistle, now: datetime) 
         category_code=whistle.category_code,
         category_name=category.name if category else whistle.category_code,
         description=whistle.description,
-        report_in_due_at=whistle.report_in_due_at.astimezone(zone),
+        report_in_due_at=whistle.report_in_due_at,
         case_number=session.scalar(
             select(Case.number)
             .join(WhistleCase, WhistleCase.case_id == Case.id)
@@ -342,20 +345,14 @@ def list_whistles(
         query = query.join(RoadSegment, Whistle.segment_id == RoadSegment.id).where(
             RoadSegment.code == segment_code
         )
-    after = decode_id_cursor(cursor)
-    if after is not None:
-        query = query.where(Whistle.id < after)
-    rows = list(session.scalars(query.order_by(Whistle.id.desc()).limit(limit + 1)))
+    rows, next_cursor = NEWEST_FIRST.scalars(session, query, limit=limit, cursor=cursor)
     now = utcnow()
-    page = [_out(session, settings, w, now) for w in rows[:limit]]
-    return page, encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return [_out(session, settings, w, now) for w in rows], next_cursor
 
 
 def _already_reported(summons: WhistleSummons, settings: Settings) -> AlreadyReportedIn:
     assert summons.reported_at is not None
-    return AlreadyReportedIn(
-        f"已于 {summons.reported_at.astimezone(settings.zone):%Y-%m-%d %H:%M} 报到"
-    )
+    return AlreadyReportedIn(f"已于 {to_local(summons.reported_at):%Y-%m-%d %H:%M} 报到")
 
 
 def _record_report_in(

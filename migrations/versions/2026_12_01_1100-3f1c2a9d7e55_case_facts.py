@@ -89,7 +89,7 @@ def upgrade() -> None:
     if not os.environ.get("ROADCHIEF_SKIP_FACTS_BACKFILL"):
         from app.cases.facts import rebuild
 
-        rebuild(Session(bind=op.get_bind()))
+        rebuild(Session(bind=op.get_bind()), month_end_copies=False)
 
 
 def downgrade() -> None:

@@ -4,14 +4,20 @@ step by step is proven by `test_figures_property.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.cases.models import Case, CaseEvent, CaseFact, CaseSource, CaseStatus
+from app.assessment import service
+from app.cases.facts import rebuild
+from app.cases.models import Case, CaseEvent, CaseFact, CaseFactAtMonthEnd, CaseSource, CaseStatus
 from app.cli import cli
 from app.core.database import Database
 from app.routing.models import Urgency
@@ -19,6 +25,7 @@ from app.territory.models import Unit, UnitKind
 from tests.cases.conftest import Loop, dispatched, loop  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_the_facts_are_rebuilt_from_imported_events(empty_database: Database) -> None:
@@ -111,3 +118,65 @@ def test_each_step_writes_its_facts_in_one_statement_or_none(
     assert {(r.cancelled, r.unit_id == 0 and r.status) for r in rows} == {
         (1, "cancelled"), (1, False),
     }  # fmt: skip
+
+
+@pytest.mark.time_machine("2026-11-30T20:00:00+08:00", tick=False)  # a month's last evening
+def test_a_month_that_is_over_reads_the_facts_kept_as_of_its_end(
+    dispatched: Loop,  # noqa: F811 - the fixture imported above
+    session: Session,
+    client: TestClient,
+    as_user: Callable[[str], dict[str, str]],
+    time_machine: Any,
+) -> None:
+    """The first step on a case after its month ended keeps the case's facts as they stood
+    at the end; the month, over but not yet closed, reads them (the later steps do not move
+    its figures) instead of replaying the case's events."""
+    case_id = session.scalar(select(Case.id).where(Case.number == dispatched.number))
+
+    def kept(table: Any) -> dict[int, tuple[Any, ...]]:
+        session.rollback()
+        rows = session.execute(select(table.__table__).where(table.case_id == case_id))
+        return {r.unit_id: tuple(r) for r in rows}
+
+    def november(by: str) -> dict[str, Any]:
+        month = {"by": by, "from": "2026-11-01", "to": "2026-11-30"}
+        answer = client.get("/api/v1/assessment/kpis", headers=as_user("demo-assessor"),
+                            params=month)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        report: dict[str, Any] = answer.json()
+        assert report["complete"] is True
+        return {"rows": report["rows"], "total": report["total"]}
+
+    at_end = kept(CaseFact)
+    time_machine.move_to(datetime(2026, 12, 1, 0, 5, tzinfo=SHANGHAI), tick=False)
+    figures = {by: november(by) for by in ("street", "unit")}
+    assert kept(CaseFactAtMonthEnd) == {}  # nothing changed yet: nothing kept
+
+    dispatched.ok("demo-staff", "sign_for")
+    assert kept(CaseFactAtMonthEnd) == at_end  # as the month ended
+    assert kept(CaseFact) != at_end
+    time_machine.shift(timedelta(hours=2))
+    dispatched.ok("demo-dispatcher", "hang_up", note="等待资金")
+    assert kept(CaseFactAtMonthEnd) == at_end  # kept once, not moved by later steps
+
+    for by, then in figures.items():
+        assert november(by) == then, by
+    service.FROM_FACTS = False  # the same month replayed from the events, as before
+    try:
+        for by, then in figures.items():
+            assert november(by) == then, by
+    finally:
+        service.FROM_FACTS = True
+    # It is the kept copy the month reads: marked rejected there, the month counts it so.
+    session.execute(
+        update(CaseFactAtMonthEnd)
+        .where(CaseFactAtMonthEnd.case_id == case_id, CaseFactAtMonthEnd.unit_id == 0)
+        .values(rejected=1)
+    )
+    session.commit()
+    rejected = figures["street"]["total"]["counts"]["rejected"]
+    assert november("street")["total"]["counts"]["rejected"] == rejected + 1
+    session.rollback()
+    assert rebuild(session) > 0  # the events give the same copy again
+    session.commit()
+    assert kept(CaseFactAtMonthEnd) == at_end

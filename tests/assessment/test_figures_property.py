@@ -39,7 +39,7 @@ from app.accounts.service import (
 from app.accounts.tokens import issue_access_token
 from app.assessment.kpis import parse_weights
 from app.cases.facts import CASE_ROW, rebuild
-from app.cases.models import CaseFact
+from app.cases.models import CaseFact, CaseFactAtMonthEnd
 from app.cases.sweep import sweep
 from app.core.database import utcnow
 from app.settings import Settings
@@ -53,7 +53,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 UNITS = ("urban-management", "transport", "forestry-landscape")
 CATEGORIES = ("roads.surface", "order.street_vending")
 STREETS = ("410199001", "410199002", "410199003")
-FIRST_MONDAY = date(2026, 3, 2)  # 2026-W10; each example takes its own week after it
+# 2026-W22; each example takes its own week after it. The first (the explicit example)
+# ends with May: the month's facts as of its end are kept and read once steps follow it.
+FIRST_MONDAY = date(2026, 5, 25)
 CHIEF, DISPATCHER, ADMIN = "chief-everywhere", "demo-dispatcher", "demo-admin"
 DIMENSIONS = ("street", "unit", "category")
 Op = tuple[Any, ...]
@@ -245,10 +247,11 @@ def assert_facts_match(session: Session, history: oracle.History, now: datetime)
     assert kept.keys() == want.keys()
     for key, row in want.items():
         assert kept[key] == row, key
-    every = select(CaseFact.__table__).order_by(CaseFact.case_id, CaseFact.unit_id)
-    before = session.execute(every).all()
+    tables = (CaseFact, CaseFactAtMonthEnd)  # the facts now, and as of a month's end
+    every = [select(t.__table__).order_by(t.case_id, t.unit_id) for t in tables]
+    before = [session.execute(rows).all() for rows in every]
     rebuild(session)
-    assert session.execute(every).all() == before
+    assert [session.execute(rows).all() for rows in every] == before
 
 
 @pytest.fixture
