@@ -11,6 +11,7 @@ import typer
 from alembic import command
 from alembic.config import Config
 
+import app.wiring  # noqa: F401  (the domains' registrations)
 from app.accounts.cli import users_cli
 from app.assessment.cli import assessment_cli
 from app.backup.cli import backup_cli

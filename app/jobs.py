@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import httpx
 import structlog
 
+import app.wiring  # noqa: F401  (the domains' registrations)
 from app.assessment.periods import close_due_periods
 from app.cases.sweep import sweep
 from app.core.database import Database

@@ -9,6 +9,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app import wiring  # noqa: F401  (the domains' registrations)
 from app.accounts.access import AUTH_PROBLEMS
 from app.accounts.deps import credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
@@ -26,6 +27,7 @@ from app.core.contract import document_problems, operation_id
 from app.core.database import Database
 from app.core.deps import document_read_headers
 from app.core.errors import install_problem_handlers
+from app.core.examples import document_examples
 from app.core.logging import RequestLog, configure_logging, configure_structlog
 from app.core.memory import tune_malloc
 from app.core.moments import speak_zone
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     document_body_problems(app)
     document_problems(app, secured=AUTH_PROBLEMS)
     document_read_headers(app)
+    document_examples(app)
     # Innermost of the three: its refusals are logged and carry the request id.
     app.add_middleware(BodyGate, settings=settings, check_credentials=credentials_before_body)
     app.add_middleware(RequestLog)

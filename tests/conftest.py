@@ -13,41 +13,36 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app.accounts.access import SYSTEM
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
-from app.core.schema import run_migrations
-from app.demo.loader import load_demo_city
-from app.demo.users import create_demo_users
 from app.main import create_app
-from app.routing.shipped import load_shipped_routing
 from app.settings import Settings, get_settings
-from tests.contract import Answer, ProblemRecorder, undocumented
-from tests.photos import jpeg
-from tests.places import Spot, on_segment
+from tests.support import Headers
+from tests.support.contract import Answer, ProblemRecorder, undocumented
+from tests.support.databases import (
+    ENGINES,
+    POSTGRES_URL_VAR,
+    DatabaseFactory,
+    migrate,
+    new_demo_database,
+)
+from tests.support.photos import jpeg
+from tests.support.places import Spot, on_segment
 
-Headers = Callable[[str], dict[str, str]]
-
-POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
 #: The suite's "now" (ISO 8601 with offset), to run it on a chosen day: see scripts/test-dates.
 TEST_NOW_VAR = "ROADCHIEF_TEST_NOW"
-TEST_SECRET_KEY = "test-signing-key-that-is-long-enough-0123456789"
-ENGINES = [e for e in os.environ.get("ROADCHIEF_TEST_ENGINES", "sqlite,postgis").split(",") if e]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,59 +79,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _suite_travel.stop()
 
 
-class DatabaseFactory:
-    """Creates empty databases on one engine and drops them at the end of the run."""
-
-    def __init__(self, engine_name: str, tmp_dir: Path) -> None:
-        self.engine_name = engine_name
-        self.tmp_dir = tmp_dir
-        self._created: list[str] = []
-        self._databases: list[Database] = []
-
-    def new_url(self) -> str:
-        name = f"roadchief_test_{uuid.uuid4().hex[:12]}"
-        if self.engine_name == "sqlite":
-            return f"sqlite:///{self.tmp_dir / (name + '.sqlite3')}"
-        admin = make_url(os.environ[POSTGRES_URL_VAR])
-        with create_engine(admin, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        self._created.append(name)
-        return admin.set(database=name).render_as_string(hide_password=False)
-
-    def settings(self, url: str) -> Settings:
-        return Settings(
-            database_url=url,
-            log_format="console",
-            media_dir=self.tmp_dir / "media",
-            secret_key=TEST_SECRET_KEY,
-            # The cheapest Argon2 the library accepts: the suite signs in hundreds of times.
-            argon2_time_cost=1,
-            argon2_memory_kib=1024,
-            # The tests run the sweep and webhook delivery themselves, at the times they
-            # choose; a timer in the background would race them.
-            background_interval_seconds=0,
-        )
-
-    def database(self, url: str) -> Database:
-        database = Database.from_settings(self.settings(url))
-        self._databases.append(database)
-        return database
-
-    def close(self) -> None:
-        for database in self._databases:
-            database.dispose()
-        if self._created:
-            admin = make_url(os.environ[POSTGRES_URL_VAR])
-            with create_engine(admin, isolation_level="AUTOCOMMIT").connect() as conn:
-                for name in self._created:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def migrate(database: Database, revision: str = "head", *, down: bool = False) -> None:
-    """Run Alembic on `database` through the app's own engine (SpatiaLite loaded)."""
-    run_migrations(database.engine, revision, down=down)
-
-
 _factories: dict[str, DatabaseFactory] = {}
 _demo_databases: dict[str, Database] = {}
 
@@ -171,18 +113,6 @@ def demo_database_for(
     return get
 
 
-def new_demo_database(factory: DatabaseFactory) -> Database:
-    """A migrated database with the demo city, its users and the shipped routing."""
-    database = factory.database(factory.new_url())
-    migrate(database)
-    settings = factory.settings(database.engine.url.render_as_string(hide_password=False))
-    with database.sessions() as session:
-        list(load_demo_city(session, settings))
-        create_demo_users(session, settings)
-        load_shipped_routing(session, SYSTEM)
-    return database
-
-
 @pytest.fixture(scope="session", params=ENGINES)
 def engine_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -203,7 +133,7 @@ def demo_database(engine_name: str, demo_database_for: Callable[[str], Database]
 @pytest.fixture(scope="session")
 def live_database(factory: DatabaseFactory) -> Database:
     """Another demo city, whose writes are committed: for the stories that run a real
-    server (`tests.live.serve`) with concurrent clients or its background jobs, which
+    server (`tests.support.live.serve`) with concurrent clients or its background jobs, which
     the one rolled-back transaction of `session` cannot serve. Shared by those stories."""
     return new_demo_database(factory)
 
@@ -232,7 +162,7 @@ def session(demo_database: Database) -> Iterator[Session]:
 @pytest.fixture
 def app(settings: Settings, demo_database: Database, session: Session) -> Iterator[FastAPI]:
     """The app on the test's session. The test errors if the app answered a problem its
-    OpenAPI entry does not document (tests/contract.py)."""
+    OpenAPI entry does not document (tests/support/contract.py)."""
     app = create_app(settings, demo_database)
     app.dependency_overrides[get_db_session] = lambda: session
     answers: set[Answer] = set()

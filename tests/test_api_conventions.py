@@ -25,12 +25,10 @@ from app.core.database import utcnow
 from app.core.moments import MOMENT_EXAMPLE
 from app.notifications.models import OutboxMessage
 from app.territory.models import Pledge
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
-from tests.shops.test_visits import shop_of, visit_body
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
+from tests.support.shops import shop_of, visit_body
 
 #: A moment as JSON carries it: a date, a time, an offset or Z.
 MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")

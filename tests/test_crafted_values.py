@@ -19,13 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from tests.assessment.test_inspections import inspection
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
-from tests.shops.test_visits import shop_of, visit_body
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.assessment import inspection
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
+from tests.support.shops import shop_of, visit_body
 
 PAST_INTEGER = 2**31  # one past PostgreSQL's INTEGER, which holds every id
 PAST_64_BITS = 2**63

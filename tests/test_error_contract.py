@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.errors import NotFound, install_problem_handlers
-from tests.contract import Answer, ProblemRecorder, undocumented
+from tests.support.contract import Answer, ProblemRecorder, undocumented
 
 
 def test_an_undocumented_problem_is_caught() -> None:

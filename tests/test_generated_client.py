@@ -23,10 +23,10 @@ from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
 from app.settings import Settings
-from tests.contract import OPENAPI
-from tests.live import serve
-from tests.photos import jpeg
-from tests.places import on_segment
+from tests.support.contract import OPENAPI
+from tests.support.live import serve
+from tests.support.photos import jpeg
+from tests.support.places import on_segment
 
 PACKAGE = "roadchief_client"
 
@@ -69,7 +69,7 @@ def test_the_pothole_story_runs_through_a_generated_client(
     models, types = _models(), importlib.import_module(f"{PACKAGE}.types")
     auth, photos = _api("auth.token"), _api("photos.upload_photo")
     reports = _api("reports.submit_report")
-    get_case, take_action = _api("cases.get_case"), _api("cases.take_action")
+    get_case = _api("cases.get_case")
     with live_database.sessions() as db:
         spot = on_segment(db, chief="demo-chief-3", skip=2)
 
@@ -121,12 +121,12 @@ def test_the_pothole_story_runs_through_a_generated_client(
         assert case.headers["ETag"] == f'"{case.parsed.version}"'
         version = case.parsed.version
 
-        def act(client: Any, action: Any, **body: Any) -> Any:
+        def act(client: Any, step: str, body: Any) -> Any:
+            """Step `step` through its own operation (`register_case`, ...) and body model."""
             nonlocal version
-            answer = take_action.sync_detailed(
-                number, action, client=client, body=models.ActionIn(**body),
-                if_match=f'"{version}"',
-            )  # fmt: skip
+            answer = _api(f"cases.{step}_case").sync_detailed(
+                number, client=client, body=body, if_match=f'"{version}"'
+            )
             assert answer.status_code == 200, answer.content
             assert isinstance(answer.parsed, models.CaseOut)
             assert answer.headers["ETag"] == f'"{answer.parsed.version}"'
@@ -134,17 +134,23 @@ def test_the_pothole_story_runs_through_a_generated_client(
             return answer.parsed
 
         # 2-3. The centre registers it and dispatches it to urban management.
-        act(dispatcher, models.Action.REGISTER)
+        act(dispatcher, "register", models.RegisterStepIn())
         dispatched = act(
-            dispatcher, models.Action.DISPATCH, units=["urban-management"], reason="城管处置"
+            dispatcher,
+            "dispatch",
+            models.DispatchStepIn(units=["urban-management"], reason="城管处置"),
         )
         assert dispatched.status == models.CaseStatus.DISPATCHED
         # 4-5. The department signs for it and feeds back with a photo of the repair.
-        assert act(staff, models.Action.SIGN_FOR).status == models.CaseStatus.IN_PROGRESS
-        fed_back = act(staff, models.Action.FEED_BACK, note="已修补坑洼", photo_ids=[photo(staff)])
+        assert (
+            act(staff, "sign_for", models.SignForStepIn()).status == models.CaseStatus.IN_PROGRESS
+        )
+        fixed = models.FeedBackStepIn(note="已修补坑洼", photo_ids=[photo(staff)])
+        fed_back = act(staff, "feed_back", fixed)
         assert fed_back.status == models.CaseStatus.AWAITING_VERIFICATION
         # 6. The road chief verifies on site; the case closes.
-        closed = act(chief, models.Action.VERIFY_PASS, lon=spot.lon, lat=spot.lat, note="已修好")
+        here = models.VerifyPassStepIn(lon=spot.lon, lat=spot.lat, note="已修好")
+        closed = act(chief, "verify_pass", here)
         assert closed.status == models.CaseStatus.CLOSED
         assert [e.kind for e in closed.history] == [
             models.CaseEventKind.REPORTED, models.CaseEventKind.REGISTERED,
@@ -153,8 +159,8 @@ def test_the_pothole_story_runs_through_a_generated_client(
         ]  # fmt: skip
 
         # A problem answer parses as the problem body the document names.
-        stale = take_action.sync_detailed(
-            number, models.Action.REOPEN, client=dispatcher, body=models.ActionIn(), if_match='"1"'
+        stale = _api("cases.reopen_case").sync_detailed(
+            number, client=dispatcher, body=models.ReopenStepIn(), if_match='"1"'
         )
         assert stale.status_code == 409
         assert isinstance(stale.parsed, models.ProblemBody)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.database import Base
 from app.core.schema import include_object, schema_heads
-from tests.conftest import DatabaseFactory, migrate
+from tests.support.databases import DatabaseFactory, migrate
 
 APP_TABLES = {t.name for t in Base.metadata.sorted_tables}
 

@@ -24,9 +24,10 @@ from app.core.metrics import PHOTO_REFUSALS
 from app.core.tracing import configure_tracing, tracing_wanted
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import DatabaseFactory, migrate
-from tests.places import Spot
-from tests.reports.conftest import Headers, new_key, report_body
+from tests.support import Headers
+from tests.support.databases import DatabaseFactory, migrate
+from tests.support.places import Spot
+from tests.support.reports import new_key, report_body
 
 METRICS_TOKEN = "prometheus-scrape-token-0123456789"
 OPERATOR = {"Authorization": f"Bearer {METRICS_TOKEN}"}

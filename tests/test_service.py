@@ -12,7 +12,7 @@ from app.cli import OPENAPI_PATH, openapi_text
 from app.core.config import SettingsError
 from app.main import create_app
 from app.settings import get_settings
-from tests.conftest import DatabaseFactory, migrate
+from tests.support.databases import DatabaseFactory, migrate
 
 REQUEST_ID = "5f0c7c4e0e6d4b52a8b1d2e3f4a5b6c7"
 

@@ -18,14 +18,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.core.database import Database, utcnow
-from tests.cases.conftest import Loop
-from tests.patrols.test_patrols import start, walk
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
-from tests.statements import Statements
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop
+from tests.support.patrols import start, walk
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
+from tests.support.statements import Statements
 
 #: Statements per request, by engine: (SQLite + SpatiaLite, PostgreSQL + PostGIS).
 BUDGET = {

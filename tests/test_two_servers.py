@@ -40,10 +40,10 @@ from app.cases.models import Case, CaseEvent, CaseEventKind, CaseTask
 from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.notifications.models import DeliveryStatus, OutboxMessage, WebhookDelivery
-from tests.conftest import ENGINES, DatabaseFactory, new_demo_database
-from tests.photos import jpeg
-from tests.places import on_segment
-from tests.s3 import CREDENTIALS, bucket, s3_endpoint  # noqa: F401 (the fixtures, by name)
+from tests.support.databases import ENGINES, DatabaseFactory, new_demo_database
+from tests.support.photos import jpeg
+from tests.support.places import on_segment
+from tests.support.s3 import CREDENTIALS, bucket, s3_endpoint  # noqa: F401 (the fixtures, by name)
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = 8  # per round

@@ -33,6 +33,17 @@ class Permission(StrEnum):
     PHOTOS_UPLOAD = "photos:upload"
     REPORTS_SUBMIT = "reports:submit"
     CASES_READ = "cases:read"
+    #: The workflow's actors (`app.cases.workflow.ACTOR_PERMISSIONS`): register, dispatch,
+    #: decide returns and extensions, hang up (the command centre).
+    CASES_DISPATCH = "cases:dispatch"
+    #: Sign for, handle, feed back, ask to return or for more time (a unit's staff, on
+    #: their unit's tasks).
+    CASES_HANDLE = "cases:handle"
+    #: Verify and reopen (the reporter, the segment's road chiefs, supervisors: checked per case).
+    CASES_VERIFY = "cases:verify"
+    #: Urge an unfinished case (督办).
+    CASES_SUPERVISE = "cases:supervise"
+    CASES_CANCEL = "cases:cancel"
     WEBHOOKS_MANAGE = "webhooks:manage"
     CALENDAR_MANAGE = "calendar:manage"
     PATROLS_READ = "patrols:read"
@@ -59,11 +70,13 @@ _REPORT = frozenset(
     {Permission.PHOTOS_UPLOAD, Permission.REPORTS_SUBMIT, Permission.PATROLS_RECORD}
 )
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ROAD_CHIEF: _READ_ALL | _REPORT | {Permission.WHISTLES_BLOW},
-    Role.PATROLLER: _READ_ALL | _REPORT,
-    Role.SUPERVISOR: _READ_ALL | _REPORT,
-    Role.DISPATCHER: _READ_ALL | {Permission.USERS_READ, Permission.EXCHANGE_IMPORT},
-    Role.DEPARTMENT_STAFF: _READ_ALL | {Permission.WHISTLES_REPORT_IN, Permission.PHOTOS_UPLOAD},
+    Role.ROAD_CHIEF: _READ_ALL | _REPORT | {Permission.WHISTLES_BLOW, Permission.CASES_VERIFY},
+    Role.PATROLLER: _READ_ALL | _REPORT | {Permission.CASES_VERIFY},
+    Role.SUPERVISOR: _READ_ALL | _REPORT | {Permission.CASES_VERIFY, Permission.CASES_SUPERVISE},
+    Role.DISPATCHER: _READ_ALL
+    | {Permission.USERS_READ, Permission.EXCHANGE_IMPORT, Permission.CASES_DISPATCH},
+    Role.DEPARTMENT_STAFF: _READ_ALL
+    | {Permission.WHISTLES_REPORT_IN, Permission.PHOTOS_UPLOAD, Permission.CASES_HANDLE},
     Role.ASSESSOR: _READ_ALL
     | {Permission.USERS_READ, Permission.PHOTOS_UPLOAD, Permission.INSPECTIONS_RECORD},
     Role.ADMIN: frozenset(Permission),

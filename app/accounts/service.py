@@ -532,12 +532,30 @@ def update_user(
     data: UserUpdate,
 ) -> UserOut:
     """Change profile, roles, scope or status. Disabling revokes every refresh token;
-    changing roles or scope is audited with the before and after."""
+    changing roles or scope is audited with the before and after.
+
+    All checks come first (the account asked for must hold together, an admin may not lock
+    themselves out), so refused input changes nothing; then each concern in turn."""
     if principal is not None:
         principal.require(Permission.USERS_MANAGE)
     user = load_user(session, user_id)
     if user is None:
         raise NotFound("用户不存在")
+    wanted = _account_asked_for(session, user, data)
+    _refuse_self_lock_out(principal, user, data, wanted.roles)
+
+    now = utcnow()
+    _update_profile(user, data)
+    _change_roles(session, principal, user, wanted, now)
+    _change_scope(session, principal, user, wanted.jurisdictions, now)
+    _change_status(session, principal, user, data.is_active, now)
+    session.commit()
+    return user_out(user)  # expire_on_commit=False: the loaded state is current
+
+
+def _account_asked_for(session: Session, user: User, data: UserUpdate) -> _Account:
+    """The account as the update would leave it (each field sent, or as it is); refused
+    with every field error at once when its parts do not agree."""
     sent = data.model_fields_set
     errors: list[FieldError] = []
     roles = set(data.roles) if "roles" in sent and data.roles is not None else set(user.roles)
@@ -552,73 +570,110 @@ def update_user(
             session, data.jurisdiction_codes, "jurisdiction_codes"
         )
         errors += j_errors
-    errors += _account_errors(_Account(roles, chief_level, unit, jurisdictions))
+    account = _Account(roles, chief_level, unit, jurisdictions)
+    errors += _account_errors(account)
     if errors:
         raise UserInvalid("请检查标出的字段", errors=errors)
+    return account
+
+
+def _refuse_self_lock_out(
+    principal: Principal | None, user: User, data: UserUpdate, roles: set[Role]
+) -> None:
+    """An admin may not disable themselves or drop their own admin role."""
     locks_out = data.is_active is False or (Role.ADMIN in user.roles and Role.ADMIN not in roles)
     if principal is not None and principal.user_id == user.id and locks_out:
         raise CannotLockOutSelf("请由另一位管理员操作，以免无人可以管理系统")
 
-    now = utcnow()
+
+def _update_profile(user: User, data: UserUpdate) -> None:
+    sent = data.model_fields_set
     if "display_name" in sent and data.display_name is not None:
         user.display_name = data.display_name
     if "phone" in sent:
         user.phone = data.phone
+
+
+def _change_roles(
+    session: Session, principal: Principal | None, user: User, wanted: _Account, now: datetime
+) -> None:
+    """Roles, chief level and unit change together: the access tokens end, the change is
+    audited, and a new chief level unlinks the segments owned at the old one."""
     before_roles, before_level = sorted(user.roles), user.chief_level
     before_unit = user.unit.code if user.unit else None
-    if (
-        set(before_roles) != roles
-        or before_level != chief_level
-        or before_unit != (unit.code if unit else None)
-    ):
-        user.role_rows = [UserRole(role=r) for r in sorted(roles)]
-        user.chief_level = chief_level
-        user.unit = unit
-        end_access_tokens(user, now)
-        if chief_level != before_level:
-            # Segments were owned at the old level; an admin links them again.
-            session.execute(_SEGMENT_CHIEFS.delete().where(SegmentChief.user_id == user.id))
-        record(
-            session,
-            AuditEventType.ROLES_CHANGED,
-            actor=principal,
-            subject_user_id=user.id,
-            before={"roles": before_roles, "chief_level": before_level, "unit": before_unit},
-            after={
-                "roles": sorted(roles),
-                "chief_level": chief_level,
-                "unit": unit.code if unit else None,
-            },
-        )
+    after_unit = wanted.unit.code if wanted.unit else None
+    before = (set(before_roles), before_level, before_unit)
+    if before == (wanted.roles, wanted.chief_level, after_unit):
+        return
+    user.role_rows = [UserRole(role=r) for r in sorted(wanted.roles)]
+    user.chief_level = wanted.chief_level
+    user.unit = wanted.unit
+    end_access_tokens(user, now)
+    if wanted.chief_level != before_level:
+        # Segments were owned at the old level; an admin links them again.
+        session.execute(_SEGMENT_CHIEFS.delete().where(SegmentChief.user_id == user.id))
+    record(
+        session,
+        AuditEventType.ROLES_CHANGED,
+        actor=principal,
+        subject_user_id=user.id,
+        before={"roles": before_roles, "chief_level": before_level, "unit": before_unit},
+        after={
+            "roles": sorted(wanted.roles),
+            "chief_level": wanted.chief_level,
+            "unit": after_unit,
+        },
+    )
+
+
+def _change_scope(
+    session: Session,
+    principal: Principal | None,
+    user: User,
+    jurisdictions: list[Jurisdiction],
+    now: datetime,
+) -> None:
+    """A new scope ends the access tokens, is audited, and drops the segments now outside."""
     before_scope = sorted(r.jurisdiction.code for r in user.scope_rows)
     after_scope = sorted(j.code for j in jurisdictions)
-    if before_scope != after_scope:
-        user.scope_rows = [
-            UserJurisdiction(jurisdiction_id=j.id, jurisdiction=j) for j in jurisdictions
-        ]
+    if before_scope == after_scope:
+        return
+    user.scope_rows = [
+        UserJurisdiction(jurisdiction_id=j.id, jurisdiction=j) for j in jurisdictions
+    ]
+    end_access_tokens(user, now)
+    record(
+        session,
+        AuditEventType.SCOPE_CHANGED,
+        actor=principal,
+        subject_user_id=user.id,
+        before=before_scope,
+        after=after_scope,
+    )
+    _drop_segments_out_of_scope(session, principal, user)
+
+
+def _change_status(
+    session: Session,
+    principal: Principal | None,
+    user: User,
+    is_active: bool | None,
+    now: datetime,
+) -> None:
+    """Enabling or disabling, audited; disabling revokes every refresh token and ends the
+    access tokens."""
+    if is_active is None or is_active == user.is_active:
+        return
+    user.is_active = is_active
+    if not is_active:
+        revoke_refresh_tokens(session, "disabled", now, user_id=user.id)
         end_access_tokens(user, now)
-        record(
-            session,
-            AuditEventType.SCOPE_CHANGED,
-            actor=principal,
-            subject_user_id=user.id,
-            before=before_scope,
-            after=after_scope,
-        )
-        _drop_segments_out_of_scope(session, principal, user)
-    if data.is_active is not None and data.is_active != user.is_active:
-        user.is_active = data.is_active
-        if not data.is_active:
-            revoke_refresh_tokens(session, "disabled", now, user_id=user.id)
-            end_access_tokens(user, now)
-        record(
-            session,
-            AuditEventType.USER_ENABLED if data.is_active else AuditEventType.USER_DISABLED,
-            actor=principal,
-            subject_user_id=user.id,
-        )
-    session.commit()
-    return user_out(user)  # expire_on_commit=False: the loaded state is current
+    record(
+        session,
+        AuditEventType.USER_ENABLED if is_active else AuditEventType.USER_DISABLED,
+        actor=principal,
+        subject_user_id=user.id,
+    )
 
 
 def reset_password(

@@ -38,7 +38,7 @@ from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import photo_out, usable_photos, use_photo
@@ -89,7 +89,7 @@ def record_inspection(
     principal: SignedIn,
     body: InspectionIn,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[InspectionOut]:
     principal.require(Permission.INSPECTIONS_RECORD)
     # A refused deduction leaves no inspection and no report behind (run_idempotent rolls
     # back).

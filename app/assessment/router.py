@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep, SignedInDep
@@ -28,7 +28,11 @@ from app.assessment.schemas import (
 )
 from app.core.deps import ReadSessionDep, SessionDep, SettingsDep, staleness_headers
 from app.core.errors import NotFound, problem_responses
-from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotencyKeyReused,
+    idempotent_answer,
+)
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
 from app.media.service import UnknownPhoto
@@ -205,11 +209,13 @@ def record_inspection(
     principal: SignedInDep,
     body: InspectionIn,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> InspectionOut | JSONResponse:
     """A deduction with `open_case` is reported at once (a case of source `inspection`), in
     the same transaction; each is charged to the lead unit the routing rules give its
     category at its place."""
-    return inspections.record_inspection(session, settings, principal, body, idempotency_key)
+    return idempotent_answer(
+        inspections.record_inspection(session, settings, principal, body, idempotency_key)
+    )
 
 
 @router.get(

@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
@@ -498,14 +509,22 @@ def _count_cases(session: Session, scope: _Scope, tallies: _Tallies) -> None:
         f = CaseFact
         changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
                                           f.reported_at < period.end)  # fmt: skip
-        _from_facts(session, scope, tallies, skip=changed)
         if month_end(period.start) == period.end:
+            # The period ends with the month of each of its cases: the changed ones were
+            # copied as of that end at their first change after it. One source: the facts
+            # of the unchanged and the copies, read as one table.
             kept = CaseFactAtMonthEnd
             copied = select(kept.case_id).where(kept.unit_id == CASE_ROW,
                                                 kept.reported_at >= period.start,
                                                 kept.reported_at < period.end)  # fmt: skip
-            _from_facts(session, scope, tallies, facts=kept, only=copied)
+            as_of_end = union_all(select(*CaseFact.__table__.c).where(f.case_id.not_in(changed)),
+                                  select(*kept.__table__.c)).subquery("as_of_end")  # fmt: skip
+            _from_facts(session, scope, tallies, facts=aliased(CaseFact, as_of_end))
             changed = changed.where(f.case_id.not_in(copied))
+            if not session.scalar(select(changed.exists())):
+                return  # every changed case was copied (the replay would read nothing)
+        else:
+            _from_facts(session, scope, tallies, skip=changed)
         _from_events(session, scope, tallies, only=changed)
 
 
@@ -540,7 +559,7 @@ def _fact_sums(f: Facts) -> list[Any]:
 
 
 def _from_facts(
-    session: Session, scope: _Scope, tallies: _Tallies, *, facts: Facts = CaseFact,
+    session: Session, scope: _Scope, tallies: _Tallies, *, facts: Any = CaseFact,
     skip: Any = None, only: Any = None,
 ) -> None:  # fmt: skip
     """The figures of a period from the facts kept as events happened (but of the cases

@@ -15,7 +15,7 @@ the facts).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -90,11 +90,74 @@ class Change:
     cancel: bool = False
 
 
+@dataclass(frozen=True)
+class _Event:
+    """What a step of `change` reads of one event."""
+
+    to_status: str | None
+    detail: dict[str, Any]
+    #: The unit of a task event (`_TASK_KINDS`), else None.
+    unit: Any
+
+
+def _dispatched(out: Change, task: dict[str, Any], event: _Event) -> None:
+    for code in event.detail["units"]:
+        out.tasks[code] = {"dispatched": 1, "state": "working"}
+    out.case["lead_unit_id"] = event.detail["units"][0]
+
+
+def _whistle_blown(out: Change, task: dict[str, Any], event: _Event) -> None:
+    if event.to_status is not None:  # the whistle's case opens dispatched
+        _dispatched(out, task, event)
+
+
+def _cancelled(out: Change, task: dict[str, Any], event: _Event) -> None:
+    out.cancel = True
+
+
+def _fed_hours(out: Change, task: dict[str, Any], event: _Event) -> None:
+    task["fed_hours"] = event.detail.get("working_hours")
+
+
+def _released(out: Change, task: dict[str, Any], event: _Event) -> None:
+    task["state"] = "released"
+
+
+def _return_decided(out: Change, task: dict[str, Any], event: _Event) -> None:
+    if event.detail.get("upheld"):
+        task["state"], task["upheld"] = "returned", 1
+        out.case["lead_unit_id"] = -event.unit if isinstance(event.unit, int) else None
+    else:
+        task["refused"] = 1
+
+
+def _extension_decided(out: Change, task: dict[str, Any], event: _Event) -> None:
+    if event.detail.get("granted"):
+        task["extensions"] = 1
+
+
+#: The flag an event sets on its case's row.
+_CASE_FLAGS = {K.REGISTERED: "registered", K.FIXED_ON_SPOT: "registered",
+               K.REJECTED: "rejected", K.REWORK: "reworked", K.FED_BACK: "fed_back",
+               K.OVERDUE: "overdue"}  # fmt: skip
+#: The time an event records on its unit's task row: the event's.
+_TASK_TIMES = {K.SIGNED_FOR: "signed_at", K.SIGN_FOR_OVERDUE: "sign_late_at",
+               K.FED_BACK: "fed_at", K.OVERDUE: "late_at"}  # fmt: skip
+#: What else an event changes, read from its detail.
+_STEPS: dict[CaseEventKind, Callable[[Change, dict[str, Any], _Event], None]] = {
+    K.DISPATCHED: _dispatched, K.WHISTLE_BLOWN: _whistle_blown, K.CANCELLED: _cancelled,
+    K.FED_BACK: _fed_hours, K.RELEASED: _released, K.RETURN_DECIDED: _return_decided,
+    K.EXTENSION_DECIDED: _extension_decided,
+}  # fmt: skip
+
+
 def change(
     source: str, kind: str, to_status: str | None, detail: dict[str, Any], at: datetime
 ) -> Change | None:
-    """The change one event makes to the facts (None: none), as `tests/assessment/oracle.py`
-    replays it."""
+    """The change one event makes to the facts (None: none), as `tests/support/oracle.py`
+    replays it: the status it leads to, the flag it sets on the case (`_CASE_FLAGS`), the
+    time it records on its unit's task (`_TASK_TIMES`), and what its detail says
+    (`_STEPS`)."""
     kind = K(kind)
     out = Change()
     if to_status is not None:
@@ -103,38 +166,12 @@ def change(
         out.case["registered"] = 1  # a whistle's case is registered as it opens
     unit = detail.get("unit_id") if kind in _TASK_KINDS else None
     task: dict[str, Any] = out.tasks.setdefault(unit, {}) if isinstance(unit, int) else {}
-    if kind == K.DISPATCHED or (kind == K.WHISTLE_BLOWN and to_status is not None):
-        for code in detail["units"]:
-            out.tasks[code] = {"dispatched": 1, "state": "working"}
-        out.case["lead_unit_id"] = detail["units"][0]
-    elif kind in (K.REGISTERED, K.FIXED_ON_SPOT):
-        out.case["registered"] = 1
-    elif kind == K.REJECTED:
-        out.case["rejected"] = 1
-    elif kind == K.CANCELLED:
-        out.cancel = True
-    elif kind == K.REWORK:
-        out.case["reworked"] = 1
-    elif kind == K.SIGNED_FOR:
-        task["signed_at"] = at
-    elif kind == K.SIGN_FOR_OVERDUE:
-        task["sign_late_at"] = at
-    elif kind == K.FED_BACK:
-        out.case["fed_back"] = 1
-        task["fed_at"], task["fed_hours"] = at, detail.get("working_hours")
-    elif kind == K.OVERDUE:
-        out.case["overdue"] = 1
-        task["late_at"] = at
-    elif kind == K.RELEASED:
-        task["state"] = "released"
-    elif kind == K.RETURN_DECIDED:
-        if detail.get("upheld"):
-            task["state"], task["upheld"] = "returned", 1
-            out.case["lead_unit_id"] = -unit if isinstance(unit, int) else None
-        else:
-            task["refused"] = 1
-    elif kind == K.EXTENSION_DECIDED and detail.get("granted"):
-        task["extensions"] = 1
+    if kind in _CASE_FLAGS:
+        out.case[_CASE_FLAGS[kind]] = 1
+    if kind in _TASK_TIMES:
+        task[_TASK_TIMES[kind]] = at
+    if kind in _STEPS:
+        _STEPS[kind](out, task, _Event(to_status, detail, unit))
     out.tasks = {u: t for u, t in out.tasks.items() if t}
     if not (out.case or out.tasks or out.cancel or kind in _OPENING):
         return None
@@ -307,13 +344,14 @@ _EVENT_COLUMNS = (CaseEvent.case_id, CaseEvent.kind, CaseEvent.to_status, CaseEv
 
 def at_month_end(case: Any, events: list[Any], units: dict[str, int]) -> list[dict[str, Any]]:
     """The fact rows `keep` copied for the case when its first change after its month's
-    end came (none if no such change came, or the case had no row before it)."""
+    end came: its events before that end folded (none if no change came after it)."""
     end = month_end(case.reported_at)
-    for i, e in enumerate(events):
-        if e.occurred_at >= end and change(case.source, e.kind, e.to_status, e.detail or {},
-                                           e.occurred_at) is not None:  # fmt: skip
-            return list(fold(case, events[:i], units).values())
-    return []
+    if not any(e.occurred_at >= end and change(case.source, e.kind, e.to_status, e.detail or {},
+                                               e.occurred_at) is not None
+               for e in events):  # fmt: skip
+        return []
+    # By time, not by id: an imported history need not be written in order.
+    return list(fold(case, [e for e in events if e.occurred_at < end], units).values())
 
 
 def fold(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Principal
 from app.accounts.models import Role, SegmentChief
 from app.cases.models import Case, CaseTask
-from app.cases.workflow import BY_ACTION, Action, roles_of
+from app.cases.workflow import BY_ACTION, Action, may_act
 from app.territory.models import RoadSegment, Unit
 
 
@@ -41,7 +41,7 @@ def may_dispatch(principal: Principal) -> bool:
     """Whether `principal` is the command centre: one of the dispatch step's actors. They
     see a case's routing decision (分拨建议) and the dispatch queue; on a case they may
     see, that is: scope applies as everywhere."""
-    return bool(principal.roles & roles_of(BY_ACTION[Action.DISPATCH].actors))
+    return may_act(principal, BY_ACTION[Action.DISPATCH].actors)
 
 
 def verifiable_cases(principal: Principal) -> ColumnElement[bool]:

@@ -11,17 +11,18 @@ from app.accounts.models import Role
 from app.cases import errors, queues, steps, view
 from app.cases.models import TaskStatus
 from app.cases.schemas import (
-    ActionIn,
+    STEP_BODIES,
     CaseOut,
     CaseSummary,
     DispatchQueueItem,
+    StepBody,
     TaskQueueItem,
     TransitionOut,
 )
-from app.cases.workflow import TRANSITIONS, Action, roles_of
+from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, Need, Transition, roles_of
 from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import NotFound, problem_responses
+from app.core.errors import NotFound, Problem, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.service import UnknownPhoto
 from app.territory.locator import InvalidLocation, OutsideServiceArea
@@ -29,30 +30,47 @@ from app.territory.service import UnknownUnit
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
-ACTION_PROBLEMS = (
+#: What every step may answer, whatever it carries (photos and a position included).
+EVERY_STEP_PROBLEMS: tuple[type[Problem], ...] = (
     NotFound,
     errors.VersionRequired,
     errors.VersionConflict,
     errors.TransitionNotAllowed,
-    errors.NoTaskForUnit,
-    errors.NoteRequired,
-    errors.PhotosRequired,
-    errors.LocationRequired,
-    errors.TooFarFromCase,
-    errors.UnitRequired,
-    errors.ReasonRequired,
-    errors.DecisionRequired,
-    errors.DeadlineRequired,
-    errors.DeadlineInPast,
-    errors.DeadlineNotLater,
-    errors.DeadlineTooFar,
-    errors.ExtensionPending,
-    errors.NoExtensionRequest,
-    errors.ReopenWindowPassed,
-    UnknownUnit,
+    UnknownPhoto,
     OutsideServiceArea,
     InvalidLocation,
 )
+#: What a step's own handler refuses beyond what the table shows.
+HANDLER_PROBLEMS: dict[Action, tuple[type[Problem], ...]] = {
+    Action.DISPATCH: (UnknownUnit, errors.NoteRequired),
+    Action.REQUEST_EXTENSION: (errors.ExtensionPending,),
+    Action.DECIDE_EXTENSION: (errors.NoExtensionRequest,),
+    Action.REOPEN: (errors.ReopenWindowPassed,),
+}
+
+
+def step_problems(t: Transition) -> tuple[type[Problem], ...]:
+    """The problems step `t` may answer: read off its row of the workflow table."""
+    found = [*EVERY_STEP_PROBLEMS]
+    required = {
+        Need.NOTE: errors.NoteRequired,
+        Need.PHOTOS: errors.PhotosRequired,
+        Need.DECISION: errors.DecisionRequired,
+        Need.DEADLINE: errors.DeadlineRequired,
+        Need.ON_SITE: errors.LocationRequired,
+    }
+    found += [problem for need, problem in required.items() if need in t.needs]
+    if Need.ON_SITE in t.needs:
+        found.append(errors.TooFarFromCase)
+    if t.reasons:
+        found.append(errors.ReasonRequired)
+    if Need.DEADLINE in t.takes:
+        found += [errors.DeadlineInPast, errors.DeadlineTooFar, errors.DeadlineNotLater]
+    if t.task_sources is not None:
+        staff = Actor.TASK_UNIT_STAFF in t.actors
+        found += [errors.NoTaskForUnit, UnknownUnit if staff else errors.UnitRequired]
+    found += HANDLER_PROBLEMS.get(t.action, ()) if isinstance(t.action, Action) else ()
+    return tuple(dict.fromkeys(found))
 
 
 @router.get(
@@ -72,6 +90,7 @@ def get_workflow(principal: PrincipalDep) -> list[TransitionOut]:
             actors=sorted(a.value for a in t.actors),
             roles=sorted(r.value for r in roles_of(t.actors) - {Role.ADMIN}),
             needs=sorted(n.value for n in t.needs),
+            may=sorted(n.value for n in t.may),
             task_sources=sorted(t.task_sources) if t.task_sources else None,
             reasons=list(t.reasons) if t.reasons else None,
         )
@@ -97,29 +116,50 @@ def get_case(
     return case
 
 
-@router.post(
-    "/cases/{number}/actions/{action}",
-    summary="Take one step (立案, 派遣, 签收, 反馈, 核查, 督办, ...) on a case",
-    response_model=CaseOut,
-    responses={**problem_responses(*ACTION_PROBLEMS, UnknownPhoto), **ETAG_RESPONSE},
-)
-def take_action(
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
-    number: str,
-    action: Action,
-    body: ActionIn,
-    if_match: Annotated[
-        str | None, Header(description='The version you saw: `"3"` (or `version` in the body).')
-    ] = None,
-) -> CaseOut:
-    """Send the version you saw; a stale one is `409 version_conflict` with the current case
-    in `case`, so two people acting at once cannot both win."""
-    case = steps.perform(session, settings, principal, number, action, body, if_match)
-    response.headers["ETag"] = f'"{case.version}"'
-    return case
+IfMatch = Annotated[
+    str | None, Header(description='The version you saw: `"3"` (or `version` in the body).')
+]
+
+
+def _step_route(action: Action, t: Transition) -> None:
+    """`POST /cases/{number}/actions/<action>`: one operation per step, each with its own
+    body (`STEP_BODIES`, from the workflow table), so a client sees what each step takes."""
+
+    def take_step(
+        response: Response,
+        session: SessionDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        number: str,
+        body: StepBody,
+        if_match: IfMatch = None,
+    ) -> CaseOut:
+        case = steps.perform(
+            session, settings, principal, number, action, body.as_action(), if_match
+        )
+        response.headers["ETag"] = f'"{case.version}"'
+        return case
+
+    # The body's type is the step's own model (the string annotations resolve at module level).
+    take_step.__annotations__["body"] = STEP_BODIES[action]
+    needs = ", ".join(sorted(n.value for n in t.needs)) or "nothing more"
+    router.add_api_route(
+        f"/cases/{{number}}/actions/{t.action.value}",
+        take_step,
+        methods=["POST"],
+        name=f"{t.action.value}_case",
+        summary=f"{t.name_zh} ({t.action.value}): take this step on a case",
+        description=f"Who: {', '.join(sorted(a.value for a in t.actors))}. Needs: {needs}. "
+        "Send the version you saw (`If-Match` or `version`); a stale one is "
+        "`409 version_conflict` with the current case in `case`, so two people acting at "
+        "once cannot both win.",
+        response_model=CaseOut,
+        responses={**problem_responses(*step_problems(t)), **ETAG_RESPONSE},
+    )
+
+
+for _action, _transition in BY_ACTION.items():  # the steps; the entry rows are no action
+    _step_route(_action, _transition)
 
 
 @router.get(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from copy import copy
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
 from app.cases.models import CaseEventKind, CaseSource, CaseStage, CaseStatus, TaskStatus
+from app.cases.workflow import STEPS, Action, Need, Transition
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.core.inputs import DatabaseId, Moment
 from app.core.moments import LocalMoment
@@ -126,6 +135,65 @@ class ActionIn(BaseModel):
         return PointIn(lon=self.lon, lat=self.lat, coordinate_system=self.coordinate_system)
 
 
+#: What every step may carry: the version, and the note, photos and position its event keeps.
+_EVERY_STEP = ("version", "note", "photo_ids", "lon", "lat", "coordinate_system")
+#: The body field that carries each thing a step needs or may carry.
+_FIELD_OF: dict[Need, str] = {
+    Need.DEADLINE: "new_due_at",
+    Need.DECISION: "approved",
+    Need.UNIT: "unit_code",
+    Need.UNITS: "units",
+    Need.REASON: "reason",
+}
+
+
+class StepBody(BaseModel):
+    """The base of each step's own body: anything its step does not take is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _whole_point(self) -> StepBody:
+        if (getattr(self, "lon", None) is None) != (getattr(self, "lat", None) is None):
+            raise ValueError("lon 与 lat 须同时给出")
+        return self
+
+    def as_action(self) -> ActionIn:
+        """The step as the service takes it (what was not sent stays unset)."""
+        return ActionIn.model_validate(self.model_dump(exclude_unset=True))
+
+
+def step_fields(t: Transition) -> tuple[str, ...]:
+    """The fields of step `t`'s body, in `ActionIn`'s order: from the workflow table."""
+    wanted = {*_EVERY_STEP, *(_FIELD_OF[n] for n in t.takes if n in _FIELD_OF)}
+    return tuple(name for name in ActionIn.model_fields if name in wanted)
+
+
+def _step_body(t: Transition) -> type[StepBody]:
+    named = {**_FIELD_OF, Need.PHOTOS: "photo_ids", Need.ON_SITE: "lon and lat, on site"}
+    needed = sorted(named.get(n, n.value) for n in t.needs)
+    fields: dict[str, Any] = {
+        name: (ActionIn.model_fields[name].annotation, copy(ActionIn.model_fields[name]))
+        for name in step_fields(t)
+    }
+    name = "".join(word.capitalize() for word in t.action.value.split("_")) + "StepIn"
+    return create_model(
+        name,
+        __base__=StepBody,
+        __doc__=f"{t.name_zh} (`{t.action.value}`): the body of this step. "
+        + (f"Needs: {', '.join(needed)}. " if needed else "")
+        + "Fields the step does not take are refused (`validation_failed`).",
+        __module__=__name__,
+        **fields,
+    )
+
+
+#: Each step's own body, derived from the workflow table (`GET /api/v1/workflow`).
+STEP_BODIES: dict[Action, type[StepBody]] = {
+    t.action: _step_body(t) for t in STEPS if isinstance(t.action, Action)
+}
+
+
 class TaskOut(BaseModel):
     unit: UnitBrief
     is_lead: bool
@@ -192,13 +260,19 @@ class CaseOut(CasePlaceTimes):
 class TransitionOut(BaseModel):
     action: str
     name_zh: str
-    sources: list[CaseStatus]
+    sources: list[CaseStatus] = Field(
+        description="Where the case may come from (empty: a new case, how it enters the loop)."
+    )
     targets: list[CaseStatus] = Field(
         description="Where the case may go (several: its tasks decide; empty: it stays)."
     )
     actors: list[str]
     roles: list[str]
     needs: list[str] = Field(description="note, photos, on_site, deadline, decision, unit.")
+    may: list[str] = Field(
+        default_factory=list,
+        description="What the step may carry without needing it (units, reason, deadline).",
+    )
     task_sources: list[TaskStatus] | None = Field(
         description="A task step: the statuses the unit's task must be in."
     )

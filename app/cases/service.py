@@ -1,13 +1,15 @@
-"""Cases: numbering, finding open cases near a point, the history."""
+"""Cases: numbering, finding open cases near a point, the history (a new case is opened by
+`app.cases.opening.open_case`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import to_shape
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -20,16 +22,12 @@ from app.cases.models import (
     Case,
     CaseEvent,
     CaseEventKind,
-    CaseSource,
-    CaseStatus,
 )
 from app.cases.relations import visible_cases
 from app.cases.schemas import CaseEventOut, NearbyCase
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
-from app.notifications.service import notify_case_event
-from app.routing.models import Urgency
-from app.routing.schemas import RoutingDecisionOut, UnitBrief
+from app.routing.schemas import UnitBrief
 from app.territory.models import Unit
 
 if TYPE_CHECKING:
@@ -39,54 +37,6 @@ if TYPE_CHECKING:
 def assign_number(case: Case, zone: tzinfo) -> None:
     """案件编号: the local date of the report and the case's serial (after flush)."""
     case.number = f"{case.reported_at.astimezone(zone):%Y%m%d}{case.id:06d}"
-
-
-def new_case(
-    session: Session,
-    settings: Settings,
-    *,
-    source: CaseSource,
-    status: CaseStatus,
-    category_code: str,
-    urgency: Urgency,
-    description: str,
-    reporter_user_id: int | None,
-    point: Any,
-    decision: RoutingDecisionOut,
-    jurisdiction_path: str,
-    now: datetime,
-    handle_due_at: datetime | None = None,
-    verify_due_at: datetime | None = None,
-    fixed_on_spot: bool = False,
-    routing_decision_id: int | None = None,
-) -> Case:
-    """A case placed where its routing decision placed it, numbered (report or whistle):
-    version 1, however many flushes its opening takes."""
-    facts = decision.facts
-    case = Case(
-        status=status,
-        source=source,
-        category_code=category_code,
-        urgency=urgency,
-        description=description,
-        reporter_user_id=reporter_user_id,
-        reported_at=now,
-        geom=point,
-        jurisdiction_path=jurisdiction_path,
-        street_code=facts.street.code if facts.street else None,
-        community_code=facts.community.code if facts.community else None,
-        grid_cell_code=facts.grid_cell_code,
-        segment_code=facts.segment.code if facts.segment else None,
-        handle_due_at=handle_due_at,
-        verify_due_at=verify_due_at,
-        fixed_on_spot=fixed_on_spot,
-        report_count=1,
-        routing_decision_id=routing_decision_id,
-    )
-    session.add(case)
-    session.flush()
-    assign_number(case, settings.zone)
-    return case
 
 
 def count_joined_report(session: Session, case: Case) -> None:
@@ -159,30 +109,52 @@ def nearby_cases(
     ]
 
 
+#: Who else must hear of each event, in its transaction: `app.wiring` registers the
+#: notifications here, so they depend on cases and cases on nothing of theirs.
+EventListener = Callable[[Session, "Settings", Case, CaseEvent], None]
+_EVENT_LISTENERS: list[EventListener] = []
+
+
+def on_case_event(listener: EventListener) -> None:
+    """Call `listener` after each event is written (once, however often registered)."""
+    if listener not in _EVENT_LISTENERS:
+        _EVENT_LISTENERS.append(listener)
+
+
 def record_event(
     session: Session, settings: Settings, case: Case, kind: CaseEventKind, **fields: Any
 ) -> CaseEvent:
     """Append an event to the case's history, keep the KPI facts it changes and tell the
-    people it concerns (in the caller's transaction). The one place events are written:
-    steps, reports, whistles, the sweep."""
+    people it concerns (its listeners, in the caller's transaction). The one place events
+    are written: steps, openings, reports, whistles, the sweep."""
+    if not _EVENT_LISTENERS:  # an event nobody was told of would be lost for good
+        raise RuntimeError("case events have no listeners: import app.wiring first")
     event = CaseEvent(case_id=case.id, kind=kind, **{"photo_ids": [], "detail": {}, **fields})
     session.add(event)
     session.flush()
     keep_facts(session, case, event)
-    notify_case_event(session, settings, case, event)
+    for listener in _EVENT_LISTENERS:
+        listener(session, settings, case, event)
     return event
+
+
+#: A case's events as rows, with each actor's name: every step's answer shows them, so no
+#: ORM objects are built for them.
+_HISTORY = (
+    select(CaseEvent.occurred_at, CaseEvent.kind, CaseEvent.actor_role, CaseEvent.from_status,
+           CaseEvent.to_status, CaseEvent.note, CaseEvent.photo_ids, CaseEvent.geom,
+           CaseEvent.detail, User.display_name)
+    .outerjoin(User, CaseEvent.actor_user_id == User.id)
+    .where(CaseEvent.case_id == bindparam("case_id"))
+    .order_by(CaseEvent.id)
+)  # fmt: skip
 
 
 def history(session: Session, case_id: int) -> list[CaseEventOut]:
     """The case's events in order, each with its actor's name and the unit it concerns
     (its `unit_id`): eleven releases name eleven units."""
-    rows = session.execute(
-        select(CaseEvent, User.display_name)
-        .outerjoin(User, CaseEvent.actor_user_id == User.id)
-        .where(CaseEvent.case_id == case_id)
-        .order_by(CaseEvent.id)
-    ).all()
-    unit_ids = {e.detail.get("unit_id") for e, _ in rows} - {None}
+    rows = session.execute(_HISTORY, {"case_id": case_id}).all()
+    unit_ids = {e.detail.get("unit_id") for e in rows} - {None}
     # Units the session already holds (a step's tasks') are not read again.
     held = {i: session.identity_map.get(identity_key(Unit, i)) for i in unit_ids}
     missing = [i for i, unit in held.items() if unit is None]
@@ -190,13 +162,13 @@ def history(session: Session, case_id: int) -> list[CaseEventOut]:
         held.update((u.id, u) for u in session.scalars(select(Unit).where(Unit.id.in_(missing))))
     units = {i: UnitBrief.model_validate(u) for i, u in held.items() if u is not None}
     out = []
-    for event, name in rows:
+    for event in rows:
         point = to_shape(event.geom) if event.geom is not None else None
         out.append(
             CaseEventOut(
                 occurred_at=event.occurred_at,
                 kind=event.kind,
-                actor=name,
+                actor=event.display_name,
                 actor_role=event.actor_role,
                 from_status=event.from_status,
                 to_status=event.to_status,

@@ -1,4 +1,4 @@
-"""Taking a step of the closed loop: checked against `workflow.TRANSITIONS`, then applied.
+"""Taking a step of the closed loop: checked against `workflow.STEPS`, then applied.
 
 Every step checks, in this order: the case is visible, the caller states the version they
 saw (If-Match or `version`) and it is current, the step is allowed from the case's status,
@@ -57,7 +57,15 @@ from app.cases.relations import may_verify
 from app.cases.schemas import ActionIn, CaseOut
 from app.cases.service import record_event
 from app.cases.view import case_out, find_case
-from app.cases.workflow import BY_ACTION, Action, Actor, Need, Transition, roles_of
+from app.cases.workflow import (
+    BY_ACTION,
+    Action,
+    Actor,
+    Need,
+    Transition,
+    acting_role,
+    may_act,
+)
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
@@ -114,10 +122,10 @@ def _check_actor(
     tasks: list[tuple[CaseTask, Unit]],
 ) -> CaseTask | None:
     """The caller's standing for this step, and the task it acts on (a task step)."""
-    if not principal.roles & roles_of(transition.actors):
+    if not may_act(principal, transition.actors):
         raise Forbidden(f"“{transition.name_zh}”不是您的角色可以执行的操作")
     if Actor.VERIFIER in transition.actors and not (
-        principal.roles & roles_of(transition.actors - {Actor.VERIFIER})
+        may_act(principal, transition.actors - {Actor.VERIFIER})
         or may_verify(session, principal, case)
     ):
         raise Forbidden(f"只有上报人、该路段的路长或监督员可以“{transition.name_zh}”")
@@ -255,7 +263,7 @@ def perform(
         # Its flush runs UPDATE ... WHERE version = seen: a concurrent step makes it fail.
         record_event(
             session, settings, case, t.event, occurred_at=now,
-            actor_user_id=principal.user_id, actor_role=_acting_role(principal, t),
+            actor_user_id=principal.user_id, actor_role=acting_role(principal, t.actors),
             from_status=before, to_status=case.status if case.status != before else None,
             note=body.note, photo_ids=[p.id for p in photos],
             geom=from_shape(point, srid=4326) if point is not None else None, detail=detail,
@@ -266,11 +274,6 @@ def perform(
         raise VersionConflict("案件刚被他人更新，请刷新后再操作") from None
     # The answer from what the session holds: the tasks just written and their units.
     return case_out(session, settings, principal, case, calendar, (step.tasks, step.units))
-
-
-def _acting_role(principal: Principal, t: Transition) -> str | None:
-    roles = roles_of(t.actors) & principal.roles
-    return sorted(r.value for r in roles)[0] if roles else None
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The deadline sweep (超期扫描): warnings, overdue marks, escalation, missed report-ins.
+"""The deadline sweep (超期扫描): warnings, overdue marks, escalation, and what other
+domains register to be swept with it (`also_sweep`: whistles' missed report-ins).
 
 Runs inside the service every `background_interval_seconds`, and as
 `roadchief workflow sweep` for cron. It reads only what is due: tasks by `next_alarm_at`
@@ -11,6 +12,7 @@ it takes no step in the loop, so it must not make a person's next step fail as s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,6 @@ from app.cases.models import Case, CaseEventKind, CaseStatus, CaseTask, TaskStat
 from app.cases.service import record_event
 from app.core.database import rows_changed, utcnow
 from app.core.moments import local_isoformat
-from app.whistles.models import Whistle, WhistleCase, WhistleSummons
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -46,7 +47,7 @@ class SweepRun:
         return sum(self.recorded.values())
 
 
-def _record(
+def record_swept(
     session: Session,
     settings: Settings,
     run: SweepRun,
@@ -55,12 +56,13 @@ def _record(
     now: datetime,
     **detail: Any,
 ) -> None:
+    """Record what the sweep found due on `case` (by the system, not a person)."""
     record_event(session, settings, case, kind, occurred_at=now, actor_role=SYSTEM_ROLE,
                  detail=detail)  # fmt: skip
     run.count(kind)
 
 
-def _claim(session: Session, statement: Any) -> bool:
+def claim(session: Session, statement: Any) -> bool:
     """Run a conditional UPDATE; True if this sweep won the row (another may have)."""
     return bool(
         rows_changed(session.execute(statement.execution_options(synchronize_session=False))) == 1
@@ -87,23 +89,23 @@ def _fire_task_alarms(
         and task.sign_for_due_at <= now
     ):
         task.sign_for_overdue_at = now
-        _record(session, settings, run, case, CaseEventKind.SIGN_FOR_OVERDUE, now,
+        record_swept(session, settings, run, case, CaseEventKind.SIGN_FOR_OVERDUE, now,
                 **unit, due_at=due(task.sign_for_due_at))  # fmt: skip
     if task.overdue_at is None and task.handle_due_at is not None and task.handle_due_at <= now:
         # Overdue: the first escalation comes with it; a warning is moot now.
         task.overdue_at, task.warned_at = now, task.warned_at or now
         task.escalation_level = 1
-        _record(session, settings, run, case, CaseEventKind.OVERDUE, now, **unit,
+        record_swept(session, settings, run, case, CaseEventKind.OVERDUE, now, **unit,
                 due_at=due(task.handle_due_at), escalation_level=1,
                 chief_level=ESCALATION_CHIEF_LEVELS[0])  # fmt: skip
     elif task.warned_at is None and task.handle_warn_at is not None and task.handle_warn_at <= now:
         task.warned_at = now
         left = calendar.working_hours_between(now, task.handle_due_at) if task.handle_due_at else 0
-        _record(session, settings, run, case, CaseEventKind.DEADLINE_WARNING, now, **unit,
+        record_swept(session, settings, run, case, CaseEventKind.DEADLINE_WARNING, now, **unit,
                 due_at=due(task.handle_due_at), remaining_working_hours=round(left, 2))  # fmt: skip
     while (moment := escalation_due_at(task, calendar, settings)) is not None and moment <= now:
         task.escalation_level += 1
-        _record(session, settings, run, case, CaseEventKind.ESCALATED, now, **unit,
+        record_swept(session, settings, run, case, CaseEventKind.ESCALATED, now, **unit,
                 due_at=due(task.handle_due_at), escalation_level=task.escalation_level,
                 chief_level=ESCALATION_CHIEF_LEVELS[task.escalation_level - 1])  # fmt: skip
 
@@ -128,7 +130,7 @@ def _sweep_tasks(
         ).all()
         claimed_any = False
         for task_id, seen in due:
-            if not _claim(
+            if not claim(
                 session,
                 update(CaseTask)
                 .where(CaseTask.id == task_id, CaseTask.next_alarm_at == seen)
@@ -159,7 +161,7 @@ def _sweep_verifications(
     ).scalars()
     for case_id in list(overdue):
         # Core UPDATE: marks without raising the version (no step was taken).
-        if _claim(
+        if claim(
             session,
             update(Case)
             .where(
@@ -175,38 +177,21 @@ def _sweep_verifications(
             assert case is not None
             due = case.verify_due_at
             due_at = local_isoformat(due) if due else None
-            _record(session, settings, run, case, CaseEventKind.VERIFICATION_OVERDUE, now,
+            record_swept(session, settings, run, case, CaseEventKind.VERIFICATION_OVERDUE, now,
                     due_at=due_at)  # fmt: skip
         session.commit()
 
 
-def _sweep_whistles(session: Session, settings: Settings, run: SweepRun, now: datetime) -> None:
-    missed = session.execute(
-        select(WhistleSummons.id, Whistle.id, WhistleCase.case_id, WhistleSummons.unit_id)
-        .join(Whistle, WhistleSummons.whistle_id == Whistle.id)
-        .join(WhistleCase, WhistleCase.whistle_id == Whistle.id)
-        .where(
-            Whistle.report_in_due_at <= now,
-            WhistleSummons.reported_at.is_(None),
-            WhistleSummons.missed_at.is_(None),
-        )
-    ).all()
-    for summons_id, whistle_id, case_id, unit_id in missed:
-        if _claim(
-            session,
-            update(WhistleSummons)
-            .where(
-                WhistleSummons.id == summons_id,
-                WhistleSummons.missed_at.is_(None),
-                WhistleSummons.reported_at.is_(None),  # not reported in since it was read
-            )
-            .values(missed_at=now),
-        ):
-            case = session.get(Case, case_id)
-            assert case is not None
-            _record(session, settings, run, case, CaseEventKind.WHISTLE_MISSED, now,
-                    whistle_id=whistle_id, unit_id=unit_id)  # fmt: skip
-        session.commit()
+#: More that falls due, swept after the cases' own deadlines: `app.wiring` registers the
+#: whistles' missed report-ins here (they know cases; cases know nothing of whistles).
+Sweeper = Callable[[Session, "Settings", SweepRun, datetime], None]
+_ALSO_SWEPT: list[Sweeper] = []
+
+
+def also_sweep(sweeper: Sweeper) -> None:
+    """Run `sweeper` in each sweep, after the deadlines (once, however often registered)."""
+    if sweeper not in _ALSO_SWEPT:
+        _ALSO_SWEPT.append(sweeper)
 
 
 def sweep(
@@ -218,5 +203,6 @@ def sweep(
     calendar = working_calendar(session, settings)
     _sweep_tasks(session, settings, calendar, run, now, batch)
     _sweep_verifications(session, settings, run, now)
-    _sweep_whistles(session, settings, run, now)
+    for sweeper in _ALSO_SWEPT:
+        sweeper(session, settings, run, now)
     return run

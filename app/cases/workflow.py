@@ -1,8 +1,10 @@
-"""The closed loop as data: every transition, who may take it, and what it needs.
+"""The closed loop as data: how a case enters it, every transition, who may take it, and
+what it needs.
 
-`TRANSITIONS` is the one table: `app.cases.steps` enforces it, `GET /api/v1/workflow`
-publishes it, and `roadchief workflow diagram` draws it into `docs/workflow.md` (a test
-keeps the drawing current).
+`TRANSITIONS` is the one table: its entry rows (`ENTRIES`, no from-status) are how
+`app.cases.opening.open_case` opens a case, its steps (`STEPS`) what `app.cases.steps`
+enforces; `GET /api/v1/workflow` publishes it, and `roadchief workflow doc` draws it into
+`docs/workflow.md` (a test keeps the drawing current).
 """
 
 from __future__ import annotations
@@ -11,14 +13,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from app.accounts.access import ROLE_PERMISSIONS, Permission, Principal
 from app.accounts.models import Role
 from app.cases.models import (
     HANDLING_STATUSES,
     OPEN_TASK_STATUSES,
     CaseEventKind,
+    CaseSource,
     CaseStatus,
     TaskStatus,
 )
+
+
+class Entry(StrEnum):
+    """How a case enters the loop: the table's rows without a from-status."""
+
+    REPORT = "report"  # 上报 (the phone, a shop visit, Open311)
+    FIX_ON_SPOT = "fix_on_spot"  # 当场整改: reported already fixed
+    INSPECTION_FINDING = "inspection_finding"  # 考评发现: a third-party assessor's deduction
+    PLATFORM_IMPORT = "platform_import"  # 平台导入: from the city's 数字城管 platform
+    WHISTLE = "whistle"  # 吹哨立案: a road chief's whistle, dispatched to the summoned units
 
 
 class Action(StrEnum):
@@ -44,6 +58,11 @@ class Action(StrEnum):
 class Actor(StrEnum):
     """Who may act, beyond a plain role: some steps belong to a relation to the case."""
 
+    REPORTER = "reporter"  # whoever may report a problem (in the app, or on a shop visit)
+    OPEN311_CLIENT = "open311_client"  # an Open311 key (another app, a hotline)
+    ASSESSOR = "assessor"  # a third-party assessor recording an inspection
+    PLATFORM_IMPORTER = "platform_importer"  # the centre importing the platform's cases
+    WHISTLER = "whistler"  # a road chief blowing the whistle on their own segment
     DISPATCHER = "dispatcher"  # the command centre
     TASK_UNIT_STAFF = "task_unit_staff"  # staff of a unit with a task on the case
     VERIFIER = "verifier"  # the reporter, a road chief of the segment, or a supervisor
@@ -52,7 +71,7 @@ class Actor(StrEnum):
 
 
 class Need(StrEnum):
-    """What a step must carry, beyond the version."""
+    """What a step must carry, beyond the version (or, in `Transition.may`, may carry)."""
 
     NOTE = "note"  # a note (说明, 理由)
     PHOTOS = "photos"  # photos of the place
@@ -60,12 +79,15 @@ class Need(StrEnum):
     DEADLINE = "deadline"  # a new deadline, in the future (`new_due_at`)
     DECISION = "decision"  # approve or refuse (`approved`)
     UNIT = "unit"  # the unit whose task the step concerns (`unit_code`)
+    UNITS = "units"  # the units to dispatch to, lead first (`units`)
+    REASON = "reason"  # why, in a word the table lists or in words (`reason`)
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    action: Action
+    action: Action | Entry
     name_zh: str
+    #: Where the case may come from: none for an entry row (a new case).
     sources: frozenset[CaseStatus]
     #: Where the case may go: one status for a fixed move; several when its tasks decide
     #: (`steps` checks that the step ends in one of them, or where it started).
@@ -77,6 +99,21 @@ class Transition:
     task_sources: frozenset[TaskStatus] | None = None
     #: The step's `reason` must be one of these (None: free text, or none).
     reasons: tuple[str, ...] | None = None
+    #: What the step may carry without needing it (a task step's `unit_code`, and a step
+    #: with `reasons` its `reason`, go without saying).
+    may: frozenset[Need] = frozenset()
+
+    @property
+    def takes(self) -> frozenset[Need]:
+        """Everything the step's body may carry beyond note, photos and position."""
+        implied = {Need.UNIT} if self.task_sources is not None else set()
+        return self.needs | self.may | implied | ({Need.REASON} if self.reasons else set())
+
+    #: An entry row: what the new case comes from (`Case.source`).
+    opens: CaseSource | None = None
+    #: An entry row: the event recorded before `event`, leaving the status as it is (a fix
+    #: on the spot is first a report).
+    preceded_by: CaseEventKind | None = None
 
     @property
     def fixed_target(self) -> CaseStatus | None:
@@ -99,7 +136,26 @@ def _set(*items: Any) -> frozenset[Any]:
     return frozenset(items)
 
 
-TRANSITIONS: tuple[Transition, ...] = (
+ENTRIES: tuple[Transition, ...] = (
+    Transition(Entry.REPORT, "上报", frozenset(), _set(S.PENDING_REGISTRATION),
+               _set(Actor.REPORTER, Actor.OPEN311_CLIENT), CaseEventKind.REPORTED,
+               opens=CaseSource.REPORT),
+    # Nothing to handle: the verification deadline runs at once.
+    Transition(Entry.FIX_ON_SPOT, "当场整改", frozenset(), _set(S.AWAITING_VERIFICATION),
+               _set(Actor.REPORTER), CaseEventKind.FIXED_ON_SPOT, _set(N.PHOTOS),
+               opens=CaseSource.REPORT, preceded_by=CaseEventKind.REPORTED),
+    Transition(Entry.INSPECTION_FINDING, "考评发现", frozenset(), _set(S.PENDING_REGISTRATION),
+               _set(Actor.ASSESSOR), CaseEventKind.REPORTED, opens=CaseSource.INSPECTION),
+    Transition(Entry.PLATFORM_IMPORT, "平台导入", frozenset(), _set(S.PENDING_REGISTRATION),
+               _set(Actor.PLATFORM_IMPORTER), CaseEventKind.REPORTED,
+               opens=CaseSource.PLATFORM),
+    # Registered as it opens, and dispatched at once: the road chief has called the units.
+    Transition(Entry.WHISTLE, "吹哨立案", frozenset(), _set(S.DISPATCHED),
+               _set(Actor.WHISTLER), CaseEventKind.WHISTLE_BLOWN, _set(N.UNIT),
+               opens=CaseSource.WHISTLE),
+)  # fmt: skip
+
+STEPS: tuple[Transition, ...] = (
     Transition(Action.REGISTER, "立案", _set(S.PENDING_REGISTRATION), _set(S.REGISTERED),
                _set(Actor.DISPATCHER), CaseEventKind.REGISTERED),
     Transition(Action.REJECT, "不予立案", _set(S.PENDING_REGISTRATION), _set(S.REJECTED),
@@ -107,7 +163,7 @@ TRANSITIONS: tuple[Transition, ...] = (
                reasons=("invalid", "duplicate", "out_of_scope")),
     # In progress at once if the new lead is a unit already at work on the case.
     Transition(Action.DISPATCH, "派遣", _set(S.REGISTERED), _set(S.DISPATCHED, S.IN_PROGRESS),
-               _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED),
+               _set(Actor.DISPATCHER), CaseEventKind.DISPATCHED, may=_set(N.UNITS, N.REASON)),
     # The lead unit's sign-for starts the handling; a cooperating unit's changes nothing.
     Transition(Action.SIGN_FOR, "签收", HANDLING, _set(S.IN_PROGRESS),
                _set(Actor.TASK_UNIT_STAFF), CaseEventKind.SIGNED_FOR,
@@ -126,7 +182,7 @@ TRANSITIONS: tuple[Transition, ...] = (
                _set(N.NOTE, N.DEADLINE), task_sources=ANY_OPEN_TASK),
     Transition(Action.DECIDE_EXTENSION, "延期审批", HANDLING, frozenset(),
                _set(Actor.DISPATCHER), CaseEventKind.EXTENSION_DECIDED,
-               _set(N.DECISION, N.UNIT), task_sources=ANY_OPEN_TASK),
+               _set(N.DECISION, N.UNIT), task_sources=ANY_OPEN_TASK, may=_set(N.DEADLINE)),
     # The last open task's feedback sends the case to verification.
     Transition(Action.FEED_BACK, "处置反馈", _set(S.IN_PROGRESS), _set(S.AWAITING_VERIFICATION),
                _set(Actor.TASK_UNIT_STAFF), CaseEventKind.FED_BACK, _set(N.NOTE, N.PHOTOS),
@@ -153,14 +209,25 @@ TRANSITIONS: tuple[Transition, ...] = (
                _set(Actor.ADMIN), CaseEventKind.CANCELLED, _set(N.NOTE)),
 )  # fmt: skip
 
-BY_ACTION: dict[Action, Transition] = {t.action: t for t in TRANSITIONS}
+TRANSITIONS: tuple[Transition, ...] = ENTRIES + STEPS
+
+#: The steps on an existing case (what `/cases/{number}/actions/{action}` takes).
+BY_ACTION: dict[Action, Transition] = {t.action: t for t in STEPS if isinstance(t.action, Action)}
+
+
+def entry_for(source: CaseSource, *, fixed_on_spot: bool = False) -> Transition:
+    """The entry row a new case of `source` opens by (ValueError: the table has none)."""
+    for t in ENTRIES:
+        if t.opens == source and (t.action is Entry.FIX_ON_SPOT) == fixed_on_spot:
+            return t
+    raise ValueError(f"no entry row opens a case from {source.value} (fixed: {fixed_on_spot})")
 
 
 def staff_actions(case_status: CaseStatus, task_status: TaskStatus) -> list[str]:
     """The steps a unit's staff may take on its task now: the table's, nothing more."""
     return [
         t.action.value
-        for t in TRANSITIONS
+        for t in STEPS
         if Actor.TASK_UNIT_STAFF in t.actors
         and case_status in t.sources
         and t.task_sources is not None
@@ -168,30 +235,47 @@ def staff_actions(case_status: CaseStatus, task_status: TaskStatus) -> list[str]
     ]
 
 
-#: Which roles can ever be each actor (the relation to the case is checked per case).
-ACTOR_ROLES: dict[Actor, frozenset[Role]] = {
-    Actor.DISPATCHER: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    Actor.TASK_UNIT_STAFF: frozenset({Role.DEPARTMENT_STAFF, Role.ADMIN}),
-    Actor.VERIFIER: frozenset({Role.ROAD_CHIEF, Role.PATROLLER, Role.SUPERVISOR, Role.ADMIN}),
-    Actor.SUPERVISOR: frozenset({Role.SUPERVISOR, Role.ADMIN}),
-    Actor.ADMIN: frozenset({Role.ADMIN}),
+#: The permission (`app.accounts.access`) that makes one each actor; the relation to the
+#: case (the task's unit, the verifier's standing) is checked per case on top.
+ACTOR_PERMISSIONS: dict[Actor, Permission] = {
+    Actor.REPORTER: Permission.REPORTS_SUBMIT,
+    Actor.OPEN311_CLIENT: Permission.OPEN311_SUBMIT,
+    Actor.ASSESSOR: Permission.INSPECTIONS_RECORD,
+    Actor.PLATFORM_IMPORTER: Permission.EXCHANGE_IMPORT,
+    Actor.WHISTLER: Permission.WHISTLES_BLOW,
+    Actor.DISPATCHER: Permission.CASES_DISPATCH,
+    Actor.TASK_UNIT_STAFF: Permission.CASES_HANDLE,
+    Actor.VERIFIER: Permission.CASES_VERIFY,
+    Actor.SUPERVISOR: Permission.CASES_SUPERVISE,
+    Actor.ADMIN: Permission.CASES_CANCEL,
 }
 
 
+def may_act(principal: Principal, actors: frozenset[Actor]) -> bool:
+    """Whether `principal` holds the permission of one of `actors`."""
+    return any(ACTOR_PERMISSIONS[actor] in principal.permissions for actor in actors)
+
+
 def roles_of(actors: frozenset[Actor]) -> frozenset[Role]:
-    """Every role that can ever be one of `actors`."""
-    return frozenset(role for actor in actors for role in ACTOR_ROLES[actor])
+    """Every role that can ever be one of `actors` (by `ROLE_PERMISSIONS`)."""
+    wanted = {ACTOR_PERMISSIONS[actor] for actor in actors}
+    return frozenset(role for role, granted in ROLE_PERMISSIONS.items() if granted & wanted)
+
+
+def acting_role(principal: Principal, actors: frozenset[Actor]) -> str | None:
+    """The role an event records for its actor: the first of theirs that can be one of
+    `actors`, else their first (an API key has none)."""
+    roles = roles_of(actors) & principal.roles or principal.roles
+    return sorted(r.value for r in roles)[0] if roles else None
 
 
 def mermaid() -> str:
     """The state diagram of `TRANSITIONS` (Mermaid), as `docs/workflow.md` shows it."""
-    lines = [
-        "stateDiagram-v2",
-        "    [*] --> pending_registration: 上报",
-        "    [*] --> awaiting_verification: 当场整改",
-        "    [*] --> dispatched: 吹哨立案",
-    ]
-    for t in TRANSITIONS:
+    lines = ["stateDiagram-v2"]
+    for t in ENTRIES:
+        for target in sorted(t.targets):
+            lines.append(f"    [*] --> {target.value}: {t.name_zh}")
+    for t in STEPS:
         for source in sorted(t.sources):
             for target in sorted(t.targets - {source}):
                 lines.append(f"    {source.value} --> {target.value}: {t.name_zh}")
@@ -211,20 +295,23 @@ def workflow_markdown() -> str:
         return ", ".join(f"`{v.value}`" for v in sorted(values)) or "—"
 
     for t in TRANSITIONS:
+        source = codes(t.sources) if t.sources else f"new case (`{t.opens}`)"
         to = codes(t.targets) if t.targets else "unchanged"
         if t.targets and not t.fixed_target:
             to += " (its tasks decide; or unchanged)"
         rows.append(
-            f"| {t.name_zh} | `{t.action.value}` | {codes(t.sources)} | {to} | "
-            + ", ".join(sorted(a.value for a in t.actors))
+            f"| {t.name_zh} | `{t.action.value}` | {source} | {to} | "
+            + ", ".join(sorted(f"{a.value} (`{ACTOR_PERMISSIONS[a].value}`)" for a in t.actors))
             + f" | {', '.join(sorted(n.value for n in t.needs)) or '—'}"
+            + (f"; may: {', '.join(sorted(n.value for n in t.may))}" if t.may else "")
             + (f" (reason: {' / '.join(f'`{r}`' for r in t.reasons)})" if t.reasons else "")
             + f" | {codes(t.task_sources) if t.task_sources else '—'} |"
         )
     return (
         "# The case workflow (generated: `roadchief workflow doc`; do not edit)\n\n"
         "From `app/cases/workflow.py`, the table the service enforces and "
-        "`GET /api/v1/workflow` publishes.\n\n```mermaid\n"
+        "`GET /api/v1/workflow` publishes. The first rows are how a case enters the loop "
+        "(`app.cases.opening.open_case`); the others are the steps on a case.\n\n```mermaid\n"
         + mermaid()
         + "```\n\n"
         + "\n".join(rows)

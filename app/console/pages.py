@@ -20,7 +20,7 @@ from starlette.responses import Response
 from app.accounts.access import Principal
 from app.accounts.models import Role
 from app.cases.models import CASE_STATUS_NAMES, CaseEventKind, TaskStatus
-from app.cases.workflow import BY_ACTION, TRANSITIONS, Action, Actor, roles_of
+from app.cases.workflow import BY_ACTION, STEPS, Action, Actor, may_act
 from app.console.session import CSRF_FIELD, CSRF_HEADER, PREFIX, csrf_token
 from app.core.coords import wgs84_to_gcj02
 from app.core.moments import to_local
@@ -261,13 +261,13 @@ DESK_EXCLUDED = frozenset({Action.VERIFY_PASS, Action.VERIFY_FAIL})
 
 
 def open_steps(me: Principal, case: Any) -> list[StepForm]:
-    """The steps of `TRANSITIONS` open to this person on this case now, read from the
+    """The steps of `STEPS` open to this person on this case now, read from the
     table as the service reads it; the service checks each again when it is taken."""
     forms = []
-    for t in TRANSITIONS:
+    for t in STEPS:
         if t.action in DESK_EXCLUDED or case.status not in t.sources:
             continue
-        if not me.roles & roles_of(t.actors):
+        if not may_act(me, t.actors):
             continue
         units: tuple[str, ...] = ()
         if t.task_sources is not None:
@@ -277,7 +277,7 @@ def open_steps(me: Principal, case: Any) -> list[StepForm]:
                     for task in case.tasks
                     if task.unit.code == me.unit_code and task.status in t.task_sources
                 )
-            if not units and me.roles & roles_of(t.actors - {Actor.TASK_UNIT_STAFF}):
+            if not units and may_act(me, t.actors - {Actor.TASK_UNIT_STAFF}):
                 units = tuple(
                     task.unit.code for task in case.tasks if task.status in t.task_sources
                 )

@@ -6,7 +6,7 @@ kind of route are declared here once: `validation_failed` (instead of FastAPI's 
 shape) and `text_with_nul` on every operation that takes input, `invalid_cursor` on every
 list that pages with a `cursor`, and the sign-in problems the caller passes in on every
 operation that declares a security scheme (every route that asks who is calling).
-tests/contract.py records every problem the tests get answered and fails a test whose route
+tests/support/contract.py records every problem the tests get answered and fails a test whose route
 answered one its operation does not document.
 """
 

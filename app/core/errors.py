@@ -319,7 +319,7 @@ def problem_responses(
     """OpenAPI `responses=` entries for the problems a route may answer with; a
     `(problem, status)` pair for one this route answers with another status than its own.
     The problems every route of a kind answers (sign-in, validation, paging, bodies) are
-    added to the document by `app.core.contract`; a test (tests/contract.py) fails when a
+    added to the document by `app.core.contract`; a test (tests/support/contract.py) fails when a
     route answers a problem its entry does not list."""
     by_status: dict[int, list[type[Problem]]] = {}
     for p in problems:

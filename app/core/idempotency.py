@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
@@ -36,6 +37,37 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The stored first answer to a keyed create, to be sent again exactly as it was.
+
+    Services hand it on untouched; only the edge (`idempotent_answer`) turns it into HTTP.
+    """
+
+    status_code: int
+    body: dict[str, Any]
+
+    def as_model(self, model: type[M]) -> M:
+        """The stored answer as data, for callers that answer in another shape (batch, Open311)."""
+        return model.model_validate(self.body)
+
+
+# What a keyed create gives back: the model it just made, or the first request's answer.
+Idempotent: TypeAlias = M | Replay
+
+
+def idempotent_answer(outcome: M | Replay) -> M | JSONResponse:
+    """At the edge: a fresh model goes out through the route's `response_model`; a replay is
+    the stored body with its stored status and `Idempotent-Replayed: true`, byte for byte."""
+    if isinstance(outcome, Replay):
+        return JSONResponse(
+            outcome.body, status_code=outcome.status_code, headers={REPLAYED_HEADER: "true"}
+        )
+    return outcome
 
 
 class IdempotencyKeyReused(Problem):
@@ -85,13 +117,11 @@ def _stored(
     return row
 
 
-def _replay(row: IdempotencyRecord) -> JSONResponse:
-    return JSONResponse(
-        row.response, status_code=row.status_code, headers={REPLAYED_HEADER: "true"}
-    )
+def _replay(row: IdempotencyRecord) -> Replay:
+    return Replay(status_code=row.status_code, body=row.response)
 
 
-def _created(session: Session, create: Callable[[], BaseModel]) -> BaseModel:
+def _created(session: Session, create: Callable[[], M]) -> M:
     try:
         return create()
     except BaseException:
@@ -105,15 +135,16 @@ def run_idempotent(
     operation: str,
     key: str | None,
     request: BaseModel,
-    create: Callable[[], BaseModel],
+    create: Callable[[], M],
     *,
     status_code: int = 201,
-) -> BaseModel | JSONResponse:
+) -> M | Replay:
     """Run `create` once per `caller` and key; it adds to the session, we commit.
 
     `caller` is who asks (`Principal.ref`), `operation` what (e.g. "whistles.create").
 
-    Returns the created model, or the stored answer of the first request with this key.
+    Returns the created model, or the stored answer of the first request with this key
+    (a `Replay`, which the route turns into the response with `idempotent_answer`).
     If two requests with one key race, the loser's transaction is rolled back and it
     answers with the winner's result. If `create` refuses (raises), everything it added is
     rolled back: a refused request leaves nothing half-written.

@@ -94,7 +94,7 @@ AUDIENCES: dict[K, tuple[tuple[Audience, str | None], ...]] = {
         (V, "案件 {number} 核查超期，请尽快到现场核查"),
         (D, "案件 {number} 核查超期"),
     ),
-    # The summoned units are told by the whistle itself (`service.notify_whistle`), which
+    # The summoned units are told by the whistle itself (`whistles.service`), which
     # names the case: one message each, whether the whistle opened a case, joined one or
     # stands alone.
     K.WHISTLE_BLOWN: (),

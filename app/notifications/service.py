@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -31,7 +29,7 @@ from app.cases.models import (
 from app.cases.relations import may_verify
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
-from app.core.moments import local_isoformat, to_local
+from app.core.moments import local_isoformat
 from app.core.pagination import Keyset
 from app.notifications.audiences import AUDIENCES, NEXT_STEP, Audience
 from app.notifications.egress import check_webhook_url
@@ -44,15 +42,13 @@ from app.notifications.models import (
     WebhookDelivery,
 )
 from app.notifications.schemas import (
-    WHISTLE_BLOWN,
     DeliveryOut,
     NotificationOut,
     WebhookCreate,
     WebhookCreated,
     WebhookOut,
 )
-from app.territory.models import Jurisdiction, RoadSegment, Unit
-from app.whistles.models import Whistle
+from app.territory.models import Jurisdiction, RoadSegment
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -62,7 +58,8 @@ NEWEST_MESSAGE_FIRST = Keyset(Notification.id, descending=True)
 NEWEST_DELIVERY_FIRST = Keyset(WebhookDelivery.id, descending=True)
 
 
-def _active_users_with_role(role: Role) -> Any:
+def active_users_with_role(role: Role) -> Any:
+    """SQL: the ids of active users holding `role`."""
     return select(User.id).where(
         User.is_active.is_(True),
         exists().where(UserRole.user_id == User.id, UserRole.role == role),
@@ -86,7 +83,7 @@ def _segment_chiefs(case: Case, level: int | None) -> Any:
 def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
     if audience is Audience.DISPATCHERS:
         # Scope roots holding the case's place: the jurisdiction path starts with the root's.
-        return _active_users_with_role(Role.DISPATCHER).where(
+        return active_users_with_role(Role.DISPATCHER).where(
             exists().where(
                 UserJurisdiction.user_id == User.id,
                 UserJurisdiction.jurisdiction_id == Jurisdiction.id,
@@ -104,7 +101,7 @@ def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
                 CaseTask.case_id == case.id, CaseTask.status.in_(sorted(statuses))
             )
         )
-        return _active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_(units))
+        return active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_(units))
     if audience is Audience.REPORTER:
         return select(User.id).where(User.id == case.reporter_user_id)
     if audience is Audience.VERIFIERS:
@@ -185,65 +182,6 @@ def notify_case_event(session: Session, settings: Settings, case: Case, event: C
             )
         )
     enqueue(session, f"case.{event.kind.value}", event_payload(case, event))
-
-
-def notify_whistle(
-    session: Session,
-    settings: Settings,
-    whistle: Whistle,
-    units: Sequence[Unit],
-    case: Case | None,
-    segment: RoadSegment,
-) -> None:
-    """Tell each summoned unit's staff to report in on site (路长吹哨、部门报到): an inbox
-    message each, and `whistle.blown` for the webhooks; in the whistle's transaction."""
-    due = to_local(whistle.report_in_due_at)
-    when = (
-        f"{due:%H:%M}"
-        if due.date() == to_local(whistle.blown_at).date()
-        else (f"{due:%m月%d日 %H:%M}")
-    )
-    title = f"路长吹哨：请于 {when} 前到“{segment.name}”现场报到"
-    if case is not None:
-        title += f"（案件 {case.number}）"
-    staff = session.scalars(
-        _active_users_with_role(Role.DEPARTMENT_STAFF).where(
-            User.unit_id.in_([u.id for u in units])
-        )
-    )
-    for user_id in sorted(set(staff) - {whistle.blown_by_user_id}):
-        session.add(
-            Notification(
-                user_id=user_id,
-                created_at=whistle.blown_at,
-                kind="whistle_summoned",
-                case_id=case.id if case else None,
-                case_number=case.number if case else None,
-                whistle_id=whistle.id,
-                title=title,
-                body=whistle.description,
-            )
-        )
-    point = to_shape(whistle.geom)
-    enqueue(
-        session,
-        WHISTLE_BLOWN,
-        {
-            "whistle": {
-                "id": whistle.id,
-                "blown_at": local_isoformat(whistle.blown_at),
-                "blown_by_user_id": whistle.blown_by_user_id,
-                "segment_code": segment.code,
-                "category_code": whistle.category_code,
-                "description": whistle.description,
-                "lon": point.x,
-                "lat": point.y,
-                "report_in_due_at": due.isoformat(),
-                "units": [u.code for u in units],
-                "case_number": case.number if case else None,
-            }
-        },
-    )
 
 
 def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
-from fastapi.responses import JSONResponse
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, select
@@ -36,7 +35,7 @@ from app.cases.models import (
 from app.cases.service import record_event
 from app.core.database import utcnow
 from app.core.errors import Problem, field_errors_from_pydantic
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Replay, run_idempotent
 from app.core.moments import to_local
 from app.media.service import photo_url
 from app.open311.errors import Open311Error, from_problem
@@ -509,10 +508,8 @@ def create_request(
         )  # fmt: skip
     except Problem as problem:
         raise from_problem(problem) from None
-    if isinstance(result, JSONResponse):
-        return Open311Receipt.model_validate_json(bytes(result.body))
-    assert isinstance(result, Open311Receipt)
-    return result
+    # Open311 answers in its own formats, so the stored answer is rendered again as data.
+    return result.as_model(Open311Receipt) if isinstance(result, Replay) else result
 
 
 class ReportFingerprint(BaseModel):

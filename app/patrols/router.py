@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 
 from app.accounts.deps import PrincipalDep, SignedInDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
-from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotencyKeyReused,
+    idempotent_answer,
+)
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.patrols import compliance, service, workstations
@@ -49,8 +54,10 @@ def start_patrol(
     principal: SignedInDep,
     body: PatrolStart,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    return service.start_patrol(session, settings, principal, body, idempotency_key)
+) -> PatrolOut | JSONResponse:
+    return idempotent_answer(
+        service.start_patrol(session, settings, principal, body, idempotency_key)
+    )
 
 
 @router.get(
@@ -237,8 +244,10 @@ def check_in(
     code: str,
     body: CheckInIn,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    return workstations.check_in(session, settings, principal, code, body, idempotency_key)
+) -> CheckInOut | JSONResponse:
+    return idempotent_answer(
+        workstations.check_in(session, settings, principal, code, body, idempotency_key)
+    )
 
 
 @router.post(

@@ -20,7 +20,7 @@ from app.accounts.models import User
 from app.accounts.service import oversees_user
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.moments import to_local
 from app.core.pagination import Keyset
 from app.patrols.models import (
@@ -165,7 +165,7 @@ def start_patrol(
     principal: SignedIn,
     body: PatrolStart,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[PatrolOut]:
     """Begin a patrol; a retried start answers with the first. One patrol at a time."""
     principal.require(Permission.PATROLS_RECORD)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
@@ -17,7 +17,7 @@ from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.pagination import Keyset
 from app.patrols.models import WorkstationCheckIn
 from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
@@ -93,7 +93,7 @@ def check_in(
     code: str,
     body: CheckInIn,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[CheckInOut]:
     """Check in near the workstation; one open check-in per person."""
     principal.require(Permission.PATROLS_RECORD)
 

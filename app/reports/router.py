@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Form, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from app.accounts.deps import PrincipalDep
@@ -13,12 +14,17 @@ from app.core.bodies import body_limit
 from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import (
+    FieldError,
     NotFound,
     ValidationFailed,
     field_errors_from_pydantic,
     problem_responses,
 )
-from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotencyKeyReused,
+    idempotent_answer,
+)
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.router import PHOTO_PROBLEMS
@@ -35,6 +41,8 @@ from app.reports.schemas import (
     BatchIn,
     BatchOut,
     ReportDetail,
+    ReportForm,
+    ReportFormBase,
     ReportIn,
     ReportReceipt,
     ReportSummary,
@@ -73,13 +81,13 @@ def submit_report(
     principal: PrincipalDep,
     body: ReportIn,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> ReportReceipt | JSONResponse:
     """Upload each photo with `POST /api/v1/photos`, then send their ids here. Send an
     `Idempotency-Key` (a fresh UUID per report) and resend it on retries: a retry gets the
     first answer (`Idempotent-Replayed: true`), never a second report. A report of an open
     case's problem nearby joins that case (`duplicate: true`)."""
-    return service.submit_report(
-        session, settings, principal, body, idempotency_key=idempotency_key
+    return idempotent_answer(
+        service.submit_report(session, settings, principal, body, idempotency_key=idempotency_key)
     )
 
 
@@ -95,20 +103,14 @@ def submit_report_multipart(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    report: Annotated[str, Form(description="The report as JSON (the body of `POST /reports`).")],
-    photos: Annotated[list[UploadFile], File(description="Photos of the problem.")] = [],  # noqa: B006
-    after_photos: Annotated[
-        list[UploadFile], File(description="Photos after fixing it on the spot.")
-    ] = [],  # noqa: B006
+    form: Annotated[ReportForm, Form(media_type="multipart/form-data")],
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
-    """Photos are streamed to disk as they arrive, then checked one by one."""
-    try:
-        body = ReportIn.model_validate_json(report)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "report 字段有误", errors=field_errors_from_pydantic(exc.errors(), ("report",))
-        ) from None
+) -> ReportReceipt | JSONResponse:
+    """The report's fields as form fields (those of `POST /reports` but `photos`), with the
+    photos as files; the older `report` field with the whole report as JSON still works.
+    Photos are streamed to disk as they arrive, then checked one by one."""
+    body = _report_of(form)
+    photos, after_photos = form.photos, form.after_photos
     storage = media_storage(settings)
     staged: list[StagedUpload] = []
     try:
@@ -119,15 +121,39 @@ def submit_report_multipart(
     except BaseException:
         discard(staged)
         raise
-    return service.submit_report(
-        session,
-        settings,
-        principal,
-        body,
-        staged_before=before,
-        staged_after=after,
-        idempotency_key=idempotency_key,
+    return idempotent_answer(
+        service.submit_report(
+            session,
+            settings,
+            principal,
+            body,
+            staged_before=before,
+            staged_after=after,
+            idempotency_key=idempotency_key,
+        )
     )
+
+
+def _report_of(form: ReportFormBase) -> ReportIn:
+    sent = form.fields_sent()
+    if form.report is not None and sent:
+        raise ValidationFailed(
+            "请逐项填写上报字段，或只用已弃用的 report 字段，不能同时使用",
+            errors=[
+                FieldError(loc=["body", name], code="extra_forbidden", message="与 report 重复")
+                for name in sorted(sent)
+            ],
+        )
+    try:
+        if form.report is not None:
+            return ReportIn.model_validate_json(form.report)
+        return ReportIn.model_validate(form.model_dump(include=sent))
+    except ValidationError as exc:
+        where = ("report",) if form.report is not None else ("body",)
+        raise ValidationFailed(
+            "report 字段有误" if form.report is not None else "上报字段有误",
+            errors=field_errors_from_pydantic(exc.errors(), where),
+        ) from None
 
 
 @router.post(

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from copy import copy
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from fastapi import UploadFile
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
 from app.cases.models import CaseStatus
 from app.cases.schemas import CaseEventOut, HandleDueAt, Stage, StageDueAt
@@ -189,3 +199,56 @@ class BatchItemResult(BaseModel):
 
 class BatchOut(BaseModel):
     items: list[BatchItemResult]
+
+
+def _form_fields() -> dict[str, Any]:
+    """`ReportIn`'s fields as form fields (its photo references excepted: the form carries
+    the photos themselves). The ones a report needs are optional here only because the
+    deprecated `report` field may carry them instead; `ReportIn` checks them after."""
+    fields: dict[str, Any] = {}
+    for name, field in ReportIn.model_fields.items():
+        if name == "photos":
+            continue
+        if field.is_required():
+            optional = Field(
+                default=None,
+                description=" ".join(
+                    filter(None, [field.description, "Required (unless sent in `report`)."])
+                ),
+                examples=field.examples,
+            )
+            fields[name] = (Optional[field.annotation], optional)  # noqa: UP045 (a value, not a hint)
+        else:
+            fields[name] = (field.annotation, copy(field))
+    return fields
+
+
+class ReportFormBase(BaseModel):
+    """A report as multipart/form-data: its fields one by one, with the photos as files."""
+
+    report: str | None = Field(
+        default=None,
+        description="Deprecated: the whole report as JSON (the body of `POST /reports`), "
+        "instead of the fields one by one. Not both.",
+        json_schema_extra={"deprecated": True},
+    )
+    photos: list[UploadFile] = Field(default_factory=list, description="Photos of the problem.")
+    after_photos: list[UploadFile] = Field(
+        default_factory=list, description="Photos after fixing it on the spot."
+    )
+
+    def fields_sent(self) -> set[str]:
+        """The report's own fields this form carries one by one."""
+        return self.model_fields_set - {"report", "photos", "after_photos"}
+
+
+if TYPE_CHECKING:
+    ReportForm = ReportFormBase
+else:
+    ReportForm = create_model(
+        "ReportForm",
+        __base__=ReportFormBase,
+        __doc__=ReportFormBase.__doc__,
+        __module__=__name__,
+        **_form_fields(),
+    )

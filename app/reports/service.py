@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fastapi.responses import JSONResponse
 from geoalchemy2.shape import from_shape, to_shape
 from pydantic import BaseModel, ValidationError
 from shapely.geometry import Point
@@ -21,21 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
-from app.calendar.service import working_calendar
-from app.cases.models import (
-    FINISHED_STATUSES,
-    Case,
-    CaseEventKind,
-    CaseSource,
-    CaseStatus,
-)
+from app.cases.models import FINISHED_STATUSES, Case, CaseEventKind, CaseSource
+from app.cases.opening import open_case, record_opening
 from app.cases.relations import may_see_case
 from app.cases.schemas import NearbyCase
 from app.cases.service import (
     count_joined_report,
     history,
     nearby_cases,
-    new_case,
     open_cases_near,
     record_event,
 )
@@ -49,7 +41,7 @@ from app.core.errors import (
     field_errors_from_pydantic,
 )
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, Replay, run_idempotent
 from app.core.metrics import PHOTOS_PROCESSED
 from app.core.moments import to_local
 from app.core.pagination import Keyset
@@ -83,7 +75,7 @@ from app.reports.schemas import (
 )
 from app.routing.models import RoutingDecision, Urgency
 from app.routing.schemas import RoutingDecisionOut
-from app.routing.service import decide_on_facts, decision_out, gather_facts, record_decision
+from app.routing.service import decide_on_facts, decision_out, gather_facts
 from app.routing.service import routing_context as current_routing
 from app.routing.taxonomy import require_leaf
 from app.standards.service import category_named, national_code_of
@@ -155,7 +147,7 @@ def submit_report(
     staged_before: Sequence[StagedUpload] = (),
     staged_after: Sequence[StagedUpload] = (),
     idempotency_key: str | None = None,
-) -> ReportReceipt | JSONResponse:
+) -> Idempotent[ReportReceipt]:
     """Take one report (JSON with photo ids, or multipart with the photos themselves)."""
     principal.require(Permission.REPORTS_SUBMIT)
     pending = PendingFiles(media_storage(settings))
@@ -184,7 +176,6 @@ def submit_report(
         raise
     finally:
         discard([*staged_before, *staged_after])
-    assert isinstance(result, ReportReceipt | JSONResponse)
     return result
 
 
@@ -270,11 +261,10 @@ def _create(
     case = _joined_case(session, settings, principal, body, category.code, lon, lat)
     point = from_shape(Point(lon, lat), srid=4326)
     if case is None:
-        # The decision first, so the case is inserted with it (no second UPDATE).
-        decided = record_decision(session, principal, decision)
-        case = _open_case(
-            session, settings, principal, body, decision.out, decision.jurisdiction_path,
-            urgency, point, now, category.time_limits, source, decided.id,
+        case = open_case(
+            session, settings, principal, source=source, category=category, urgency=urgency,
+            description=body.description, point=point, decision=decision, now=now,
+            fixed_on_spot=body.fixed_on_spot,
         )  # fmt: skip
     else:
         count_joined_report(session, case)
@@ -348,50 +338,6 @@ def _joined_case(
     return near[0][1] if near else None
 
 
-def _open_case(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    body: ReportIn,
-    decision: RoutingDecisionOut,
-    jurisdiction_path: str,
-    urgency: Urgency,
-    point: Any,
-    now: datetime,
-    time_limits: Any,
-    source: CaseSource,
-    routing_decision_id: int,
-) -> Case:
-    calendar = working_calendar(session, settings)
-    limits = time_limits.get(urgency.value) or {}
-
-    def due(kind: str) -> datetime | None:
-        hours = limits.get(kind)
-        return calendar.add_working_hours(now, hours) if hours else None
-
-    # Fixed on the spot: nothing to handle, the verification deadline runs at once.
-    fixed = body.fixed_on_spot
-    assert body.category_code is not None  # named by the intake (category_named)
-    return new_case(
-        session,
-        settings,
-        source=source,
-        status=CaseStatus.AWAITING_VERIFICATION if fixed else CaseStatus.PENDING_REGISTRATION,
-        category_code=body.category_code,
-        urgency=urgency,
-        description=body.description,
-        reporter_user_id=principal.user_id,
-        point=point,
-        decision=decision,
-        jurisdiction_path=jurisdiction_path,
-        now=now,
-        handle_due_at=None if fixed else due("handle"),
-        verify_due_at=due("verify") if fixed else None,
-        fixed_on_spot=fixed,
-        routing_decision_id=routing_decision_id,
-    )
-
-
 def _attach_photos(
     session: Session,
     settings: Settings,
@@ -442,26 +388,19 @@ def _record_events(
     photos: Sequence[tuple[ReportPhoto, Photo]],
     point: Any,
 ) -> None:
-    role = sorted(r.value for r in principal.roles)[0] if principal.roles else None
     before = [p.id for r, p in photos if r.role is PhotoRole.BEFORE]
     after = [p.id for r, p in photos if r.role is PhotoRole.AFTER]
-
-    def event(
-        kind: CaseEventKind, to: CaseStatus | None, photo_ids: list[int], note: str | None
-    ) -> None:
-        record_event(
-            session, settings, case, kind, to_status=to, note=note, photo_ids=photo_ids,
-            detail={"report_id": report.id}, actor_user_id=principal.user_id,
-            actor_role=role, geom=point,
-        )  # fmt: skip
-
-    if report.is_duplicate:
-        event(CaseEventKind.DUPLICATE_REPORTED, None, before, report.description)
-    elif report.fixed_on_spot:
-        event(CaseEventKind.REPORTED, None, before, report.description)
-        event(CaseEventKind.FIXED_ON_SPOT, CaseStatus.AWAITING_VERIFICATION, after, None)
-    else:
-        event(CaseEventKind.REPORTED, CaseStatus.PENDING_REGISTRATION, before, report.description)
+    detail = {"report_id": report.id}
+    if not report.is_duplicate:  # the case's opening, as its entry row says
+        record_opening(session, settings, principal, case, note=report.description, geom=point,
+                       detail=detail, photo_ids=before, fixed_photo_ids=after)  # fmt: skip
+        return
+    role = sorted(r.value for r in principal.roles)[0] if principal.roles else None
+    record_event(
+        session, settings, case, CaseEventKind.DUPLICATE_REPORTED, note=report.description,
+        photo_ids=before, detail=detail, actor_user_id=principal.user_id, actor_role=role,
+        geom=point,
+    )  # fmt: skip
 
 
 def _decision_of(session: Session, settings: Settings, case: Case) -> RoutingDecisionOut | None:
@@ -672,8 +611,8 @@ def submit_batch(
                 )
             )
             continue
-        if isinstance(answer, JSONResponse):
-            receipt = ReportReceipt.model_validate_json(bytes(answer.body))
+        if isinstance(answer, Replay):
+            receipt = answer.as_model(ReportReceipt)
             results.append(
                 BatchItemResult(idempotency_key=item.idempotency_key, status=200, receipt=receipt)
             )

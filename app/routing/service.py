@@ -16,7 +16,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
@@ -497,19 +497,22 @@ def _unit_briefs(session: Session, codes: Iterable[str]) -> dict[str, UnitBrief]
     return {code: UnitBrief(code=code, name=name, kind=kind) for code, name, kind in rows}
 
 
-def _unit_codes(row: RoutingDecision) -> list[str]:
+def _unit_codes(row: Any) -> list[str]:
     territorial = [row.territorial_unit_code] if row.territorial_unit_code else []
     return [*row.lead_unit_codes, *row.cooperating_unit_codes, *territorial]
 
 
-def _proposal(row: RoutingDecision, units: Mapping[str, UnitBrief]) -> RoutingProposal:
-    """A stored decision as it was made (units by their current names)."""
+def _proposal(
+    row: Any, units: Mapping[str, UnitBrief], rule_set: tuple[int, str] | None
+) -> RoutingProposal:
+    """A stored decision (an ORM row, or `_PROPOSALS`'s) as it was made (units by their
+    current names); `rule_set`: the rule set's version and name."""
     item = row.facts.get("matched_rule_item")
     return RoutingProposal(
         id=row.id,
         decided_at=row.decided_at,
-        rule_set_version=row.rule_set.version if row.rule_set else None,
-        rule_set_name=row.rule_set.name if row.rule_set else None,
+        rule_set_version=rule_set[0] if rule_set else None,
+        rule_set_name=rule_set[1] if rule_set else None,
         basis=row.basis,
         matched_rule=MatchedRule(id=row.matched_rule_id, item=item)
         if row.matched_rule_id
@@ -527,21 +530,32 @@ def proposals(
     """Stored decisions by id, in three queries however many (a queue page's)."""
     if not decision_ids:
         return {}
-    # The rule set's name and version come with the decision, not its whole document.
-    rows = list(
-        session.scalars(
-            select(RoutingDecision)
-            .where(RoutingDecision.id.in_(sorted(decision_ids)))
-            .options(joinedload(RoutingDecision.rule_set).load_only(RuleSet.version, RuleSet.name))
-        )
-    )
+    rows = session.execute(_PROPOSALS, {"ids": sorted(decision_ids)}).all()
     units = _unit_briefs(session, (c for row in rows for c in _unit_codes(row)))
-    return {row.id: _proposal(row, units) for row in rows}
+    return {
+        row.id: _proposal(row, units, (row.rule_set_version, row.rule_set_name)
+                          if row.rule_set_version is not None else None)
+        for row in rows
+    }  # fmt: skip
+
+
+#: What a proposal shows of stored decisions, read as rows (every step's answer shows its
+#: case's): not the point nor the rule set's document; the rule set's name and version.
+_PROPOSALS = (
+    select(RoutingDecision.id, RoutingDecision.decided_at, RoutingDecision.basis,
+           RoutingDecision.matched_rule_id, RoutingDecision.lead_unit_codes,
+           RoutingDecision.cooperating_unit_codes, RoutingDecision.territorial_unit_code,
+           RoutingDecision.facts, RoutingDecision.explanation,
+           RuleSet.version.label("rule_set_version"), RuleSet.name.label("rule_set_name"))
+    .outerjoin(RuleSet, RuleSet.id == RoutingDecision.rule_set_id)
+    .where(RoutingDecision.id.in_(bindparam("ids", expanding=True)))
+)  # fmt: skip
 
 
 def decision_out(session: Session, settings: Settings, row: RoutingDecision) -> RoutingDecisionOut:
     """A stored decision with the facts it looked at."""
-    proposal = _proposal(row, _unit_briefs(session, _unit_codes(row)))
+    rule_set = (row.rule_set.version, row.rule_set.name) if row.rule_set else None
+    proposal = _proposal(row, _unit_briefs(session, _unit_codes(row)), rule_set)
     facts = {k: v for k, v in row.facts.items() if k != "matched_rule_item"}
     return RoutingDecisionOut(
         **dict(proposal),

@@ -6,7 +6,7 @@ with its reason and the balance after it."""
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.calendar.service import monday_of
 from app.core.database import utcnow
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.moments import local_today
 from app.core.pagination import Keyset
 from app.shops.models import ShopCreditEvent, ShopRating
@@ -64,7 +64,7 @@ def move_credit(
 def rate_shop(
     session: Session, settings: Settings, principal: Principal, code: str, body: RatingIn,
     idempotency_key: str | None,
-) -> Any:  # fmt: skip
+) -> Idempotent[ShopCreditOut]:  # fmt: skip
     """An assessor's rating: a red or black flag moves the credit; stars are shown."""
     principal.require(Permission.INSPECTIONS_RECORD)
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep, SignedInDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
-from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotencyKeyReused,
+    idempotent_answer,
+)
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.media.service import UnknownPhoto
@@ -120,10 +125,12 @@ def rate_shop(
     code: str,
     body: RatingIn,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> ShopCreditOut | JSONResponse:
     """A red flag adds to the credit and a black flag takes from it, by
     `ROADCHIEF_SHOP_CREDIT_RULES`; a visit's failed items take from it too."""
-    return credit.rate_shop(session, settings, principal, code, body, idempotency_key)
+    return idempotent_answer(
+        credit.rate_shop(session, settings, principal, code, body, idempotency_key)
+    )
 
 
 @router.post(
@@ -145,10 +152,12 @@ def record_visit(
     code: str,
     body: ShopVisitIn,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> ShopVisitOut | JSONResponse:
     """A failed item needs a photo; with `open_case` it is reported at once (in the same
     transaction) and the answer names the case it opened or joined."""
-    return service.record_visit(session, settings, principal, code, body, idempotency_key)
+    return idempotent_answer(
+        service.record_visit(session, settings, principal, code, body, idempotency_key)
+    )
 
 
 @router.get(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -23,7 +23,7 @@ from app.cases.models import Case
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
+from app.core.idempotency import Idempotent, run_idempotent
 from app.core.pagination import Keyset
 from app.media.models import Photo
 from app.media.service import photo_out, usable_photos, use_photo
@@ -96,7 +96,7 @@ def record_visit(
     shop_code: str,
     body: ShopVisitIn,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[ShopVisitOut]:
     """Record a visit near the shop, with every item of its pledge checked."""
     principal.require(Permission.PATROLS_RECORD)
     # A refused item leaves neither the visit nor a report behind (run_idempotent rolls back).

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 
 from app.accounts.deps import PrincipalDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
-from app.core.idempotency import IdempotencyKeyHeader, IdempotencyKeyReused
+from app.core.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotencyKeyReused,
+    idempotent_answer,
+)
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
 from app.routing.taxonomy import CategoryIsGroup, UnknownCategory
@@ -46,10 +51,12 @@ def blow_whistle(
     principal: PrincipalDep,
     body: WhistleCreate,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> WhistleOut | JSONResponse:
     """Road chiefs only, on a segment they are chief of. Send an `Idempotency-Key`: a
     retry then answers with the first whistle instead of blowing a second one."""
-    return service.blow_whistle(session, principal, settings, body, idempotency_key)
+    return idempotent_answer(
+        service.blow_whistle(session, principal, settings, body, idempotency_key)
+    )
 
 
 @router.get(
@@ -113,7 +120,9 @@ def report_in(
     whistle_id: DatabaseId,
     body: ReportInCreate,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> Any:
+) -> WhistleOut | JSONResponse:
     """Department staff of a summoned unit, standing near the place. After the deadline
     the report-in is still taken and recorded as late."""
-    return service.report_in(session, principal, settings, whistle_id, body, idempotency_key)
+    return idempotent_answer(
+        service.report_in(session, principal, settings, whistle_id, body, idempotency_key)
+    )

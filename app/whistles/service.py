@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,21 +19,22 @@ from app.cases.models import (
     Case,
     CaseEventKind,
     CaseSource,
-    CaseStatus,
 )
-from app.cases.service import new_case, record_event
-from app.cases.steps import dispatch_directly
+from app.cases.opening import open_case, record_opening
+from app.cases.service import record_event
 from app.cases.view import find_case
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
-from app.core.idempotency import run_idempotent
-from app.core.moments import to_local
+from app.core.idempotency import Idempotent, run_idempotent
+from app.core.moments import local_isoformat, to_local
 from app.core.pagination import Keyset
-from app.notifications.service import notify_whistle
+from app.notifications.models import Notification
+from app.notifications.schemas import WHISTLE_BLOWN
+from app.notifications.service import active_users_with_role, enqueue
 from app.routing.models import Urgency
 from app.routing.schemas import UnitBrief
-from app.routing.service import decide_on_facts, gather_facts, record_decision, routing_context
+from app.routing.service import decide_on_facts, gather_facts, routing_context
 from app.routing.taxonomy import require_leaf
 from app.territory.locator import place_point, wgs84_in_area
 from app.territory.models import Jurisdiction, JurisdictionLevel, RoadSegment, Unit, UnitKind
@@ -137,7 +139,7 @@ def blow_whistle(
     settings: Settings,
     body: WhistleCreate,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[WhistleOut]:
     """Record a whistle and summon its units; a retried request answers with the first."""
     principal.require(Permission.WHISTLES_BLOW)
 
@@ -174,10 +176,67 @@ def blow_whistle(
         case = _case_for(session, settings, principal, body, whistle, units, now)
         if case is not None:
             session.add(WhistleCase(whistle_id=whistle.id, case_id=case.id))
-        notify_whistle(session, settings, whistle, units, case, segment)
+        _notify_whistle(session, settings, whistle, units, case, segment)
         return _out(session, settings, whistle, now)
 
     return run_idempotent(session, principal.ref, "whistles.create", idempotency_key, body, create)
+
+
+def _notify_whistle(
+    session: Session,
+    settings: Settings,
+    whistle: Whistle,
+    units: Sequence[Unit],
+    case: Case | None,
+    segment: RoadSegment,
+) -> None:
+    """Tell each summoned unit's staff to report in on site (路长吹哨、部门报到): an inbox
+    message each, and `whistle.blown` for the webhooks; in the whistle's transaction."""
+    due = to_local(whistle.report_in_due_at)
+    when = (
+        f"{due:%H:%M}"
+        if due.date() == to_local(whistle.blown_at).date()
+        else (f"{due:%m月%d日 %H:%M}")
+    )
+    title = f"路长吹哨：请于 {when} 前到“{segment.name}”现场报到"
+    if case is not None:
+        title += f"（案件 {case.number}）"
+    staff = session.scalars(
+        active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_([u.id for u in units]))
+    )
+    for user_id in sorted(set(staff) - {whistle.blown_by_user_id}):
+        session.add(
+            Notification(
+                user_id=user_id,
+                created_at=whistle.blown_at,
+                kind="whistle_summoned",
+                case_id=case.id if case else None,
+                case_number=case.number if case else None,
+                whistle_id=whistle.id,
+                title=title,
+                body=whistle.description,
+            )
+        )
+    point = to_shape(whistle.geom)
+    enqueue(
+        session,
+        WHISTLE_BLOWN,
+        {
+            "whistle": {
+                "id": whistle.id,
+                "blown_at": local_isoformat(whistle.blown_at),
+                "blown_by_user_id": whistle.blown_by_user_id,
+                "segment_code": segment.code,
+                "category_code": whistle.category_code,
+                "description": whistle.description,
+                "lon": point.x,
+                "lat": point.y,
+                "report_in_due_at": due.isoformat(),
+                "units": [u.code for u in units],
+                "case_number": case.number if case else None,
+            }
+        },
+    )
 
 
 def _case_for(
@@ -189,34 +248,32 @@ def _case_for(
     units: list[Unit],
     now: datetime,
 ) -> Case | None:
-    """The case the whistle opens (dispatched to the summoned units) or joins; its
-    history records the whistle."""
-    if body.case_number is not None:
-        case = find_case(session, principal, body.case_number)
-        if case.status in FINISHED_STATUSES:
-            raise CaseFinished(f"案件“{case.number}”已结束，请开新案件（open_case）")
-    elif body.open_case:
+    """The case the whistle opens (the workflow's `whistle` entry: dispatched to the
+    summoned units) or joins; its history records the whistle."""
+    detail = {"whistle_id": whistle.id, "units": [u.code for u in units]}
+    if body.open_case:
         context = routing_context(session)
         category = require_leaf(context.taxonomy, body.category_code)
         place = to_shape(whistle.geom)  # WGS 84, whatever system the chief's phone sent
         facts = gather_facts(session, settings, context, category, place.x, place.y, None)
-        decision = decide_on_facts(session, context, facts, settings.zone)
-        urgency = Urgency(category.default_urgency)
-        case = new_case(
-            session, settings, source=CaseSource.WHISTLE, status=CaseStatus.REGISTERED,
-            category_code=category.code, urgency=urgency, description=body.description,
-            reporter_user_id=principal.user_id, point=whistle.geom, decision=decision.out,
-            jurisdiction_path=decision.jurisdiction_path, now=now,
+        case = open_case(
+            session, settings, principal, source=CaseSource.WHISTLE, category=category,
+            urgency=Urgency(category.default_urgency), description=body.description,
+            point=whistle.geom, decision=decide_on_facts(session, context, facts, settings.zone),
+            now=now, summoned=units,
         )  # fmt: skip
-        case.routing_decision_id = record_decision(session, principal, decision).id
-        dispatch_directly(session, settings, principal, case, units, now)
-    else:
+        record_opening(session, settings, principal, case, note=body.description,
+                       geom=whistle.geom, detail=detail)  # fmt: skip
+        return case
+    if body.case_number is None:
         return None
+    case = find_case(session, principal, body.case_number)
+    if case.status in FINISHED_STATUSES:
+        raise CaseFinished(f"案件“{case.number}”已结束，请开新案件（open_case）")
     record_event(
         session, settings, case, CaseEventKind.WHISTLE_BLOWN,
         occurred_at=now, actor_user_id=principal.user_id, actor_role=Role.ROAD_CHIEF.value,
-        to_status=CaseStatus.DISPATCHED if body.open_case else None, note=body.description,
-        geom=whistle.geom, detail={"whistle_id": whistle.id, "units": [u.code for u in units]},
+        note=body.description, geom=whistle.geom, detail=detail,
     )  # fmt: skip
     return case
 
@@ -387,7 +444,7 @@ def report_in(
     whistle_id: int,
     body: ReportInCreate,
     idempotency_key: str | None,
-) -> Any:
+) -> Idempotent[WhistleOut]:
     """A summoned unit reports in on site (报到): near the place, once; late is recorded."""
     principal.require(Permission.WHISTLES_REPORT_IN)
     unit_code = body.unit_code or principal.unit_code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +13,9 @@ from sqlalchemy.orm import Session
 from app.accounts.models import ApiKey, RefreshToken, SegmentChief, User
 from app.accounts.service import user_by_username
 from app.audit.models import AuditEvent, AuditEventType
-from tests.accounts.test_signin import refresh, sign_in
+from tests.support import Headers
+from tests.support.actors import refresh, sign_in
 
-Headers = Callable[[str], dict[str, str]]
 USERS = "/api/v1/admin/users"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 import shapely
@@ -13,16 +12,9 @@ from shapely.geometry import shape
 from app.accounts.access import Forbidden, Principal
 from app.accounts.models import Role
 from app.core.errors import NotFound
-from tests.territory.test_locate import by_code
-
-Headers = Callable[[str], dict[str, str]]
-PUBLIC = {
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),  # operators by address or its own token, not by sign-in
-    ("POST", "/api/v1/auth/token"),
-    ("POST", "/api/v1/auth/logout"),
-}
+from tests.support import Headers
+from tests.support.actors import PUBLIC
+from tests.support.territory import by_code
 
 
 def codes(response: object) -> list[str]:

@@ -23,8 +23,8 @@ from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
 from app.settings import Settings
-from tests.accounts.test_signin import TOKEN_URL
-from tests.conftest import TEST_SECRET_KEY
+from tests.support.actors import TOKEN_URL
+from tests.support.databases import TEST_SECRET_KEY
 
 FORGED = "203.0.113.9"
 

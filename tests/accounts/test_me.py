@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import SegmentChief, User
 from app.territory.models import RoadSegment
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
 
 
 def test_a_chiefs_segments_come_in_pages_and_me_only_counts_them(

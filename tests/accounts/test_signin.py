@@ -22,23 +22,8 @@ from app.core.deps import get_db_session
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
 from app.settings import Settings
-
-TOKEN_URL = "/api/v1/auth/token"
-Headers = Callable[[str], dict[str, str]]
-
-
-def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> Any:
-    return client.post(
-        TOKEN_URL, data={"grant_type": "password", "username": username, "password": password}
-    )
-
-
-def refresh(client: TestClient, token: str) -> Any:
-    return client.post(TOKEN_URL, data={"grant_type": "refresh_token", "refresh_token": token})
-
-
-def bearer(pair: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {pair['access_token']}"}
+from tests.support import Headers
+from tests.support.actors import TOKEN_URL, bearer, refresh, sign_in
 
 
 def events(session: Session, event: AuditEventType) -> list[AuditEvent]:

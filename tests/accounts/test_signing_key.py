@@ -15,7 +15,7 @@ from app.accounts.tokens import database_key, issue_access_token, signing_key
 from app.core.database import Database, utcnow
 from app.main import create_app
 from app.settings import Settings, get_settings
-from tests.conftest import DatabaseFactory, migrate
+from tests.support.databases import DatabaseFactory, migrate
 
 
 def _keyless(factory: DatabaseFactory, url: str, key_file: Path) -> Settings:

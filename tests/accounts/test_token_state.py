@@ -18,9 +18,9 @@ from app.core.deps import get_db_session
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
 from app.settings import Settings
-from tests.accounts.test_signin import bearer, sign_in
+from tests.support import Headers
+from tests.support.actors import bearer, sign_in
 
-Headers = Callable[[str], dict[str, str]]
 USERS = "/api/v1/admin/users"
 ADMIN_C = {
     "username": "admin-c",

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.cases.facts import rebuild
-from app.cases.models import Case, CaseEvent, CaseTask
+from app.cases.models import Case, CaseTask
 from app.cases.sweep import sweep
 from app.core.database import utcnow
-from app.reports.models import Report
 from app.settings import Settings
-from tests.cases.conftest import Loop, dispatched, loop  # noqa: F401
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
-
-Jpeg = Callable[..., bytes]
+from tests.support import Jpeg
+from tests.support.cases import Loop, dispatched, loop  # noqa: F401
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
 
 
 def another_case(first: Loop, spot: Spot, good_jpeg: Jpeg, category: str) -> Loop:
@@ -62,20 +58,3 @@ def month(
     c = another_case(a, spot, good_jpeg, "order.street_vending")
     c.ok("demo-dispatcher", "reject", note="无效上报", reason="invalid")
     return {"a": a, "b": b, "c": c}
-
-
-def move_to_last_month(session: Session, settings: Settings, loops: Iterable[Loop]) -> str:
-    """Move the cases (reports, tasks, history) back to the 10th of last month, as if the
-    month had run its course; returns the month's label."""
-    now = utcnow().astimezone(settings.zone)
-    target = (now.replace(day=1) - timedelta(days=1)).replace(day=10)
-    shift = now - target
-    ids = select(Case.id).where(Case.number.in_([one.number for one in loops]))
-    for model, column in ((Case, "reported_at"), (CaseEvent, "occurred_at"),
-                          (CaseTask, "assigned_at"), (Report, "received_at")):  # fmt: skip
-        key = Case.id if model is Case else model.case_id  # type: ignore[attr-defined]
-        for row in session.scalars(select(model).where(key.in_(ids))):
-            setattr(row, column, getattr(row, column) - shift)
-    session.flush()
-    rebuild(session)  # history rewritten behind the service's back, as an import would
-    return f"{target:%Y-%m}"

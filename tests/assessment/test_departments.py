@@ -13,11 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.assessment.desk import Desk
-from tests.places import Spot, on_segment
+from tests.support import Headers, Jpeg
+from tests.support.desk import Desk
+from tests.support.places import Spot, on_segment
 
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOVEMBER = "2026-11"
 WEDNESDAY = datetime(2026, 11, 18, 10, 0, tzinfo=SHANGHAI)

@@ -22,7 +22,7 @@ from app.cli import cli
 from app.core.database import Database
 from app.routing.models import Urgency
 from app.territory.models import Unit, UnitKind
-from tests.cases.conftest import Loop, dispatched, loop  # noqa: F401
+from tests.support.cases import Loop, dispatched, loop  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -3,7 +3,7 @@ them (report, whistle, register, dispatch, re-dispatch to another lead, sign for
 and its decision, extension and its decision, release, hang-up and resume, feedback,
 verification passed or failed, reopen, cancel, report-in) while the clock runs across a
 week's end; after each, every KPI the service reports by street, unit and category, and
-the ranking of streets and units with their flags, equal what `tests/assessment/oracle.py`
+the ranking of streets and units with their flags, equal what `tests/support/oracle.py`
 computes from the same events in plain Python: live in the running week, live once it is
 over (later events change nothing), and frozen once it is closed. And the KPI facts kept
 with each event (`case_facts`, which the running week's figures read) equal what the oracle
@@ -44,11 +44,10 @@ from app.cases.sweep import sweep
 from app.core.database import utcnow
 from app.settings import Settings
 from app.territory.models import RoadGrade, Unit
-from tests.assessment import oracle
-from tests.assessment.desk import Desk
-from tests.places import Spot, on_segment
+from tests.support import Headers, oracle
+from tests.support.desk import Desk
+from tests.support.places import Spot, on_segment
 
-Headers = Callable[[str], dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UNITS = ("urban-management", "transport", "forestry-landscape")
 CATEGORIES = ("roads.surface", "order.street_vending")

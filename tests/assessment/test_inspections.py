@@ -3,7 +3,6 @@ charged to departments, one reported as a case; the segment's score and 千百�
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,28 +17,12 @@ from app.cases.models import Case
 from app.core.database import utcnow
 from app.reports.models import Report
 from app.settings import Settings
-from tests.places import Spot
-from tests.reports.conftest import new_key, upload
+from tests.support import Headers, Jpeg
+from tests.support.assessment import finding, inspection
+from tests.support.places import Spot
+from tests.support.reports import new_key, upload
 
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def inspection(spot: Spot, *deductions: dict[str, Any], **more: Any) -> dict[str, Any]:
-    ended = utcnow() - timedelta(minutes=5)
-    return {
-        "segment_code": spot.segment_code,
-        "started_at": (ended - timedelta(minutes=40)).isoformat(),
-        "ended_at": ended.isoformat(),
-        "track": [[spot.lon - 0.0005, spot.lat], [spot.lon + 0.0005, spot.lat]],
-        "deductions": list(deductions),
-        **more,
-    }
-
-
-def finding(spot: Spot, item: str, photo: int, **more: Any) -> dict[str, Any]:
-    return {"item_code": item, "lon": spot.lon, "lat": spot.lat, "photo_ids": [photo], **more}
 
 
 def stored(session: Session) -> list[int]:

@@ -3,7 +3,6 @@ overdue, one rejected, and what that makes of each rate, per street and per depa
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,13 +19,12 @@ from app.cases.models import Case, CaseEvent, CaseTask
 from app.core.database import utcnow
 from app.reports.models import Report
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import upload
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import upload
 
-Headers = Callable[[str], dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # periods are local days
-Jpeg = Callable[..., bytes]
 
 
 def kpis(client: TestClient, as_user: Headers, day: date, **params: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@ later; the only change is an admin's correction, which says who, when and why.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,13 +15,11 @@ from app.assessment.rankings import period_bounds
 from app.audit.models import AuditEvent, AuditEventType
 from app.core.database import utcnow
 from app.settings import Settings
-from tests.assessment.conftest import move_to_last_month
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.assessment import move_to_last_month
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import upload
 
 
 def street_kpis(client: TestClient, headers: dict[str, str], label: str, street: str) -> Any:

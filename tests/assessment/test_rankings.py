@@ -3,7 +3,6 @@ for the best, a black flag for the worst, and the street last two months running
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,13 +16,12 @@ from app.assessment.models import Inspection
 from app.assessment.rankings import period_bounds
 from app.core.database import utcnow
 from app.territory.models import Jurisdiction, JurisdictionLevel
-from tests.assessment.test_inspections import finding, inspection
-from tests.cases.conftest import Loop
-from tests.places import Spot, on_segment
-from tests.reports.conftest import upload
+from tests.support import Headers, Jpeg
+from tests.support.assessment import finding, inspection
+from tests.support.cases import Loop
+from tests.support.places import Spot, on_segment
+from tests.support.reports import upload
 
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

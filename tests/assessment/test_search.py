@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,11 +15,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.core.database import utcnow
-from tests.assessment.test_inspections import inspection
-from tests.cases.conftest import Loop
-from tests.places import Spot
+from tests.support import Headers
+from tests.support.assessment import inspection
+from tests.support.cases import Loop
+from tests.support.places import Spot
 
-Headers = Callable[[str], dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

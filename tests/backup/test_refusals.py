@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.core.database import Database
 from app.settings import get_settings
-from tests.conftest import DatabaseFactory
+from tests.support.databases import DatabaseFactory
 
 
 def roadchief(url: str, media: Path, *args: str) -> Any:

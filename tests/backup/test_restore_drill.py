@@ -29,12 +29,12 @@ from app.media.models import Photo
 from app.media.service import media_storage
 from app.media.storage import key_sha256
 from app.settings import Settings, get_settings
-from tests.cases.conftest import Loop
-from tests.conftest import DatabaseFactory, new_demo_database
-from tests.photos import jpeg
-from tests.places import Spot, on_segment
-from tests.reports.conftest import multipart, report_body, upload
-from tests.s3 import bucket_keys, in_s3, s3_client, s3_endpoint  # noqa: F401 - fixture
+from tests.support.cases import Loop
+from tests.support.databases import DatabaseFactory, new_demo_database
+from tests.support.photos import jpeg
+from tests.support.places import Spot, on_segment
+from tests.support.reports import multipart, report_body, upload
+from tests.support.s3 import bucket_keys, in_s3, s3_client, s3_endpoint  # noqa: F401 - fixture
 
 STORES = ["local", "s3"]
 

@@ -9,16 +9,13 @@ Every date is pinned: 2026-11-21 is a Saturday, 2026-10-01..07 the National Day 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.cases.conftest import Loop, task_of
-from tests.places import Spot
-from tests.whistles.test_whistles import blow
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.cases import Loop, task_of
+from tests.support.places import Spot
+from tests.support.whistles import blow
 
 WEDNESDAY = "2026-11-18T10:00:00+08:00"
 

@@ -9,12 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import multipart, new_key, report_body, stored
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import multipart, new_key, report_body, stored
 
 
 def test_another_streets_chief_cannot_join_a_case_by_its_number(

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case, CaseEvent, CaseEventKind
-from tests.cases.conftest import Loop, comparable
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
+from tests.support.cases import Loop, comparable
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
 
 UM, TR = "demo-staff", "staff-transport"
 FAR = "2030-06-28T17:00:00+08:00"

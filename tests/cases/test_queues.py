@@ -7,12 +7,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
 
 
 def numbers(page: dict[str, Any]) -> list[str]:

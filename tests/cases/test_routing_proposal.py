@@ -14,12 +14,10 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body
 
 
 def codes(units: list[dict[str, Any]]) -> list[str]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,11 +13,10 @@ from app.calendar.service import working_calendar
 from app.cases.models import Case
 from app.core.database import utcnow
 from app.settings import Settings
-from tests.cases.conftest import Loop, comparable, task_of
-from tests.places import Spot
-from tests.reports.conftest import stored, upload
-
-Jpeg = Callable[..., bytes]
+from tests.support import Jpeg
+from tests.support.cases import Loop, comparable, task_of
+from tests.support.places import Spot
+from tests.support.reports import stored, upload
 
 
 def test_a_lead_unit_returns_a_case_and_the_centre_upholds_it(dispatched: Loop) -> None:

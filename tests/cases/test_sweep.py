@@ -12,27 +12,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.calendar.service import working_calendar
-from app.cases.models import Case, CaseTask
+from app.cases.models import Case
 from app.cases.sweep import sweep
 from app.cli import cli
 from app.settings import Settings
-from app.territory.models import Unit
-from tests.cases.conftest import Loop, task_of
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body
-
-SECOND = timedelta(seconds=1)
-
-
-def lead_task(session: Session, loop: Loop) -> CaseTask:
-    task = session.scalar(
-        select(CaseTask)
-        .join(Case, CaseTask.case_id == Case.id)
-        .join(Unit, CaseTask.unit_id == Unit.id)
-        .where(Case.number == loop.number, Unit.code == "urban-management")
-    )
-    assert task is not None
-    return task
+from tests.support.cases import SECOND, Loop, lead_task, task_of
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body
 
 
 def inbox_titles(loop: Loop, who: str) -> list[str]:

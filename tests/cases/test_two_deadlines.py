@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.cases.conftest import Loop, task_of
-from tests.reports.conftest import upload
+from tests.support import Jpeg
+from tests.support.cases import Loop, task_of
+from tests.support.reports import upload
 
-Jpeg = Callable[..., bytes]
 DAY = {"from": "2026-11-18", "to": "2026-11-18"}
 
 

@@ -13,11 +13,9 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, set_chief_segments
 from app.settings import Settings
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body
 
 
 def numbers(client: TestClient, url: str, headers: dict[str, str]) -> list[str]:

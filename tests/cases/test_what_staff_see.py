@@ -3,19 +3,16 @@ history that says which unit each step concerned."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Jpeg
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import upload
 
 
 def _row(client: TestClient, headers: dict[str, str], number: str) -> dict[str, Any]:

@@ -9,16 +9,26 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.accounts.access import ROLE_PERMISSIONS
+from app.accounts.models import Role
 from app.cases.cli import DOC_PATH
-from app.cases.models import CaseStatus
-from app.cases.workflow import TRANSITIONS, mermaid, workflow_markdown
+from app.cases.models import CaseSource, CaseStatus
+from app.cases.workflow import (
+    ACTOR_PERMISSIONS,
+    ENTRIES,
+    TRANSITIONS,
+    Actor,
+    Entry,
+    entry_for,
+    mermaid,
+    roles_of,
+    workflow_markdown,
+)
 from app.settings import Settings
-from tests.cases.conftest import Loop, comparable
-from tests.places import Spot
-from tests.reports.conftest import stored, upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Jpeg
+from tests.support.cases import Loop, comparable
+from tests.support.places import Spot
+from tests.support.reports import stored, upload
 
 
 def test_a_case_goes_round_the_closed_loop(
@@ -147,7 +157,10 @@ def test_bad_steps_are_refused_and_change_nothing(
         ("demo-dispatcher", "reject", {}, 422, "note_required"),
         ("demo-dispatcher", "reject", {"note": "不归我们管"}, 422, "reason_required"),
         ("demo-dispatcher", "reject", {"note": "x", "reason": "boring"}, 422, "reason_required"),
-        ("demo-dispatcher", "frobnicate", {}, 422, "validation_failed"),
+        # Each step is an operation of its own: there is no step to take by another name.
+        ("demo-dispatcher", "frobnicate", {}, 404, "not_found"),
+        # A step's body takes what the step takes (`units` is dispatch's), nothing more.
+        ("demo-dispatcher", "register", {"units": ["urban-management"]}, 422, "validation_failed"),
     ]
     for who, action, body, status, code in cases:
         response = loop.act(who, action, **body)
@@ -195,3 +208,44 @@ def test_the_committed_workflow_document_is_current() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == workflow_markdown(), (
         "docs/workflow.md is out of date: run `.venv/bin/roadchief workflow doc`"
     )
+
+
+def test_the_workflow_actors_are_permissions_of_the_roles_they_always_were() -> None:
+    """One table of who may do what (`accounts/access.py`): the workflow's actors name
+    permissions, and the roles holding them are those each actor always had."""
+    expected = {
+        Actor.DISPATCHER: {Role.DISPATCHER, Role.ADMIN},
+        Actor.TASK_UNIT_STAFF: {Role.DEPARTMENT_STAFF, Role.ADMIN},
+        Actor.VERIFIER: {Role.ROAD_CHIEF, Role.PATROLLER, Role.SUPERVISOR, Role.ADMIN},
+        Actor.SUPERVISOR: {Role.SUPERVISOR, Role.ADMIN},
+        Actor.ADMIN: {Role.ADMIN},
+    }
+    for actor, roles in expected.items():
+        assert roles_of(frozenset({actor})) == roles, actor
+        naive = {
+            r for r, granted in ROLE_PERMISSIONS.items() if ACTOR_PERMISSIONS[actor] in granted
+        }
+        assert naive == roles, actor
+
+
+def test_the_table_says_how_each_source_opens_a_case(client: TestClient) -> None:
+    """The entry rows: every source has one, they come first in the published table with
+    no from-status, and the runtime guard finds the row each new case opens by."""
+    table = client.get("/api/v1/workflow").json()
+    entries = [t for t in table if not t["sources"]]
+    assert entries == table[: len(ENTRIES)]
+    assert {t["action"]: t["targets"] for t in entries} == {
+        "report": ["pending_registration"],
+        "fix_on_spot": ["awaiting_verification"],
+        "inspection_finding": ["pending_registration"],
+        "platform_import": ["pending_registration"],
+        "whistle": ["dispatched"],
+    }
+    whistle = next(t for t in entries if t["action"] == "whistle")
+    assert whistle["roles"] == ["road_chief"]
+    for source in CaseSource:
+        assert entry_for(source).opens is source
+    assert entry_for(CaseSource.REPORT, fixed_on_spot=True).action is Entry.FIX_ON_SPOT
+    with pytest.raises(ValueError, match="no entry row"):
+        entry_for(CaseSource.WHISTLE, fixed_on_spot=True)
+    assert "[*] --> dispatched: 吹哨立案" in mermaid()

@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from app.accounts.service import user_by_username
 from app.routing.shipped import SHIPPED_RULE_SETS
 from app.territory.models import RoadGrade
-from tests.console.conftest import Browser
-from tests.places import on_segment
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.console import Browser
+from tests.support.places import on_segment
 
 
 def test_admin_adds_a_webhook_sees_its_secret_once_and_stops_it(

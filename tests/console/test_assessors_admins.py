@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from app.core.coords import wgs84_to_gcj02
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.console.conftest import Browser
+from tests.support.cases import Loop
+from tests.support.console import Browser
 
 
 def test_assessor_reads_kpis_with_formulas_and_exports_the_cases(

@@ -21,8 +21,8 @@ from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
 from app.settings import Settings
-from tests.live import serve, signed_in
-from tests.places import on_segment
+from tests.support.live import serve, signed_in
+from tests.support.places import on_segment
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 #: axe-core 4.14.1 from the npm registry (MPL-2.0, unmodified), for the accessibility check.

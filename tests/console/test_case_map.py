@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from app.core.geo import metres_per_degree
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.console.conftest import Browser
-from tests.console.test_maps_scores import next_street_supervisor
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body
+from tests.support import Jpeg
+from tests.support.actors import next_street_supervisor
+from tests.support.cases import Loop
+from tests.support.console import Browser
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body
 
-Jpeg = Callable[..., bytes]
 CLUSTER = "/console/static/vendor/leaflet.markercluster-1.5.3"
 
 

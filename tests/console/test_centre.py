@@ -11,13 +11,11 @@ from fastapi.testclient import TestClient
 
 from app.core.database import utcnow
 from app.settings import Settings
-from tests.cases.conftest import Loop, task_of
-from tests.console.conftest import Browser
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop, task_of
+from tests.support.console import Browser
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body
 
 
 def test_dispatcher_registers_and_accepts_the_routing_in_one_click(

@@ -13,13 +13,11 @@ from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
 from app.cases.sweep import sweep
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.cases.test_sweep import SECOND, lead_task
-from tests.console.conftest import Browser
-from tests.places import Spot
-from tests.whistles.test_whistles import blow, report_in
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.cases import SECOND, Loop, lead_task
+from tests.support.console import Browser
+from tests.support.places import Spot
+from tests.support.whistles import blow, report_in
 
 
 def next_street_dispatcher(session: Session, settings: Settings) -> str:

@@ -11,32 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role
-from app.accounts.schemas import UserCreate
-from app.accounts.service import create_user
 from app.console.pages import COVERAGE_COLOURS, HEAT_RAMP, heat_step
 from app.settings import Settings
-from tests.assessment.test_inspections import finding, inspection
-from tests.cases.conftest import Loop
-from tests.console.conftest import Browser
-from tests.patrols.test_compliance import AFTER_THAT_WEEK, MONDAY, SUNDAY, patrol_on
-from tests.places import Spot
-from tests.reports.conftest import upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
-
-
-def next_street_supervisor(session: Session, settings: Settings) -> str:
-    create_user(
-        session, settings, None,
-        UserCreate(
-            username="supervisor-410199002", display_name="邻街监督员",
-            password="Watch@2026-long", roles=[Role.SUPERVISOR],
-            jurisdiction_codes=["410199002"],
-        ),
-    )  # fmt: skip
-    return "supervisor-410199002"
+from tests.support import Headers, Jpeg
+from tests.support.actors import next_street_supervisor
+from tests.support.assessment import finding, inspection
+from tests.support.cases import Loop
+from tests.support.console import Browser
+from tests.support.patrols import AFTER_THAT_WEEK, MONDAY, SUNDAY, patrol_on
+from tests.support.places import Spot
+from tests.support.reports import upload
 
 
 def test_heat_steps_are_fifths_of_the_busiest() -> None:

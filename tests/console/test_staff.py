@@ -18,10 +18,9 @@ from app.accounts.token_state import TokenStates
 from app.audit.models import AuditEvent, AuditEventType
 from app.core.database import utcnow
 from app.settings import Settings
-from tests.cases.conftest import Loop, task_of
-from tests.console.conftest import Browser
-
-Jpeg = Callable[..., bytes]
+from tests.support import Jpeg
+from tests.support.cases import Loop, task_of
+from tests.support.console import Browser
 
 
 def test_anonymous_is_sent_to_sign_in(browser: Callable[[], Browser]) -> None:

@@ -34,11 +34,11 @@ from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
 from app.settings import Settings
-from tests.accounts.test_boundaries import PUBLIC
-from tests.places import Spot
-from tests.reports.conftest import report_body, stored
+from tests.support import Headers
+from tests.support.actors import PUBLIC
+from tests.support.places import Spot
+from tests.support.reports import report_body, stored
 
-Headers = Callable[[str], dict[str, str]]
 CHUNK = 64 * 1024
 MB = 1024 * 1024
 

@@ -14,8 +14,8 @@ from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
 from app.settings import Settings
-from tests.live import serve, signed_in
-from tests.places import Spot, on_segment
+from tests.support.live import serve, signed_in
+from tests.support.places import Spot, on_segment
 
 ROUNDS = 3
 PHONES = ("demo-chief-1", "demo-chief-2", "demo-chief-3", "demo-patroller")

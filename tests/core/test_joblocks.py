@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.core.database import Database
 from app.core.joblocks import job_lock, lock_key
-from tests.conftest import DatabaseFactory
+from tests.support.databases import DatabaseFactory
 
 
 def test_one_server_runs_a_job_at_a_time(factory: DatabaseFactory, demo_database: Database) -> None:

@@ -4,7 +4,7 @@ in, and is answered for the place it names."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,15 +16,16 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cases.workflow import Action
 from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.core.geo import LocalFrame
 from app.territory.models import Jurisdiction, Workstation
-from tests.places import Spot
-from tests.reports.conftest import report_body
-from tests.shops.test_visits import shop_of, visit_body
+from tests.support import Headers
+from tests.support.places import Spot
+from tests.support.reports import report_body
+from tests.support.shops import shop_of, visit_body
 
-Headers = Callable[[str], dict[str, str]]
 LOCATE = "/api/v1/territory/locate"
 DRY_RUN = "/api/v1/routing/dry-run"
 WHISTLES = "/api/v1/whistles"
@@ -35,7 +36,6 @@ POINT_OPERATIONS = {
     "GET /api/v1/cases/nearby",
     "POST /api/v1/routing/dry-run",
     "POST /api/v1/reports",
-    "POST /api/v1/cases/{number}/actions/{action}",
     "POST /api/v1/whistles",
     "POST /api/v1/whistles/{whistle_id}/report-in",
     "POST /api/v1/patrols/{patrol_id}/fixes",
@@ -44,6 +44,8 @@ POINT_OPERATIONS = {
     "POST /api/v1/shops/{code}/visits",
     "POST /api/v1/assessment/inspections",
     "POST /api/v1/exchange/cases",
+    # Every step of a case keeps where its actor stood.
+    *(f"POST /api/v1/cases/{{number}}/actions/{action.value}" for action in Action),
 }
 
 

@@ -35,11 +35,12 @@ from app.demo.users import DEMO_PASSWORD, create_demo_users
 from app.main import create_app
 from app.routing.shipped import load_shipped_routing
 from app.settings import Settings
-from tests.conftest import ENGINES, TEST_SECRET_KEY, Headers
-from tests.photos import jpeg
-from tests.places import on_segment
-from tests.replica import Pair, primary_and_standby, server_binaries
-from tests.reports.conftest import multipart, report_body
+from tests.support import Headers
+from tests.support.databases import ENGINES, TEST_SECRET_KEY
+from tests.support.photos import jpeg
+from tests.support.places import on_segment
+from tests.support.replica import Pair, primary_and_standby, server_binaries
+from tests.support.reports import multipart, report_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: The staleness the stories allow: short, so that pausing replay soon exceeds it.

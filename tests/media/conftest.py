@@ -14,9 +14,8 @@ from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
 from app.settings import Settings
-from tests.s3 import bucket, in_s3, s3_endpoint  # noqa: F401 - fixtures
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.s3 import bucket, in_s3, s3_endpoint  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -26,12 +26,12 @@ from app.media.service import media_storage, sweep_orphans
 from app.media.storage import content_key, key_sha256
 from app.media.transfer import move_photos
 from app.settings import Settings, get_settings
-from tests.photos import jpeg
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, stored, upload
-from tests.s3 import bucket_keys, s3_client
+from tests.support import Jpeg
+from tests.support.photos import jpeg
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, stored, upload
+from tests.support.s3 import bucket_keys, s3_client
 
-Jpeg = Callable[..., bytes]
 Phone = Callable[..., TestClient]
 
 

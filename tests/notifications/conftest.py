@@ -5,7 +5,7 @@ from ipaddress import ip_network
 import pytest
 
 from app.settings import Settings
-from tests.cases.conftest import dispatched, loop  # noqa: F401
+from tests.support.cases import dispatched, loop  # noqa: F401
 
 #: The test receivers listen on loopback, which webhooks may reach only when allowed.
 LOOPBACK = (ip_network("127.0.0.0/8"), ip_network("::1/128"))

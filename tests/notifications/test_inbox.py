@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.cases.conftest import Loop
-from tests.reports.conftest import upload
+from tests.support.cases import Loop
+from tests.support.reports import upload
 
 
 def inbox(loop: Loop, who: str, **params: Any) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from app.main import create_app
 from app.notifications.delivery import deliver_due, webhook_client
 from app.notifications.models import Webhook
 from app.settings import Settings
-from tests.cases.conftest import Loop
-from tests.live import serve, signed_in
-from tests.places import on_segment
+from tests.support.cases import Loop
+from tests.support.live import serve, signed_in
+from tests.support.places import on_segment
 
 Handler = BaseHTTPRequestHandler
 

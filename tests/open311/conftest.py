@@ -1,26 +1,27 @@
-"""Open311 fixtures: the GeoReport v2 JSON Schemas, keys, a form poster."""
+"""Open311 fixtures: the GeoReport v2 JSON Schemas; keys and the form poster are in
+tests/support/open311.py."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.open311.spec_schemas import SCHEMAS
+from tests.support.open311 import make_key  # noqa: F401 - the fixture, for the Open311 tests
+from tests.support.open311_schemas import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where the open311/schema-validation repository's `schema/georeport-v2/*.json` are found:
 #: a directory named by ROADCHIEF_OPEN311_SCHEMA_DIR, the shared folder beside the checkout,
 #: or a local mirror of the repository (read with git). They are not committed here: that
 #: repository carries no licence (see README "Open311"). Where none is found, the answers
-#: are checked against `spec_schemas`, written here from the specification's field lists.
+#: are checked against tests/support/open311_schemas.py, written from the specification's
+#: field lists.
 SCHEMA_DIR_VAR = "ROADCHIEF_OPEN311_SCHEMA_DIR"
 SHARED_DIR = ROOT.parent / "shared" / "open311-schema-validation" / "georeport-v2"
 MIRROR_GIT = Path("/work/.mirror/open311+schema-validation/repo/.git")
@@ -66,25 +67,3 @@ def georeport_schemas() -> dict[str, jsonschema_rs.Validator]:
         )
         for name in SCHEMA_NAMES
     }
-
-
-def assert_valid(validator: jsonschema_rs.Validator, body: Any) -> None:
-    errors = [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(body)]
-    assert not errors, errors
-
-
-@pytest.fixture
-def make_key(client: TestClient) -> Callable[..., str]:
-    """An API key created by the demo admin: `make_key("open311", ["410199001"])`."""
-
-    def make(access: str = "open311", codes: list[str] | None = None) -> str:
-        response = client.post(
-            "/api/v1/admin/api-keys",
-            json={"name": f"civic app {access}", "jurisdiction_codes": codes or ["410199"],
-                  "access": access},
-        )  # fmt: skip
-        assert response.status_code == 201, response.text
-        key: str = response.json()["key"]
-        return key
-
-    return make

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from georeport import GeoReport
 
-from tests.open311.test_georeport import NOW, post_request
-from tests.places import Spot
+from tests.support.open311 import NOW, post_request
+from tests.support.places import Spot
 
 pytestmark = pytest.mark.time_machine(NOW, tick=True)
 

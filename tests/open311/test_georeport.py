@@ -17,12 +17,9 @@ from app.cases.models import Case, CaseEvent, CaseEventKind
 from app.open311.models import Open311Request
 from app.reports.models import Report
 from app.territory.models import Jurisdiction, JurisdictionLevel
-from tests.open311.conftest import assert_valid
-from tests.places import Spot, on_segment
+from tests.support.open311 import BASE, NOW, PHOTO, assert_valid, post_request
+from tests.support.places import Spot, on_segment
 
-BASE = "/open311/v2"
-PHOTO = "https://civic.example.org/photos/1.jpg"
-NOW = "2026-11-18T10:00:00+08:00"
 pytestmark = pytest.mark.time_machine(NOW)
 Schemas = dict[str, jsonschema_rs.Validator]
 
@@ -33,23 +30,6 @@ def xml_of(response: Any, root: str) -> ET.Element:
     element = ET.fromstring(response.content)
     assert element.tag == root
     return element
-
-
-def post_request(
-    anonymous: TestClient, key: str, spot: Spot, fmt: str = "json", **fields: Any
-) -> Any:
-    form = {
-        "api_key": key,
-        "service_code": "roads.manhole",
-        "lat": str(spot.lat),
-        "long": str(spot.lon),
-        "description": "井盖缺失，有人差点踩空",
-        "media_url": PHOTO,
-        **fields,
-    }
-    return anonymous.post(
-        f"{BASE}/requests.{fmt}", data={k: v for k, v in form.items() if v is not None}
-    )
 
 
 def test_discovery_in_both_formats(anonymous: TestClient) -> None:

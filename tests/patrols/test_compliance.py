@@ -3,43 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.core.database import utcnow
-from app.patrols.models import Patrol
 from app.settings import Settings
-from tests.patrols.test_patrols import start, walk
-from tests.places import Spot
-
-Headers = Callable[[str], dict[str, str]]
-MONDAY, SUNDAY = date(2026, 11, 9), date(2026, 11, 15)
-#: The Friday after that week: the week has ended and is judged.
-AFTER_THAT_WEEK = "2026-11-20T10:00:00+08:00"
-
-
-def patrol_on(
-    client: TestClient, headers: dict[str, str], session: Session, settings: Settings,
-    segment_code: str, day: date,
-) -> None:  # fmt: skip
-    began = utcnow() - timedelta(hours=1)
-    patrol = start(client, headers, started_at=began.isoformat())
-    fixes = walk(session, segment_code, began)
-    client.post(f"/api/v1/patrols/{patrol['id']}/fixes", json={"fixes": fixes}, headers=headers)
-    ended = client.post(f"/api/v1/patrols/{patrol['id']}/end", headers=headers).json()
-    assert any(s["segment_code"] == segment_code and s["complete"] for s in ended["segments"])
-    # As if walked that day (the API refuses to date a patrol back so far).
-    that_morning = datetime.combine(day, time(9, 0), settings.zone)
-    session.execute(
-        update(Patrol).where(Patrol.id == patrol["id"])
-        .values(started_at=that_morning, ended_at=that_morning + timedelta(hours=1))
-    )  # fmt: skip
+from tests.support import Headers
+from tests.support.patrols import AFTER_THAT_WEEK, MONDAY, SUNDAY, patrol_on
+from tests.support.places import Spot
 
 
 def compliance(client: TestClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:

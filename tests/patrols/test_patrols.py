@@ -24,33 +24,9 @@ from app.patrols.models import Patrol, PatrolFix
 from app.patrols.service import remeasure_due
 from app.settings import Settings
 from app.territory.models import RoadSegment
-from tests.places import Spot
-
-Headers = Callable[[str], dict[str, str]]
-
-
-def walk(session: Session, segment_code: str, start: datetime) -> list[dict[str, Any]]:
-    """Fixes every 10 m along the segment, 5 s apart (a brisk walk)."""
-    line = to_shape(
-        session.scalar(select(RoadSegment.geom).where(RoadSegment.code == segment_code))
-    )
-    length = geodesic_length_m(line)
-    steps = max(2, int(length // 10))
-    fixes = []
-    for i in range(steps + 1):
-        point = line.interpolate(i / steps, normalized=True)
-        fixes.append({
-            "recorded_at": (start + timedelta(seconds=5 * i)).isoformat(),
-            "lon": point.x, "lat": point.y, "accuracy_m": 6,
-        })  # fmt: skip
-    return fixes
-
-
-def start(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/patrols", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    patrol: dict[str, Any] = response.json()
-    return patrol
+from tests.support import Headers
+from tests.support.patrols import start, walk
+from tests.support.places import Spot
 
 
 def test_a_chief_patrols_a_lane_and_the_walk_becomes_evidence(
@@ -305,7 +281,7 @@ def test_reports_made_on_a_patrol_are_its_findings(
     spot: Spot,
     good_jpeg: Callable[..., bytes],
 ) -> None:
-    from tests.reports.conftest import multipart, report_body, stored
+    from tests.support.reports import multipart, report_body, stored
 
     chief = phone("demo-chief-3")
     patrol = start(chief, as_user("demo-chief-3"))

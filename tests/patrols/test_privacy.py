@@ -3,7 +3,6 @@ read by those who oversee the district, not by every street and community below 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -18,10 +17,10 @@ from app.accounts.service import create_user, set_chief_segments
 from app.core.database import utcnow
 from app.settings import Settings
 from app.territory.models import Jurisdiction, RoadGrade, Workstation
-from tests.patrols.test_patrols import start, walk
-from tests.places import Spot, on_segment
+from tests.support import Headers
+from tests.support.patrols import start, walk
+from tests.support.places import Spot, on_segment
 
-Headers = Callable[[str], dict[str, str]]
 #: 文博路街道's head, deputy and patroller, and 文博社区's chief.
 BELOW = ("demo-chief-1", "demo-chief-2", "demo-chief-3", "demo-patroller")
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi.testclient import TestClient
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.territory.models import Jurisdiction, Workstation
-from tests.places import Spot
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.places import Spot
 
 
 def test_a_chief_checks_in_and_out_at_the_workstation(

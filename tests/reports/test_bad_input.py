@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
 from app.settings import Settings
-from tests.photos import png
-from tests.places import Spot
-from tests.reports.conftest import Headers, multipart, new_key, report_body, stored, upload
-
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.photos import png
+from tests.support.places import Spot
+from tests.support.reports import multipart, new_key, report_body, stored, upload
 
 
 def test_each_bad_report_is_refused_and_stores_nothing(

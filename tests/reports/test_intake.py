@@ -16,10 +16,10 @@ from app.core.database import utcnow
 from app.media.models import Photo, PhotoUse
 from app.media.service import sweep_orphans
 from app.settings import Settings
-from tests.places import Spot
-from tests.reports.conftest import Headers, multipart, new_key, report_body, stored, upload
+from tests.support import Headers, Jpeg
+from tests.support.places import Spot
+from tests.support.reports import multipart, new_key, report_body, stored, upload
 
-Jpeg = Callable[..., bytes]
 SHANGHAI_TIME = timedelta(hours=8)
 SHANGHAI_TIME_ZONE = timezone(SHANGHAI_TIME)
 

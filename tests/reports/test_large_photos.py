@@ -16,9 +16,10 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
-from tests.photos import jpeg, png
-from tests.places import Spot
-from tests.reports.conftest import Headers, multipart, report_body, stored
+from tests.support import Headers
+from tests.support.photos import jpeg, png
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, stored
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,10 @@ from app.core.database import utcnow
 from app.media.models import Photo
 from app.media.service import sweep_orphans
 from app.settings import Settings
-from tests.cases.conftest import Loop, dispatched, loop  # noqa: F401
-from tests.places import Spot
-from tests.reports.conftest import Headers, multipart, report_body, stored, upload
-
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop, dispatched, loop  # noqa: F401
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, stored, upload
 
 
 def row_of(session: Session, photo_id: int) -> Photo:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.routing.schemas import TERRITORY
 from app.territory.models import AssetType, RoadGrade
-from tests.places import asset_owned_by, on_segment
+from tests.support.places import asset_owned_by, on_segment
 
 README = Path(__file__).parents[2] / "README.md"
 START = "<!-- routing-examples: generated from the shipped tables by "

@@ -20,7 +20,7 @@ from app.routing.service import decide, record_decision
 from app.routing.shipped import SHIPPED_RULE_SETS, shipped_rule_set, shipped_taxonomy
 from app.settings import Settings
 from app.territory.models import AssetType, RoadGrade
-from tests.places import Spot, asset_owned_by, on_segment
+from tests.support.places import Spot, asset_owned_by, on_segment
 
 DRY_RUN = "/api/v1/routing/dry-run"
 ADMIN = "/api/v1/admin/routing"

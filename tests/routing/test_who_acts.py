@@ -20,12 +20,10 @@ from app.routing.shipped import (
     load_shipped_routing,
     shipped_rule_set,
 )
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.reports.conftest import multipart, report_body, upload
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.reports import multipart, report_body, upload
 
 
 def tasks(case: dict[str, Any]) -> list[tuple[str, bool]]:

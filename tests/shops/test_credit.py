@@ -3,16 +3,12 @@ below 60 it is on the blacklist (黑榜), and every move says why."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.reports.conftest import new_key, upload
-from tests.shops.test_visits import failing, shop_of, visit_body
-
-Headers = Callable[[str], dict[str, str]]
-Jpeg = Callable[..., bytes]
+from tests.support import Headers, Jpeg
+from tests.support.reports import new_key, upload
+from tests.support.shops import failing, shop_of, visit_body
 
 
 def test_visits_and_ratings_move_the_credit_down_to_the_blacklist(

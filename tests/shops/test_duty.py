@@ -3,7 +3,6 @@ weeks of visits, and what the duty report says of shops, chiefs and the street."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -15,9 +14,9 @@ from sqlalchemy.orm import Session
 from app.settings import Settings
 from app.shops.models import ShopVisit
 from app.territory.models import Shop
-from tests.shops.test_visits import visit_body
+from tests.support import Headers
+from tests.support.shops import visit_body
 
-Headers = Callable[[str], dict[str, str]]
 WEEK_1, WEEK_2 = date(2026, 11, 9), date(2026, 11, 16)
 
 

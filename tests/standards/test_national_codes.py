@@ -23,10 +23,10 @@ from app.reports.models import Report
 from app.settings import Settings
 from app.standards.codes import load_edition, standards_settings
 from app.territory.models import Asset
-from tests.open311.test_georeport import BASE, NOW, post_request
-from tests.photos import jpeg
-from tests.places import Spot
-from tests.reports.conftest import upload
+from tests.support.open311 import BASE, NOW, post_request
+from tests.support.photos import jpeg
+from tests.support.places import Spot
+from tests.support.reports import upload
 
 pytestmark = pytest.mark.time_machine(NOW)
 

@@ -326,7 +326,7 @@ def test_cli_import_reports_every_error_and_stores_nothing(
 
     from app.cli import cli
     from app.settings import get_settings
-    from tests.conftest import migrate
+    from tests.support.databases import migrate
 
     url = factory.new_url()
     migrate(factory.database(url))

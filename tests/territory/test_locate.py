@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import pytest
@@ -17,21 +15,9 @@ from sqlalchemy.orm import Session
 from app.accounts.access import SYSTEM
 from app.core.database import Database
 from app.core.geo import metres_per_degree
-from app.demo.loader import DATA_DIR
 from app.settings import Settings
 from app.territory.locator import locate
-
-
-@cache
-def demo(layer: str) -> list[dict[str, Any]]:
-    features: list[dict[str, Any]] = json.loads((DATA_DIR / f"{layer}.geojson").read_text("utf-8"))[
-        "features"
-    ]
-    return features
-
-
-def by_code(layer: str, code: str) -> dict[str, Any]:
-    return next(f for f in demo(layer) if f["properties"]["code"] == code)
+from tests.support.territory import by_code, demo
 
 
 def locate_json(client: TestClient, lon: float, lat: float, **params: Any) -> dict[str, Any]:
@@ -138,7 +124,7 @@ def test_spatialite_and_postgis_give_the_same_answers(
     demo_database_for: Callable[[str], Database],
 ) -> None:
     """The same points through both engines: identical answers, to the centimetre."""
-    from tests.conftest import ENGINES
+    from tests.support.databases import ENGINES
 
     settings = Settings(database_url="sqlite:///:memory:")
     if len(ENGINES) < 2:

@@ -1,3 +1,3 @@
 """The closed-loop fixtures, shared with the whistle stories."""
 
-from tests.cases.conftest import loop  # noqa: F401
+from tests.support.cases import loop  # noqa: F401

@@ -3,7 +3,6 @@ one; who reported in, and who did not, is written into the case's history."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,11 +13,10 @@ from sqlalchemy.orm import Session
 from app.cases.sweep import sweep
 from app.settings import Settings
 from app.whistles.models import Whistle
-from tests.cases.conftest import Loop
-from tests.places import Spot
-from tests.whistles.test_whistles import blow, report_in, whistle_body
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.cases import Loop
+from tests.support.places import Spot
+from tests.support.whistles import blow, report_in, whistle_body
 
 
 def case(client: TestClient, as_user: Headers, number: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PROBLEM_MEDIA_TYPE, documented_problems
 
-OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
+OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tests.places import Spot
-from tests.reports.conftest import report_body, upload
-
-Headers = Callable[[str], dict[str, str]]
+from tests.support import Headers
+from tests.support.places import Spot
+from tests.support.reports import report_body, upload
 
 
 class Desk:

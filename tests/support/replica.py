@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, text
 PG_BIN_VAR = "ROADCHIEF_TEST_PG_BIN"
 
 _CONF = """
-# --- tests/replica.py: throwaway primary or standby ---
+# --- tests/support/replica.py: throwaway primary or standby ---
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '{sockets}'
 fsync = off
