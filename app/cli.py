@@ -16,11 +16,12 @@ from app.accounts.cli import users_cli
 from app.assessment.cli import assessment_cli
 from app.backup.cli import backup_cli
 from app.cases.cli import workflow_cli
-from app.core.config import Settings, SettingsError, get_settings
+from app.core.config import SettingsError
 from app.media.cli import media_cli
 from app.notifications.cli import webhooks_cli
 from app.patrols.cli import patrols_cli
 from app.routing.cli import routing_cli
+from app.settings import Settings, get_settings
 
 cli = typer.Typer(help="roadchief: the 路长制 road-chief system backend.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
@@ -81,6 +82,7 @@ def territory_import(
     """Import one layer from a GeoJSON FeatureCollection: all features or none."""
     from app.core.database import Database
     from app.core.errors import Problem
+    from app.standards.identifiers import national_id_issues
     from app.territory.importer import Layer, import_layer
 
     try:
@@ -100,7 +102,7 @@ def territory_import(
         raise typer.Exit(1) from None
     try:
         with database.sessions() as session:
-            result = import_layer(session, settings, layer_enum, document)
+            result = import_layer(session, settings, layer_enum, document, national_id_issues)
     except Problem as problem:
         typer.echo(json.dumps(problem.body(), ensure_ascii=False, indent=2), err=True)
         raise typer.Exit(1) from None

@@ -26,12 +26,12 @@ import structlog
 import app.wiring  # noqa: F401  (the domains' registrations)
 from app.assessment.periods import close_due_periods
 from app.cases.sweep import sweep
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.joblocks import job_lock
 from app.core.metrics import JOB_DURATION, JOB_ITEMS, JOB_LAST_SUCCESS, JOB_RUNS
 from app.notifications.delivery import deliver_due, webhook_client
 from app.patrols.service import remeasure_due
+from app.settings import Settings
 
 log = structlog.get_logger("roadchief.jobs")
 

@@ -49,9 +49,9 @@ from app.assessment.search import CaseFilter, export_csv
 from app.assessment.service import kpis
 from app.cases.facts import rebuild
 from app.cases.models import CaseFactAtMonthEnd
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.schema import run_migrations
+from app.settings import Settings
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
 from bench.common import OUT, timed
 from bench.intake import SECRET, PeakMemory, fresh_database, prepare

@@ -34,11 +34,11 @@ from app.accounts.access import Principal
 from app.accounts.service import me, principal_for_user, user_by_username
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import issue_access_token, read_access_token
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.deps import SessionDep, SettingsDep
 from app.demo.users import create_demo_users
 from app.main import create_app
+from app.settings import Settings
 from bench.common import Stats, demo_city, engine_urls, stats, timed
 
 USERS = ("demo-chief-2", "demo-patroller")

@@ -34,8 +34,8 @@ import httpx
 from app.accounts.access import Principal
 from app.accounts.models import Role
 from app.accounts.tokens import issue_access_token
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from bench.common import OUT
 from bench.intake import SECRET, PeakMemory, server
 

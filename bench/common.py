@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import app.wiring  # noqa: F401  (the domains' registrations)
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.schema import run_migrations
 from app.demo.loader import load_demo_city
+from app.settings import Settings
 
 OUT = Path(__file__).resolve().parent / "out"
 

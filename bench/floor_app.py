@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from app.cli import server_options
-from app.core.config import Settings
+from app.settings import Settings
 
 app = FastAPI()
 

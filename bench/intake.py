@@ -49,13 +49,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.accounts.access import SYSTEM
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.schema import run_migrations
 from app.demo.loader import demo_layers, load_demo_city
 from app.demo.users import DEMO_PASSWORD, create_demo_users
 from app.media.images import process_photo
 from app.routing.shipped import load_shipped_routing
+from app.settings import Settings
 from bench.common import OUT, stats
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"

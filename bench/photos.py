@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from PIL import ExifTags, Image
 
-from app.core.config import Settings
 from app.media.images import process_photo
+from app.settings import Settings
 from bench.common import OUT
 
 SIZES = {12: (4000, 3000), 108: (12000, 9000), 200: (16320, 12240)}

@@ -32,10 +32,10 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select, text
 
 import app.core.deps
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
+from app.settings import Settings
 from app.territory.models import RoadSegment
 from bench.common import stats
 from bench.intake import fresh_database, prepare

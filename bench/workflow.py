@@ -36,8 +36,8 @@ from app.accounts.access import Principal
 from app.accounts.models import Role
 from app.cases.queues import unit_tasks
 from app.cases.sweep import sweep
-from app.core.config import Settings
 from app.core.database import Database, utcnow
+from app.settings import Settings
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
 from bench.common import OUT, stats, timed
 from bench.intake import fresh_database, prepare, server, token

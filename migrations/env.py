@@ -28,9 +28,9 @@ import app.routing.models
 import app.shops.models
 import app.territory.models
 import app.whistles.models  # noqa: F401
-from app.core.config import get_settings
 from app.core.database import Base, UTCDateTime, create_db_engine
 from app.core.schema import include_object, migration_transaction
+from app.settings import get_settings
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):

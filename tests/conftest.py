@@ -25,10 +25,10 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
-from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.main import create_app
+from app.settings import Settings, get_settings
 from tests.support import Headers
 from tests.support.contract import Answer, ProblemRecorder, undocumented
 from tests.support.databases import (

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
+from app.settings import Settings
 from tests.support.contract import OPENAPI
 from tests.support.live import serve
 from tests.support.photos import jpeg

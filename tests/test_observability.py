@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.core.metrics import PHOTO_REFUSALS
 from app.core.tracing import configure_tracing, tracing_wanted
 from app.main import create_app
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.databases import DatabaseFactory, migrate
 from tests.support.places import Spot

@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.cli import OPENAPI_PATH, openapi_text
-from app.core.config import SettingsError, get_settings
+from app.core.config import SettingsError
 from app.main import create_app
+from app.settings import get_settings
 from tests.support.databases import DatabaseFactory, migrate
 
 REQUEST_ID = "5f0c7c4e0e6d4b52a8b1d2e3f4a5b6c7"

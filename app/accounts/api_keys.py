@@ -13,8 +13,7 @@ from app.accounts.models import ApiKey, ApiKeyJurisdiction
 from app.accounts.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.accounts.service import jurisdiction_refs, jurisdictions_by_code, scope_paths
 from app.accounts.tokens import api_key_matches, api_key_prefix, new_api_key
-from app.audit.models import AuditEventType
-from app.audit.service import record
+from app.core.audit import AuditEventType, record
 from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
 

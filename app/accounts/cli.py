@@ -6,7 +6,7 @@ The CLI acts as the system itself: no principal, audited with `via: cli`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session
@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate, UserOut, UserUpdate
 from app.core.clitools import run_service
-from app.core.config import Settings
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 users_cli = typer.Typer(
     help="User accounts (the first admin, roles, scope, segments).", no_args_is_help=True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -14,9 +14,11 @@ from app.accounts.access import Principal, SignedIn
 from app.accounts.api_keys import api_key_invalid, principal_from_api_key
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import api_key_prefix, missing_credentials, read_access_token
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.deps import SessionDep, SettingsDep
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from app.core.config import Settings
 from app.core.errors import FieldError, Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -51,14 +51,15 @@ from app.accounts.schemas import (
     UserUpdate,
 )
 from app.accounts.token_state import end_access_tokens
-from app.audit.models import AuditEventType
-from app.audit.service import record
-from app.core.config import Settings
+from app.core.audit import AuditEventType, record
 from app.core.database import utcnow
 from app.core.errors import FieldError, NotFound, Problem
 from app.core.pagination import Keyset
 from app.territory.models import Jurisdiction, RoadGrade, RoadSegment, Unit
 from app.territory.service import UnknownUnit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: The segment-chief link table, for bulk deletes (typed: `__table__` is any FromClause).
 _SEGMENT_CHIEFS = cast(Table, SegmentChief.__table__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -30,11 +30,12 @@ from app.accounts.service import (
 )
 from app.accounts.token_state import end_access_tokens
 from app.accounts.tokens import issue_access_token, new_refresh_token, sha256_hex
-from app.audit.models import AuditEventType
-from app.audit.service import record
-from app.core.config import Settings
+from app.core.audit import AuditEventType, record
 from app.core.database import utcnow
 from app.core.errors import Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: RFC 6749 §5.2: the token endpoint refuses a grant with 400 and `error: invalid_grant`,
 #: whether the resource owner's password is wrong or the refresh token is invalid, expired,

@@ -26,15 +26,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import LoginThrottle
-from app.core.config import Settings
 from app.core.errors import Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 MAX_DELAY_SECONDS = 60
 #: Stands for the address when the server does not know it (a Unix socket).

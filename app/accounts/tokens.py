@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import jwt
 from cachetools import LRUCache
@@ -33,8 +33,10 @@ from app.accounts.access import (
     bearer_challenge,
 )
 from app.accounts.models import Role, SigningKey
-from app.core.config import Settings
 from app.core.database import Database, create_db_engine, utcnow
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 ISSUER = "roadchief"
 ALGORITHM = "HS256"

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.core.config import Settings
+if TYPE_CHECKING:
+    from app.settings import Settings
+
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "checklist.yaml"
 ItemCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")]

@@ -19,10 +19,10 @@ def doc(
 ) -> None:
     """Write docs/kpis.md from the KPI table."""
     from app.assessment.kpis import kpi_markdown, parse_weights
+    from app.assessment.settings import AssessmentSettings
     from app.core.clitools import write_generated
-    from app.core.config import Settings
 
-    weights = parse_weights(Settings.model_fields["assessment_weights"].default)
+    weights = parse_weights(AssessmentSettings.model_fields["assessment_weights"].default)
     write_generated(DOC_PATH, kpi_markdown(weights), check=check,
                     command="roadchief assessment doc")  # fmt: skip
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import LineString, Point
@@ -34,7 +34,6 @@ from app.assessment.schemas import (
 )
 from app.assessment.service import Period, UnknownFilter, snapshot
 from app.cases.models import Case, CaseSource
-from app.core.config import Settings
 from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
@@ -51,6 +50,9 @@ from app.routing.taxonomy import require_leaf
 from app.territory.locator import wgs84_in_area
 from app.territory.models import ExcellenceGrade, Jurisdiction, RoadSegment, Unit
 from app.territory.service import in_sight
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class BadInspectionTime(Problem):
@@ -286,10 +288,7 @@ def excellence_grade(settings: Settings, score: float | None) -> ExcellenceGrade
     """The "千百十" grade a segment's inspection score earns (thresholds are configuration)."""
     if score is None:
         return None
-    thresholds = []
-    for part in settings.excellence_thresholds.split(","):
-        grade, _, value = part.partition(":")
-        thresholds.append((float(value), ExcellenceGrade(grade.strip())))
+    thresholds = [(value, grade) for grade, value in settings.excellence_thresholds.items()]
     for threshold, grade in sorted(thresholds, reverse=True):
         if score >= threshold:
             return grade

@@ -9,7 +9,7 @@ deadline sweep's marks: a step is on time when no overdue mark for that unit cam
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from statistics import median, quantiles
 from typing import Literal
@@ -112,10 +112,11 @@ class BadWeights(Problem):
     title = "权重设置有误"
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    """'on_time_handling:30,closure:20,...' → weights by rate code, which must sum to 100."""
+def parse_weights(text: str | Mapping[str, float]) -> dict[str, float]:
+    """'on_time_handling:30,closure:20,...' → weights by rate code, which must sum to 100.
+    Weights already parsed (the settings' `assessment_weights`) are checked the same way."""
     try:
-        weights = named_numbers(text)
+        weights = named_numbers(text) if isinstance(text, str) else dict(text)
         wrong = [f"{c}:{w:g}" for c, w in weights.items() if c not in RATE_CODES or w < 0]
     except ValueError as exc:
         wrong = [str(exc)]

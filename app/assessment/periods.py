@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -34,10 +34,12 @@ from app.assessment.service import kpis, period_of, rank_rows
 from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.moments import local_today, to_local
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 KPI_DIMENSIONS = ("street", "community", "segment", "category", "unit")
 LOOK_BACK_MONTHS, LOOK_BACK_WEEKS = 3, 8

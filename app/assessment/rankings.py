@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from statistics import fmean
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,20 +18,14 @@ from app.assessment import inspections
 from app.assessment.kpis import weighted_mean
 from app.assessment.schemas import DistrictScore, RankingOut, RankingRow
 from app.assessment.service import BadPeriod, kpis, period_of, sees_everything, snapshot
-from app.core.config import Settings, named_numbers
 from app.territory.models import Jurisdiction, Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 Kind = Literal["street", "unit"]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-
-
-def parse_weights(text: str, names: tuple[str, str]) -> dict[str, float]:
-    """'a:60,b:40' over exactly the two `names`, summing to 100 (checked at start-up)."""
-    weights = named_numbers(text)
-    if set(weights) != set(names) or abs(sum(weights.values()) - 100) > 1e-6:
-        raise ValueError(f"expected {names[0]}:N,{names[1]}:M summing to 100")
-    return weights
 
 
 def period_bounds(label: str) -> tuple[date, date, str]:
@@ -82,7 +76,7 @@ def ranking(
         kind=kind, period=period, date_from=date_from, date_to=date_to,
         complete=span.cutoff == span.end, previous_period=before,
         previous_last=last_before[0] if last_before else None,
-        weights=parse_weights(settings.assessment_ranking_weights, ("cases", "inspections")),
+        weights=settings.assessment_ranking_weights,
         rows=rows,
     )  # fmt: skip
     place_and_flag(settings, out)
@@ -124,7 +118,7 @@ def _scored(
     session: Session, settings: Settings, principal: Principal, kind: Kind,
     date_from: date, date_to: date,
 ) -> list[RankingRow]:  # fmt: skip
-    weights = parse_weights(settings.assessment_ranking_weights, ("cases", "inspections"))
+    weights = settings.assessment_ranking_weights
     report = kpis(session, settings, principal, by=kind, date_from=date_from, date_to=date_to)
     scores = inspections.inspection_scores(
         session, settings, principal, by=kind, period=period_of(settings, date_from, date_to)
@@ -163,7 +157,7 @@ def district_score(
     """The whole district's score: the street offices' mean and the departments' mean,
     weighed by `ROADCHIEF_ASSESSMENT_GROUP_WEIGHTS` (Boshan: 70 / 30)."""
     date_from, date_to, _ = period_bounds(period)
-    weights = parse_weights(settings.assessment_group_weights, ("streets", "units"))
+    weights = settings.assessment_group_weights
     means = {}
     kinds: tuple[tuple[Kind, str], ...] = (("street", "streets"), ("unit", "units"))
     for kind, group in kinds:

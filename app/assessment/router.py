@@ -51,7 +51,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/assessment", tags=["admin: assess
 )
 def kpi_definitions(settings: SettingsDep, principal: PrincipalDep) -> KpiDefinitions:
     principal.require(Permission.CASES_READ)
-    weights = kpi_table.parse_weights(settings.assessment_weights)
+    weights = settings.assessment_weights
     table = [
         KpiDefinition(code=code, name=name, formula=formula, better=better,
                       weight=weights.get(code, 0.0) if better != "count" else None)

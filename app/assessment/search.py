@@ -14,7 +14,7 @@ import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import xlsxwriter
 from geoalchemy2.shape import to_shape
@@ -37,7 +37,6 @@ from app.cases.models import (
     TaskStatus,
     stage_due_at,
 )
-from app.core.config import Settings
 from app.core.inputs import Day
 from app.core.moments import to_local
 from app.core.pagination import Keyset
@@ -46,6 +45,9 @@ from app.routing.schemas import UnitBrief
 from app.routing.service import routing_context
 from app.standards.service import national_codes
 from app.territory.models import GridCell, Jurisdiction, RoadSegment, Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 MAX_SEARCH_PAGE = 200
 #: Search pages show the newest report first; exports list the oldest first.

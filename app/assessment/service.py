@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -39,7 +39,6 @@ from app.cases.models import (
     CaseStatus,
     CaseTask,
 )
-from app.core.config import Settings
 from app.core.database import computes_percentiles, json_list_has, utcnow
 from app.core.errors import Problem
 from app.core.moments import month_end
@@ -48,6 +47,9 @@ from app.routing.service import routing_context
 from app.standards.service import national_codes
 from app.territory.models import Jurisdiction, RoadSegment, Unit
 from app.whistles.models import Whistle, WhistleSummons
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 Dimension = Literal["street", "community", "segment", "category", "unit"]
 #: Where kept facts are read: as of now, or as of the end of each case's month.
@@ -444,7 +446,7 @@ def kpis(
     """The KPIs of the cases reported in the period, grouped `by` a dimension."""
     principal.require(Permission.CASES_READ)
     period = period_of(settings, date_from, date_to)
-    weighting = parse_weights(weights or settings.assessment_weights)
+    weighting = parse_weights(weights) if weights else settings.assessment_weights
     grouping = GROUPINGS[by]
     filters = {"street": street, "segment": segment, "category": category, "unit": unit}
     own = filters.get(by)

@@ -1,49 +1,25 @@
-"""Writing and reading the audit log."""
+"""Reading the audit log (written by `app.core.audit.record`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import ApiKey, User
-from app.audit.models import AuditEvent, AuditEventType
 from app.audit.schemas import AuditEventOut
-from app.core.config import Settings
+from app.core.audit import AuditEvent, AuditEventType
+from app.core.audit import record as record  # where most domains import it from
 from app.core.pagination import Keyset
 
 #: Audit events newest first.
 NEWEST_FIRST = Keyset(AuditEvent.id, descending=True)
 
-
-def record(
-    session: Session,
-    event: AuditEventType,
-    *,
-    actor: Principal | None = None,
-    subject_user_id: int | None = None,
-    username: str | None = None,
-    client_address: str | None = None,
-    occurred_at: datetime | None = None,
-    **detail: Any,
-) -> AuditEvent:
-    """Add an event to the session; it commits with the change it records."""
-    row = AuditEvent(
-        event=event,
-        actor_user_id=actor.user_id if actor else None,
-        actor_api_key_id=actor.api_key_id if actor else None,
-        subject_user_id=subject_user_id,
-        username=username,
-        client_address=client_address,
-        detail=detail,
-    )
-    if occurred_at is not None:
-        row.occurred_at = occurred_at
-    session.add(row)
-    return row
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 _Actor = aliased(User)

@@ -37,10 +37,10 @@ def create(directory: Directory, jobs: Jobs = 8) -> None:
     version) and every photo it refers to into DIRECTORY (new or empty), with a manifest of
     row counts and SHA-256 checksums. Safe while the service runs."""
     from app.backup.service import BackupError, create_backup
-    from app.core.config import get_settings
+    from app.core.config import loaded_settings
 
     try:
-        outcome = create_backup(get_settings(), directory, jobs=jobs)
+        outcome = create_backup(loaded_settings(), directory, jobs=jobs)
     except BackupError as exc:
         typer.echo(f"backup: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -53,10 +53,10 @@ def restore(directory: Directory, jobs: Jobs = 8) -> None:
     a database made with createdb) and photo store, then check every table's row count and
     every photo's SHA-256 against the manifest. Exits 1 on any difference."""
     from app.backup.service import BackupError, restore_backup
-    from app.core.config import get_settings
+    from app.core.config import loaded_settings
 
     try:
-        outcome = restore_backup(get_settings(), directory, jobs=jobs)
+        outcome = restore_backup(loaded_settings(), directory, jobs=jobs)
     except BackupError as exc:
         typer.echo(f"backup: {exc}", err=True)
         raise typer.Exit(1) from None

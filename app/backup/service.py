@@ -31,16 +31,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
-from app.core.config import Settings
 from app.core.database import _sqlite_dbapi
 from app.core.schema import _SYSTEM_TABLE
 from app.media.storage import LocalMediaStorage, key_sha256, sha256_of_stream
 from app.media.transfer import copy_photos, holds
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 MANIFEST = "manifest.json"
 FORMAT = 1

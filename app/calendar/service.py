@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -23,8 +24,10 @@ from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.calendar.models import CalendarDay
 from app.calendar.schemas import CalendarDayOut, CalendarYearIn, CalendarYearOut
-from app.core.config import Settings, parse_periods
 from app.core.errors import Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def day_bounds(zone: tzinfo, first: date, last: date) -> tuple[datetime, datetime]:
@@ -176,7 +179,7 @@ class WorkingCalendar:
 
 def working_calendar(session: Session, settings: Settings) -> WorkingCalendar:
     overrides = dict(session.execute(select(CalendarDay.day, CalendarDay.is_workday)).all())
-    return WorkingCalendar(settings.zone, parse_periods(settings.working_hours), overrides)
+    return WorkingCalendar(settings.zone, settings.working_hours, overrides)
 
 
 class DateOutsideYear(Problem):
@@ -229,7 +232,7 @@ def calendar_year(
         day += timedelta(days=1)
     return CalendarYearOut(
         year=year,
-        working_hours=[f"{a:%H:%M}-{b:%H:%M}" for a, b in parse_periods(settings.working_hours)],
+        working_hours=[f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.working_hours],
         official_data=has_official_data(year),
         workdays=sum(d.is_workday for d in days),
         days=days,

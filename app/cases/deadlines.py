@@ -10,10 +10,13 @@ these still to come, so the sweep reads only tasks whose moment has come (an ind
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.calendar.service import WorkingCalendar
 from app.cases.models import HANDLING_STATUSES, OPEN_TASK_STATUSES, Case, CaseTask, TaskStatus
-from app.core.config import Settings
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: Escalation goes up from the level-3 chief (a community cadre) to level 2, then level 1
 #: (the head of the street office): the level each escalation step reaches.

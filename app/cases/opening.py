@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -22,11 +22,13 @@ from app.cases.models import Case, CaseSource, CaseStatus
 from app.cases.service import assign_number, record_event
 from app.cases.steps import dispatch_directly
 from app.cases.workflow import Need, acting_role, entry_for, may_act
-from app.core.config import Settings
 from app.routing.models import Urgency
 from app.routing.service import Decision, record_decision
 from app.routing.taxonomy import CategoryNode
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def open_case(

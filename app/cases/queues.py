@@ -10,7 +10,7 @@ repeats or skips a row when others are written meanwhile.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import bindparam, exists, or_, select
@@ -29,12 +29,14 @@ from app.cases.models import (
 from app.cases.relations import may_dispatch, verifiable_cases
 from app.cases.schemas import CaseSummary, DispatchQueueItem, TaskQueueItem
 from app.cases.workflow import staff_actions
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.pagination import Keyset
 from app.routing.schemas import UnitBrief
 from app.routing.service import proposals
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 DispatchStage = Literal["register", "dispatch", "returns", "extensions"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import to_shape
@@ -25,11 +25,13 @@ from app.cases.models import (
 )
 from app.cases.relations import visible_cases
 from app.cases.schemas import CaseEventOut, NearbyCase
-from app.core.config import Settings
 from app.core.database import bbox_intersects
 from app.core.geo import LocalFrame, bbox_around
 from app.routing.schemas import UnitBrief
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def assign_number(case: Case, zone: tzinfo) -> None:
@@ -109,7 +111,7 @@ def nearby_cases(
 
 #: Who else must hear of each event, in its transaction: `app.wiring` registers the
 #: notifications here, so they depend on cases and cases on nothing of theirs.
-EventListener = Callable[[Session, Settings, Case, CaseEvent], None]
+EventListener = Callable[[Session, "Settings", Case, CaseEvent], None]
 _EVENT_LISTENERS: list[EventListener] = []
 
 

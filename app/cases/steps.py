@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -66,7 +66,6 @@ from app.cases.workflow import (
     acting_role,
     may_act,
 )
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import Problem
 from app.core.geo import LocalFrame
@@ -77,6 +76,9 @@ from app.routing.service import routing_context
 from app.territory.locator import wgs84_in_area
 from app.territory.models import Unit
 from app.territory.service import UnknownUnit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: The furthest a deadline may be moved: beyond it a case is hung up (挂账), not extended.
 MAX_EXTENSION = timedelta(days=366)

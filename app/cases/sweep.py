@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,9 +24,11 @@ from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import ESCALATION_CHIEF_LEVELS, escalation_due_at, next_alarm
 from app.cases.models import Case, CaseEventKind, CaseStatus, CaseTask, TaskStatus
 from app.cases.service import record_event
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.moments import local_isoformat
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 SYSTEM_ROLE = "system"
 
@@ -182,7 +184,7 @@ def _sweep_verifications(
 
 #: More that falls due, swept after the cases' own deadlines: `app.wiring` registers the
 #: whistles' missed report-ins here (they know cases; cases know nothing of whistles).
-Sweeper = Callable[[Session, Settings, SweepRun, datetime], None]
+Sweeper = Callable[[Session, "Settings", SweepRun, datetime], None]
 _ALSO_SWEPT: list[Sweeper] = []
 
 

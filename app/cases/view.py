@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,12 +14,14 @@ from app.cases.models import OPEN_TASK_STATUSES, Case, CaseTask
 from app.cases.relations import may_dispatch, may_see_case
 from app.cases.schemas import CaseOut, CasePlaceTimes, TaskOut
 from app.cases.service import history
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound
 from app.routing.schemas import RoutingProposal, UnitBrief
 from app.routing.service import proposals
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def find_case(session: Session, principal: Principal, number: str) -> Case:

@@ -3,7 +3,7 @@ chiefs' segments."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import yaml
@@ -21,7 +21,6 @@ from app.console.deps import CsrfField, Me, console_router, redirect_back
 from app.console.pages import render
 from app.console.session import PREFIX, check_csrf
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
-from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.inputs import DatabaseId
@@ -31,6 +30,9 @@ from app.routing import rule_sets
 from app.routing import service as routing
 from app.routing.schemas import RouteRequest, RuleSetDocument
 from app.routing.service import routing_context
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 router = console_router()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Query, Request
@@ -27,9 +27,11 @@ from app.console.pages import (
     render,
 )
 from app.console.session import PREFIX
-from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.patrols import compliance
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 router = console_router()
 
@@ -58,7 +60,7 @@ def kpis_page(
     report = assessment.kpis(
         session, settings, me, by=by, date_from=date_from or first, date_to=date_to or last
     )
-    weights = kpi_table.parse_weights(settings.assessment_weights)
+    weights = settings.assessment_weights
     definitions = [
         (code, name, formula, better, weights.get(code))
         for code, name, formula, better in kpi_table.definitions()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import Response
@@ -21,7 +21,6 @@ from app.console.deps import CsrfField, Me, console_router, redirect_back, safe_
 from app.console.pages import event_zh, on_tiles, open_steps, render
 from app.console.session import PREFIX, check_csrf
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
-from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
 from app.core.geo import metres_per_degree
@@ -29,6 +28,9 @@ from app.core.inputs import DatabaseId
 from app.media import service as media
 from app.media.router import photo_response
 from app.routing.service import routing_context
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 router = console_router()
 

@@ -5,7 +5,7 @@ redirects pages answer with."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -18,9 +18,11 @@ from app.accounts.access import Principal
 from app.accounts.deps import ClientAddressDep
 from app.console.pages import render
 from app.console.session import CSRF_FIELD, PREFIX, SignInRequired, current_principal, jar
-from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class ConsoleRoute(APIRoute):

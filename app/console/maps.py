@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Query, Request
@@ -14,10 +14,12 @@ from app.assessment import search
 from app.console.deps import Me, console_router
 from app.console.pages import CASE_STATUS_ZH, map_geometry, on_tiles, render
 from app.console.session import PREFIX
-from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.territory import service as territory
 from app.territory.importer import Layer
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 router = console_router()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy
 import shapely
@@ -22,10 +22,12 @@ from app.accounts.models import Role
 from app.cases.models import CASE_STATUS_NAMES, CaseEventKind, TaskStatus
 from app.cases.workflow import BY_ACTION, STEPS, Action, Actor, may_act
 from app.console.session import CSRF_FIELD, CSRF_HEADER, PREFIX, csrf_token
-from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
 from app.core.moments import to_local
 from app.whistles.schemas import SummonsStatus
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
@@ -28,8 +29,10 @@ from app.accounts.access import Principal
 from app.accounts.schemas import TokenPair
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import read_access_token, signing_key
-from app.core.config import Settings
 from app.core.errors import Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 ACCESS_COOKIE = "rc_console_access"
 REFRESH_COOKIE = "rc_console_refresh"

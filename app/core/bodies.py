@@ -14,7 +14,7 @@ the body is never read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import anyio
 from fastapi import FastAPI
@@ -23,7 +23,6 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.config import Settings
 from app.core.errors import (
     BodyNotUtf8,
     BodyUnreadable,
@@ -35,12 +34,15 @@ from app.core.errors import (
 )
 from app.core.openapi import amend_openapi
 
+if TYPE_CHECKING:
+    from app.settings import Settings
+
 #: A route's body limit in bytes, read from the settings of the app serving it.
-BodyLimit = Callable[[Settings], int]
+BodyLimit = Callable[["Settings"], int]
 #: Checks the caller of `route` before its body is read: raises the 401 problem, else
 #: answers whether the credentials are fully verified (False: an API key whose row is only
 #: looked up when the route runs; such a caller may send the default limit at most).
-CredentialCheck = Callable[[APIRoute, HTTPConnection, Settings], Awaitable[bool]]
+CredentialCheck = Callable[[APIRoute, HTTPConnection, "Settings"], Awaitable[bool]]
 
 #: Room for a multipart body's boundaries and part headers beside the files themselves.
 MULTIPART_FRAMING_BYTES = 64 * 1024

@@ -6,13 +6,16 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings, get_settings
+from app.core.config import loaded_settings
 from app.core.errors import Problem
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 T = TypeVar("T")
 
@@ -21,7 +24,7 @@ T = TypeVar("T")
 def service_session(*, write: bool = True) -> Iterator[tuple[Session, Settings]]:
     from app.core.database import Database
 
-    settings = get_settings()
+    settings = loaded_settings()
     database = Database.from_settings(settings)
     try:
         with (database.sessions if write else database.read_sessions)() as session:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean, TypeDecorator
 
-from app.core.config import Settings
+from app.core.config import CoreSettings
 from app.core.errors import Problem
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ POOL_SIZE = 15
 POOL_OVERFLOW = 10
 
 
-def create_db_engine(url: str | URL, settings: Settings, **kwargs: Any) -> Engine:
+def create_db_engine(url: str | URL, settings: CoreSettings, **kwargs: Any) -> Engine:
     """An engine for `url` with the spatial extension ready on every connection."""
     url = make_url(url)
     if url.database != ":memory:" and "poolclass" not in kwargs:  # else not a queue pool
@@ -330,7 +330,7 @@ class Database:
         self._replica_down_until = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
+    def from_settings(cls, settings: CoreSettings) -> Database:
         replica = None
         if settings.database_read_url:
             replica = create_replica_engine(settings.database_read_url, settings)
@@ -372,7 +372,7 @@ class Database:
             self.replica.dispose()
 
 
-def create_replica_engine(url: str | URL, settings: Settings) -> Engine:
+def create_replica_engine(url: str | URL, settings: CoreSettings) -> Engine:
     """The engine of a PostgreSQL read replica: named in pg_stat_activity, and quick to
     give up connecting (readers then go to the primary)."""
     url = make_url(url)

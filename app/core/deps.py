@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.to_thread
@@ -11,10 +11,12 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Database, Staleness, utcnow
 from app.core.moments import local_isoformat
 from app.core.openapi import amend_openapi
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 # The dependencies that do no I/O are `async`: FastAPI runs a sync dependency in the
 # thread pool, a hand-off that cost more than what these do (bench/README.md, `overhead`).
@@ -51,7 +53,9 @@ async def get_db_session(
             await anyio.to_thread.run_sync(session.close)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+#: The app's settings (`app.settings.Settings`, every domain's composed above them): core
+#: names that type for the checker only, the app hands the object over at start.
+SettingsDep = Annotated["Settings", Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_db_session)]
 

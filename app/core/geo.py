@@ -18,7 +18,8 @@ from pyproj import Geod
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from app.core.config import BBox
+#: A box of longitudes and latitudes: (min_lon, min_lat, max_lon, max_lat).
+BBox = tuple[float, float, float, float]
 
 WGS84_SRID = 4326
 _A = 6378137.0

@@ -14,7 +14,7 @@ from asgi_correlation_id import correlation_id
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.config import Settings
+from app.core.config import CoreSettings
 from app.core.metrics import observe_request
 from app.core.tracing import trace_ids
 
@@ -47,7 +47,7 @@ def configure_structlog() -> None:
     )
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: CoreSettings) -> None:
     """The process's log output: one renderer for stdlib and structlog records."""
     configure_structlog()
     renderer: structlog.types.Processor = (

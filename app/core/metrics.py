@@ -29,7 +29,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 
-from app.core.config import Settings
+from app.core.config import CoreSettings
 
 REQUESTS = Counter(
     "roadchief_http_requests_total",
@@ -115,7 +115,7 @@ def count_refused_photo(code: str) -> None:
         PHOTOS_REFUSED.labels(code).inc()
 
 
-def is_operator(request: Request, settings: Settings) -> bool:
+def is_operator(request: Request, settings: CoreSettings) -> bool:
     """An address in ROADCHIEF_METRICS_NETWORKS, or the bearer ROADCHIEF_METRICS_TOKEN."""
     token = settings.metrics_token
     given = request.headers.get("authorization", "")

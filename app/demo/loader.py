@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.standards.identifiers import national_id_issues
 from app.territory.importer import Layer, import_layer
 from app.territory.models import Jurisdiction
 from app.territory.schemas import ImportResult
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -40,4 +43,4 @@ def load_demo_city(
     """Import every layer in order; each layer is one all-or-nothing transaction."""
     layers = demo_layers(scale)
     for layer in Layer:
-        yield import_layer(session, settings, layer, layers[layer.value])
+        yield import_layer(session, settings, layer, layers[layer.value], national_id_issues)

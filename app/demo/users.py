@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,8 +11,10 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, User
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, set_chief_segments
-from app.core.config import Settings
 from app.territory.models import Jurisdiction, RoadGrade, RoadSegment
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: Published in the README and printed by scripts/start: demo data only.
 DEMO_PASSWORD = "Jinhe@2026"

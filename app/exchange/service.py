@@ -10,7 +10,7 @@ number already imported is answered with its case and changes nothing.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from sqlalchemy import select
@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal
 from app.cases.models import CASE_STATUS_NAMES, Case, CaseEvent, CaseSource, CaseTask
 from app.cases.schemas import CasePlaceTimes
-from app.core.config import Settings
 from app.core.coords import PointIn
 from app.core.errors import Problem, ProblemBody
 from app.core.inputs import Moment
@@ -36,6 +35,9 @@ from app.routing.schemas import CategoryCode
 from app.standards.codes import current_edition
 from app.standards.service import NationalCode, category_named, national_class
 from app.territory.models import Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 PlatformNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)

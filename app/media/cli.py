@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.core.clitools import run_service
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 media_cli = typer.Typer(help="Photo storage.", no_args_is_help=True)
 
@@ -40,7 +43,6 @@ def move(
     the command again to copy what arrived meanwhile."""
     from sqlalchemy.orm import Session
 
-    from app.core.config import Settings
     from app.media.transfer import move_photos
 
     def action(session: Session, settings: Settings) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, File, UploadFile, status
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
@@ -11,12 +11,14 @@ from starlette.background import BackgroundTask
 from app.accounts.access import Permission
 from app.accounts.deps import PrincipalDep
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
-from app.core.config import Settings
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
 from app.media import images, service
 from app.media.schemas import PhotoOut
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
 

@@ -19,13 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Principal
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.media.images import FORMATS, PhotoFacts, PhotoTooLarge, process_photo
@@ -38,6 +37,9 @@ from app.media.storage import (
     media_type_of,
     s3_storage,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 Variant = Literal["original", "display", "thumbnail"]
 CHUNK = 1024 * 1024

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from app.core.config import Settings
+    from app.settings import Settings
 
 CHUNK = 1024 * 1024
 #: "ab/cd/<64 hex>.<ext>": what `content_key` makes; nothing else is a photo in a store.

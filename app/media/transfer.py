@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.media.models import Photo
 from app.media.storage import CHUNK, MediaStorage, key_sha256, sha256_of_stream
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class ChecksumMismatch(Exception):

@@ -14,9 +14,9 @@ def deliver() -> None:
     """Send every webhook delivery now due (the service does this itself unless
     ROADCHIEF_BACKGROUND_INTERVAL_SECONDS=0)."""
     from app.core.clitools import run_service
-    from app.core.config import get_settings
+    from app.core.config import loaded_settings
     from app.notifications.delivery import deliver_due, webhook_client
 
-    with webhook_client(get_settings()) as client:
+    with webhook_client(loaded_settings()) as client:
         run = run_service(lambda session, settings: deliver_due(session, settings, client))
     typer.echo(json.dumps(vars(run)))

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook as Signer
 
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_GIVEN_UP
 from app.notifications.egress import AddressRefused, guarded_client
@@ -34,6 +34,9 @@ from app.notifications.models import (
     Webhook,
     WebhookDelivery,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: Pause before attempt n+1 after n failed ones (the last repeats).
 RETRY_PAUSES = tuple(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -27,7 +27,6 @@ from app.cases.models import (
     TaskStatus,
 )
 from app.cases.relations import may_verify
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound
 from app.core.moments import local_isoformat
@@ -50,6 +49,9 @@ from app.notifications.schemas import (
     WebhookOut,
 )
 from app.territory.models import Jurisdiction, RoadSegment
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: Inbox messages and webhook deliveries, newest first.
 NEWEST_MESSAGE_FIRST = Keyset(Notification.id, descending=True)

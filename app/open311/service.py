@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVarTuple
 
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ValidationError
@@ -33,7 +33,6 @@ from app.cases.models import (
     CaseTask,
 )
 from app.cases.service import record_event
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import Problem, field_errors_from_pydantic
 from app.core.idempotency import Replay, run_idempotent
@@ -55,6 +54,9 @@ from app.routing.models import Category, RoutingDecision
 from app.standards.service import aliases, national_class
 from app.territory.locator import place_point
 from app.territory.models import Asset, Jurisdiction, JurisdictionLevel, RoadSegment, Unit
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 #: The spec's cap on one `GET requests` answer, and its longest date window.

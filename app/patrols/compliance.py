@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
@@ -32,11 +32,14 @@ from app.calendar.service import (
     week_periods,
     working_calendar,
 )
-from app.core.config import PatrolDuty, Settings, parse_duties
 from app.core.moments import local_today, to_local
 from app.patrols.models import Patrol, PatrolSegment
 from app.patrols.schemas import ComplianceOut, DutyCompliance, MissedPeriod, StreetCompliance
+from app.patrols.settings import PatrolDuty
 from app.territory.models import Jurisdiction, RoadSegment
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def compliance(
@@ -52,7 +55,7 @@ def compliance(
 ) -> ComplianceOut:
     principal.require(Permission.PATROLS_READ)
     start, end = local_days(settings, date_from, date_to)
-    duties = parse_duties(settings.patrol_duties)
+    duties = settings.patrol_duties
     query = (
         select(SegmentChief, RoadSegment, Jurisdiction.code, User)
         .join(RoadSegment, SegmentChief.segment_id == RoadSegment.id)

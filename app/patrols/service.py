@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import oversees_user
-from app.core.config import Settings
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.idempotency import Idempotent, run_idempotent
@@ -55,6 +54,9 @@ from app.patrols.track import (
 from app.territory.locator import wgs84_in_area
 from app.territory.models import RoadSegment
 from app.territory.service import in_sight
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: How far a track's box is widened to find the segments it may cover.
 _SEARCH_SLACK_DEG = 0.001

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import select
@@ -11,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import overseen_users
-from app.core.config import Settings
 from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import Problem
@@ -23,6 +24,9 @@ from app.patrols.schemas import CheckInIn, CheckInOut, CheckOutIn
 from app.territory.locator import wgs84_in_area
 from app.territory.models import Workstation
 from app.territory.service import in_sight
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: Check-ins newest first.
 NEWEST_FIRST = Keyset(WorkstationCheckIn.id, descending=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from pydantic import BaseModel, ValidationError
@@ -31,7 +31,6 @@ from app.cases.service import (
     open_cases_near,
     record_event,
 )
-from app.core.config import Settings
 from app.core.coords import PointIn
 from app.core.database import utcnow
 from app.core.errors import (
@@ -81,6 +80,9 @@ from app.routing.service import routing_context as current_routing
 from app.routing.taxonomy import require_leaf
 from app.standards.service import category_named, national_code_of
 from app.territory.locator import wgs84_in_area
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: The caller's reports, newest first.
 NEWEST_FIRST = Keyset(Report.id, descending=True)

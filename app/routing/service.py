@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import from_shape
@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.accounts.models import SegmentChief, User
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -57,6 +56,9 @@ from app.territory.models import (
     Unit,
     UnitKind,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class UnknownAsset(Problem):

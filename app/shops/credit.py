@@ -6,40 +6,30 @@ with its reason and the balance after it."""
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
 from app.calendar.service import monday_of
-from app.core.config import Settings, named_numbers
 from app.core.database import utcnow
 from app.core.idempotency import Idempotent, run_idempotent
 from app.core.moments import local_today
 from app.core.pagination import Keyset
 from app.shops.models import ShopCreditEvent, ShopRating
 from app.shops.schemas import BlacklistRow, CreditEventOut, RatingIn, ShopCreditOut
+from app.shops.settings import REASONS
 from app.territory.models import Jurisdiction, RoadSegment, Shop
 from app.territory.service import in_sight
 
-REASONS = {
-    "visit_failed_item": "走访检查不合格项",
-    "visit_passed": "走访检查全部合格",
-    "red_flag": "评为红旗商户",
-    "black_flag": "评为黑旗商户",
-}
+if TYPE_CHECKING:
+    from app.settings import Settings
+
 CREDIT_MAX = 100.0
 
 #: A shop's credit history, newest first.
 NEWEST_FIRST = Keyset(ShopCreditEvent.id, descending=True)
-
-
-def parse_rules(text: str) -> dict[str, float]:
-    """'visit_failed_item:-2,...' → points per reason; every reason once."""
-    rules = named_numbers(text)
-    if set(rules) != set(REASONS):
-        raise ValueError(f"every reason needs a value: {', '.join(REASONS)}")
-    return rules
 
 
 def move_credit(
@@ -49,7 +39,7 @@ def move_credit(
     """Move the score by the rule for `reason`, kept between 0 and 100, and record the move
     as it came out. The shop's row is locked meanwhile, so two moves at once both count. A
     visit that passes everything counts once a week: visits cannot wash a score clean."""
-    rule = parse_rules(settings.shop_credit_rules)[reason] * times
+    rule = settings.shop_credit_rules[reason] * times
     if rule == 0:
         return
     if reason == "visit_passed":

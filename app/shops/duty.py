@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,11 +30,13 @@ from app.calendar.service import (
     monday_of,
     week_periods,
 )
-from app.core.config import Settings
 from app.core.moments import local_today, to_local
 from app.shops.models import ShopVisit
 from app.shops.schemas import ChiefShopDuty, MissedWeek, ShopDuty, ShopDutyOut, StreetShopDuty
 from app.territory.models import Jurisdiction, RoadSegment, Shop
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def visit_duty(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -19,7 +20,6 @@ from sqlalchemy.orm import Session
 from app.accounts.access import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -38,6 +38,9 @@ from app.shops.schemas import ItemCheckIn, ItemCheckOut, ShopVisitIn, ShopVisitO
 from app.territory.locator import wgs84_in_area
 from app.territory.models import Jurisdiction, Pledge, Shop
 from app.territory.service import in_sight
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 PLEDGE_NAMES = {Pledge.FOUR: "门前四包", Pledge.FIVE: "门前五包"}
 

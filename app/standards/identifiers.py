@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.standards.codes import Edition
+from app.standards.codes import Edition, current_edition
 
 
 def component_id_issues(
@@ -38,3 +38,9 @@ def component_id_issues(
             )
         )
     return issues
+
+
+def national_id_issues(value: str, district_code: str | None) -> list[tuple[str, str]]:
+    """`component_id_issues` in the deployment's edition: the check the territory importer
+    is handed (`territory.importer.NationalIdCheck`)."""
+    return component_id_issues(value, district_code, current_edition())

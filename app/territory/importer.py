@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
@@ -19,12 +19,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Base, utcnow
 from app.core.errors import FieldError, Problem, field_errors_from_pydantic
 from app.core.geo import COVER_TOLERANCE_DEG, LocalFrame, geodesic_length_m, parse_geometry
-from app.standards.codes import current_edition
-from app.standards.identifiers import component_id_issues
 from app.territory.models import (
     Asset,
     GridCell,
@@ -46,6 +43,9 @@ from app.territory.schemas import (
     UnitIn,
     WorkstationIn,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: At most this many problems are listed; the count says how many there were.
 MAX_LISTED_ERRORS = 500
@@ -369,12 +369,11 @@ def _resolve_road_segments(
 
 
 def _resolve_assets(
-    session: Session, items: list[_Item], problems: _Problems
+    session: Session, items: list[_Item], problems: _Problems, national_ids: NationalIdCheck
 ) -> list[dict[str, Any]]:
     units = dict(session.execute(select(Unit.code, Unit.id)).all())
     area = _service_area(session)
     districts = list(_places(session, JurisdictionLevel.DISTRICT).items())
-    edition = current_edition()
     rows = []
     for item in items:
         p: AssetIn = item.props
@@ -392,7 +391,7 @@ def _resolve_assets(
             continue
         if p.national_id is not None:
             district = next((c for c, d in districts if _covers(d.geom, item.geom)), None)
-            issues = component_id_issues(p.national_id, district, edition)
+            issues = national_ids(p.national_id, district)
             for code, message in issues:
                 problems.add(item.index, ["properties", "national_id"], code, message)
             if issues:
@@ -492,6 +491,21 @@ def _resolve_shops(
     return rows
 
 
+#: What is wrong with an asset's national identifier (部件标识码) lying in a district (its
+#: code, if any), as (code, Chinese message) pairs. The rule is the national standard's
+#: (`standards.identifiers.national_id_issues`); whoever imports hands it in (the app at
+#: start, the command line, the demo), so the territory needs no standards package.
+NationalIdCheck = Callable[[str, str | None], list[tuple[str, str]]]
+Resolver = Callable[[Session, list["_Item"], "_Problems", NationalIdCheck], list[dict[str, Any]]]
+
+
+def _plain(
+    resolve: Callable[[Session, list[_Item], _Problems], list[dict[str, Any]]],
+) -> Resolver:
+    """A resolver with no national identifiers to check."""
+    return lambda session, items, problems, _national_ids: resolve(session, items, problems)
+
+
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
     """How one layer is read: its table, properties, geometry types and resolver."""
@@ -499,7 +513,7 @@ class LayerSpec:
     model: type[Base]
     properties: type[BaseModel]
     geometry_types: tuple[str, ...]
-    resolve: Callable[[Session, list[_Item], _Problems], list[dict[str, Any]]]
+    resolve: Resolver
     link: Callable[[Session, list[_Item]], None] | None = None
     sort_key: Callable[[_Item], Any] | None = None
 
@@ -515,18 +529,20 @@ LAYERS: dict[Layer, LayerSpec] = {
         Jurisdiction,
         JurisdictionIn,
         ("Polygon", "MultiPolygon"),
-        _resolve_jurisdictions,
+        _plain(_resolve_jurisdictions),
         _link_jurisdictions,
         lambda i: _LEVEL_ORDER[i.props.level],
     ),
-    Layer.UNITS: LayerSpec(Unit, UnitIn, (), _resolve_units),
-    Layer.GRID_CELLS: LayerSpec(GridCell, GridCellIn, ("Polygon",), _resolve_grid_cells),
+    Layer.UNITS: LayerSpec(Unit, UnitIn, (), _plain(_resolve_units)),
+    Layer.GRID_CELLS: LayerSpec(GridCell, GridCellIn, ("Polygon",), _plain(_resolve_grid_cells)),
     Layer.ROAD_SEGMENTS: LayerSpec(
-        RoadSegment, RoadSegmentIn, ("LineString",), _resolve_road_segments
+        RoadSegment, RoadSegmentIn, ("LineString",), _plain(_resolve_road_segments)
     ),
     Layer.ASSETS: LayerSpec(Asset, AssetIn, ("Point",), _resolve_assets),
-    Layer.WORKSTATIONS: LayerSpec(Workstation, WorkstationIn, ("Point",), _resolve_workstations),
-    Layer.SHOPS: LayerSpec(Shop, ShopIn, ("Point",), _resolve_shops),
+    Layer.WORKSTATIONS: LayerSpec(
+        Workstation, WorkstationIn, ("Point",), _plain(_resolve_workstations)
+    ),
+    Layer.SHOPS: LayerSpec(Shop, ShopIn, ("Point",), _plain(_resolve_shops)),
 }
 
 
@@ -615,15 +631,19 @@ def _upsert(session: Session, model: Any, rows: list[dict[str, Any]]) -> tuple[i
     return len(new), len(changed)
 
 
-def import_layer(session: Session, settings: Settings, layer: Layer, document: Any) -> ImportResult:
-    """Check every feature of `document`, then write them all in one transaction."""
+def import_layer(
+    session: Session, settings: Settings, layer: Layer, document: Any, national_ids: NationalIdCheck
+) -> ImportResult:
+    """Check every feature of `document`, then write them all in one transaction; assets'
+    national identifiers by `national_ids` (the national standard's rule,
+    `standards.identifiers.national_id_issues`, handed in by the app, the CLI or the demo)."""
     spec = LAYERS[layer]
     problems = _Problems()
     items = _parse(spec, _features(document), settings, problems)
     problems.raise_if_any()
     if spec.sort_key is not None:
         items.sort(key=spec.sort_key)
-    rows = spec.resolve(session, items, problems)
+    rows = spec.resolve(session, items, problems, national_ids)
     problems.raise_if_any()
     try:
         created, updated = _upsert(session, spec.model, rows)

@@ -9,20 +9,22 @@ measured in one vectorised pass in Python, the same way on both engines.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from sqlalchemy import Float, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import Permission, Principal
-from app.core.config import Settings
 from app.core.coords import PointIn
 from app.core.database import bbox_intersects, wgs84_point
 from app.core.errors import Problem
 from app.core.geo import LocalFrame, bbox_around, point_issue
 from app.territory.models import Asset, GridCell, Jurisdiction, JurisdictionLevel, RoadSegment, Unit
 from app.territory.schemas import LocatedAsset, LocatedSegment, Location, PlaceRef
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class InvalidLocation(Problem):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from app.accounts.access import Principal
 from app.accounts.deps import PrincipalDep
@@ -14,7 +14,12 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import FeaturePage, Page
 from app.territory import locator, service
-from app.territory.importer import GeoJSONMalformed, Layer, TerritoryImportRejected
+from app.territory.importer import (
+    GeoJSONMalformed,
+    Layer,
+    NationalIdCheck,
+    TerritoryImportRejected,
+)
 from app.territory.schemas import (
     AssetOut,
     AssetQuery,
@@ -262,6 +267,12 @@ _FC_EXAMPLE = {
 }
 
 
+def _national_ids(request: Request) -> NationalIdCheck:
+    """The national identifier rule the app was built with (`app.main.create_app`)."""
+    check: NationalIdCheck = request.app.state.national_id_check
+    return check
+
+
 @admin_router.post(
     "/{layer}/import",
     summary="Import a layer from a GeoJSON FeatureCollection (all or nothing)",
@@ -273,6 +284,7 @@ def import_territory_layer(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
+    national_ids: Annotated[NationalIdCheck, Depends(_national_ids)],
     layer: Layer,
     document: Annotated[
         dict[str, Any],
@@ -284,4 +296,4 @@ def import_territory_layer(
         ),
     ],
 ) -> ImportResult:
-    return service.import_territory(session, settings, principal, layer, document)
+    return service.import_territory(session, settings, principal, layer, document, national_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel
@@ -13,11 +13,11 @@ from sqlalchemy import ColumnElement, Row, Select, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.access import Permission, Principal
-from app.core.config import BBox, Settings
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
+from app.core.geo import BBox
 from app.core.pagination import Keyset
-from app.territory.importer import Layer, import_layer
+from app.territory.importer import Layer, NationalIdCheck, import_layer
 from app.territory.models import (
     Asset,
     GridCell,
@@ -37,6 +37,9 @@ from app.territory.schemas import (
     UnitOut,
     WorkstationOut,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -313,8 +316,9 @@ def get_unit(session: Session, principal: Principal, code: str) -> UnitOut:
 
 
 def import_territory(
-    session: Session, settings: Settings, principal: Principal, layer: Layer, document: Any
-) -> ImportResult:
+    session: Session, settings: Settings, principal: Principal, layer: Layer, document: Any,
+    national_ids: NationalIdCheck,
+) -> ImportResult:  # fmt: skip
     """An admin's import through the API (the CLI calls `import_layer` directly)."""
     principal.require(Permission.TERRITORY_MANAGE)
-    return import_layer(session, settings, layer, document)
+    return import_layer(session, settings, layer, document, national_ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -23,7 +23,6 @@ from app.cases.models import (
 from app.cases.opening import open_case, record_opening
 from app.cases.service import record_event
 from app.cases.view import find_case
-from app.core.config import Settings
 from app.core.database import rows_changed, utcnow
 from app.core.errors import NotFound, Problem
 from app.core.geo import LocalFrame
@@ -50,6 +49,9 @@ from app.whistles.schemas import (
     WhistleCreate,
     WhistleOut,
 )
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 #: Whistles newest first.
 NEWEST_FIRST = Keyset(Whistle.id, descending=True)

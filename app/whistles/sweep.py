@@ -8,14 +8,17 @@ whistle opened or joined records the miss against it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case, CaseEventKind
 from app.cases.sweep import SweepRun, claim, record_swept
-from app.core.config import Settings
 from app.whistles.models import Whistle, WhistleCase, WhistleSummons
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def sweep_missed_report_ins(

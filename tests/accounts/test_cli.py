@@ -11,7 +11,7 @@ from app.accounts.models import Role, User
 from app.accounts.signin import login
 from app.audit.models import AuditEvent, AuditEventType
 from app.cli import cli
-from app.core.config import get_settings
+from app.settings import get_settings
 
 
 def test_first_admin_is_created_by_the_cli_and_can_sign_in(empty_database: Any) -> None:

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditEventType
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
+from app.settings import Settings
 from tests.support.actors import TOKEN_URL
 from tests.support.databases import TEST_SECRET_KEY
 

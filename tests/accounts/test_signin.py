@@ -17,11 +17,11 @@ from app.accounts.passwords import verify_password
 from app.accounts.service import principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
 from app.audit.models import AuditEvent, AuditEventType
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.actors import TOKEN_URL, bearer, refresh, sign_in
 

@@ -12,9 +12,9 @@ from sqlalchemy import delete, func, select
 from app.accounts.models import SigningKey
 from app.accounts.service import principal_for_user, user_by_username
 from app.accounts.tokens import database_key, issue_access_token, signing_key
-from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
 from app.main import create_app
+from app.settings import Settings, get_settings
 from tests.support.databases import DatabaseFactory, migrate
 
 

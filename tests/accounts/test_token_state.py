@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.accounts.service import user_by_username
 from app.accounts.token_state import TokenStates
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.actors import bearer, sign_in
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.cases.models import Case, CaseTask
 from app.cases.sweep import sweep
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.support import Jpeg
 from tests.support.cases import Loop, dispatched, loop  # noqa: F401
 from tests.support.places import Spot

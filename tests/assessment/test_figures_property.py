@@ -41,8 +41,8 @@ from app.assessment.kpis import parse_weights
 from app.cases.facts import CASE_ROW, rebuild
 from app.cases.models import CaseFact, CaseFactAtMonthEnd
 from app.cases.sweep import sweep
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from app.territory.models import RoadGrade, Unit
 from tests.support import Headers, oracle
 from tests.support.desk import Desk

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.assessment.models import Inspection, InspectionDeduction, InspectionPhoto
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.reports.models import Report
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.assessment import finding, inspection
 from tests.support.places import Spot

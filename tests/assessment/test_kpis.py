@@ -16,9 +16,9 @@ from app.assessment.cli import DOC_PATH
 from app.assessment.kpis import kpi_markdown, parse_weights
 from app.cases.facts import rebuild
 from app.cases.models import Case, CaseEvent, CaseTask
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.reports.models import Report
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.cases import Loop
 from tests.support.places import Spot

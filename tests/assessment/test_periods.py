@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from app.assessment.periods import close_due_periods
 from app.assessment.rankings import period_bounds
 from app.audit.models import AuditEvent, AuditEventType
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.assessment import move_to_last_month
 from tests.support.cases import Loop

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core.config import get_settings
 from app.core.database import Database
+from app.settings import get_settings
 from tests.support.databases import DatabaseFactory
 
 

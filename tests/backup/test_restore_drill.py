@@ -23,12 +23,12 @@ from app.accounts.service import principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
 from app.cases.models import Case
 from app.cli import cli
-from app.core.config import Settings, get_settings
 from app.core.database import Database, utcnow
 from app.main import create_app
 from app.media.models import Photo
 from app.media.service import media_storage
 from app.media.storage import key_sha256
+from app.settings import Settings, get_settings
 from tests.support.cases import Loop
 from tests.support.databases import DatabaseFactory, new_demo_database
 from tests.support.photos import jpeg

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.calendar.service import working_calendar
-from app.core.config import Settings
+from app.settings import Settings
 
 
 def day(year_page: dict[str, Any], iso: str) -> dict[str, Any]:

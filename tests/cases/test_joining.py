@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.cases import Loop
 from tests.support.places import Spot

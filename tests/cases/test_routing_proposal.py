@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.cases import Loop
 from tests.support.places import Spot

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.calendar.service import working_calendar
 from app.cases.models import Case
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.support import Jpeg
 from tests.support.cases import Loop, comparable, task_of
 from tests.support.places import Spot

@@ -15,7 +15,7 @@ from app.calendar.service import working_calendar
 from app.cases.models import Case
 from app.cases.sweep import sweep
 from app.cli import cli
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support.cases import SECOND, Loop, lead_task, task_of
 from tests.support.places import Spot
 from tests.support.reports import multipart, report_body

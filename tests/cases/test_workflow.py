@@ -24,7 +24,7 @@ from app.cases.workflow import (
     roles_of,
     workflow_markdown,
 )
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Jpeg
 from tests.support.cases import Loop, comparable
 from tests.support.places import Spot

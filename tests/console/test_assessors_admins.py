@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
+from app.settings import Settings
 from tests.support.cases import Loop
 from tests.support.console import Browser
 

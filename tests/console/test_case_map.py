@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.geo import metres_per_degree
+from app.settings import Settings
 from tests.support import Jpeg
 from tests.support.actors import next_street_supervisor
 from tests.support.cases import Loop

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.cases import Loop, task_of
 from tests.support.console import Browser

@@ -12,7 +12,7 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
 from app.cases.sweep import sweep
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.cases import SECOND, Loop, lead_task
 from tests.support.console import Browser

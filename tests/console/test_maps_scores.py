@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.console.pages import COVERAGE_COLOURS, HEAT_RAMP, heat_step
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.actors import next_street_supervisor
 from tests.support.assessment import finding, inspection

@@ -16,8 +16,8 @@ from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, user_by_username
 from app.accounts.token_state import TokenStates
 from app.audit.models import AuditEvent, AuditEventType
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.support import Jpeg
 from tests.support.cases import Loop, task_of
 from tests.support.console import Browser

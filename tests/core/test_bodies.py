@@ -30,10 +30,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.actors import PUBLIC
 from tests.support.places import Spot

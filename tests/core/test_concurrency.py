@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.demo.users import DEMO_PASSWORD
 from app.main import create_app
+from app.settings import Settings
 from tests.support.live import serve, signed_in
 from tests.support.places import Spot, on_segment
 

@@ -27,7 +27,6 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from app.accounts.access import SYSTEM
-from app.core.config import Settings
 from app.core.database import Database, create_replica_engine, utcnow
 from app.core.deps import DATA_AS_OF, READ_FROM, REPLICA_LAG, replica_readers
 from app.core.schema import run_migrations
@@ -35,6 +34,7 @@ from app.demo.loader import load_demo_city
 from app.demo.users import DEMO_PASSWORD, create_demo_users
 from app.main import create_app
 from app.routing.shipped import load_shipped_routing
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.databases import ENGINES, TEST_SECRET_KEY
 from tests.support.photos import jpeg

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.s3 import bucket, in_s3, s3_endpoint  # noqa: F401 - fixtures
 

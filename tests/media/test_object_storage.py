@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core.config import Settings, SettingsError, get_settings
+from app.core.config import SettingsError
 from app.core.database import Database, utcnow
 from app.media.models import Photo
 from app.media.service import media_storage, sweep_orphans
 from app.media.storage import content_key, key_sha256
 from app.media.transfer import move_photos
+from app.settings import Settings, get_settings
 from tests.support import Jpeg
 from tests.support.photos import jpeg
 from tests.support.places import Spot

@@ -4,7 +4,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support.cases import dispatched, loop  # noqa: F401
 
 #: The test receivers listen on loopback, which webhooks may reach only when allowed.

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from app.cases.models import Case, CaseTask
-from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.main import create_app
 from app.notifications.delivery import deliver_due, webhook_client
 from app.notifications.models import Webhook
+from app.settings import Settings
 from tests.support.cases import Loop
 from tests.support.live import serve, signed_in
 from tests.support.places import on_segment

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.patrols import AFTER_THAT_WEEK, MONDAY, SUNDAY, patrol_on
 from tests.support.places import Spot

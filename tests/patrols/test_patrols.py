@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.core.geo import geodesic_length_m
 from app.patrols.models import Patrol, PatrolFix
 from app.patrols.service import remeasure_due
+from app.settings import Settings
 from app.territory.models import RoadSegment
 from tests.support import Headers
 from tests.support.patrols import start, walk

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, set_chief_segments
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from app.territory.models import Jurisdiction, RoadGrade, Workstation
 from tests.support import Headers
 from tests.support.patrols import start, walk

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.deps import get_db_session
 from app.main import create_app
+from app.settings import Settings
 
 
 @pytest.fixture

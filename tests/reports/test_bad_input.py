@@ -14,8 +14,8 @@ from PIL import Image
 from pillow_heif import from_pillow
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.photos import png
 from tests.support.places import Spot

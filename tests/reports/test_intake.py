@@ -11,11 +11,11 @@ from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.coords import wgs84_to_gcj02
 from app.core.database import utcnow
 from app.media.models import Photo, PhotoUse
 from app.media.service import sweep_orphans
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.places import Spot
 from tests.support.reports import multipart, new_key, report_body, stored, upload

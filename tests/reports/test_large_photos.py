@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.settings import Settings
 from tests.support import Headers
 from tests.support.photos import jpeg, png
 from tests.support.places import Spot

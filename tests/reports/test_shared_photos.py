@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.media.models import Photo
 from app.media.service import sweep_orphans
+from app.settings import Settings
 from tests.support import Headers, Jpeg
 from tests.support.cases import Loop, dispatched, loop  # noqa: F401
 from tests.support.places import Spot

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.access import SYSTEM
-from app.core.config import Settings
 from app.routing.models import RoutingDecision, RuleSet, RuleSetStatus
 from app.routing.schemas import RouteRequest
 from app.routing.service import decide, record_decision
 from app.routing.shipped import SHIPPED_RULE_SETS, shipped_rule_set, shipped_taxonomy
+from app.settings import Settings
 from app.territory.models import AssetType, RoadGrade
 from tests.support.places import Spot, asset_owned_by, on_segment
 

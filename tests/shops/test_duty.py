@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.settings import Settings
 from app.shops.models import ShopVisit
 from app.territory.models import Shop
 from tests.support import Headers

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import utcnow
+from app.settings import Settings
 from app.shops import pledges
 from app.shops.models import ShopVisit, ShopVisitItem, ShopVisitPhoto
 from app.territory.models import Pledge, Shop

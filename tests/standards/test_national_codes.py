@@ -18,9 +18,9 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
 from app.cases.models import Case, CaseSource
-from app.core.config import Settings
 from app.exchange.models import PlatformCase
 from app.reports.models import Report
+from app.settings import Settings
 from app.standards.codes import load_edition, standards_settings
 from app.territory.models import Asset
 from tests.support.open311 import BASE, NOW, post_request

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user
-from app.core.config import Settings
 from app.demo.users import DEMO_PASSWORD
+from app.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from app.cases.facts import rebuild
 from app.cases.models import Case, CaseEvent, CaseTask
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.reports.models import Report
+from app.settings import Settings
 from tests.support.cases import Loop
 from tests.support.places import Spot
 

@@ -14,12 +14,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.accounts.access import SYSTEM
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.schema import run_migrations
 from app.demo.loader import load_demo_city
 from app.demo.users import create_demo_users
 from app.routing.shipped import load_shipped_routing
+from app.settings import Settings
 
 POSTGRES_URL_VAR = "ROADCHIEF_TEST_POSTGRES_URL"
 TEST_SECRET_KEY = "test-signing-key-that-is-long-enough-0123456789"

@@ -11,10 +11,10 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.geo import geodesic_length_m
 from app.patrols.models import Patrol
+from app.settings import Settings
 from app.territory.models import RoadSegment
 
 

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case, CaseEvent
-from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.idempotency import IdempotencyRecord
 from app.media.models import Photo, PhotoUse
 from app.reports.models import Report, ReportPhoto
 from app.routing.models import RoutingDecision
+from app.settings import Settings
 from tests.support.places import Spot
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.core.config import Settings
+from app.settings import Settings
 
 #: moto accepts any credentials; boto3 must find some, from the usual environment.
 CREDENTIALS = {

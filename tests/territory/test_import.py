@@ -325,7 +325,7 @@ def test_cli_import_reports_every_error_and_stores_nothing(
     from typer.testing import CliRunner
 
     from app.cli import cli
-    from app.core.config import get_settings
+    from app.settings import get_settings
     from tests.support.databases import migrate
 
     url = factory.new_url()

@@ -13,9 +13,9 @@ from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
 from app.accounts.access import SYSTEM
-from app.core.config import Settings
 from app.core.database import Database
 from app.core.geo import metres_per_degree
+from app.settings import Settings
 from app.territory.locator import locate
 from tests.support.territory import by_code, demo
 

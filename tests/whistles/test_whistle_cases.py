@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.cases.sweep import sweep
-from app.core.config import Settings
+from app.settings import Settings
 from app.whistles.models import Whistle
 from tests.support import Headers
 from tests.support.cases import Loop
