@@ -10,6 +10,7 @@ has one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -52,8 +53,31 @@ def _named(name: str, schema: dict[str, Any], schemas: dict[str, Any], depth: in
     return example_of(schema, schemas, depth)
 
 
+_NOTHING = object()
+
+
 def example_of(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
-    """A value that fits `schema` (`schemas`: the document's components, for `$ref`s)."""
+    """A value that fits `schema` (`schemas`: the document's components, for `$ref`s): what
+    the schema declares, else what its composition gives, else a plain value of its type."""
+    declared = _declared(schema, schemas, depth)
+    if declared is not _NOTHING:
+        return declared
+    if depth > _MAX_DEPTH:
+        return None
+    composed = _composed(schema, schemas, depth)
+    if composed is not _NOTHING:
+        return composed
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if "properties" in schema:
+        kind = "object"
+    make = _BY_TYPE.get(kind) if isinstance(kind, str) else None
+    return make(schema, schemas, depth) if make else None
+
+
+def _declared(schema: dict[str, Any], schemas: dict[str, Any], depth: int) -> Any:
+    """The schema's own example, const, default or first enum value (through a `$ref`)."""
     for key in ("const", "example"):
         if key in schema:
             return schema[key]
@@ -66,56 +90,74 @@ def example_of(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) 
         return schema["default"]
     if schema.get("enum"):
         return schema["enum"][0]
-    if depth > _MAX_DEPTH:
-        return None
+    return _NOTHING
+
+
+def _composed(schema: dict[str, Any], schemas: dict[str, Any], depth: int) -> Any:
+    """`anyOf`/`oneOf`: the richer branch (a value rather than null); `allOf`: the parts
+    merged."""
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            # The richer branch: a value rather than null.
             branches = [b for b in schema[key] if b.get("type") != "null"] or schema[key]
             return example_of(branches[0], schemas, depth)
-    if "allOf" in schema:
-        merged: dict[str, Any] = {}
-        for part in schema["allOf"]:
-            value = example_of(part, schemas, depth)
-            if isinstance(value, dict):
-                merged |= value
-            else:
-                return value
-        return merged
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or "properties" in schema:
-        value = {
-            name: _named(name, prop, schemas, depth + 1)
-            for name, prop in schema.get("properties", {}).items()
-        }
-        extra = schema.get("additionalProperties")
-        if not value and isinstance(extra, dict):
-            value = {"key": example_of(extra, schemas, depth + 1)}
-        return value
-    if kind == "array":
-        items = schema.get("prefixItems")
-        if items:
-            return [example_of(item, schemas, depth + 1) for item in items]
-        if schema.get("maxItems") == 0:
-            return []
-        return [example_of(schema.get("items", {}), schemas, depth + 1)]
-    if kind == "string":
-        if schema.get("format") in _FORMATS:
-            return _FORMATS[schema["format"]]
-        text = "示例"
-        return text * max(1, -(-int(schema.get("minLength", 0)) // len(text)))
-    if kind == "integer":
-        low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1)
-        return min(max(int(low), 1), int(schema.get("maximum", 1 << 31)))
-    if kind == "number":
-        low = float(schema.get("minimum", schema.get("exclusiveMinimum", 0)))
-        high = float(schema.get("maximum", schema.get("exclusiveMaximum", low + 2)))
-        return round((low + high) / 2, 2)
-    if kind == "boolean":
-        return True
-    return None
+    if "allOf" not in schema:
+        return _NOTHING
+    merged: dict[str, Any] = {}
+    for part in schema["allOf"]:
+        value = example_of(part, schemas, depth)
+        if not isinstance(value, dict):
+            return value
+        merged |= value
+    return merged
+
+
+def _object(schema: dict[str, Any], schemas: dict[str, Any], depth: int) -> Any:
+    value = {
+        name: _named(name, prop, schemas, depth + 1)
+        for name, prop in schema.get("properties", {}).items()
+    }
+    extra = schema.get("additionalProperties")
+    if not value and isinstance(extra, dict):
+        value = {"key": example_of(extra, schemas, depth + 1)}
+    return value
+
+
+def _array(schema: dict[str, Any], schemas: dict[str, Any], depth: int) -> Any:
+    items = schema.get("prefixItems")
+    if items:
+        return [example_of(item, schemas, depth + 1) for item in items]
+    if schema.get("maxItems") == 0:
+        return []
+    return [example_of(schema.get("items", {}), schemas, depth + 1)]
+
+
+def _string(schema: dict[str, Any], _schemas: dict[str, Any], _depth: int) -> Any:
+    if schema.get("format") in _FORMATS:
+        return _FORMATS[schema["format"]]
+    text = "示例"
+    return text * max(1, -(-int(schema.get("minLength", 0)) // len(text)))
+
+
+def _integer(schema: dict[str, Any], _schemas: dict[str, Any], _depth: int) -> Any:
+    low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1)
+    return min(max(int(low), 1), int(schema.get("maximum", 1 << 31)))
+
+
+def _number(schema: dict[str, Any], _schemas: dict[str, Any], _depth: int) -> Any:
+    low = float(schema.get("minimum", schema.get("exclusiveMinimum", 0)))
+    high = float(schema.get("maximum", schema.get("exclusiveMaximum", low + 2)))
+    return round((low + high) / 2, 2)
+
+
+#: A plain value of each JSON type.
+_BY_TYPE: dict[str, Callable[[dict[str, Any], dict[str, Any], int], Any]] = {
+    "object": _object,
+    "array": _array,
+    "string": _string,
+    "integer": _integer,
+    "number": _number,
+    "boolean": lambda *_: True,
+}
 
 
 def document_examples(app: FastAPI) -> None:
