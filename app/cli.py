@@ -119,7 +119,7 @@ def demo_load(
     scale: Annotated[float, typer.Option(help="Area multiplier; 1 is the shipped city.")] = 1.0,
 ) -> None:
     """Load the demo city, its demo users and the shipped routing tables (after `db upgrade`)."""
-    from app.accounts.access import SYSTEM
+    from app.access.rules import SYSTEM
     from app.core.database import Database
     from app.demo.loader import load_demo_city, territory_is_empty
     from app.demo.users import create_demo_users, is_demo_city

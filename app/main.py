@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import wiring  # noqa: F401  (the domains' registrations)
-from app.accounts.access import AUTH_PROBLEMS
-from app.accounts.deps import credentials_before_body
+from app.access.rules import AUTH_PROBLEMS
+from app.accounts.deps import AccountAuthenticator, credentials_before_body
 from app.accounts.router import api_keys_router, auth_router, me_router, users_router
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import share_signing_key
@@ -87,6 +87,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
     app.state.token_states = TokenStates(settings.token_state_cache_seconds)
+    # Who a credential speaks for: the accounts' answer, asked by every router's
+    # `PrincipalDep` (`app.access.deps`).
+    app.state.authenticator = AccountAuthenticator(app.state)
     # The territory importer checks national identifiers by the standard's rule, handed in.
     app.state.national_id_check = national_id_issues
     share_signing_key(app.state.database, settings)

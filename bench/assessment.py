@@ -39,7 +39,7 @@ import psutil
 from sqlalchemy import create_engine, delete, func, make_url, select, text
 from sqlalchemy.exc import OperationalError
 
-from app.accounts.access import SYSTEM, Principal
+from app.access.rules import SYSTEM, Principal
 from app.accounts.service import principal_for_user, user_by_username
 from app.assessment import service
 from app.assessment.models import AssessmentPeriod, AssessmentSnapshot

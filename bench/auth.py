@@ -30,7 +30,7 @@ import time
 import httpx
 from fastapi import FastAPI, Request
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.service import me, principal_for_user, user_by_username
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import issue_access_token, read_access_token

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.models import Role
 from app.accounts.tokens import issue_access_token
 from app.core.database import utcnow

@@ -48,7 +48,7 @@ from shapely.geometry import shape
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.core.database import Database, utcnow
 from app.core.schema import run_migrations
 from app.demo.loader import demo_layers, load_demo_city

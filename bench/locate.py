@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.core.geo import LocalFrame
 from app.demo.citygen import generate_city
 from app.territory import locator

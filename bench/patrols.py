@@ -28,7 +28,7 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import LineString
 from sqlalchemy import select
 
-from app.accounts.access import SignedIn
+from app.access.rules import SignedIn
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, principal_for_user, user_by_username

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.routing import service
 from app.routing.models import Category, RuleSet
 from app.routing.schemas import RouteRequest, RoutingFacts

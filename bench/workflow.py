@@ -32,7 +32,7 @@ import httpx
 import psutil
 from sqlalchemy import select, text
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.models import Role
 from app.cases.queues import unit_tasks
 from app.cases.sweep import sweep

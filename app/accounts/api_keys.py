@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.accounts.access import ApiKeyInvalid, Permission, Principal, bearer_challenge
+from app.access.rules import ApiKeyInvalid, Permission, Principal, bearer_challenge
 from app.accounts.models import ApiKey, ApiKeyJurisdiction
 from app.accounts.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from app.accounts.service import jurisdiction_refs, jurisdictions_by_code, scope_paths

@@ -165,7 +165,7 @@ def link_segments(
 @users_cli.command("list")
 def list_users() -> None:
     """Every user, one per line."""
-    from app.accounts.access import SYSTEM
+    from app.access.rules import SYSTEM
     from app.accounts.service import list_users as list_all
 
     def page(after: str | None) -> Callable[[Session, Settings], tuple[list[UserOut], str | None]]:

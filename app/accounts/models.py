@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.access.rules import Role
 from app.core.database import Base, TimestampMixin, UTCDateTime, str_enum, utcnow
 from app.territory.models import Jurisdiction, RoadSegment, Unit
-
-
-class Role(StrEnum):
-    """What a user does in the road-chief system."""
-
-    ROAD_CHIEF = "road_chief"  # 路长 (level 1, 2 or 3)
-    PATROLLER = "patroller"  # 巡查员
-    SUPERVISOR = "supervisor"  # 监督员
-    DISPATCHER = "dispatcher"  # 指挥中心派遣员
-    DEPARTMENT_STAFF = "department_staff"  # 职能部门/权属单位人员
-    ASSESSOR = "assessor"  # 第三方考核人员
-    ADMIN = "admin"  # 系统管理员
 
 
 class User(TimestampMixin, Base):

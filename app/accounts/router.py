@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Response, status
 
-from app.accounts import api_keys, service, signin
-from app.accounts.access import (
+from app.access.deps import ClientAddressDep, PrincipalDep
+from app.access.rules import (
     AUTH_PROBLEMS,
     AccountDisabled,
 )
-from app.accounts.deps import ClientAddressDep, PrincipalDep
+from app.accounts import api_keys, service, signin
 from app.accounts.models import Role
 from app.accounts.passwords import WeakPassword
 from app.accounts.schemas import (

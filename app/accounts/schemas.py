@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.accounts.access import Permission
+from app.access.rules import Permission
 from app.accounts.models import Role
 from app.core.inputs import Moment
 from app.core.moments import LocalMoment

@@ -1,7 +1,7 @@
 """Accounts: users and their scope, road chiefs' segments, `/me`.
 
 Every function that reads or changes accounts takes the caller's `Principal` and asks
-`app.accounts.access` whether it may. Each public function that changes state commits
+`app.access.rules` whether it may. Each public function that changes state commits
 its own work (with the audit event describing it) or raises before anything is written.
 """
 
@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app.accounts.access import AccountDisabled, Forbidden, Permission, Principal
+from app.access.rules import AccountDisabled, Forbidden, Permission, Principal
 from app.accounts.models import (
     ApiKey,
     ApiKeyJurisdiction,

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from app.access.rules import AccountDisabled, Principal
 from app.accounts import throttle
-from app.accounts.access import AccountDisabled, Principal
 from app.accounts.models import RefreshToken, User
 from app.accounts.passwords import check_password_strength, verify_password
 from app.accounts.schemas import TokenPair

@@ -24,7 +24,7 @@ from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import AccountDisabled, TokenExpired, TokenInvalid, bearer_challenge
+from app.access.rules import AccountDisabled, TokenExpired, TokenInvalid, bearer_challenge
 from app.accounts.models import User
 from app.accounts.tokens import AccessToken
 

@@ -25,8 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool
 
-from app.accounts.access import (
-    NotAuthenticated,
+from app.access.rules import (
     Principal,
     TokenExpired,
     TokenInvalid,
@@ -222,10 +221,3 @@ def api_key_prefix(key: str) -> str | None:
 
 def api_key_matches(key: str, key_hash: str) -> bool:
     return hmac.compare_digest(sha256_hex(key), key_hash)
-
-
-def missing_credentials() -> NotAuthenticated:
-    return NotAuthenticated(
-        "请先登录（Authorization: Bearer 访问令牌）或提供接口密钥（X-API-Key）",
-        headers=bearer_challenge(),
-    )

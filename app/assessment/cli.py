@@ -32,7 +32,7 @@ def close(
     label: Annotated[str, typer.Argument(help="A month (2026-10) or week (2026-W43).")],
 ) -> None:
     """Freeze a finished period's figures (for cron, early each month and week)."""
-    from app.accounts.access import SYSTEM
+    from app.access.rules import SYSTEM
     from app.assessment.periods import close_period
     from app.core.clitools import run_service
 

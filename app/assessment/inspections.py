@@ -20,7 +20,7 @@ from shapely.geometry import LineString, Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal, SignedIn
+from app.access.rules import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.assessment.checklist import Checklist, checklist
 from app.assessment.models import Inspection, InspectionDeduction, InspectionPhoto

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from app.accounts.access import SYSTEM, Permission, Principal
+from app.access.rules import SYSTEM, Permission, Principal
 from app.accounts.models import User
 from app.assessment.inspections import inspection_scores
 from app.assessment.kpis import weighted_mean

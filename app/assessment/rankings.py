@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import SYSTEM, Permission, Principal
+from app.access.rules import SYSTEM, Permission, Principal
 from app.assessment import inspections
 from app.assessment.kpis import weighted_mean
 from app.assessment.schemas import DistrictScore, RankingOut, RankingRow

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep, SignedInDep
+from app.access.deps import PrincipalDep, SignedInDep
+from app.access.rules import Permission
 from app.assessment import inspections, periods, rankings, search, service
 from app.assessment import kpis as kpi_table
 from app.assessment.checklist import Checklist, checklist

@@ -23,7 +23,7 @@ from shapely.geometry import mapping
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.assessment.schemas import CaseRow
 from app.assessment.service import UnknownFilter, period_of
 from app.cases.models import (

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.assessment.kpis import COUNTS, Tally, parse_weights, score
 from app.assessment.models import AssessmentPeriod, AssessmentSnapshot
 from app.assessment.schemas import KpiReport, KpiRow

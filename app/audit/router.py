@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
 from app.audit.models import AuditEventType
 from app.audit.schemas import AuditEventOut
 from app.audit.service import list_events

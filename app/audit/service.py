@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.accounts.models import ApiKey, User
 from app.audit.schemas import AuditEventOut
 from app.core.audit import AuditEvent, AuditEventType

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
 from app.calendar import service
 from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.core.deps import SessionDep, SettingsDep

@@ -19,7 +19,7 @@ import chinese_calendar
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.calendar.models import CalendarDay

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Principal
+from app.access.rules import Forbidden, Principal
 from app.calendar.service import working_calendar
 from app.cases.models import Case, CaseSource, CaseStatus
 from app.cases.service import assign_number, record_event

@@ -16,7 +16,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.access.rules import Forbidden, Permission, Principal
 from app.calendar.service import working_calendar
 from app.cases.models import (
     HANDLING_STATUSES,

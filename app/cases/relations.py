@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, exists, or_, select, true
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.models import Role, SegmentChief
 from app.cases.models import Case, CaseTask
 from app.cases.workflow import BY_ACTION, Action, may_act

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
 from app.accounts.models import Role
 from app.cases import errors, queues, steps, view
 from app.cases.models import TaskStatus

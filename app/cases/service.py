@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.models import User
 from app.cases.facts import keep as keep_facts
 from app.cases.models import (

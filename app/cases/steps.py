@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.accounts.access import Forbidden, Permission, Principal
+from app.access.rules import Forbidden, Permission, Principal
 from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.deadlines import next_alarm, set_handle_deadline, shift_for_pause
 from app.cases.errors import (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.calendar.service import WorkingCalendar, working_calendar
 from app.cases.models import OPEN_TASK_STATUSES, Case, CaseTask
 from app.cases.relations import may_dispatch, may_see_case

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from app.accounts.access import ROLE_PERMISSIONS, Permission, Principal
+from app.access.rules import ROLE_PERMISSIONS, Permission, Principal
 from app.accounts.models import Role
 from app.cases.models import (
     HANDLING_STATUSES,
@@ -235,7 +235,7 @@ def staff_actions(case_status: CaseStatus, task_status: TaskStatus) -> list[str]
     ]
 
 
-#: The permission (`app.accounts.access`) that makes one each actor; the relation to the
+#: The permission (`app.access.rules`) that makes one each actor; the relation to the
 #: case (the task's unit, the verifier's standing) is checked per case on top.
 ACTOR_PERMISSIONS: dict[Actor, Permission] = {
     Actor.REPORTER: Permission.REPORTS_SUBMIT,

@@ -11,8 +11,8 @@ from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app.access.rules import Permission, Principal
 from app.accounts import service as accounts
-from app.accounts.access import Permission, Principal
 from app.accounts.models import Role
 from app.audit import service as audit
 from app.audit.models import AuditEventType

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.assessment import inspections, rankings, search
 from app.assessment import kpis as kpi_table
 from app.assessment import service as assessment

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from app.access.deps import ClientAddressDep
 from app.accounts import signin
-from app.accounts.deps import ClientAddressDep
 from app.accounts.tokens import read_access_token
 from app.console.deps import CsrfField, Me, console_router, safe_next
 from app.console.pages import home_of, render

@@ -11,7 +11,7 @@ from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.cases.errors import VersionConflict
 from app.cases.schemas import ActionIn
 from app.cases.steps import perform

@@ -14,8 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
-from app.accounts.access import Principal
-from app.accounts.deps import ClientAddressDep
+from app.access.deps import ClientAddressDep
+from app.access.rules import Principal
 from app.console.pages import render
 from app.console.session import CSRF_FIELD, PREFIX, SignInRequired, current_principal, jar
 from app.core.deps import SessionDep, SettingsDep

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.accounts.access import Permission
+from app.access.rules import Permission
 from app.assessment import search
 from app.console.deps import Me, console_router
 from app.console.pages import CASE_STATUS_ZH, map_geometry, on_tiles, render

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from shapely.geometry import mapping, shape
 from starlette.responses import Response
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.models import Role
 from app.cases.models import CASE_STATUS_NAMES, CaseEventKind, TaskStatus
 from app.cases.workflow import BY_ACTION, STEPS, Action, Actor, may_act

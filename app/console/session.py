@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
+from app.access.rules import Principal
 from app.accounts import signin
-from app.accounts.access import Principal
 from app.accounts.schemas import TokenPair
 from app.accounts.token_state import TokenStates
 from app.accounts.tokens import read_access_token, signing_key

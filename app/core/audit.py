@@ -73,7 +73,7 @@ class AuditEvent(Base):
 
 
 class Actor(Protocol):
-    """Who acted, as the trail keeps it (an `accounts.access.Principal`)."""
+    """Who acted, as the trail keeps it (an `access.rules.Principal`)."""
 
     @property
     def user_id(self) -> int | None: ...

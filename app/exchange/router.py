@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, InvalidCursor

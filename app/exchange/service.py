@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.cases.models import CASE_STATUS_NAMES, Case, CaseEvent, CaseSource, CaseTask
 from app.cases.schemas import CasePlaceTimes
 from app.core.coords import PointIn

@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, UploadFile, status
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
+from app.access.rules import Permission
 from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem
 from app.media.images import FORMATS, PhotoFacts, PhotoTooLarge, process_photo

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal, SignedIn
+from app.access.rules import Permission, Principal, SignedIn
 from app.accounts.models import Role, SegmentChief, User, UserJurisdiction, UserRole
 from app.accounts.service import load_user, principal_for_user
 from app.audit.models import AuditEventType

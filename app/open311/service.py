@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.accounts.api_keys import principal_from_api_key
 from app.cases.models import (
     CASE_STATUS_NAMES,

@@ -20,7 +20,7 @@ from shapely.geometry import mapping
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.accounts.service import overseen_users
 from app.calendar.service import BadDateRange as BadDateRange  # the routers list it

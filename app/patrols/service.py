@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal, SignedIn
+from app.access.rules import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import oversees_user
 from app.core.database import UTCDateTime, bbox_intersects, rows_changed, utcnow

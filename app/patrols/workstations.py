@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal, SignedIn
+from app.access.rules import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.accounts.service import overseen_users
 from app.core.coords import PointIn

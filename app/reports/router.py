@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
 from app.cases.schemas import NearbyCase
 from app.core.bodies import body_limit
 from app.core.coords import PointIn

@@ -19,7 +19,7 @@ from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.cases.models import FINISHED_STATUSES, Case, CaseEventKind, CaseSource
 from app.cases.opening import open_case, record_opening
 from app.cases.relations import may_see_case

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.core.clitools import run_service
 
 routing_cli = typer.Typer(help="Problem taxonomy and routing tables.", no_args_is_help=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.accounts.models import User
 from app.audit.models import AuditEventType
 from app.audit.service import record

@@ -18,7 +18,7 @@ from shapely.geometry import Point
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.accounts.models import SegmentChief, User
 from app.core.database import utcnow
 from app.core.errors import NotFound, Problem

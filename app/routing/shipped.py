@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.routing.models import Category, RuleSet, RuleSetStatus
 from app.routing.rule_sets import activate_rule_set, upload_rule_set
 from app.routing.schemas import RuleSetDocument, TaxonomyDocument

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.audit.models import AuditEventType
 from app.audit.service import record
 from app.core.errors import FieldError, NotFound, Problem

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.calendar.service import monday_of
 from app.core.database import utcnow
 from app.core.idempotency import Idempotent, run_idempotent

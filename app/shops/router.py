@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep, SignedInDep
+from app.access.deps import PrincipalDep, SignedInDep
+from app.access.rules import Permission
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import (

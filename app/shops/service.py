@@ -17,7 +17,7 @@ from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal, SignedIn
+from app.access.rules import Permission, Principal, SignedIn
 from app.accounts.models import User
 from app.cases.models import Case
 from app.core.database import utcnow

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from app.accounts.access import Permission
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
+from app.access.rules import Permission
 from app.core.deps import SessionDep
 from app.core.errors import problem_responses
 from app.routing.models import Category

@@ -15,7 +15,7 @@ import shapely
 from sqlalchemy import Float, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.core.coords import PointIn
 from app.core.database import bbox_intersects, wgs84_point
 from app.core.errors import Problem

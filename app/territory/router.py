@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from app.accounts.access import Principal
-from app.accounts.deps import PrincipalDep
+from app.access.deps import PrincipalDep
+from app.access.rules import Principal
 from app.core.bodies import body_limit
 from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep

@@ -12,7 +12,7 @@ from shapely.geometry import mapping
 from sqlalchemy import ColumnElement, Row, Select, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.core.database import bbox_intersects
 from app.core.errors import NotFound, Problem
 from app.core.geo import BBox

@@ -12,7 +12,7 @@ from shapely.geometry import Point
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.accounts.access import Permission, Principal
+from app.access.rules import Permission, Principal
 from app.accounts.models import Role, SegmentChief, User
 from app.cases.models import (
     FINISHED_STATUSES,

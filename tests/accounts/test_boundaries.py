@@ -9,7 +9,7 @@ import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from app.accounts.access import Forbidden, Principal
+from app.access.rules import Forbidden, Principal
 from app.accounts.models import Role
 from app.core.errors import NotFound
 from tests.support import Headers

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import Principal
+from app.access.rules import Principal
 from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import (

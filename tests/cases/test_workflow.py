@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.accounts.access import ROLE_PERMISSIONS
+from app.access.rules import ROLE_PERMISSIONS
 from app.accounts.models import Role
 from app.cases.cli import DOC_PATH
 from app.cases.models import CaseSource, CaseStatus
@@ -211,7 +211,7 @@ def test_the_committed_workflow_document_is_current() -> None:
 
 
 def test_the_workflow_actors_are_permissions_of_the_roles_they_always_were() -> None:
-    """One table of who may do what (`accounts/access.py`): the workflow's actors name
+    """One table of who may do what (`access/rules.py`): the workflow's actors name
     permissions, and the roles holding them are those each actor always had."""
     expected = {
         Actor.DISPATCHER: {Role.DISPATCHER, Role.ADMIN},

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.core.database import Database, create_replica_engine, utcnow
 from app.core.deps import DATA_AS_OF, READ_FROM, REPLICA_LAG, replica_readers
 from app.core.schema import run_migrations

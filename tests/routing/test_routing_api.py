@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.routing.models import RoutingDecision, RuleSet, RuleSetStatus
 from app.routing.schemas import RouteRequest
 from app.routing.service import decide, record_decision

@@ -12,7 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.routing import shipped
 from app.routing.shipped import (
     SHIPPED_RULE_SETS,

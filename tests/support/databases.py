@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.core.database import Database
 from app.core.schema import run_migrations
 from app.demo.loader import load_demo_city

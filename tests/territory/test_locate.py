@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
-from app.accounts.access import SYSTEM
+from app.access.rules import SYSTEM
 from app.core.database import Database
 from app.core.geo import metres_per_degree
 from app.settings import Settings

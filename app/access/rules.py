@@ -1,4 +1,6 @@
-"""Authorization: the one place that knows what a caller may do and see (权限与数据范围).
+"""Authorization: the one place that knows what a caller may do and see (权限与数据范围),
+and the roles it is granted by (角色). Below every domain but `core`: territory, which the
+accounts build on, asks it too.
 
 Every service that lists, reads or changes something takes the caller's `Principal` and
 asks it here: `require` for a permission, `path_filter`/`sees_path` for the scope. Routers
@@ -14,8 +16,19 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from app.accounts.models import Role
 from app.core.errors import NotFound, Problem
+
+
+class Role(StrEnum):
+    """What a user does in the road-chief system."""
+
+    ROAD_CHIEF = "road_chief"  # 路长 (level 1, 2 or 3)
+    PATROLLER = "patroller"  # 巡查员
+    SUPERVISOR = "supervisor"  # 监督员
+    DISPATCHER = "dispatcher"  # 指挥中心派遣员
+    DEPARTMENT_STAFF = "department_staff"  # 职能部门/权属单位人员
+    ASSESSOR = "assessor"  # 第三方考核人员
+    ADMIN = "admin"  # 系统管理员
 
 
 class Permission(StrEnum):
@@ -287,3 +300,10 @@ class SignedIn(Principal):
 
 #: The service acting by itself: sees and may do everything; audited as no one.
 SYSTEM = Principal(kind="system", id=0, name="system", roles=frozenset({Role.ADMIN}))
+
+
+def missing_credentials() -> NotAuthenticated:
+    return NotAuthenticated(
+        "请先登录（Authorization: Bearer 访问令牌）或提供接口密钥（X-API-Key）",
+        headers=bearer_challenge(),
+    )
