@@ -509,23 +509,32 @@ def _count_cases(session: Session, scope: _Scope, tallies: _Tallies) -> None:
         f = CaseFact
         changed = select(f.case_id).where(f.unit_id == CASE_ROW, f.changed_at >= period.cutoff,
                                           f.reported_at < period.end)  # fmt: skip
-        if month_end(period.start) == period.end:
-            # The period ends with the month of each of its cases: the changed ones were
-            # copied as of that end at their first change after it. One source: the facts
-            # of the unchanged and the copies, read as one table.
-            kept = CaseFactAtMonthEnd
-            copied = select(kept.case_id).where(kept.unit_id == CASE_ROW,
-                                                kept.reported_at >= period.start,
-                                                kept.reported_at < period.end)  # fmt: skip
-            as_of_end = union_all(select(*CaseFact.__table__.c).where(f.case_id.not_in(changed)),
-                                  select(*kept.__table__.c)).subquery("as_of_end")  # fmt: skip
-            _from_facts(session, scope, tallies, facts=aliased(CaseFact, as_of_end))
-            changed = changed.where(f.case_id.not_in(copied))
-            if not session.scalar(select(changed.exists())):
-                return  # every changed case was copied (the replay would read nothing)
-        else:
+        if month_end(period.start) != period.end:
             _from_facts(session, scope, tallies, skip=changed)
-        _from_events(session, scope, tallies, only=changed)
+            _from_events(session, scope, tallies, only=changed)
+            return
+        # The period ends with the month of each of its cases: the changed ones were copied
+        # as of that end at their first change after it. One source: the facts of the
+        # unchanged cases and the copies of the period's own, read as one table.
+        kept = CaseFactAtMonthEnd
+        in_period = (kept.reported_at >= period.start, kept.reported_at < period.end)
+        copied = select(kept.case_id).where(kept.unit_id == CASE_ROW, *in_period)
+        unchanged = select(*CaseFact.__table__.c).where(f.case_id.not_in(changed))
+        copies = select(*kept.__table__.c).where(*in_period)
+        as_of_end = union_all(unchanged, copies).subquery("as_of_end")
+        # Replayed still: the period's changed cases without a copy (changed since a database
+        # older than the copies), and earlier cases changed since whose reports came in the
+        # period (a duplicate joining an older case counts under its lead as of the end).
+        joined = select(Report.case_id).where(Report.received_at >= period.start,
+                                              Report.received_at < period.cutoff)  # fmt: skip
+        replayed = changed.where(
+            f.case_id.not_in(copied), or_(f.reported_at >= period.start, f.case_id.in_(joined))
+        )
+        if not session.scalar(select(replayed.exists())):
+            _from_facts(session, scope, tallies, facts=aliased(CaseFact, as_of_end))
+            return
+        _from_facts(session, scope, tallies, facts=aliased(CaseFact, as_of_end), skip=replayed)
+        _from_events(session, scope, tallies, only=replayed)
 
 
 def _fact_sums(f: Facts) -> list[Any]:

@@ -80,8 +80,9 @@ def configure_logging(settings: CoreSettings) -> None:
 
 def _json_line(event: Any, **_: Any) -> str:
     """A record as one JSON line: orjson, a fifth of the standard library's time per line
-    (the request log writes one per request); Chinese stays readable (UTF-8, not escapes)."""
-    return orjson.dumps(event, default=str).decode()
+    (the request log writes one per request); Chinese stays readable (UTF-8, not escapes);
+    keys that are not `str` (an enum, a number) are written as text, as `json` did."""
+    return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 _access = structlog.get_logger("roadchief.request")
