@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from app.access.rules import Principal, SignedIn, missing_credentials
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import SessionDep, SettingsDep, depends_on
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -81,13 +81,7 @@ async def get_principal(
 
 def requires_principal(route: APIRoute) -> bool:
     """Whether the route asks who is calling (every route but sign-in and the probes)."""
-    pending = [route.dependant]
-    while pending:
-        dependant = pending.pop()
-        if dependant.call is get_principal:
-            return True
-        pending.extend(dependant.dependencies)
-    return False
+    return depends_on(route.dependant, get_principal)
 
 
 async def client_address(request: Request) -> str | None:

@@ -109,14 +109,15 @@ def replica_readers(app: FastAPI) -> list[Any]:
     """The app's routes that read through `get_read_session` (FastAPI's route contexts:
     full path, methods, dependant)."""
     routes = [r for r in iter_route_contexts(app.routes) if hasattr(r, "dependant")]
-    return [r for r in routes if _reads_replica(r.dependant)]
+    return [r for r in routes if depends_on(r.dependant, get_read_session)]
 
 
-def _reads_replica(dependant: Any) -> bool:
+def depends_on(dependant: Any, call: Any) -> bool:
+    """Whether a route's dependant (FastAPI's tree of dependencies) calls `call` anywhere."""
     pending = [dependant]
     while pending:
         dependant = pending.pop()
-        if dependant.call is get_read_session:
+        if dependant.call is call:
             return True
         pending.extend(dependant.dependencies)
     return False
