@@ -143,6 +143,18 @@ def _facts(query: Callable[[str], list[tuple[Any, ...]]], tables: list[str]) -> 
     return Facts(_counts(query, tables), _photo_keys(query, tables), revision)
 
 
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """SQLite's online backup of `source` into `target`, in one step (pages=-1): a
+    consistent copy however busy the writers are."""
+    src = _connect_sqlite(source, read_only=True)
+    dst = _connect_sqlite(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 def _sqlite_facts(path: Path) -> Facts:
     conn = _connect_sqlite(path, read_only=True)
     try:
@@ -249,14 +261,7 @@ def create_backup(settings: Settings, directory: Path, *, jobs: int = 8) -> Outc
         if not source.exists():
             raise BackupError(f"{source} does not exist")
         dump = directory / "database.sqlite3"
-        src = _connect_sqlite(source, read_only=True)
-        dst = _connect_sqlite(dump)
-        try:
-            # One step (pages=-1): a consistent copy however busy the writers are.
-            src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
+        _sqlite_copy(source, dump)
         facts = _sqlite_facts(dump)
     else:
         dump = directory / "database.pgdump"
@@ -342,13 +347,7 @@ def restore_backup(settings: Settings, directory: Path, *, jobs: int = 8) -> Out
             finally:
                 conn.close()
         target.parent.mkdir(parents=True, exist_ok=True)
-        src = _connect_sqlite(dump, read_only=True)
-        dst = _connect_sqlite(target)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
+        _sqlite_copy(dump, target)
         facts = _sqlite_facts(target)
     else:
         engine = create_engine(url)

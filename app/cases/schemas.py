@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.cases.models import CaseEventKind, CaseSource, CaseStage, CaseStatus, TaskStatus
-from app.cases.workflow import STEPS, Action, Need, Transition
+from app.cases.workflow import BY_ACTION, Action, Need, Transition
 from app.core.coords import CoordinateSystem, CoordinateSystemFlag, PointIn
 from app.core.inputs import DatabaseId, Moment
 from app.core.moments import LocalMoment
@@ -190,7 +190,7 @@ def _step_body(t: Transition) -> type[StepBody]:
 
 #: Each step's own body, derived from the workflow table (`GET /api/v1/workflow`).
 STEP_BODIES: dict[Action, type[StepBody]] = {
-    t.action: _step_body(t) for t in STEPS if isinstance(t.action, Action)
+    action: _step_body(t) for action, t in BY_ACTION.items()
 }
 
 
