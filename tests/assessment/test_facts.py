@@ -31,6 +31,18 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+def november_kpis(
+    client: TestClient, as_user: Callable[[str], dict[str, str]], by: str
+) -> dict[str, Any]:
+    """November 2026's KPIs by `by`, as an assessor reads them once the month is over."""
+    month = {"by": by, "from": "2026-11-01", "to": "2026-11-30"}
+    answer = client.get("/api/v1/assessment/kpis", headers=as_user("demo-assessor"), params=month)
+    assert answer.status_code == 200, answer.text
+    report: dict[str, Any] = answer.json()
+    assert report["complete"] is True
+    return {"rows": report["rows"], "total": report["total"]}
+
+
 def test_the_facts_are_rebuilt_from_imported_events(empty_database: Database) -> None:
     with empty_database.sessions() as session:
         city, parks = (Unit(code=code, name=code, kind=UnitKind.FUNCTIONAL_DEPARTMENT)
@@ -142,13 +154,7 @@ def test_a_month_that_is_over_reads_the_facts_kept_as_of_its_end(
         return {r.unit_id: tuple(r) for r in rows}
 
     def november(by: str) -> dict[str, Any]:
-        month = {"by": by, "from": "2026-11-01", "to": "2026-11-30"}
-        answer = client.get("/api/v1/assessment/kpis", headers=as_user("demo-assessor"),
-                            params=month)  # fmt: skip
-        assert answer.status_code == 200, answer.text
-        report: dict[str, Any] = answer.json()
-        assert report["complete"] is True
-        return {"rows": report["rows"], "total": report["total"]}
+        return november_kpis(client, as_user, by)
 
     at_end = kept(CaseFact)
     time_machine.move_to(datetime(2026, 12, 1, 0, 5, tzinfo=SHANGHAI), tick=False)
@@ -209,12 +215,7 @@ def test_a_duplicate_joining_an_older_case_counts_once_in_a_month_that_is_over(
     assert joined.json()["case_number"] == dispatched.number  # a duplicate, joined
 
     def november(by: str) -> dict[str, Any]:
-        month = {"by": by, "from": "2026-11-01", "to": "2026-11-30"}
-        answer = client.get("/api/v1/assessment/kpis", headers=as_user("demo-assessor"),
-                            params=month)  # fmt: skip
-        assert answer.status_code == 200, answer.text
-        report: dict[str, Any] = answer.json()
-        return {"rows": report["rows"], "total": report["total"]}
+        return november_kpis(client, as_user, by)
 
     time_machine.move_to(datetime(2026, 12, 1, 0, 5, tzinfo=SHANGHAI), tick=False)
     at_end = {by: november(by) for by in ("street", "unit")}
