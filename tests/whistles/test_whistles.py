@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -181,6 +182,9 @@ def test_whistles_are_seen_within_scope(
     assert client.get(WHISTLES, headers=as_user("demo-chief-2")).json()["items"] == []
 
 
+# Mid-morning: the half hour to report in ends the same day, so the message gives the time
+# alone (after 23:30 Beijing time it would name the next day too).
+@pytest.mark.time_machine("2026-11-18T10:00:00+08:00")
 def test_a_whistle_alone_tells_each_summoned_unit_to_report_in(
     client: TestClient, as_user: Headers, spot: Spot, staff: Callable[[str], str]
 ) -> None:
