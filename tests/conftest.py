@@ -25,6 +25,7 @@ from app.accounts.models import Role
 from app.accounts.schemas import UserCreate
 from app.accounts.service import create_user, principal_for_user, user_by_username
 from app.accounts.tokens import issue_access_token
+from app.calendar.service import forget_calendar
 from app.core.database import Database, utcnow
 from app.core.deps import get_db_session
 from app.main import create_app
@@ -157,6 +158,7 @@ def session(demo_database: Database) -> Iterator[Session]:
         ) as session:
             yield session
         outer.rollback()
+    forget_calendar()  # a calendar the test changed was rolled back with it
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ time zone.
 
 from __future__ import annotations
 
+import threading
+import time as clock
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from app.access.rules import Permission, Principal
@@ -177,9 +180,59 @@ class WorkingCalendar:
         return total.total_seconds() / 3600
 
 
+_OVERRIDES = select(CalendarDay.day, CalendarDay.is_workday)
+
+
+class _Remembered:
+    """The calendar a process last read from one database, and when (monotonic)."""
+
+    __slots__ = ("calendar", "read_at")
+
+    def __init__(self, calendar: WorkingCalendar, read_at: float) -> None:
+        self.calendar = calendar
+        self.read_at = read_at
+
+
+#: Per database (its engine): every step and report sets a deadline, and the overrides
+#: change a few times a year. The calendar kept also keeps the days it worked out.
+_REMEMBERED: weakref.WeakKeyDictionary[Engine, _Remembered] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+#: The cache's clock (tests move it).
+_monotonic = clock.monotonic
+
+
+def _engine(session: Session) -> Engine:
+    return session.get_bind().engine
+
+
 def working_calendar(session: Session, settings: Settings) -> WorkingCalendar:
-    overrides = dict(session.execute(select(CalendarDay.day, CalendarDay.is_workday)).all())
-    return WorkingCalendar(settings.zone, settings.working_hours, overrides)
+    """The official calendar with the admins' overrides: what this process read within the
+    last `calendar_cache_seconds`, else read now."""
+    ttl = settings.calendar_cache_seconds
+    engine = _engine(session)
+    now = _monotonic()
+    with _LOCK:
+        kept = _REMEMBERED.get(engine)
+    if kept is not None and now - kept.read_at < ttl and kept.calendar.zone == settings.zone \
+            and kept.calendar.periods == settings.working_hours:  # fmt: skip
+        return kept.calendar
+    overrides = dict(session.execute(_OVERRIDES).all())
+    calendar = WorkingCalendar(settings.zone, settings.working_hours, overrides)
+    if ttl > 0:
+        with _LOCK:
+            _REMEMBERED[engine] = _Remembered(calendar, now)
+    return calendar
+
+
+def forget_calendar(session: Session | None = None) -> None:
+    """The next deadline reads the overrides again: after this process changed them (its
+    own requests see the change at once), or, with no session, for every database (tests
+    that roll their changes back)."""
+    with _LOCK:
+        if session is None:
+            _REMEMBERED.clear()
+        else:
+            _REMEMBERED.pop(_engine(session), None)
 
 
 class DateOutsideYear(Problem):
@@ -265,4 +318,5 @@ def replace_year_overrides(
     record(session, AuditEventType.CALENDAR_CHANGED, actor=principal, year=year,
            overrides=len(body.days))  # fmt: skip
     session.commit()
+    forget_calendar(session)
     return calendar_year(session, settings, principal, year)

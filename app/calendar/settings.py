@@ -24,6 +24,14 @@ class CalendarSettings(BaseSettings):
         validate_default=True,
         description="Working periods of a working day, local time: deadlines count these.",
     )
+    calendar_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long a process trusts what it last read of the admins' calendar "
+        "overrides before reading them again; a change reaches the process that made it at "
+        "once and every other within this time. 0 reads them for every deadline.",
+    )
 
     @field_validator("working_hours", mode="before")
     @classmethod

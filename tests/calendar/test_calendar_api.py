@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.calendar.service import working_calendar
+from app.calendar import service as calendar_service
+from app.calendar.models import CalendarDay
+from app.calendar.service import forget_calendar, working_calendar
 from app.settings import Settings
 
 
@@ -32,6 +35,8 @@ def test_an_admin_fills_in_a_year_and_deadlines_follow(
     client: TestClient, as_user: Any, session: Session, settings: Settings
 ) -> None:
     assert client.get("/api/v1/calendar/2027").json()["official_data"] is False
+    # This process remembers the calendar; the admin's change reaches it at once all the same.
+    assert working_calendar(session, settings).is_workday(date(2027, 2, 8)) is True
     body = {
         "days": [
             {"date": "2027-02-08", "is_workday": False, "note": "春节"},
@@ -70,3 +75,28 @@ def test_bad_calendar_edits_are_refused(client: TestClient, as_user: Any) -> Non
     )
     assert (not_admin.status_code, not_admin.json()["code"]) == (403, "forbidden")
     assert client.get("/api/v1/calendar/1999").status_code == 422
+
+
+def test_other_servers_count_an_admins_change_within_the_cache_time(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process remembers the overrides for `calendar_cache_seconds`: every step and
+    report sets a deadline, and the calendar changes a few times a year."""
+    clock = [1000.0]
+    monkeypatch.setattr(calendar_service, "_monotonic", lambda: clock[0])
+    forget_calendar()
+    spring_festival = date(2027, 2, 8)  # a Monday, and 2027 has no official data yet
+    assert working_calendar(session, settings).is_workday(spring_festival) is True
+
+    # Another server's admin: the row reaches the shared database, not this process.
+    session.add(CalendarDay(day=spring_festival, is_workday=False, note="春节"))
+    session.flush()
+    clock[0] += settings.calendar_cache_seconds - 1
+    assert working_calendar(session, settings).is_workday(spring_festival) is True
+    clock[0] += 1
+    assert working_calendar(session, settings).is_workday(spring_festival) is False
+
+    uncached = settings.model_copy(update={"calendar_cache_seconds": 0})
+    session.add(CalendarDay(day=date(2027, 2, 6), is_workday=True, note="调休上班"))
+    session.flush()
+    assert working_calendar(session, uncached).is_workday(date(2027, 2, 6)) is True
