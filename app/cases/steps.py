@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -99,18 +99,20 @@ def _task_of(tasks: list[tuple[CaseTask, Unit]], unit_code: str) -> CaseTask:
     return task
 
 
+_LOCKED_TASKS = (
+    select(CaseTask, Unit)
+    .join(Unit, CaseTask.unit_id == Unit.id)
+    .where(CaseTask.case_id == bindparam("case_id"))
+    .order_by(CaseTask.id)
+    .with_for_update(of=CaseTask)
+)
+
+
 def _locked_tasks(session: Session, case: Case) -> list[tuple[CaseTask, Unit]]:
     """The case's tasks with their units, in one read. Locked (PostgreSQL): the sweep
     marking a task meanwhile waits for this step, and this step sees its marks, so neither
     overwrites the other."""
-    rows = session.execute(
-        select(CaseTask, Unit)
-        .join(Unit, CaseTask.unit_id == Unit.id)
-        .where(CaseTask.case_id == case.id)
-        .order_by(CaseTask.id)
-        .with_for_update(of=CaseTask)
-    )
-    return [(task, unit) for task, unit in rows]
+    return [(task, unit) for task, unit in session.execute(_LOCKED_TASKS, {"case_id": case.id})]
 
 
 def _check_actor(

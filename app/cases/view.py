@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.access.rules import Permission, Principal
@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 
+_CASE_BY_NUMBER = select(Case).where(Case.number == bindparam("number"))
+
+
 def find_case(session: Session, principal: Principal, number: str) -> Case:
     """The case, if the caller may see it (in scope, or staff of a unit with a task)."""
-    case = session.scalar(select(Case).where(Case.number == number))
+    case = session.scalar(_CASE_BY_NUMBER, {"number": number})
     if case is None or not may_see_case(session, principal, case):
         raise NotFound("案件不存在")
     return case

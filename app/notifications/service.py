@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import String, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.access.rules import Permission, Principal, SignedIn
@@ -66,64 +67,75 @@ def active_users_with_role(role: Role) -> Any:
     )
 
 
-def _segment_chiefs(case: Case, level: int | None) -> Any:
-    """The case's segment's road chiefs of `level` (None: of its first level, the lowest
-    rank present: the one who walks it)."""
+def _segment_chiefs(level: Any) -> Any:
+    """SQL: the road chiefs of `level` on the case's segment (`:segment_code`); None: of
+    its first level, the lowest rank present: the one who walks it."""
     on_segment = and_(
-        SegmentChief.segment_id == RoadSegment.id, RoadSegment.code == case.segment_code
+        SegmentChief.segment_id == RoadSegment.id, RoadSegment.code == bindparam("segment_code")
     )
-    wanted: Any = level
     if level is None:
-        wanted = (
+        level = (
             select(func.max(SegmentChief.level)).where(on_segment).correlate(None).scalar_subquery()
         )
-    return select(SegmentChief.user_id).where(on_segment, SegmentChief.level == wanted)
+    return select(SegmentChief.user_id).where(on_segment, SegmentChief.level == level)
 
 
-def _audience_query(audience: Audience, case: Case, event: CaseEvent) -> Any:
-    if audience is Audience.DISPATCHERS:
-        # Scope roots holding the case's place: the jurisdiction path starts with the root's.
-        return active_users_with_role(Role.DISPATCHER).where(
-            exists().where(
-                UserJurisdiction.user_id == User.id,
-                UserJurisdiction.jurisdiction_id == Jurisdiction.id,
-                literal(case.jurisdiction_path).startswith(Jurisdiction.path),
-            )
+def _staff_of_tasks(statuses: Collection[TaskStatus]) -> Any:
+    """SQL: the active staff of the units whose task on the case is in `statuses`."""
+    units = select(CaseTask.unit_id).where(
+        CaseTask.case_id == bindparam("case_id"), CaseTask.status.in_(sorted(statuses))
+    )
+    return active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_(units))
+
+
+#: Each audience's users, built once and asked with the case's values (`_audience_values`):
+#: every event asks one or two of them.
+_AUDIENCE_QUERIES: dict[Audience, Any] = {
+    # Scope roots holding the case's place: the jurisdiction path starts with the root's.
+    Audience.DISPATCHERS: active_users_with_role(Role.DISPATCHER).where(
+        exists().where(
+            UserJurisdiction.user_id == User.id,
+            UserJurisdiction.jurisdiction_id == Jurisdiction.id,
+            bindparam("path", type_=String()).startswith(Jurisdiction.path),
         )
-    if audience in (Audience.TASK_UNITS, Audience.RELEASED_UNITS, Audience.ACTED_UNIT):
-        statuses = (
-            ACTIVE_TASK_STATUSES if audience is Audience.TASK_UNITS else {TaskStatus.RELEASED}
-        )
-        units = (
-            [event.detail.get("unit_id")]
-            if audience is Audience.ACTED_UNIT
-            else select(CaseTask.unit_id).where(
-                CaseTask.case_id == case.id, CaseTask.status.in_(sorted(statuses))
-            )
-        )
-        return active_users_with_role(Role.DEPARTMENT_STAFF).where(User.unit_id.in_(units))
-    if audience is Audience.REPORTER:
-        return select(User.id).where(User.id == case.reporter_user_id)
-    if audience is Audience.VERIFIERS:
-        return select(User.id).where(
-            or_(User.id == case.reporter_user_id, User.id.in_(_segment_chiefs(case, None)))
-        )
-    if audience is Audience.ESCALATION:
-        return _segment_chiefs(case, event.detail.get("chief_level", 0))
-    raise ValueError(audience)
+    ),
+    Audience.TASK_UNITS: _staff_of_tasks(ACTIVE_TASK_STATUSES),
+    Audience.RELEASED_UNITS: _staff_of_tasks({TaskStatus.RELEASED}),
+    Audience.ACTED_UNIT: active_users_with_role(Role.DEPARTMENT_STAFF).where(
+        User.unit_id == bindparam("unit_id")
+    ),
+    Audience.REPORTER: select(User.id).where(User.id == bindparam("reporter_id")),
+    Audience.VERIFIERS: select(User.id).where(
+        or_(User.id == bindparam("reporter_id"), User.id.in_(_segment_chiefs(None)))
+    ),
+    Audience.ESCALATION: _segment_chiefs(bindparam("level")),
+}
+
+
+def _audience_values(case: Case, event: CaseEvent) -> dict[str, Any]:
+    return {
+        "case_id": case.id,
+        "path": case.jurisdiction_path,
+        "unit_id": event.detail.get("unit_id"),
+        "reporter_id": case.reporter_user_id,
+        "segment_code": case.segment_code,
+        "level": event.detail.get("chief_level", 0),
+    }
 
 
 def messages(session: Session, case: Case, event: CaseEvent) -> dict[int, str]:
     """Who hears of the event (never its actor), each with what they must now do: the
     first of the event's audiences (`AUDIENCES`) that holds them decides their message."""
     told: dict[int, str] = {}
+    values: dict[str, Any] | None = None
     for audience, title in AUDIENCES[event.kind]:
         if audience is Audience.NEXT_IF_MOVED:
             if event.to_status is None or event.to_status not in NEXT_STEP:
                 continue
             audience, title = NEXT_STEP[event.to_status]
         assert title is not None  # only NEXT_IF_MOVED takes NEXT_STEP's message
-        found = set(session.scalars(_audience_query(audience, case, event)))
+        values = values or _audience_values(case, event)
+        found = set(session.scalars(_AUDIENCE_QUERIES[audience], values))
         if audience is Audience.VERIFIERS:  # asked only if they may: `may_verify`
             found = {u for u in found if _may_verify(session, u, case)}
         for user_id in sorted(found - told.keys()):
@@ -184,14 +196,18 @@ def notify_case_event(session: Session, settings: Settings, case: Case, event: C
     enqueue(session, f"case.{event.kind.value}", event_payload(case, event))
 
 
+#: The active webhooks and what each wants, as rows: asked at every event, usually of none.
+_ACTIVE_HOOKS = select(Webhook.id, Webhook.event_types).where(Webhook.active.is_(True))
+
+
 def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:
     """Put a message in the outbox for every active webhook that wants its type."""
-    hooks = [
-        h
-        for h in session.scalars(select(Webhook).where(Webhook.active.is_(True)))
+    hook_ids = [
+        h.id
+        for h in session.execute(_ACTIVE_HOOKS)
         if not h.event_types or event_type in h.event_types
     ]
-    if not hooks:
+    if not hook_ids:
         return
     now = utcnow()
     message = OutboxMessage(
@@ -202,10 +218,10 @@ def enqueue(session: Session, event_type: str, data: dict[str, Any]) -> None:
     )
     session.add(message)
     session.flush()
-    for hook in hooks:
+    for hook_id in hook_ids:
         session.add(
             WebhookDelivery(
-                webhook_id=hook.id,
+                webhook_id=hook_id,
                 message_id=message.id,
                 status=DeliveryStatus.PENDING,
                 attempts=0,
