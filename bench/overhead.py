@@ -45,6 +45,7 @@ import psutil
 from app.core.database import utcnow
 from bench.common import OUT
 from bench.intake import SECRET, cell_centres, free_port, fresh_database, prepare, token
+from bench.wire import Connection
 
 Request = Callable[[int], bytes]
 
@@ -72,24 +73,17 @@ def post_json(path: str, body: Callable[[int], dict[str, object]], bearer: str |
 async def _one_connection(
     port: int, make: Request, until: float, counter: list[int], expect: int
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    connection = await Connection.open(port)
     try:
         while time.perf_counter() < until:
             n = counter[0]
             counter[0] += 1
-            writer.write(make(n))
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
+            status, body = await connection.send(make(n))
             if status != expect:
                 raise SystemExit(f"{status}: {body[:300]!r}")
             counter[1] += 1
     finally:
-        writer.close()
+        await connection.close()
 
 
 def cpu_seconds(process: psutil.Process) -> float:

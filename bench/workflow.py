@@ -14,18 +14,18 @@ ago to twenty days ahead, already swept up to a minute ago. Then measures:
 2. the overdue sweep (`cases.sweep.sweep`): steady state (one minute's alarms), a second
    run (nothing to do), and catching up after the service was down for an hour;
 3. sustained transitions over HTTP: register, dispatch and sign-for on distinct cases from
-   `--clients` concurrent clients against `roadchief serve --workers N`.
+   `--clients` concurrent keep-alive connections (`bench.wire`, one asyncio loop) against
+   `roadchief serve --workers N`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import platform
 import shutil
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -41,6 +41,7 @@ from app.settings import Settings
 from app.territory.models import Jurisdiction, JurisdictionLevel, Unit
 from bench.common import OUT, stats, timed
 from bench.intake import fresh_database, prepare, server, token
+from bench.wire import Connection, encode
 
 GENERATE = """
 WITH streets AS (
@@ -257,29 +258,32 @@ def transition_benchmark(base: str, database: Database, total: int, clients: int
         ("sign_for", staff, {}, 3),
     ]
     latencies: list[float] = []
-    lock = threading.Lock()
+    port = int(base.rsplit(":", 1)[1])
 
-    def walk(chunk: list[str]) -> None:
-        with httpx.Client(base_url=base, timeout=60) as client:
+    async def walk(chunk: list[str]) -> None:
+        connection = await Connection.open(port)
+        try:
             for number in chunk:
                 for action, headers, body, version in steps:
-                    started = time.perf_counter()
-                    response = client.post(
+                    raw = encode(
+                        "POST",
                         f"/api/v1/cases/{number}/actions/{action}",
-                        json=body,
-                        headers={**headers, "If-Match": f'"{version}"'},
+                        {**headers, "If-Match": f'"{version}"'},
+                        body,
                     )
-                    elapsed = time.perf_counter() - started
-                    if response.status_code != 200:
-                        raise SystemExit(f"{number} {action}: {response.text[:300]}")
-                    with lock:
-                        latencies.append(elapsed)
+                    started = time.perf_counter()
+                    status, answer = await connection.send(raw)
+                    latencies.append(time.perf_counter() - started)
+                    if status != 200:
+                        raise SystemExit(f"{number} {action}: {answer[:300]!r}")
+        finally:
+            await connection.close()
 
-    chunks = [numbers[i::clients] for i in range(clients)]
+    async def walk_all() -> None:
+        await asyncio.gather(*(walk(numbers[i::clients]) for i in range(clients)))
+
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(walk, chunk) for chunk in chunks]:
-            future.result()
+    asyncio.run(walk_all())
     rate = len(latencies) / (time.perf_counter() - started)
     s = stats(latencies)
     print(
