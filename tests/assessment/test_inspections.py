@@ -39,6 +39,9 @@ def scores(client: TestClient, as_user: Headers, by: str) -> list[dict[str, Any]
     return rows
 
 
+# Mid-morning: the inspection began 45 minutes ago, and the scores are read for today (run
+# just after midnight, it began yesterday and today had no score).
+@pytest.mark.time_machine("2026-11-18T10:30:00+08:00")
 def test_an_assessor_deducts_and_one_finding_becomes_a_case(
     client: TestClient, as_user: Headers, spot: Spot, good_jpeg: Jpeg
 ) -> None:
