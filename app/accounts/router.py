@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Response, status
+from fastapi import Form, Query, Response, status
 
 from app.access.deps import ClientAddressDep, PrincipalDep
 from app.access.rules import (
@@ -34,12 +34,13 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, Problem, problem_responses
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
+from app.core.routes import api_router
 from app.territory.service import UnknownUnit
 
-auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-me_router = APIRouter(prefix="/api/v1/me", tags=["auth"])
-users_router = APIRouter(prefix="/api/v1/admin/users", tags=["admin: users"])
-api_keys_router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin: API keys"])
+auth_router = api_router(prefix="/api/v1/auth", tags=["auth"])
+me_router = api_router(prefix="/api/v1/me", tags=["auth"])
+users_router = api_router(prefix="/api/v1/admin/users", tags=["admin: users"])
+api_keys_router = api_router(prefix="/api/v1/admin/api-keys", tags=["admin: API keys"])
 
 
 class UnsupportedGrantType(Problem):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.access.deps import PrincipalDep, SignedInDep
@@ -35,12 +35,13 @@ from app.core.idempotency import (
 )
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, InvalidCursor, Page, PageSize
+from app.core.routes import api_router
 from app.media.service import UnknownPhoto
 from app.reports.service import DeviceTimeInFuture
 from app.routing.router import ROUTE_PROBLEMS
 
-router = APIRouter(prefix="/api/v1/assessment", tags=["assessment"])
-admin_router = APIRouter(prefix="/api/v1/admin/assessment", tags=["admin: assessment"])
+router = api_router(prefix="/api/v1/assessment", tags=["assessment"])
+admin_router = api_router(prefix="/api/v1/admin/assessment", tags=["admin: assessment"])
 
 
 @router.get(

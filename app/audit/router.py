@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.access.deps import PrincipalDep
 from app.audit.models import AuditEventType
@@ -14,8 +14,9 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.inputs import Moment
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 
-router = APIRouter(prefix="/api/v1/admin/audit-events", tags=["admin: audit"])
+router = api_router(prefix="/api/v1/admin/audit-events", tags=["admin: audit"])
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from app.access.deps import PrincipalDep
 from app.calendar import service
@@ -12,9 +12,10 @@ from app.calendar.schemas import CalendarYearIn, CalendarYearOut
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.inputs import FIRST_YEAR, LAST_YEAR
+from app.core.routes import api_router
 
-router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
-admin_router = APIRouter(prefix="/api/v1/admin/calendar", tags=["admin: calendar"])
+router = api_router(prefix="/api/v1/calendar", tags=["calendar"])
+admin_router = api_router(prefix="/api/v1/admin/calendar", tags=["admin: calendar"])
 
 Year = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR, description="The calendar year.")]
 

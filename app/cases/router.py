@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import Header, Query, Response
 
 from app.access.deps import PrincipalDep
 from app.accounts.models import Role
@@ -24,11 +24,12 @@ from app.core.contract import ETAG_RESPONSE
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, Problem, problem_responses
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 from app.media.service import UnknownPhoto
 from app.territory.locator import InvalidLocation, OutsideServiceArea
 from app.territory.service import UnknownUnit
 
-router = APIRouter(prefix="/api/v1", tags=["cases"])
+router = api_router(prefix="/api/v1", tags=["cases"])
 
 #: What every step may answer, whatever it carries (photos and a position included).
 EVERY_STEP_PROBLEMS: tuple[type[Problem], ...] = (

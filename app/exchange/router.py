@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from app.access.deps import PrincipalDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.pagination import Cursor, InvalidCursor
+from app.core.routes import api_router
 from app.exchange import service
 from app.exchange.service import ExchangePage, PlatformImport, PlatformImportOut
 
-router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
+router = api_router(prefix="/api/v1/exchange", tags=["exchange"])
 
 
 @router.get(

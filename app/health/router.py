@@ -7,16 +7,17 @@ import os
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
 from app.core.deps import DatabaseDep, SettingsDep
 from app.core.errors import Problem, problem_responses
 from app.core.metrics import exposition, is_operator
+from app.core.routes import api_router
 from app.core.schema import schema_heads
 from app.media.service import media_storage
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 
 
 class Health(BaseModel):

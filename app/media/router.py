@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import File, UploadFile, status
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -14,13 +14,14 @@ from app.core.bodies import MULTIPART_FRAMING_BYTES, body_limit
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
+from app.core.routes import api_router
 from app.media import images, service
 from app.media.schemas import PhotoOut
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
-router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
+router = api_router(prefix="/api/v1/photos", tags=["photos"])
 
 PHOTO_PROBLEMS = (
     images.PhotoUnsupported,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app.access.deps import PrincipalDep, SignedInDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 from app.notifications import service
 from app.notifications.egress import WebhookAddressRefused
 from app.notifications.models import DeliveryStatus
@@ -21,8 +22,8 @@ from app.notifications.schemas import (
     WebhookOut,
 )
 
-router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
-admin_router = APIRouter(prefix="/api/v1/admin/webhooks", tags=["admin: webhooks"])
+router = api_router(prefix="/api/v1/inbox", tags=["inbox"])
+admin_router = api_router(prefix="/api/v1/admin/webhooks", tags=["admin: webhooks"])
 
 
 @router.get(

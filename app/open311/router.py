@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Problem
+from app.core.routes import api_router
 from app.open311 import service
 from app.open311.errors import Open311Error, error_response, from_problem
 from app.open311.render import Document, Format, respond
@@ -28,7 +29,7 @@ from app.open311.settings import Open311Settings, open311_settings
 
 log = logging.getLogger(__name__)
 OptionsDep = Annotated[Open311Settings, Depends(open311_settings)]
-router = APIRouter()
+router = api_router()
 #: The changeset of this endpoint's interface (discovery's `changeset`).
 CHANGESET = datetime.fromisoformat("2026-12-01T00:00:00+08:00")
 

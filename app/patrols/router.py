@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from fastapi.responses import JSONResponse
 
 from app.access.deps import PrincipalDep, SignedInDep
@@ -17,6 +17,7 @@ from app.core.idempotency import (
 )
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 from app.patrols import compliance, service, workstations
 from app.patrols.models import PatrolStatus
 from app.patrols.schemas import (
@@ -34,7 +35,7 @@ from app.patrols.schemas import (
     SegmentPatrolOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["patrols"])
+router = api_router(prefix="/api/v1", tags=["patrols"])
 
 OWN = (NotFound, service.NotYourPatrol)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, status
+from fastapi import Form, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -27,6 +27,7 @@ from app.core.idempotency import (
 )
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 from app.media.router import PHOTO_PROBLEMS
 from app.media.service import (
     StagedUpload,
@@ -49,8 +50,8 @@ from app.reports.schemas import (
 )
 from app.routing.router import ROUTE_PROBLEMS
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-cases_router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+router = api_router(prefix="/api/v1/reports", tags=["reports"])
+cases_router = api_router(prefix="/api/v1/cases", tags=["cases"])
 
 REPORT_PROBLEMS = (
     *ROUTE_PROBLEMS,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import Body, Query, status
 
 from app.access.deps import PrincipalDep
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.inputs import DatabaseId
+from app.core.routes import api_router
 from app.routing import rule_sets, service, taxonomy
 from app.routing.schemas import (
     ActivateIn,
@@ -26,8 +27,8 @@ from app.routing.schemas import (
 )
 from app.territory.locator import InvalidLocation, OutsideServiceArea
 
-router = APIRouter(prefix="/api/v1", tags=["routing"])
-admin_router = APIRouter(prefix="/api/v1/admin/routing", tags=["admin: routing"])
+router = api_router(prefix="/api/v1", tags=["routing"])
+admin_router = api_router(prefix="/api/v1/admin/routing", tags=["admin: routing"])
 
 ROUTE_PROBLEMS = (
     taxonomy.UnknownCategory,

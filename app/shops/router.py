@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from fastapi.responses import JSONResponse
 
 from app.access.deps import PrincipalDep, SignedInDep
@@ -18,6 +18,7 @@ from app.core.idempotency import (
 )
 from app.core.inputs import DatabaseId, Day
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 from app.media.service import UnknownPhoto
 from app.patrols.compliance import BadDateRange
 from app.patrols.service import PatrolMismatch
@@ -35,7 +36,7 @@ from app.shops.schemas import (
     ShopVisitOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["shops"])
+router = api_router(prefix="/api/v1", tags=["shops"])
 
 
 @router.get(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -12,10 +11,11 @@ from app.access.deps import PrincipalDep
 from app.access.rules import Permission
 from app.core.deps import SessionDep
 from app.core.errors import problem_responses
+from app.core.routes import api_router
 from app.routing.models import Category
 from app.standards.codes import LayoutDoc, editions, load_edition, standards_settings
 
-router = APIRouter(prefix="/api/v1/standards", tags=["standards"])
+router = api_router(prefix="/api/v1/standards", tags=["standards"])
 
 
 class EditionOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 
 from app.access.deps import PrincipalDep
 from app.access.rules import Principal
@@ -13,6 +13,7 @@ from app.core.coords import PointIn
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.pagination import FeaturePage, Page
+from app.core.routes import api_router
 from app.territory import locator, service
 from app.territory.importer import (
     GeoJSONMalformed,
@@ -41,8 +42,8 @@ from app.territory.schemas import (
     WorkstationQuery,
 )
 
-router = APIRouter(prefix="/api/v1/territory", tags=["territory"])
-admin_router = APIRouter(prefix="/api/v1/admin/territory", tags=["admin: territory"])
+router = api_router(prefix="/api/v1/territory", tags=["territory"])
+admin_router = api_router(prefix="/api/v1/admin/territory", tags=["admin: territory"])
 
 _READ_ERRORS = problem_responses(service.InvalidBBox)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from fastapi.responses import JSONResponse
 
 from app.access.deps import PrincipalDep
@@ -17,13 +17,14 @@ from app.core.idempotency import (
 )
 from app.core.inputs import DatabaseId
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Page, PageSize
+from app.core.routes import api_router
 from app.routing.taxonomy import CategoryIsGroup, UnknownCategory
 from app.territory.locator import InvalidLocation, OutsideServiceArea
 from app.territory.service import UnknownUnit
 from app.whistles import service
 from app.whistles.schemas import ReportInCreate, WhistleCreate, WhistleOut
 
-router = APIRouter(prefix="/api/v1/whistles", tags=["whistles"])
+router = api_router(prefix="/api/v1/whistles", tags=["whistles"])
 
 
 @router.post(
