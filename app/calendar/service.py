@@ -15,11 +15,11 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Pool, delete, event, select
 from sqlalchemy.orm import Session
 
 from app.access.rules import Permission, Principal
@@ -193,46 +193,56 @@ class _Remembered:
         self.read_at = read_at
 
 
-#: Per database (its engine): every step and report sets a deadline, and the overrides
-#: change a few times a year. The calendar kept also keeps the days it worked out.
-_REMEMBERED: weakref.WeakKeyDictionary[Engine, _Remembered] = weakref.WeakKeyDictionary()
+#: Per database, keyed by its connection pool, which the engine's read-only form shares:
+#: every step and report sets a deadline, and the overrides change a few times a year. The
+#: calendar kept also keeps the days it worked out.
+_REMEMBERED: weakref.WeakKeyDictionary[Pool, _Remembered] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 #: The cache's clock (tests move it).
 _monotonic = clock.monotonic
+#: Moves at every `forget_calendar`. A calendar read in a transaction that began before the
+#: latest forget is used but not kept: its snapshot may predate the change.
+_generation = 0
 
 
-def _engine(session: Session) -> Engine:
-    return session.get_bind().engine
+@event.listens_for(Session, "after_begin")
+def _note_generation(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info["calendar_generation"] = _generation
+
+
+def _pool(session: Session) -> Pool:
+    return session.get_bind().engine.pool
 
 
 def working_calendar(session: Session, settings: Settings) -> WorkingCalendar:
     """The official calendar with the admins' overrides: what this process read within the
     last `calendar_cache_seconds`, else read now."""
     ttl = settings.calendar_cache_seconds
-    engine = _engine(session)
+    pool = _pool(session)
     now = _monotonic()
     with _LOCK:
-        kept = _REMEMBERED.get(engine)
+        kept = _REMEMBERED.get(pool)
     if kept is not None and now - kept.read_at < ttl and kept.calendar.zone == settings.zone \
             and kept.calendar.periods == settings.working_hours:  # fmt: skip
         return kept.calendar
     overrides = dict(session.execute(_OVERRIDES).all())
     calendar = WorkingCalendar(settings.zone, settings.working_hours, overrides)
+    began = session.info.get("calendar_generation")  # set when this transaction began
     if ttl > 0:
         with _LOCK:
-            _REMEMBERED[engine] = _Remembered(calendar, now)
+            if began == _generation:
+                _REMEMBERED[pool] = _Remembered(calendar, now)
     return calendar
 
 
-def forget_calendar(session: Session | None = None) -> None:
-    """The next deadline reads the overrides again: after this process changed them (its
-    own requests see the change at once), or, with no session, for every database (tests
-    that roll their changes back)."""
+def forget_calendar() -> None:
+    """Every deadline of this process from now on reads the overrides again: after it
+    changed them (its own requests, reads included, see the change at once), and after a
+    test rolled its changes back."""
+    global _generation
     with _LOCK:
-        if session is None:
-            _REMEMBERED.clear()
-        else:
-            _REMEMBERED.pop(_engine(session), None)
+        _REMEMBERED.clear()
+        _generation += 1
 
 
 class DateOutsideYear(Problem):
@@ -318,5 +328,5 @@ def replace_year_overrides(
     record(session, AuditEventType.CALENDAR_CHANGED, actor=principal, year=year,
            overrides=len(body.days))  # fmt: skip
     session.commit()
-    forget_calendar(session)
+    forget_calendar()
     return calendar_year(session, settings, principal, year)

@@ -22,10 +22,15 @@ from starlette.concurrency import run_in_threadpool
 
 
 def off_the_loop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """`endpoint` as an `async` callable that runs it in the thread pool; an `async`
-    endpoint as it is. FastAPI reads the parameters and their annotations through
+    """A plain sync function `endpoint` as an `async` callable that runs it in the thread
+    pool; anything else (a coroutine or generator function, which FastAPI streams, or a
+    callable object) as it is. FastAPI reads the parameters and their annotations through
     `__wrapped__`, so dependencies, the body and the OpenAPI entry are the endpoint's."""
-    if inspect.iscoroutinefunction(endpoint):
+    if not inspect.isfunction(endpoint) or (
+        inspect.iscoroutinefunction(endpoint)
+        or inspect.isgeneratorfunction(endpoint)
+        or inspect.isasyncgenfunction(endpoint)
+    ):
         return endpoint
 
     @functools.wraps(endpoint)

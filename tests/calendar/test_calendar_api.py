@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access.rules import SYSTEM
 from app.calendar import service as calendar_service
 from app.calendar.models import CalendarDay
-from app.calendar.service import forget_calendar, working_calendar
+from app.calendar.schemas import CalendarYearIn
+from app.calendar.service import forget_calendar, replace_year_overrides, working_calendar
 from app.settings import Settings
+from tests.support.databases import DatabaseFactory, migrate
 
 
 def day(year_page: dict[str, Any], iso: str) -> dict[str, Any]:
@@ -100,3 +104,49 @@ def test_other_servers_count_an_admins_change_within_the_cache_time(
     session.add(CalendarDay(day=date(2027, 2, 6), is_workday=True, note="调休上班"))
     session.flush()
     assert working_calendar(session, uncached).is_workday(date(2027, 2, 6)) is True
+
+
+SPRING_FESTIVAL_2027 = date(2027, 2, 8)  # a Monday; 2027 has no official data yet
+FESTIVAL_OFF = CalendarYearIn.model_validate(
+    {"days": [{"date": "2027-02-08", "is_workday": False, "note": "春节"}]}
+)
+
+
+def test_the_admins_process_counts_the_change_at_once_in_its_reads_too(
+    factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's reads (queue pages, case views) and the jobs run on the read-only form of
+    the engine, the steps on the engine: one calendar for both, forgotten for both."""
+    monkeypatch.setattr(calendar_service, "_monotonic", lambda: 1000.0)  # the cache holds
+    forget_calendar()
+    database = factory.database(factory.new_url())
+    migrate(database)
+    settings = factory.settings(database.engine.url.render_as_string(hide_password=False))
+    with database.new_session(write=False) as reading:
+        assert working_calendar(reading, settings).is_workday(SPRING_FESTIVAL_2027) is True
+    with database.new_session() as writing:
+        replace_year_overrides(writing, settings, SYSTEM, 2027, FESTIVAL_OFF)
+    with database.new_session(write=False) as reading:
+        assert working_calendar(reading, settings).is_workday(SPRING_FESTIVAL_2027) is False
+    with database.new_session() as writing:
+        assert working_calendar(writing, settings).is_workday(SPRING_FESTIVAL_2027) is False
+
+
+def test_a_read_begun_before_the_change_is_used_but_not_remembered(
+    factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose transaction began before the admin's change committed may read the
+    old overrides (SQLite's snapshot starts at its first read): it uses them, and the next
+    request reads again instead of finding them remembered."""
+    monkeypatch.setattr(calendar_service, "_monotonic", lambda: 1000.0)
+    forget_calendar()
+    database = factory.database(factory.new_url())
+    migrate(database)
+    settings = factory.settings(database.engine.url.render_as_string(hide_password=False))
+    with database.new_session(write=False) as early:
+        early.execute(select(CalendarDay.day)).all()  # its snapshot is taken
+        with database.new_session() as writing:
+            replace_year_overrides(writing, settings, SYSTEM, 2027, FESTIVAL_OFF)
+        working_calendar(early, settings)  # old or new, depending on the engine
+    with database.new_session(write=False) as later:
+        assert working_calendar(later, settings).is_workday(SPRING_FESTIVAL_2027) is False

@@ -4,13 +4,14 @@ off the event loop, and its answer is still validated against the response model
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from app.core.routes import PooledRoute, api_router
+from app.core.routes import PooledRoute, api_router, off_the_loop
 
 
 class Answer(BaseModel):
@@ -48,3 +49,21 @@ def test_every_route_of_the_api_is_pooled(app: FastAPI) -> None:
     api = [c for c in routes if isinstance(c.original_route, APIRoute)]
     assert len(api) > 100, "the API's routes are all seen"
     assert [c.path for c in api if not isinstance(c.original_route, PooledRoute)] == []
+
+
+def test_only_plain_sync_functions_are_wrapped() -> None:
+    def plain() -> None: ...
+
+    async def coroutine() -> None: ...
+
+    def generator() -> Iterator[int]:
+        yield 1  # FastAPI streams a generator endpoint: it must see the generator
+
+    class Endpoint:
+        def __call__(self) -> None: ...
+
+    wrapped = off_the_loop(plain)
+    assert wrapped is not plain
+    assert wrapped.__wrapped__ is plain
+    for endpoint in (coroutine, generator, Endpoint()):
+        assert off_the_loop(endpoint) is endpoint
