@@ -58,7 +58,7 @@ from app.media.images import process_photo
 from app.routing.shipped import load_shipped_routing
 from app.settings import Settings
 from bench.common import OUT, stats
-from bench.wire import Connection, encode
+from bench.wire import encode, send_once
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
@@ -271,14 +271,8 @@ def run_light(
     async def client() -> None:
         for n in counter:
             raw = request(n)
-            # A connection per report, as phones send them: ten kept for the run stay with
-            # whichever worker accepted them, often most with one.
             started = time.perf_counter()
-            connection = await Connection.open(port)
-            try:
-                status, body = await connection.send(raw)
-            finally:
-                await connection.close()
+            status, body = await send_once(port, raw)  # a connection per report, as phones
             latencies.append((time.perf_counter() - started) * 1000)
             if status != 201:
                 raise SystemExit(f"request {n}: {status} {body[:300]!r}")

@@ -50,3 +50,13 @@ class Connection:
     async def close(self) -> None:
         self._writer.close()
         await self._writer.wait_closed()
+
+
+async def send_once(port: int, raw: bytes) -> tuple[int, bytes]:
+    """`raw` over a connection of its own: a phone's report, or a case's step, each opens
+    one, so the workers' accepts spread the load (kept connections stay with one worker)."""
+    connection = await Connection.open(port)
+    try:
+        return await connection.send(raw)
+    finally:
+        await connection.close()
